@@ -1,0 +1,1 @@
+//! Launch files and supervision (being written).

@@ -1,0 +1,1 @@
+//! Standard robot messages (being written).

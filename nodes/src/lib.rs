@@ -1,0 +1,1 @@
+//! Shared helpers of the demo nodes (being written).
