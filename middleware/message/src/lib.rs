@@ -22,6 +22,9 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+mod view;
+pub use view::ViewMeta;
+
 /// A type's stable name and layout fingerprint.
 ///
 /// Implemented for the primitive numeric types, arrays and slices of
@@ -40,7 +43,13 @@ pub trait Schema {
 /// slice (`data: [u8]`, `points: [Point]`) is a *slice message*: its length
 /// is chosen per sample (`Publisher::loan_slice`) up to the maximum the topic
 /// was created with.
-pub trait Message: Schema + FromBytes + IntoBytes + KnownLayout + Immutable + 'static {}
+///
+/// [`ViewMeta`] (through `KnownLayout::PointerMetadata`) lets the runtime view
+/// slot bytes as either kind with one generic call.
+pub trait Message:
+    Schema + FromBytes + IntoBytes + KnownLayout<PointerMetadata: ViewMeta> + Immutable + 'static
+{
+}
 
 /// A `const` FNV-1a (64-bit) hasher used to build fingerprints at compile time.
 ///
