@@ -1,7 +1,376 @@
-//! `#[derive(Message)]`: see `axon::message`. (Being written.)
-use proc_macro::TokenStream;
+//! `#[derive(Message)]`: the `Schema` and `Message` impls of an axon message.
+//!
+//! ```
+//! use axon_message::{Message, Schema};
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//!
+//! /// A wheel speed sample.
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! struct WheelSpeed {
+//!     rad_per_s: [f64; 4],
+//!     seq: u64,
+//! }
+//!
+//! assert_eq!(WheelSpeed::TYPE_NAME, "axon-derive/WheelSpeed");
+//! fn is_message<T: Message + ?Sized>() {}
+//! is_message::<WheelSpeed>();
+//! ```
+//!
+//! Users normally write `#[derive(axon::Message)]`; the runtime re-exports
+//! this macro. A crate that only depends on `axon-message` (such as
+//! `axon-msgs`, which must not depend on the runtime) can use the macro too:
+//! the emitted paths name whichever of `axon` / `axon-message` the crate
+//! depends on (found with `proc-macro-crate`).
+//!
+//! # What it emits
+//!
+//! * `impl Schema for T`:
+//!   * `TYPE_NAME` is `"<CARGO_PKG_NAME>/<Ident>"`, or the string given by
+//!     `#[axon(name = "pkg/Name")]`.
+//!   * `FINGERPRINT` is computed at compile time with `Fingerprint`. The calls,
+//!     in this order (changing them changes every fingerprint):
+//!     `str("struct")`, `str(TYPE_NAME)`, `u64(field count)`, then for every
+//!     field: `str(name)`, `u64(<FieldTy as Schema>::FINGERPRINT)` and
+//!     `u64(offset_of!(T, field))`; a trailing slice field `name: [E]`
+//!     instead hashes `str(name)`, `u64(<[E] as Schema>::FINGERPRINT)` and
+//!     `u64(align_of::<E>())`, and a struct with a trailing slice ends with
+//!     `str("slice")`, a sized one with `u64(size_of::<T>())`,
+//!     `u64(align_of::<T>())`. Tuple structs name their fields `"0"`, `"1"`...
+//! * `impl Message for T {}`, whose supertraits make the compiler check that
+//!   `T` also derives zerocopy's `FromBytes, IntoBytes, KnownLayout, Immutable`.
+//!
+//! # Rejected at compile time
+//!
+//! Enumerations: a peer may leave any bit pattern in shared memory, so there
+//! are no enum messages.
+//!
+//! ```compile_fail
+//! #[derive(axon_derive::Message)]
+//! #[repr(u8)]
+//! enum Mode { Idle, Run }
+//! ```
+//!
+//! Unions:
+//!
+//! ```compile_fail
+//! #[derive(axon_derive::Message)]
+//! #[repr(C)]
+//! union Bits { a: u32, b: f32 }
+//! ```
+//!
+//! A struct without `#[repr(C)]` (its layout would be unspecified):
+//!
+//! ```compile_fail
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! struct NoRepr { a: u64 }
+//! ```
+//!
+//! Generic structs (a generic message needs a hand-written `Schema` whose
+//! fingerprint includes the parameters):
+//!
+//! ```compile_fail
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! struct Generic<T> { a: T }
+//! ```
+//!
+//! ```compile_fail
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! struct Buffer<const N: usize> { a: [u8; N] }
+//! ```
+//!
+//! Unknown or malformed `#[axon(..)]` options:
+//!
+//! ```compile_fail
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! #[axon(title = "x")]
+//! struct Bad { a: u64 }
+//! ```
+//!
+//! A field type without `Schema` (here a `bool`, which is not valid for every
+//! bit pattern anyway):
+//!
+//! ```compile_fail
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! #[derive(IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! struct Flag { on: bool }
+//! ```
+//!
+//! A struct that is not `FromBytes`/`IntoBytes`:
+//!
+//! ```compile_fail
+//! #[derive(axon_derive::Message)]
+//! #[repr(C)]
+//! struct Plain { a: u64 }
+//! ```
+//!
+//! Accepted: `repr(C, align(N))`, `repr(C, packed)`, tuple structs, and a
+//! trailing slice field:
+//!
+//! ```
+//! use axon_message::Schema;
+//! use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//!
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C, align(64))]
+//! struct Aligned { a: u64, _pad: [u8; 56] }
+//!
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! #[axon(name = "demo/Pair")]
+//! struct Pair(u32, u32);
+//!
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C)]
+//! struct Samples { count: u64, data: [u64] }
+//!
+//! // A byte slice after an 8-aligned field would leave trailing padding for
+//! // most lengths, which `IntoBytes` refuses; `packed` removes it.
+//! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
+//! #[repr(C, packed)]
+//! struct Blob { stamp: u64, data: [u8] }
+//!
+//! assert_eq!(Pair::TYPE_NAME, "demo/Pair");
+//! assert_ne!(Aligned::FINGERPRINT, Pair::FINGERPRINT);
+//! assert_ne!(Samples::FINGERPRINT, Blob::FINGERPRINT);
+//! ```
 
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr, Type};
+
+/// Derives `axon_message::Schema` and `axon_message::Message`; see the crate documentation.
 #[proc_macro_derive(Message, attributes(axon))]
-pub fn derive_message(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_message(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+/// What the `#[axon(..)]` attributes say.
+#[derive(Default)]
+struct Options {
+    name: Option<LitStr>,
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    // Collect every problem before giving up, so a user fixes them in one go.
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+
+    let data = match &input.data {
+        Data::Struct(data) => Some(data),
+        Data::Enum(e) => {
+            push(not_a_struct(e.enum_token.span));
+            None
+        }
+        Data::Union(u) => {
+            push(not_a_struct(u.union_token.span));
+            None
+        }
+    };
+    // An enum's repr is beside the point; say only that it is not a struct.
+    if data.is_some() {
+        if let Err(e) = check_repr(input) {
+            push(e);
+        }
+    }
+    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+        push(syn::Error::new(
+            input.generics.span(),
+            "#[derive(Message)] does not support generic structs: implement `Schema` and \
+             `Message` by hand, with a fingerprint that includes the parameters",
+        ));
+    }
+    let options = match parse_options(input) {
+        Ok(options) => options,
+        Err(e) => {
+            push(e);
+            Options::default()
+        }
+    };
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+    let data = data.expect("non-structs were reported above");
+
+    let krate = crate_path();
+    let ident = &input.ident;
+    let type_name = match &options.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident_str = ident.to_string();
+            quote!(::core::concat!(::core::env!("CARGO_PKG_NAME"), "/", #ident_str))
+        }
+    };
+
+    let fields: Vec<_> = match &data.fields {
+        Fields::Named(named) => named.named.iter().collect(),
+        Fields::Unnamed(unnamed) => unnamed.unnamed.iter().collect(),
+        Fields::Unit => Vec::new(),
+    };
+    let field_count = fields.len() as u64;
+    let mut steps = Vec::with_capacity(fields.len());
+    let mut trailing_slice = false;
+    for (index, field) in fields.iter().enumerate() {
+        let member = match &field.ident {
+            Some(ident) => quote!(#ident),
+            None => {
+                let index = syn::Index::from(index);
+                quote!(#index)
+            }
+        };
+        let name = match &field.ident {
+            Some(ident) => ident.to_string(),
+            None => index.to_string(),
+        };
+        let ty = &field.ty;
+        let span = ty.span();
+        let is_last = index + 1 == fields.len();
+        match (ty, is_last) {
+            (Type::Slice(slice), true) => {
+                trailing_slice = true;
+                let elem = &slice.elem;
+                steps.push(quote_spanned! {span=>
+                    .str(#name)
+                    .u64(<#ty as #krate::Schema>::FINGERPRINT)
+                    .u64(::core::mem::align_of::<#elem>() as u64)
+                });
+            }
+            _ => steps.push(quote_spanned! {span=>
+                .str(#name)
+                .u64(<#ty as #krate::Schema>::FINGERPRINT)
+                .u64(::core::mem::offset_of!(#ident, #member) as u64)
+            }),
+        }
+    }
+    let tail = if trailing_slice {
+        quote!(.str("slice"))
+    } else {
+        quote! {
+            .u64(::core::mem::size_of::<#ident>() as u64)
+            .u64(::core::mem::align_of::<#ident>() as u64)
+        }
+    };
+
+    Ok(quote! {
+        #[automatically_derived]
+        impl #krate::Schema for #ident {
+            const TYPE_NAME: &'static str = #type_name;
+            const FINGERPRINT: u64 = #krate::Fingerprint::new()
+                .str("struct")
+                .str(<Self as #krate::Schema>::TYPE_NAME)
+                .u64(#field_count)
+                #(#steps)*
+                #tail
+                .finish();
+        }
+
+        #[automatically_derived]
+        impl #krate::Message for #ident {}
+    })
+}
+
+fn not_a_struct(span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        "axon messages must be structs; use a u8/u32 field with constants for enumerations",
+    )
+}
+
+/// Requires `C` among the `#[repr(..)]` hints (`repr(C)`, `repr(C, align(N))`,
+/// `repr(C, packed)`, or `C` and `align` in separate attributes).
+fn check_repr(input: &DeriveInput) -> syn::Result<()> {
+    let mut has_c = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("C") {
+                has_c = true;
+            }
+            // Skip the arguments of `align(N)` / `packed(N)`; rustc checks them.
+            if meta.input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let _: TokenStream2 = content.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    if has_c {
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            input.ident.span(),
+            "axon messages must be #[repr(C)] (optionally with align(N) or packed), \
+             so that every process agrees on the layout",
+        ))
+    }
+}
+
+fn parse_options(input: &DeriveInput) -> syn::Result<Options> {
+    let mut options = Options::default();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("axon")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let name: LitStr = meta.value()?.parse()?;
+                if name.value().is_empty() {
+                    return Err(syn::Error::new(
+                        name.span(),
+                        "the type name must not be empty",
+                    ));
+                }
+                options.name = Some(name);
+                Ok(())
+            } else {
+                Err(meta.error("unknown axon option; expected `name = \"pkg/Name\"`"))
+            }
+        })?;
+    }
+    Ok(options)
+}
+
+/// The path of the crate that defines `Schema`, `Message` and `Fingerprint`,
+/// as the crate being compiled can name it.
+fn crate_path() -> TokenStream2 {
+    use proc_macro_crate::{crate_name, FoundCrate};
+
+    let named = |name: &str| {
+        let ident = syn::Ident::new(name, Span::call_site());
+        quote!(::#ident)
+    };
+    // The runtime first: a user of `axon` usually does not list `axon-message`.
+    // Inside `axon` itself `::axon` works thanks to `extern crate self as axon`.
+    match crate_name("axon") {
+        Ok(FoundCrate::Itself) => return quote!(::axon),
+        Ok(FoundCrate::Name(name)) => return named(&name),
+        Err(_) => {}
+    }
+    match crate_name("axon-message") {
+        // `Itself` also covers the package's examples and doc tests, where
+        // `crate` is not axon-message; only its library is.
+        Ok(FoundCrate::Itself)
+            if std::env::var("CARGO_CRATE_NAME").as_deref() == Ok("axon_message") =>
+        {
+            quote!(crate)
+        }
+        Ok(FoundCrate::Itself) => quote!(::axon_message),
+        Ok(FoundCrate::Name(name)) => named(&name),
+        // Neither is listed (e.g. a build outside cargo): assume the runtime.
+        Err(_) => quote!(::axon),
+    }
 }
