@@ -1,0 +1,213 @@
+//! The validated plan: everything the supervisor needs, nothing it must check.
+//!
+//! A plan is a list of [`ProcessSpec`]s in start order. What every supervised
+//! process has in common (program, args, env, respawn, readiness, ordering,
+//! affinity) lives in `ProcessSpec`; what is particular to one *kind* of
+//! process lives in [`ProcessKind`]. Today there is one kind, a node; a
+//! `[[link]]` table becomes another variant without touching the supervisor's
+//! state machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::source::Location;
+
+/// A launch file, validated, includes expanded, args substituted.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The top-level launch file.
+    pub file: PathBuf,
+    /// `[launch]` settings of the top-level file.
+    pub settings: Settings,
+    /// Every supervised process, in start order (dependencies first, then
+    /// file order).
+    pub processes: Vec<ProcessSpec>,
+}
+
+impl Plan {
+    /// The process with this name.
+    pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
+        self.processes.iter().find(|p| p.name == name)
+    }
+}
+
+/// `[launch]`-level settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long nodes get between SIGTERM and SIGKILL at shutdown.
+    pub grace: Duration,
+    /// Where node logs and params files go.
+    pub log_dir: PathBuf,
+    /// Shut down after this long, as if by Ctrl-C.
+    pub duration: Option<Duration>,
+    /// `AXON_DOMAIN` for every node, if set in the file.
+    pub domain: Option<String>,
+    /// Topics that come from outside (no publisher needed here).
+    pub external: Vec<String>,
+}
+
+/// Default shutdown grace period.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// Default ready timeout.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default respawn limit.
+pub const DEFAULT_MAX_RESTARTS: u32 = 5;
+/// Default first respawn delay.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Default longest respawn delay.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// One supervised process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Unique name (prefix of its output, name of its log file).
+    pub name: String,
+    /// Where it was defined.
+    pub defined_at: Location,
+    /// Resolved executable.
+    pub program: PathBuf,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment added to the launcher's own, in order (later wins).
+    pub env: Vec<(String, String)>,
+    /// Restart policy.
+    pub respawn: Respawn,
+    /// Indices (into [`Plan::processes`]) that must be ready first.
+    pub depends_on: Vec<usize>,
+    /// When the process counts as ready; `None` means at once.
+    pub ready: Option<Ready>,
+    /// CPU affinity.
+    pub cpu: Option<Vec<usize>>,
+    /// SCHED_FIFO priority (1..=99).
+    pub priority: Option<i32>,
+    /// If it ends for good, the robot stops.
+    pub required: bool,
+    /// What kind of process this is.
+    pub kind: ProcessKind,
+}
+
+/// The kinds of supervised process.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProcessKind {
+    /// An axon node (`[[node]]`).
+    Node(NodeSpec),
+}
+
+impl ProcessKind {
+    /// The node part, if this is a node.
+    pub fn as_node(&self) -> Option<&NodeSpec> {
+        match self {
+            ProcessKind::Node(n) => Some(n),
+        }
+    }
+}
+
+/// What only nodes have.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSpec {
+    /// Namespace prefix, e.g. `/robot1`.
+    pub namespace: Option<String>,
+    /// Topic renames in file order.
+    pub remap: Vec<(String, String)>,
+    /// The params table as JSON (always an object).
+    pub params: serde_json::Value,
+    /// Declared publications, resolved names.
+    pub publishes: Vec<Topic>,
+    /// Declared subscriptions, resolved names.
+    pub subscribes: Vec<Topic>,
+}
+
+/// A declared topic after namespace and remap.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    /// The resolved (absolute) name.
+    pub name: String,
+    /// The declared message type; empty if not declared.
+    pub ty: String,
+    /// Where it was declared.
+    pub at: Location,
+}
+
+/// Restart policy of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Never restart.
+    Never,
+    /// Restart after a non-zero exit or death by signal.
+    OnFailure,
+    /// Restart after any exit.
+    Always,
+}
+
+/// Respawn settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Respawn {
+    /// When to restart.
+    pub policy: Policy,
+    /// How many restarts before giving up.
+    pub max_restarts: u32,
+    /// Delay before the first restart; doubles for each further one.
+    pub backoff: Duration,
+    /// Upper bound of the delay.
+    pub max_backoff: Duration,
+}
+
+impl Respawn {
+    /// Never restart.
+    pub const NEVER: Respawn = Respawn {
+        policy: Policy::Never,
+        max_restarts: 0,
+        backoff: DEFAULT_BACKOFF,
+        max_backoff: DEFAULT_MAX_BACKOFF,
+    };
+
+    /// Delay before restart number `n` (0-based): `backoff * 2^n`, capped.
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
+        self.backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// When a process counts as ready.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The condition.
+    pub condition: ReadyCondition,
+    /// Give up (and stop the robot) after this long.
+    pub timeout: Duration,
+}
+
+/// Ready conditions.
+#[derive(Debug, Clone)]
+pub enum ReadyCondition {
+    /// This long after the start.
+    Delay(Duration),
+    /// A stdout line contains this text.
+    Log(String),
+    /// This (resolved) topic has a publisher.
+    Topic(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let r = Respawn {
+            policy: Policy::Always,
+            max_restarts: 10,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        assert_eq!(r.delay(0), Duration::from_millis(100));
+        assert_eq!(r.delay(1), Duration::from_millis(200));
+        assert_eq!(r.delay(2), Duration::from_millis(400));
+        assert_eq!(r.delay(3), Duration::from_millis(500));
+        assert_eq!(r.delay(200), Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,217 @@
+//! Raw launch-file structs: exactly what serde reads from TOML, spans kept,
+//! nothing checked beyond syntax, key names and types. `validate` turns
+//! them into a [`Plan`](crate::plan::Plan).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+/// A map whose keys keep their spans.
+pub type SpannedMap<V> = BTreeMap<Spanned<String>, Spanned<V>>;
+
+/// A whole launch file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    /// `[launch]`.
+    #[serde(default)]
+    pub launch: RawLaunch,
+    /// `[[node]]` tables, in file order.
+    #[serde(default)]
+    pub node: Vec<RawNode>,
+}
+
+/// The `[launch]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLaunch {
+    /// Shutdown grace period, e.g. `"5s"`.
+    pub grace: Option<Spanned<String>>,
+    /// Log directory, relative to the launch file.
+    pub log_dir: Option<Spanned<String>>,
+    /// Run time after which the robot is shut down as if by Ctrl-C.
+    pub duration: Option<Spanned<String>>,
+    /// `AXON_DOMAIN` for every node.
+    pub domain: Option<Spanned<String>>,
+    /// Environment for every node of this file (and its includes).
+    #[serde(default)]
+    pub env: SpannedMap<String>,
+    /// Declared args with their default values.
+    #[serde(default)]
+    pub args: SpannedMap<toml::Value>,
+    /// Other launch files.
+    #[serde(default)]
+    pub include: Vec<Spanned<RawInclude>>,
+    /// Topics that come from outside this launch file.
+    #[serde(default)]
+    pub external: Vec<Spanned<String>>,
+}
+
+/// One `include` entry: `"arm.toml"` or `{ file = "arm.toml", args = {..} }`.
+#[derive(Debug)]
+pub struct RawInclude {
+    /// The file, relative to the including file.
+    pub file: String,
+    /// Arg overrides for the included file.
+    pub args: SpannedMap<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIncludeTable {
+    file: String,
+    #[serde(default)]
+    args: SpannedMap<toml::Value>,
+}
+
+impl<'de> Deserialize<'de> for RawInclude {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawInclude;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file name or a table { file = \"..\", args = { .. } }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawInclude, E> {
+                Ok(RawInclude {
+                    file: s.to_owned(),
+                    args: BTreeMap::new(),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawInclude, A::Error> {
+                let t = RawIncludeTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawInclude {
+                    file: t.file,
+                    args: t.args,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `[[node]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// Unique name.
+    pub name: Spanned<String>,
+    /// Binary name or path.
+    pub exec: Spanned<String>,
+    /// Command-line arguments.
+    #[serde(default)]
+    pub args: Vec<Spanned<String>>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: SpannedMap<String>,
+    /// Typed parameters handed to the node as JSON.
+    pub params: Option<Spanned<toml::Table>>,
+    /// Namespace for relative topic names.
+    pub namespace: Option<Spanned<String>>,
+    /// Topic renames, `from = "to"`.
+    #[serde(default)]
+    pub remap: SpannedMap<String>,
+    /// Respawn policy.
+    pub respawn: Option<Spanned<RawRespawn>>,
+    /// Nodes that must be ready before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// When this node counts as ready.
+    pub ready: Option<Spanned<RawReady>>,
+    /// CPU affinity.
+    pub cpu: Option<Spanned<Vec<usize>>>,
+    /// SCHED_FIFO priority.
+    pub priority: Option<Spanned<i64>>,
+    /// If it ends, the robot stops.
+    #[serde(default)]
+    pub required: bool,
+    /// Declared publications, topic = type.
+    #[serde(default)]
+    pub publishes: SpannedMap<String>,
+    /// Declared subscriptions, topic = type.
+    #[serde(default)]
+    pub subscribes: SpannedMap<String>,
+}
+
+/// `never` / `on-failure` / `always`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawPolicy {
+    /// Never restart.
+    Never,
+    /// Restart after a non-zero exit or a death by signal.
+    OnFailure,
+    /// Restart after any exit.
+    Always,
+}
+
+/// `respawn = "on-failure"` or `respawn = { policy = .., max_restarts = .., backoff = .., max_backoff = .. }`.
+#[derive(Debug)]
+pub struct RawRespawn {
+    /// The policy.
+    pub policy: RawPolicy,
+    /// Restarts allowed before giving up.
+    pub max_restarts: Option<u32>,
+    /// First delay before a restart; doubles each time.
+    pub backoff: Option<Spanned<String>>,
+    /// Upper bound of the delay.
+    pub max_backoff: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRespawnTable {
+    policy: RawPolicy,
+    max_restarts: Option<u32>,
+    backoff: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawRespawn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawRespawn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"never\", \"on-failure\", \"always\" or a table { policy = .. }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawRespawn, E> {
+                let policy = RawPolicy::deserialize(de::value::StrDeserializer::<E>::new(s))?;
+                Ok(RawRespawn {
+                    policy,
+                    max_restarts: None,
+                    backoff: None,
+                    max_backoff: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRespawn, A::Error> {
+                let t = RawRespawnTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawRespawn {
+                    policy: t.policy,
+                    max_restarts: t.max_restarts,
+                    backoff: t.backoff,
+                    max_backoff: t.max_backoff,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `ready = { delay = "500ms" }`, `{ log = ".." }` or `{ topic = "/imu" }`,
+/// each with an optional `timeout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    /// Ready this long after the start.
+    pub delay: Option<Spanned<String>>,
+    /// Ready once a stdout line contains this.
+    pub log: Option<Spanned<String>>,
+    /// Ready once the topic is advertised.
+    pub topic: Option<Spanned<String>>,
+    /// Give up after this long.
+    pub timeout: Option<Spanned<String>>,
+}

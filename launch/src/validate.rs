@@ -1,0 +1,966 @@
+//! Raw structs -> [`Plan`]: read files, expand includes, bind and substitute
+//! args, resolve executables, check names, dependencies, remaps and wiring.
+//!
+//! Every check runs before anything starts; the first problem found is
+//! returned as a [`LoadError`] carrying `file:line:col`.
+//!
+//! Args: a file declares `[launch] args = { name = default }`. The top-level
+//! file's args are overridden from the command line (`speed=2.0`), an included
+//! file's by its `include` entry. `${name}` in a string is replaced by the
+//! arg's text; a string that is *exactly* `"${name}"` inside `params` takes
+//! the arg's typed value (so `speed = "${speed}"` stays a float). `$$` is a
+//! literal `$`. Overrides are coerced to the type of the declared default.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::error::LoadError;
+use crate::plan::*;
+use crate::raw::*;
+use crate::source::{Location, SourceFile};
+use crate::topic::resolve_topic;
+
+/// The built-in command-line arg that sets the run time (`duration=10`).
+pub const DURATION_ARG: &str = "duration";
+
+/// What the command line adds to a launch file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `name=value` overrides of the top-level file's args.
+    pub args: Vec<(String, String)>,
+    /// Where bare `exec` names are looked for first (the `launch` binary's
+    /// directory when `None`).
+    pub exe_dir: Option<PathBuf>,
+    /// Overrides `[launch] log_dir`.
+    pub log_dir: Option<PathBuf>,
+}
+
+type Args = BTreeMap<String, toml::Value>;
+
+/// Reads, expands and validates a launch file into a [`Plan`].
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
+    let exe_dir = opts.exe_dir.clone().or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    });
+    let top = read(path)?;
+    let raw = parse(&top)?;
+
+    let mut duration_override = None;
+    let mut cli = Vec::new();
+    for (name, text) in &opts.args {
+        if name == DURATION_ARG {
+            let secs: f64 = text
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| LoadError::Invalid {
+                    at: top.whole(),
+                    message: format!("duration={text}: expected a positive number of seconds"),
+                })?;
+            duration_override = Some(Duration::from_secs_f64(secs));
+        } else {
+            cli.push((name.clone(), Given::Text(text.clone()), top.whole()));
+        }
+    }
+    let args = bind_args(&top, &raw.launch.args, cli)?;
+
+    let l = &raw.launch;
+    let grace = match &l.grace {
+        Some(s) => duration(&top, s, &args)?,
+        None => DEFAULT_GRACE,
+    };
+    let duration = match (duration_override, &l.duration) {
+        (Some(d), _) => Some(d),
+        (None, Some(s)) => Some(duration(&top, s, &args)?),
+        (None, None) => None,
+    };
+    let log_dir = match (&opts.log_dir, &l.log_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(s)) => top.dir().join(subst(&top, s, &args)?),
+        (None, None) => top.dir().join("log"),
+    };
+    let domain = l
+        .domain
+        .as_ref()
+        .map(|s| subst(&top, s, &args))
+        .transpose()?;
+
+    let mut loader = Loader {
+        exe_dir,
+        stack: Vec::new(),
+        nodes: Vec::new(),
+        names: HashMap::new(),
+        external: Vec::new(),
+    };
+    loader.add_file(top, raw, args, Vec::new())?;
+    let Loader {
+        nodes, external, ..
+    } = loader;
+
+    let processes = order(nodes)?;
+    check_wiring(&processes, &external)?;
+    Ok(Plan {
+        file: path.to_path_buf(),
+        settings: Settings {
+            grace,
+            log_dir,
+            duration,
+            domain,
+            external: external.into_iter().map(|(t, _)| t).collect(),
+        },
+        processes,
+    })
+}
+
+fn read(path: &Path) -> Result<SourceFile, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(SourceFile {
+        path: path.to_path_buf(),
+        text,
+    })
+}
+
+fn parse(src: &SourceFile) -> Result<RawFile, LoadError> {
+    toml::from_str(&src.text).map_err(|e| LoadError::Parse {
+        at: match e.span() {
+            Some(span) => src.location(span),
+            None => src.whole(),
+        },
+        message: e.message().trim_end().to_owned(),
+    })
+}
+
+fn invalid(
+    src: &SourceFile,
+    span: std::ops::Range<usize>,
+    message: impl Into<String>,
+) -> LoadError {
+    LoadError::Invalid {
+        at: src.location(span),
+        message: message.into(),
+    }
+}
+
+/// A node collected from some file, before ordering.
+struct Collected {
+    spec: ProcessSpec,
+    deps: Vec<(String, Location)>,
+}
+
+struct Loader {
+    exe_dir: Option<PathBuf>,
+    /// Canonical paths of the files being included (cycle check).
+    stack: Vec<PathBuf>,
+    nodes: Vec<Collected>,
+    names: HashMap<String, Location>,
+    external: Vec<(String, Location)>,
+}
+
+enum Given {
+    Text(String),
+    Value(toml::Value),
+}
+
+/// Binds declared args to their defaults and applies overrides.
+fn bind_args(
+    src: &SourceFile,
+    declared: &SpannedMap<toml::Value>,
+    overrides: Vec<(String, Given, Location)>,
+) -> Result<Args, LoadError> {
+    let mut args = Args::new();
+    for (name, default) in declared {
+        if name.get_ref() == DURATION_ARG {
+            return Err(invalid(
+                src,
+                name.span(),
+                "`duration` is a built-in arg (the run time in seconds) and cannot be declared",
+            ));
+        }
+        args.insert(name.get_ref().clone(), default.get_ref().clone());
+    }
+    for (name, given, at) in overrides {
+        let Some(default) = args.get(&name) else {
+            let declared: Vec<&str> = declared.keys().map(|k| k.get_ref().as_str()).collect();
+            return Err(LoadError::UnknownArg {
+                at,
+                name,
+                declared: if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                },
+            });
+        };
+        let value = coerce(default, given).map_err(|message| LoadError::Invalid {
+            at,
+            message: format!("arg `{name}`: {message}"),
+        })?;
+        args.insert(name, value);
+    }
+    Ok(args)
+}
+
+/// Makes an override take the type of the declared default.
+fn coerce(default: &toml::Value, given: Given) -> Result<toml::Value, String> {
+    use toml::Value as V;
+    let value = match given {
+        Given::Text(t) if matches!(default, V::String(_)) => return Ok(V::String(t)),
+        Given::Text(t) => parse_text(default, t)?,
+        Given::Value(V::String(t)) if !matches!(default, V::String(_)) => parse_text(default, t)?,
+        Given::Value(v) => v,
+    };
+    match (default, value) {
+        (V::Float(_), V::Integer(i)) => Ok(V::Float(i as f64)),
+        (d, v) if d.same_type(&v) => Ok(v),
+        (V::String(_), v) => Ok(V::String(value_text(&v))),
+        (d, v) => Err(format!(
+            "expected a {}, got a {}",
+            d.type_str(),
+            v.type_str()
+        )),
+    }
+}
+
+fn parse_text(default: &toml::Value, t: String) -> Result<toml::Value, String> {
+    t.parse::<toml::Value>()
+        .map_err(|_| format!("`{t}` is not a {}", default.type_str()))
+}
+
+/// The text an arg value substitutes into a string.
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Replaces `${name}` by the arg's text; `$$` is a literal `$`.
+fn subst_str(s: &str, args: &Args) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('{') {
+            let end = r.find('}').ok_or_else(String::new)?;
+            let name = &r[..end];
+            let v = args.get(name).ok_or_else(|| name.to_owned())?;
+            out.push_str(&value_text(v));
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn subst_at(s: &str, at: Location, args: &Args) -> Result<String, LoadError> {
+    subst_str(s, args).map_err(|name| {
+        if name.is_empty() {
+            LoadError::Invalid {
+                at,
+                message: "unterminated `${`".to_owned(),
+            }
+        } else {
+            LoadError::UndefinedArg { at, name }
+        }
+    })
+}
+
+fn subst(src: &SourceFile, s: &Spanned<String>, args: &Args) -> Result<String, LoadError> {
+    subst_at(s.get_ref(), src.location(s.span()), args)
+}
+
+/// Substitutes args through a params value; an exact `"${name}"` keeps the
+/// arg's type.
+fn subst_value(v: &toml::Value, at: &Location, args: &Args) -> Result<toml::Value, LoadError> {
+    use toml::Value as V;
+    Ok(match v {
+        V::String(s) => {
+            let exact = s
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .filter(|n| !n.contains('}'));
+            match exact.and_then(|n| args.get(n)) {
+                Some(typed) => typed.clone(),
+                None => V::String(subst_at(s, at.clone(), args)?),
+            }
+        }
+        V::Array(a) => V::Array(
+            a.iter()
+                .map(|x| subst_value(x, at, args))
+                .collect::<Result<_, _>>()?,
+        ),
+        V::Table(t) => V::Table(
+            t.iter()
+                .map(|(k, x)| Ok((k.clone(), subst_value(x, at, args)?)))
+                .collect::<Result<_, LoadError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// TOML -> JSON (datetimes become strings).
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    use toml::Value as V;
+    match v {
+        V::String(s) => J::String(s.clone()),
+        V::Integer(i) => J::from(*i),
+        V::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        V::Boolean(b) => J::Bool(*b),
+        V::Datetime(d) => J::String(d.to_string()),
+        V::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        V::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, x)| (k.clone(), toml_to_json(x)))
+                .collect(),
+        ),
+    }
+}
+
+/// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"1m"`, `"1h"`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn duration(src: &SourceFile, s: &Spanned<String>, args: &Args) -> Result<Duration, LoadError> {
+    let text = subst(src, s, args)?;
+    parse_duration(&text).ok_or_else(|| {
+        invalid(
+            src,
+            s.span(),
+            format!("`{text}` is not a duration (use e.g. \"500ms\", \"2s\", \"1.5s\", \"1m\")"),
+        )
+    })
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+fn valid_topic(s: &str) -> bool {
+    !s.is_empty() && !s.contains([';', '=', ' ']) && !s.ends_with('/') && !s.contains("//")
+}
+
+impl Loader {
+    fn add_file(
+        &mut self,
+        src: SourceFile,
+        raw: RawFile,
+        args: Args,
+        mut env: Vec<(String, String)>,
+    ) -> Result<(), LoadError> {
+        let canonical = std::fs::canonicalize(&src.path).unwrap_or_else(|_| src.path.clone());
+        self.stack.push(canonical);
+        let l = &raw.launch;
+        if !self.stack.is_empty() && self.stack.len() > 1 {
+            for (key, span) in [
+                ("grace", l.grace.as_ref().map(Spanned::span)),
+                ("log_dir", l.log_dir.as_ref().map(Spanned::span)),
+                ("duration", l.duration.as_ref().map(Spanned::span)),
+                ("domain", l.domain.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    return Err(invalid(
+                        &src,
+                        span,
+                        format!("`{key}` may only be set in the top-level launch file"),
+                    ));
+                }
+            }
+        }
+        for (k, v) in &l.env {
+            env.push((k.get_ref().clone(), subst(&src, v, &args)?));
+        }
+        for t in &l.external {
+            let name = subst(&src, t, &args)?;
+            if !valid_topic(&name) {
+                return Err(invalid(
+                    &src,
+                    t.span(),
+                    format!("`{name}` is not a topic name"),
+                ));
+            }
+            let name = resolve_topic(&name, None, &[]);
+            self.external.push((name, src.location(t.span())));
+        }
+        for node in &raw.node {
+            self.add_node(&src, node, &args, &env)?;
+        }
+        for inc in &l.include {
+            let at = src.location(inc.span());
+            let file = subst_at(&inc.get_ref().file, at.clone(), &args)?;
+            let path = src.dir().join(&file);
+            let canonical = std::fs::canonicalize(&path).map_err(|e| LoadError::Invalid {
+                at: at.clone(),
+                message: format!("cannot include {}: {e}", path.display()),
+            })?;
+            if self.stack.contains(&canonical) {
+                return Err(LoadError::IncludeCycle { at, path });
+            }
+            let child = read(&path)?;
+            let child_raw = parse(&child)?;
+            let mut overrides = Vec::new();
+            for (k, v) in &inc.get_ref().args {
+                let vat = src.location(v.span());
+                let value = subst_value(v.get_ref(), &vat, &args)?;
+                overrides.push((
+                    k.get_ref().clone(),
+                    Given::Value(value),
+                    src.location(k.span()),
+                ));
+            }
+            let child_args = bind_args(&child, &child_raw.launch.args, overrides)?;
+            self.add_file(child, child_raw, child_args, env.clone())?;
+        }
+        self.stack.pop();
+        Ok(())
+    }
+
+    fn add_node(
+        &mut self,
+        src: &SourceFile,
+        n: &RawNode,
+        args: &Args,
+        launch_env: &[(String, String)],
+    ) -> Result<(), LoadError> {
+        let name = subst(src, &n.name, args)?;
+        if !valid_name(&name) {
+            return Err(invalid(
+                src,
+                n.name.span(),
+                format!(
+                    "node name `{name}` must be non-empty ASCII letters, digits, `_`, `-` or `.`"
+                ),
+            ));
+        }
+        let here = src.location(n.name.span());
+        if let Some(first) = self.names.get(&name) {
+            return Err(LoadError::DuplicateNode {
+                at: here,
+                name,
+                first: first.clone(),
+            });
+        }
+        self.names.insert(name.clone(), here.clone());
+
+        let exec = subst(src, &n.exec, args)?;
+        let program = resolve_exec(&exec, src.dir(), self.exe_dir.as_deref()).map_err(|hint| {
+            LoadError::MissingExecutable {
+                at: src.location(n.exec.span()),
+                exec: exec.clone(),
+                hint,
+            }
+        })?;
+        let cmd_args = n
+            .args
+            .iter()
+            .map(|a| subst(src, a, args))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env = launch_env.to_vec();
+        for (k, v) in &n.env {
+            env.push((k.get_ref().clone(), subst(src, v, args)?));
+        }
+
+        let namespace = match &n.namespace {
+            Some(ns) => {
+                let s = subst(src, ns, args)?;
+                if !s.starts_with('/') || !valid_topic(&s) {
+                    return Err(invalid(
+                        src,
+                        ns.span(),
+                        format!("namespace `{s}` must start with `/` and not end with `/`"),
+                    ));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+
+        let mut remap: Vec<(String, String)> = Vec::new();
+        let mut targets: HashMap<String, &Spanned<String>> = HashMap::new();
+        for (from, to) in &n.remap {
+            let target = subst(src, to, args)?;
+            if !valid_topic(from.get_ref()) || !valid_topic(&target) {
+                return Err(invalid(
+                    src,
+                    to.span(),
+                    format!("remap `{}` -> `{target}`: not a topic name", from.get_ref()),
+                ));
+            }
+            let resolved = resolve_topic(&target, namespace.as_deref(), &[]);
+            if let Some(other) = targets.get(&resolved) {
+                return Err(LoadError::RemapCollision {
+                    at: src.location(from.span()),
+                    message: format!(
+                        "`{}` and `{}` are both renamed to `{resolved}`",
+                        other.get_ref(),
+                        from.get_ref()
+                    ),
+                });
+            }
+            targets.insert(resolved, from);
+            remap.push((from.get_ref().clone(), target));
+        }
+
+        let topics = |map: &SpannedMap<String>, what: &str| -> Result<Vec<Topic>, LoadError> {
+            let mut out: Vec<(Topic, String)> = Vec::new();
+            for (t, ty) in map {
+                if !valid_topic(t.get_ref()) {
+                    return Err(invalid(
+                        src,
+                        t.span(),
+                        format!("`{}` is not a topic name", t.get_ref()),
+                    ));
+                }
+                let resolved = resolve_topic(t.get_ref(), namespace.as_deref(), &remap);
+                if let Some((_, first)) = out.iter().find(|(x, _)| x.name == resolved) {
+                    return Err(LoadError::RemapCollision {
+                        at: src.location(t.span()),
+                        message: format!(
+                            "{what} `{first}` and `{}` of node `{name}` both resolve to `{resolved}`",
+                            t.get_ref()
+                        ),
+                    });
+                }
+                out.push((
+                    Topic {
+                        name: resolved,
+                        ty: ty.get_ref().trim().to_owned(),
+                        at: src.location(t.span()),
+                    },
+                    t.get_ref().clone(),
+                ));
+            }
+            Ok(out.into_iter().map(|(t, _)| t).collect())
+        };
+        let publishes = topics(&n.publishes, "publications")?;
+        let subscribes = topics(&n.subscribes, "subscriptions")?;
+
+        let params = match &n.params {
+            Some(p) => {
+                let at = src.location(p.span());
+                let v = subst_value(&toml::Value::Table(p.get_ref().clone()), &at, args)?;
+                toml_to_json(&v)
+            }
+            None => serde_json::Value::Object(Default::default()),
+        };
+
+        let respawn = match &n.respawn {
+            None => Respawn::NEVER,
+            Some(r) => {
+                let raw = r.get_ref();
+                let policy = match raw.policy {
+                    RawPolicy::Never => Policy::Never,
+                    RawPolicy::OnFailure => Policy::OnFailure,
+                    RawPolicy::Always => Policy::Always,
+                };
+                let backoff = match &raw.backoff {
+                    Some(s) => duration(src, s, args)?,
+                    None => DEFAULT_BACKOFF,
+                };
+                let max_backoff = match &raw.max_backoff {
+                    Some(s) => duration(src, s, args)?,
+                    None => DEFAULT_MAX_BACKOFF.max(backoff),
+                };
+                if max_backoff < backoff {
+                    return Err(invalid(
+                        src,
+                        r.span(),
+                        "`max_backoff` is shorter than `backoff`",
+                    ));
+                }
+                Respawn {
+                    policy,
+                    max_restarts: raw.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+                    backoff,
+                    max_backoff,
+                }
+            }
+        };
+
+        let ready = match &n.ready {
+            None => None,
+            Some(r) => {
+                let raw = r.get_ref();
+                let mut conds = Vec::new();
+                if let Some(d) = &raw.delay {
+                    conds.push(ReadyCondition::Delay(duration(src, d, args)?));
+                }
+                if let Some(l) = &raw.log {
+                    let text = subst(src, l, args)?;
+                    if text.is_empty() {
+                        return Err(invalid(src, l.span(), "`ready.log` must not be empty"));
+                    }
+                    conds.push(ReadyCondition::Log(text));
+                }
+                if let Some(t) = &raw.topic {
+                    let text = subst(src, t, args)?;
+                    if !valid_topic(&text) {
+                        return Err(invalid(
+                            src,
+                            t.span(),
+                            format!("`{text}` is not a topic name"),
+                        ));
+                    }
+                    conds.push(ReadyCondition::Topic(resolve_topic(
+                        &text,
+                        namespace.as_deref(),
+                        &remap,
+                    )));
+                }
+                if conds.len() != 1 {
+                    return Err(invalid(
+                        src,
+                        r.span(),
+                        "`ready` needs exactly one of `delay`, `log` or `topic`",
+                    ));
+                }
+                let timeout = match &raw.timeout {
+                    Some(s) => duration(src, s, args)?,
+                    None => DEFAULT_READY_TIMEOUT,
+                };
+                Some(Ready {
+                    condition: conds.remove(0),
+                    timeout,
+                })
+            }
+        };
+
+        let cpu = match &n.cpu {
+            None => None,
+            Some(c) => {
+                let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+                if c.get_ref().is_empty() {
+                    return Err(invalid(src, c.span(), "`cpu` must list at least one CPU"));
+                }
+                for &cpu in c.get_ref() {
+                    let ok = allowed
+                        .as_ref()
+                        .is_some_and(|set| set.is_set(cpu).unwrap_or(false));
+                    if !ok {
+                        return Err(invalid(
+                            src,
+                            c.span(),
+                            format!("CPU {cpu} is not available to this launcher"),
+                        ));
+                    }
+                }
+                Some(c.get_ref().clone())
+            }
+        };
+        let priority = match &n.priority {
+            None => None,
+            Some(p) => match i32::try_from(*p.get_ref()) {
+                Ok(v) if (1..=99).contains(&v) => Some(v),
+                _ => {
+                    return Err(invalid(
+                        src,
+                        p.span(),
+                        "`priority` is a SCHED_FIFO priority from 1 to 99",
+                    ))
+                }
+            },
+        };
+
+        let deps = n
+            .depends_on
+            .iter()
+            .map(|d| Ok((subst(src, d, args)?, src.location(d.span()))))
+            .collect::<Result<Vec<_>, LoadError>>()?;
+
+        self.nodes.push(Collected {
+            spec: ProcessSpec {
+                name,
+                defined_at: here,
+                program,
+                args: cmd_args,
+                env,
+                respawn,
+                depends_on: Vec::new(),
+                ready,
+                cpu,
+                priority,
+                required: n.required,
+                kind: ProcessKind::Node(NodeSpec {
+                    namespace,
+                    remap,
+                    params,
+                    publishes,
+                    subscribes,
+                }),
+            },
+            deps,
+        });
+        Ok(())
+    }
+}
+
+/// Finds the program for `exec`: a path (contains `/`) relative to the
+/// launch file's directory; a bare name in `exe_dir`, then in `$PATH`.
+pub fn resolve_exec(
+    exec: &str,
+    file_dir: &Path,
+    exe_dir: Option<&Path>,
+) -> Result<PathBuf, String> {
+    fn executable(p: &Path) -> bool {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    if exec.is_empty() {
+        return Err(" (empty `exec`)".to_owned());
+    }
+    if exec.contains('/') {
+        let p = file_dir.join(exec);
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(format!(" (looked for {})", p.display()))
+        };
+    }
+    let mut dirs: Vec<PathBuf> = exe_dir.map(Path::to_path_buf).into_iter().collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.iter()
+        .map(|d| d.join(exec))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            format!(
+                " (looked in {} and $PATH)",
+                exe_dir.map_or_else(
+                    || "<no launcher dir>".to_owned(),
+                    |d| d.display().to_string()
+                )
+            )
+        })
+}
+
+/// Resolves `depends_on`, rejects cycles and orders processes: a process
+/// comes after its dependencies, otherwise file order is kept.
+fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.spec.name.as_str(), i))
+        .collect();
+    let mut deps: Vec<Vec<(usize, Location)>> = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        let mut d = Vec::new();
+        for (name, at) in &n.deps {
+            match index.get(name.as_str()) {
+                Some(&i) => d.push((i, at.clone())),
+                None => {
+                    return Err(LoadError::UnknownDependency {
+                        at: at.clone(),
+                        name: name.clone(),
+                    })
+                }
+            }
+        }
+        deps.push(d);
+    }
+
+    // Cycle check: depth-first search, 0 = unvisited, 1 = on stack, 2 = done.
+    fn visit(
+        i: usize,
+        deps: &[Vec<(usize, Location)>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<(Vec<usize>, Location)> {
+        state[i] = 1;
+        path.push(i);
+        for (j, at) in &deps[i] {
+            match state[*j] {
+                1 => {
+                    let start = path.iter().position(|x| x == j).unwrap_or(0);
+                    let mut cycle = path[start..].to_vec();
+                    cycle.push(*j);
+                    return Some((cycle, at.clone()));
+                }
+                0 => {
+                    if let Some(c) = visit(*j, deps, state, path) {
+                        return Some(c);
+                    }
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+        state[i] = 2;
+        None
+    }
+    let mut state = vec![0u8; nodes.len()];
+    for i in 0..nodes.len() {
+        if state[i] == 0 {
+            if let Some((cycle, at)) = visit(i, &deps, &mut state, &mut Vec::new()) {
+                let names: Vec<&str> = cycle.iter().map(|&k| nodes[k].spec.name.as_str()).collect();
+                return Err(LoadError::DependencyCycle {
+                    at,
+                    cycle: names.join(" -> "),
+                });
+            }
+        }
+    }
+
+    // Stable topological order: repeatedly take the first not-yet-placed
+    // process whose dependencies are all placed.
+    let n = nodes.len();
+    let mut placed = vec![false; n];
+    let mut new_index = vec![0usize; n];
+    let mut seq = Vec::with_capacity(n);
+    while seq.len() < n {
+        let next = (0..n)
+            .find(|&i| !placed[i] && deps[i].iter().all(|(j, _)| placed[*j]))
+            .expect("acyclic graph always has a next process");
+        placed[next] = true;
+        new_index[next] = seq.len();
+        seq.push(next);
+    }
+    let mut slots: Vec<Option<Collected>> = nodes.into_iter().map(Some).collect();
+    Ok(seq
+        .into_iter()
+        .map(|old| {
+            let mut c = slots[old].take().expect("each process placed once");
+            c.spec.depends_on = deps[old].iter().map(|(j, _)| new_index[*j]).collect();
+            c.spec
+        })
+        .collect())
+}
+
+/// Every declared subscription has a declared publisher (or is external),
+/// and declared types agree.
+fn check_wiring(
+    processes: &[ProcessSpec],
+    external: &[(String, Location)],
+) -> Result<(), LoadError> {
+    let mut publishers: HashMap<&str, (&Topic, &str)> = HashMap::new();
+    let nodes = processes
+        .iter()
+        .filter_map(|p| p.kind.as_node().map(|n| (p.name.as_str(), n)));
+    for (name, n) in nodes.clone() {
+        for t in &n.publishes {
+            if let Some((first, first_node)) = publishers.get(t.name.as_str()) {
+                if !first.ty.is_empty() && !t.ty.is_empty() && first.ty != t.ty {
+                    return Err(LoadError::Wiring {
+                        at: t.at.clone(),
+                        message: format!(
+                            "`{}` is published as `{}` by `{name}` but as `{}` by `{first_node}` ({})",
+                            t.name, t.ty, first.ty, first.at
+                        ),
+                    });
+                }
+                if !first.ty.is_empty() {
+                    continue;
+                }
+            }
+            publishers.insert(&t.name, (t, name));
+        }
+    }
+    for (name, n) in nodes {
+        for t in &n.subscribes {
+            match publishers.get(t.name.as_str()) {
+                Some((p, pnode)) => {
+                    if !p.ty.is_empty() && !t.ty.is_empty() && p.ty != t.ty {
+                        return Err(LoadError::Wiring {
+                            at: t.at.clone(),
+                            message: format!(
+                                "`{name}` subscribes to `{}` as `{}` but `{pnode}` publishes `{}` ({})",
+                                t.name, t.ty, p.ty, p.at
+                            ),
+                        });
+                    }
+                }
+                None if external.iter().any(|(e, _)| *e == t.name) => {}
+                None => {
+                    return Err(LoadError::Wiring {
+                        at: t.at.clone(),
+                        message: format!(
+                            "`{name}` subscribes to `{}` but no node publishes it \
+                             (list it in `[launch] external` if it comes from outside)",
+                            t.name
+                        ),
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("fast"), None);
+    }
+
+    #[test]
+    fn substitution() {
+        let mut args = Args::new();
+        args.insert("speed".into(), toml::Value::Float(2.0));
+        args.insert("name".into(), toml::Value::String("r1".into()));
+        assert_eq!(
+            subst_str("${name}_x at ${speed} $$5", &args).unwrap(),
+            "r1_x at 2.0 $5"
+        );
+        assert_eq!(subst_str("${nope}", &args).unwrap_err(), "nope");
+        let at = Location {
+            file: "f".into(),
+            line_col: None,
+        };
+        let v = subst_value(&toml::Value::String("${speed}".into()), &at, &args).unwrap();
+        assert_eq!(v, toml::Value::Float(2.0));
+    }
+
+    #[test]
+    fn overrides_take_the_declared_type() {
+        use toml::Value as V;
+        assert_eq!(
+            coerce(&V::Float(1.0), Given::Text("2".into())).unwrap(),
+            V::Float(2.0)
+        );
+        assert_eq!(
+            coerce(&V::String("a".into()), Given::Text("2".into())).unwrap(),
+            V::String("2".into())
+        );
+        assert_eq!(
+            coerce(&V::Boolean(false), Given::Text("true".into())).unwrap(),
+            V::Boolean(true)
+        );
+        assert!(coerce(&V::Integer(1), Given::Text("x".into())).is_err());
+    }
+}
