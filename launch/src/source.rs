@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(line_col(text, 4), (1, 5));
         assert_eq!(line_col(text, 6), (2, 1));
         // 'é' is two bytes but one column.
-        assert_eq!(line_col(text, 9), (2, 4));
+        assert_eq!(line_col(text, 10), (2, 4));
         assert_eq!(line_col(text, 1000), (3, 1));
     }
 }

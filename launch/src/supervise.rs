@@ -52,6 +52,8 @@ use crate::topic::TopicProbe;
 
 /// The longest the loop sleeps without looking at its children.
 const TICK: Duration = Duration::from_millis(100);
+/// The longest the launcher waits for node output after the last exit.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// How [`run`] behaves beyond what the plan says.
 pub struct RunOptions {
@@ -271,6 +273,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<Report, SuperviseError> {
         failed: false,
         reason: String::new(),
         next_seq: 0,
+        pumps: Vec::new(),
     };
     let report = sup.event_loop(&rx);
     handle.close();
@@ -289,6 +292,8 @@ struct Supervisor {
     failed: bool,
     reason: String,
     next_seq: usize,
+    /// Output threads; drained (with a bound) before the report.
+    pumps: Vec<thread::JoinHandle<()>>,
 }
 
 impl Supervisor {
@@ -343,6 +348,7 @@ impl Supervisor {
         if self.reason.is_empty() {
             self.reason = "all nodes ended".to_owned();
         }
+        self.drain_output();
         let killed: Vec<&str> = self
             .procs
             .iter()
@@ -369,6 +375,21 @@ impl Supervisor {
                 .collect(),
             failed: self.failed,
             reason: self.reason.clone(),
+        }
+    }
+
+    /// Lets the output threads pass on what the nodes wrote last. A pipe
+    /// can outlive its node (a grandchild may hold it), so the wait is
+    /// bounded by [`DRAIN`].
+    fn drain_output(&mut self) {
+        let deadline = Instant::now() + DRAIN;
+        while Instant::now() < deadline && self.pumps.iter().any(|h| !h.is_finished()) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        for h in std::mem::take(&mut self.pumps) {
+            if h.is_finished() {
+                let _ = h.join();
+            }
         }
     }
 
@@ -755,9 +776,10 @@ impl Supervisor {
                 log: p.log.clone(),
                 watch,
             };
-            thread::Builder::new()
+            let handle = thread::Builder::new()
                 .name(format!("out-{}", spec.name))
                 .spawn(move || pump(reader, sink))?;
+            self.pumps.push(handle);
         }
         // The child is reaped by `reap` with waitpid; dropping `Child` neither
         // waits for nor kills it.
