@@ -346,11 +346,8 @@ depends_on = ["imu"]
 "#
         ),
     );
-    let mut l = {
-        let mut cmd_dir_env = launch_with_env(&dir, &["robot.toml"], &[("AXON_SHM_DIR", ".")]);
-        cmd_dir_env.wait_for("fusion: up");
-        cmd_dir_env
-    };
+    let mut l = launch_with_env(&dir, &["robot.toml"], &[("AXON_SHM_DIR", ".")]);
+    l.wait_for("fusion: up");
     let out = l.output();
     let ready = out.find("imu is ready").expect("ready");
     assert!(ready < out.find("started fusion").unwrap(), "{out}");
