@@ -1,0 +1,275 @@
+//! Bad launch files never start half a robot: each class of mistake exits 2
+//! with one message naming `file:line:col`, and no node is spawned (every
+//! file starts with a valid node that would leave a marker file behind).
+
+mod support;
+
+use support::*;
+
+/// A valid first node: if anything were started, `spawned.marker` appears.
+const MARKER_NODE: &str = r#"[[node]]
+name = "marker"
+exec = "sh"
+args = ["marker.sh"]
+
+"#;
+
+/// Runs `launch` on MARKER_NODE + `bad` and checks exit 2, the message and
+/// that nothing was spawned. Returns the output.
+fn rejects(bad: &str, extra_files: &[(&str, &str)], cli: &[&str], expect: &[&str]) -> String {
+    let dir = TempDir::new("bad");
+    dir.write("robot.toml", &format!("{MARKER_NODE}{bad}"));
+    for (name, text) in extra_files {
+        dir.write(name, text);
+    }
+    let mut args = vec!["robot.toml"];
+    args.extend_from_slice(cli);
+    let mut l = launch(&dir, &args);
+    let code = l.wait_quiet();
+    let out = l.output();
+    assert_eq!(code, 2, "{out}");
+    for e in expect {
+        assert!(out.contains(e), "expected `{e}` in:\n{out}");
+    }
+    assert_eq!(out.lines().count(), 1, "one clear message:\n{out}");
+    assert!(!dir.exists("spawned.marker"), "a node was started:\n{out}");
+    assert!(!dir.exists("log"), "log directory created:\n{out}");
+    out
+}
+
+#[test]
+fn syntax_error() {
+    rejects("[[node]\nname = \"x\"\n", &[], &[], &["robot.toml:6:"]);
+}
+
+#[test]
+fn unknown_key() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nnmae = \"y\"\n",
+        &[],
+        &[],
+        &["robot.toml:9:1:", "unknown field `nmae`"],
+    );
+}
+
+#[test]
+fn unknown_launch_key() {
+    rejects(
+        "[launch]\ngrace_period = \"1s\"\n",
+        &[],
+        &[],
+        &["robot.toml:7:1:", "grace_period"],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nrequired = \"yes\"\n",
+        &[],
+        &[],
+        &["robot.toml:9:12:", "invalid type"],
+    );
+}
+
+#[test]
+fn bad_respawn_policy() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nrespawn = \"sometimes\"\n",
+        &[],
+        &[],
+        &["robot.toml:9:11:", "sometimes"],
+    );
+}
+
+#[test]
+fn bad_duration() {
+    rejects(
+        "[launch]\ngrace = \"soon\"\n",
+        &[],
+        &[],
+        &["robot.toml:7:9:", "not a duration"],
+    );
+}
+
+#[test]
+fn duplicate_node_name() {
+    rejects(
+        "[[node]]\nname = \"marker\"\nexec = \"sh\"\n",
+        &[],
+        &[],
+        &["robot.toml:7:8: duplicate node name `marker` (first defined at robot.toml:2:8)"],
+    );
+}
+
+#[test]
+fn missing_executable() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"no-such-node-xyz\"\n",
+        &[],
+        &[],
+        &["robot.toml:8:8:", "executable `no-such-node-xyz` not found"],
+    );
+}
+
+#[test]
+fn missing_executable_path_is_relative_to_the_launch_file() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"./bin/driver\"\n",
+        &[],
+        &[],
+        &["robot.toml:8:8:", "bin/driver"],
+    );
+}
+
+#[test]
+fn dependency_cycle() {
+    rejects(
+        "[[node]]\nname = \"a\"\nexec = \"sh\"\ndepends_on = [\"b\"]\n\n\
+         [[node]]\nname = \"b\"\nexec = \"sh\"\ndepends_on = [\"a\"]\n",
+        &[],
+        &[],
+        &["robot.toml:", "dependency cycle: a -> b -> a"],
+    );
+}
+
+#[test]
+fn unknown_dependency() {
+    rejects(
+        "[[node]]\nname = \"a\"\nexec = \"sh\"\ndepends_on = [\"ghost\"]\n",
+        &[],
+        &[],
+        &["robot.toml:9:15:", "unknown node `ghost`"],
+    );
+}
+
+#[test]
+fn unknown_include_arg() {
+    rejects(
+        "[launch]\ninclude = [{ file = \"arm.toml\", args = { sped = 2.0 } }]\n",
+        &[("arm.toml", "[launch]\nargs = { speed = 1.0 }\n")],
+        &[],
+        &["robot.toml:7:42:", "unknown arg `sped`", "speed"],
+    );
+}
+
+#[test]
+fn unknown_command_line_arg() {
+    rejects(
+        "[launch]\nargs = { speed = 1.0 }\n",
+        &[],
+        &["sped=2"],
+        &["robot.toml", "unknown arg `sped`"],
+    );
+}
+
+#[test]
+fn command_line_arg_of_the_wrong_type() {
+    rejects(
+        "[launch]\nargs = { speed = 1.0 }\n",
+        &[],
+        &["speed=fast"],
+        &["arg `speed`", "not a float"],
+    );
+}
+
+#[test]
+fn undeclared_arg_in_substitution() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nargs = [\"${nope}\"]\n",
+        &[],
+        &[],
+        &["robot.toml:9:9:", "`${nope}` refers to an undeclared arg"],
+    );
+}
+
+#[test]
+fn error_in_included_file_names_that_file() {
+    rejects(
+        "[launch]\ninclude = [\"arm.toml\"]\n",
+        &[("arm.toml", "[[node]]\nname = \"arm\"\nexec = 5\n")],
+        &[],
+        &["arm.toml:3:8:", "invalid type"],
+    );
+}
+
+#[test]
+fn include_cycle() {
+    rejects(
+        "[launch]\ninclude = [\"arm.toml\"]\n",
+        &[("arm.toml", "[launch]\ninclude = [\"robot.toml\"]\n")],
+        &[],
+        &["arm.toml:2:12:", "include cycle"],
+    );
+}
+
+#[test]
+fn remap_collision() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nremap = { a = \"/x\", b = \"/x\" }\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:9:21:",
+            "remap collision",
+            "`a` and `b` are both renamed to `/x`",
+        ],
+    );
+}
+
+#[test]
+fn subscription_without_publisher() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nsubscribes = { \"/cmd_vel\" = \"axon-msgs/Twist\" }\n",
+        &[],
+        &[],
+        &["robot.toml:9:16:", "no node publishes it"],
+    );
+}
+
+#[test]
+fn publisher_and_subscriber_types_disagree() {
+    rejects(
+        "[[node]]\nname = \"p\"\nexec = \"sh\"\nnamespace = \"/r1\"\npublishes = { imu = \"axon-msgs/Imu\" }\n\n\
+         [[node]]\nname = \"s\"\nexec = \"sh\"\nsubscribes = { \"/r1/imu\" = \"axon-msgs/Twist\" }\n",
+        &[],
+        &[],
+        &["robot.toml:15:16:", "as `axon-msgs/Twist` but `p` publishes `axon-msgs/Imu`"],
+    );
+}
+
+#[test]
+fn good_wiring_with_namespace_remap_and_external_passes_check() {
+    let dir = TempDir::new("check");
+    dir.write(
+        "robot.toml",
+        &format!(
+            "{MARKER_NODE}[launch]\nexternal = [\"/joy\"]\n\n\
+             [[node]]\nname = \"p\"\nexec = \"sh\"\nnamespace = \"/r1\"\nremap = {{ raw = \"imu\" }}\n\
+             publishes = {{ raw = \"axon-msgs/Imu\" }}\n\n\
+             [[node]]\nname = \"s\"\nexec = \"sh\"\ndepends_on = [\"p\"]\n\
+             subscribes = {{ \"/r1/imu\" = \"axon-msgs/Imu\", \"/joy\" = \"axon-msgs/Joy\" }}\n"
+        ),
+    );
+    let mut l = launch(&dir, &["--check", "robot.toml"]);
+    let code = l.wait_quiet();
+    let out = l.output();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("start order: marker, p, s"), "{out}");
+    assert!(!dir.exists("spawned.marker"));
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let dir = TempDir::new("help");
+    let mut l = launch(&dir, &["--help"]);
+    assert_eq!(l.wait_quiet(), 0);
+    assert!(l
+        .output()
+        .contains("Usage: launch [OPTIONS] <FILE> [NAME=VALUE]..."));
+    let mut l = launch(&dir, &["--frobnicate"]);
+    assert_eq!(l.wait_quiet(), 2);
+    let mut l = launch(&dir, &["missing.toml"]);
+    assert_eq!(l.wait_quiet(), 2);
+    assert!(l.output().contains("missing.toml: cannot read launch file"));
+}
