@@ -1,9 +1,73 @@
-//! axon: zero-copy publish/subscribe over shared memory.
+//! axon: zero-copy publish/subscribe over shared memory, for robots.
+//!
+//! ```no_run
+//! use axon::{Node, Message, zerocopy::{FromBytes, IntoBytes, KnownLayout, Immutable}};
+//!
+//! #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+//! #[repr(C)]
+//! struct Ping { seq: u64, stamp_ns: u64 }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::new("pinger")?;
+//! let publisher = node.publisher::<Ping>("/ping").create()?;
+//! let mut sample = publisher.loan()?;          // a slot in shared memory
+//! *sample = Ping { seq: 1, stamp_ns: axon::monotonic_ns() };
+//! sample.send();                              // no copy: readers see the slot
+//!
+//! let subscriber = node.subscriber::<Ping>("/ping").create()?;
+//! if let Some(ping) = subscriber.try_recv()? {  // read where it lies
+//!     println!("{}", ping.seq);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The layers, bottom up (ARCHITECTURE.md has the map): `sys` (OS calls),
+//! `layout` + `protocol` (shared-memory bytes and the lock-free algorithm),
+//! `segment` (a topic's file: create, validate, join, reap), then the safe
+//! API: `publisher`, `subscriber`, `node`.
 #![warn(missing_docs)]
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 // Lets `#[derive(Message)]`'s `::axon::` paths resolve inside this crate's own tests.
 extern crate self as axon;
 
+mod sync;
+
+#[cfg(loom)]
+pub mod protocol;
+
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+pub mod layout;
+#[cfg(not(loom))]
+pub mod names;
+#[cfg(not(loom))]
+mod node;
+#[cfg(not(loom))]
+mod protocol;
+#[cfg(not(loom))]
+mod publisher;
+#[cfg(not(loom))]
+pub mod qos;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(not(loom))]
+mod subscriber;
+#[cfg(not(loom))]
+mod sys;
+
 pub use axon_derive::Message;
-pub use axon_message::{Fingerprint, Message, Schema};
+pub use axon_message::{Fingerprint, Message, Schema, ViewMeta};
 pub use zerocopy;
+
+#[cfg(not(loom))]
+pub use {
+    error::{LoanError, NodeError, OpenError, ParamError, RecvError},
+    names::{Domain, NameError, TopicName},
+    node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
+    publisher::{Loan, Publisher, RawLoan, RawPublisher, TypeDesc},
+    qos::{Durability, Qos, Reliability},
+    subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
+    sys::monotonic_ns,
+};

@@ -1,9 +1,11 @@
 //! What may travel on a topic.
 //!
-//! A message is a `#[repr(C)]` type that zerocopy can view as bytes in both
-//! directions (`FromBytes + IntoBytes + KnownLayout + Immutable`): any bit
-//! pattern a (possibly hostile) peer leaves in shared memory is a valid value,
-//! so a subscriber can read a sample where it lies without validating it.
+//! A message is a `#[repr(C)]` type that zerocopy can view from bytes
+//! (`FromBytes + KnownLayout + Immutable`): any bit pattern a (possibly
+//! hostile) peer leaves in shared memory is a valid value, so a subscriber can
+//! read a sample where it lies without validating it. `IntoBytes` (no padding)
+//! is needed only to publish by copy (`Publisher::publish`); slice messages
+//! such as `{ stamp: u64, data: [u8] }` have trailing padding and do without.
 //!
 //! On top of that, [`Schema`] gives every type a stable name and a layout
 //! *fingerprint*: a hash over the type name, size, alignment and, for every
@@ -20,10 +22,10 @@
 //! the layout only; they never depend on the process, the platform's pointer
 //! values, or the order in which types are registered.
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, Immutable, KnownLayout};
 
 mod view;
-pub use view::ViewMeta;
+pub use view::{view_mut, ViewMeta};
 
 /// A type's stable name and layout fingerprint.
 ///
@@ -47,7 +49,7 @@ pub trait Schema {
 /// [`ViewMeta`] (through `KnownLayout::PointerMetadata`) lets the runtime view
 /// slot bytes as either kind with one generic call.
 pub trait Message:
-    Schema + FromBytes + IntoBytes + KnownLayout<PointerMetadata: ViewMeta> + Immutable + 'static
+    Schema + FromBytes + KnownLayout<PointerMetadata: ViewMeta> + Immutable + 'static
 {
 }
 
@@ -136,8 +138,11 @@ macro_rules! primitive_message {
     ($($t:ty),*) => {$( impl Message for $t {} )*};
 }
 primitive_message!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64, usize, isize);
-impl<T: Message + Schema + Sized, const N: usize> Message for [T; N] where [T; N]: FromBytes + IntoBytes + Immutable {}
-impl<T: Message + Schema + Sized> Message for [T] where [T]: FromBytes + IntoBytes + Immutable {}
+impl<T: Message + Schema + Sized, const N: usize> Message for [T; N] where
+    [T; N]: FromBytes + Immutable
+{
+}
+impl<T: Message + Schema + Sized> Message for [T] where [T]: FromBytes + Immutable {}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,365 @@
+//! A node: one process's identity on the robot, and the factory of its
+//! publishers and subscribers.
+//!
+//! `Node::new("camera")` reads the configuration the launcher hands over in
+//! the environment (see `launch/README.md`):
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `AXON_NODE_NAME` | the node's name (overrides the one in code) |
+//! | `AXON_NAMESPACE` | prefix for relative topic names, e.g. `/robot1` |
+//! | `AXON_REMAP` | topic renames, `from=to;from2=to2` |
+//! | `AXON_PARAMS_FILE` | JSON object of the node's parameters |
+//! | `AXON_DOMAIN`, `AXON_SHM_DIR` | see [`Domain`] |
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use axon_message::{Message, ViewMeta};
+
+use crate::error::{NodeError, OpenError, ParamError};
+use crate::names::{validate_node_name, Domain, NameError, TopicName};
+use crate::publisher::{Publisher, RawPublisher, TypeDesc};
+use crate::qos::{Durability, Qos, Reliability};
+use crate::subscriber::{RawSubscriber, Subscriber};
+
+/// A process's identity on the robot.
+#[derive(Debug)]
+pub struct Node {
+    name: String,
+    domain: Domain,
+    namespace: String,
+    remap: HashMap<String, String>,
+    params_file: Option<PathBuf>,
+    params: Mutex<serde_json::Value>,
+}
+
+impl Node {
+    /// A node named `name` (or `$AXON_NODE_NAME`), configured from the environment.
+    pub fn new(name: &str) -> Result<Node, NodeError> {
+        Self::builder(name).from_env()?.create()
+    }
+
+    /// A node configured in code only (the environment is ignored).
+    pub fn builder(name: &str) -> NodeBuilder {
+        NodeBuilder {
+            name: name.to_string(),
+            domain: None,
+            namespace: String::new(),
+            remap: HashMap::new(),
+            params_file: None,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's domain.
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// The namespace relative topic names resolve against (`""` for none).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The absolute topic `name` stands for in this node: namespace, then remaps.
+    pub fn resolve(&self, name: &str) -> Result<TopicName, NameError> {
+        if let Some(to) = self.remap.get(name) {
+            return TopicName::resolve(&self.namespace, to);
+        }
+        let resolved = TopicName::resolve(&self.namespace, name)?;
+        match self.remap.get(resolved.as_str()) {
+            Some(to) => TopicName::resolve(&self.namespace, to),
+            None => Ok(resolved),
+        }
+    }
+
+    /// Starts building a publisher of `T` on `topic`.
+    pub fn publisher<T: Message + ?Sized>(&self, topic: &str) -> PublisherBuilder<'_, T> {
+        PublisherBuilder {
+            node: self,
+            topic: topic.to_string(),
+            qos: Qos::default(),
+            _type: PhantomData,
+        }
+    }
+
+    /// Starts building a subscriber of `T` on `topic`.
+    pub fn subscriber<T: Message + ?Sized>(&self, topic: &str) -> SubscriberBuilder<'_, T> {
+        SubscriberBuilder {
+            node: self,
+            topic: topic.to_string(),
+            qos: Qos::default(),
+            _type: PhantomData,
+        }
+    }
+
+    /// Parameter `name` from the launch file, `None` if it is not set.
+    pub fn param<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ParamError> {
+        let params = self.params.lock().unwrap_or_else(|p| p.into_inner());
+        match params.get(name) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| ParamError {
+                    name: name.to_string(),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// Parameter `name`, or `default` if it is not set.
+    pub fn param_or<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        default: T,
+    ) -> Result<T, ParamError> {
+        Ok(self.param(name)?.unwrap_or(default))
+    }
+
+    /// All parameters, as a JSON object.
+    pub fn params(&self) -> serde_json::Value {
+        self.params
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the parameters file (the launcher rewrites it and sends SIGHUP).
+    pub fn reload_params(&self) -> Result<(), NodeError> {
+        if let Some(path) = &self.params_file {
+            let v = read_params(path)?;
+            *self.params.lock().unwrap_or_else(|p| p.into_inner()) = v;
+        }
+        Ok(())
+    }
+}
+
+fn read_params(path: &PathBuf) -> Result<serde_json::Value, NodeError> {
+    let err = |reason: String| NodeError::Params {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    if !v.is_object() {
+        return Err(err("not a JSON object".into()));
+    }
+    Ok(v)
+}
+
+/// Configures a [`Node`].
+#[derive(Debug)]
+pub struct NodeBuilder {
+    name: String,
+    domain: Option<Domain>,
+    namespace: String,
+    remap: HashMap<String, String>,
+    params_file: Option<PathBuf>,
+}
+
+impl NodeBuilder {
+    /// Applies the `AXON_*` environment variables.
+    pub fn from_env(mut self) -> Result<Self, NodeError> {
+        if let Ok(name) = std::env::var("AXON_NODE_NAME") {
+            self.name = name;
+        }
+        self.domain = Some(Domain::from_env()?);
+        if let Ok(ns) = std::env::var("AXON_NAMESPACE") {
+            self = self.namespace(&ns)?;
+        }
+        if let Ok(remaps) = std::env::var("AXON_REMAP") {
+            for entry in remaps.split(';').filter(|e| !e.trim().is_empty()) {
+                let (from, to) = entry
+                    .split_once('=')
+                    .ok_or_else(|| NodeError::Remap(entry.to_string()))?;
+                self = self.remap(from.trim(), to.trim())?;
+            }
+        }
+        if let Some(p) = std::env::var_os("AXON_PARAMS_FILE") {
+            self.params_file = Some(PathBuf::from(p));
+        }
+        Ok(self)
+    }
+
+    /// Sets the domain.
+    pub fn domain(mut self, domain: Domain) -> Self {
+        self.domain = Some(domain);
+        self
+    }
+
+    /// Sets the namespace (`/robot1`).
+    pub fn namespace(mut self, ns: &str) -> Result<Self, NodeError> {
+        let ns = ns.trim_end_matches('/');
+        if !ns.is_empty() {
+            TopicName::new(ns)?;
+        }
+        self.namespace = ns.to_string();
+        Ok(self)
+    }
+
+    /// Renames topic `from` (as written in code, or resolved) to `to`.
+    pub fn remap(mut self, from: &str, to: &str) -> Result<Self, NodeError> {
+        TopicName::resolve("/x", from)?;
+        TopicName::resolve("/x", to)?;
+        self.remap.insert(from.to_string(), to.to_string());
+        Ok(self)
+    }
+
+    /// Reads parameters from this JSON file.
+    pub fn params_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.params_file = Some(path.into());
+        self
+    }
+
+    /// Creates the node.
+    pub fn create(self) -> Result<Node, NodeError> {
+        validate_node_name(&self.name)?;
+        let domain = match self.domain {
+            Some(d) => d,
+            None => Domain::from_env()?,
+        };
+        let params = match &self.params_file {
+            Some(p) => read_params(p)?,
+            None => serde_json::Value::Object(Default::default()),
+        };
+        Ok(Node {
+            name: self.name,
+            domain,
+            namespace: self.namespace,
+            remap: self.remap,
+            params_file: self.params_file,
+            params: Mutex::new(params),
+        })
+    }
+}
+
+/// Checks that a `T` can be viewed at a slot's payload alignment, so that the
+/// views in `Loan` and `Sample` cannot fail later.
+fn check_alignment<T: Message + ?Sized>(desc: &TypeDesc) -> Result<(), OpenError> {
+    let need = desc.fixed_size as usize + crate::layout::PAYLOAD_ALIGN;
+    let buf = vec![0u64; need / 8 + 8];
+    let base = buf.as_ptr() as usize;
+    let skip = (64 - base % 64) % 64 + crate::layout::PAYLOAD_ALIGN;
+    let bytes = &zerocopy::IntoBytes::as_bytes(&buf[..])[skip..];
+    if <T::PointerMetadata as ViewMeta>::view::<T>(bytes, 0).is_none() {
+        return Err(OpenError::InvalidQos(format!(
+            "{} needs an alignment above {} bytes, which slots do not provide",
+            T::TYPE_NAME,
+            crate::layout::PAYLOAD_ALIGN
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! qos_setters {
+    () => {
+        /// Keep-last depth (see [`Qos::history`]).
+        pub fn history(mut self, depth: u32) -> Self {
+            self.qos.history = depth;
+            self
+        }
+        /// Most publishers the topic allows, if this creates it.
+        pub fn max_publishers(mut self, n: u32) -> Self {
+            self.qos.max_publishers = n;
+            self
+        }
+        /// Most subscribers the topic allows, if this creates it.
+        pub fn max_subscribers(mut self, n: u32) -> Self {
+            self.qos.max_subscribers = n;
+            self
+        }
+        /// Most samples one subscriber may hold at once.
+        pub fn max_held(mut self, n: u32) -> Self {
+            self.qos.max_held = n;
+            self
+        }
+        /// Most unsent loans one publisher may hold at once.
+        pub fn max_loans(mut self, n: u32) -> Self {
+            self.qos.max_loans = n;
+            self
+        }
+        /// Slice messages: most trailing elements per sample.
+        pub fn max_len(mut self, n: usize) -> Self {
+            self.qos.max_len = Some(n);
+            self
+        }
+        /// Replaces the whole QoS.
+        pub fn qos(mut self, qos: Qos) -> Self {
+            self.qos = qos;
+            self
+        }
+    };
+}
+
+/// Configures a [`Publisher`]; `create()` opens the topic.
+#[derive(Debug)]
+pub struct PublisherBuilder<'n, T: Message + ?Sized> {
+    node: &'n Node,
+    topic: String,
+    qos: Qos,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T: Message + ?Sized> PublisherBuilder<'_, T> {
+    qos_setters!();
+
+    /// Opens (or creates) the topic and claims a publisher lane on it.
+    pub fn create(self) -> Result<Publisher<T>, OpenError> {
+        let topic = self.node.resolve(&self.topic)?;
+        let desc = TypeDesc::of::<T>();
+        check_alignment::<T>(&desc)?;
+        let raw =
+            RawPublisher::create(&self.node.domain, topic, &desc, &self.qos, &self.node.name)?;
+        Ok(Publisher::from_raw(raw))
+    }
+}
+
+/// Configures a [`Subscriber`]; `create()` opens the topic.
+#[derive(Debug)]
+pub struct SubscriberBuilder<'n, T: Message + ?Sized> {
+    node: &'n Node,
+    topic: String,
+    qos: Qos,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T: Message + ?Sized> SubscriberBuilder<'_, T> {
+    qos_setters!();
+
+    /// The publisher must not overwrite what this subscriber has not read.
+    pub fn reliable(mut self) -> Self {
+        self.qos.reliability = Reliability::Reliable;
+        self
+    }
+
+    /// Also receive up to `history` samples already published.
+    pub fn transient_local(mut self) -> Self {
+        self.qos.durability = Durability::TransientLocal;
+        self
+    }
+
+    /// Opens (or creates) the topic and claims a subscriber record on it.
+    pub fn create(self) -> Result<Subscriber<T>, OpenError> {
+        let topic = self.node.resolve(&self.topic)?;
+        let desc = TypeDesc::of::<T>();
+        check_alignment::<T>(&desc)?;
+        let raw = RawSubscriber::create(
+            &self.node.domain,
+            topic,
+            Some(&desc),
+            &self.qos,
+            &self.node.name,
+        )?;
+        Ok(Subscriber::from_raw(raw))
+    }
+}

@@ -1,0 +1,282 @@
+//! The lock-free protocol between a lane's publisher and its readers.
+//!
+//! Written once here, called by `publisher.rs` and `subscriber.rs` on atomics
+//! in shared memory, and by `tests/loom.rs`-style model tests (below, under
+//! `cfg(loom)`) on loom's atomics. ARCHITECTURE.md has the prose version.
+//!
+//! ## The algorithm
+//! Each lane is a single-producer broadcast ring of `depth` entries over a pool
+//! of slots, with reclamation by *hazard pointers* (Michael, 2004):
+//!
+//! 1. **Publish.** The owner writes a free slot (payload, then its
+//!    [`SlotHeader`](crate::layout::SlotHeader)), then stores the entry
+//!    `pack(seq, slot)` at ring position `seq % depth` (*SeqCst*, which
+//!    includes Release), then advances `head` to `seq + 1` (Release). The
+//!    slot that entry displaced is *retired*: no new reader can find it.
+//! 2. **Read.** A reader with cursor `c` loads the entry at `c % depth`
+//!    (Acquire). `seq == c`: the sample is there. `seq == c - depth` or empty:
+//!    not yet published. Anything else: the ring lapped the reader
+//!    (best-effort loss, counted) and it jumps to `head - depth`.
+//! 3. **Protect.** Before touching a slot the reader stores a hazard
+//!    `(lane + 1) << 32 | slot` in its own record (SeqCst), then re-loads the
+//!    entry (SeqCst). Unchanged: the slot cannot be reused until the hazard is
+//!    cleared. Changed: it clears the hazard and re-polls.
+//! 4. **Reclaim.** Before reusing a retired slot the owner loads every
+//!    subscriber's hazards (SeqCst); a slot that no hazard names is free.
+//!
+//! Why 3+4 are safe: the four SeqCst operations (entry store, hazard scan;
+//! hazard store, entry re-load) have one total order. If the reader's re-load
+//! saw the old entry, it came before the overwrite, so its hazard store came
+//! before the owner's scan, which therefore sees it. If the re-load saw the new
+//! entry, the reader never touches the slot. The sequence number inside the
+//! entry rules out ABA (a slot recycled back into the same ring position).
+//! The reader clears a hazard with Release and the scan loads with SeqCst
+//! (Acquire), so every read of the payload happens before its next reuse.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// Bits of the sequence number kept in a ring entry.
+pub const SEQ_BITS: u32 = 48;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+
+/// Packs a ring entry. `seq` is truncated to 48 bits: entries are only ever
+/// compared for equality with a full cursor, which is unambiguous while
+/// `depth` is far below 2^48.
+#[inline]
+pub fn pack(seq: u64, slot: u32) -> u64 {
+    ((seq & SEQ_MASK) << 16) | (slot as u64 & 0xFFFF)
+}
+
+/// The slot index of an entry.
+#[inline]
+pub fn entry_slot(entry: u64) -> u32 {
+    (entry & 0xFFFF) as u32
+}
+
+/// The (48-bit) sequence number of an entry.
+#[inline]
+pub fn entry_seq(entry: u64) -> u64 {
+    entry >> 16
+}
+
+/// What a reader finds at its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Nothing new.
+    Empty,
+    /// The sample for the cursor, in this entry.
+    Ready(u64),
+    /// The ring has moved past the cursor: the reader lost samples.
+    Lapped,
+}
+
+/// Step 2: looks at the ring position of `cursor`.
+#[inline]
+pub fn poll(ring: &[AtomicU64], cursor: u64) -> Poll {
+    let depth = ring.len() as u64;
+    // SYNC POINT A (Acquire): pairs with the SeqCst (release) store in
+    // `publish`; the slot's payload and header written before it are visible.
+    let entry = ring[(cursor % depth) as usize].load(Ordering::Acquire);
+    if entry == 0 {
+        return Poll::Empty;
+    }
+    let seq = entry_seq(entry);
+    if seq == cursor & SEQ_MASK {
+        Poll::Ready(entry)
+    } else if cursor >= depth && seq == (cursor - depth) & SEQ_MASK {
+        Poll::Empty
+    } else {
+        Poll::Lapped
+    }
+}
+
+/// Where a lapped reader resumes: the oldest sample still in the ring.
+/// Returns `None` when `head` is not ahead of the cursor (a corrupted head,
+/// or a ring entry that does not belong there): the caller skips the entry.
+#[inline]
+pub fn resume_after_lap(head: u64, cursor: u64, depth: u64) -> Option<u64> {
+    (head > cursor).then(|| cursor.max(head.saturating_sub(depth)))
+}
+
+/// Step 3: protects the slot of `entry` with `hazard`, or returns `false`
+/// (hazard cleared) if the ring moved on meanwhile.
+#[inline]
+pub fn protect(hazard: &AtomicU64, tag: u64, ring_entry: &AtomicU64, entry: u64) -> bool {
+    // SYNC POINT B (SeqCst store, then SeqCst load): see the module docs.
+    hazard.store(tag, Ordering::SeqCst);
+    if ring_entry.load(Ordering::SeqCst) == entry {
+        true
+    } else {
+        release(hazard);
+        false
+    }
+}
+
+/// Drops a hazard once the reader is done with the slot.
+#[inline]
+pub fn release(hazard: &AtomicU64) {
+    // SYNC POINT C (Release): pairs with the SeqCst (acquire) loads in
+    // `hazard_tags`: the reader's payload reads happen before the slot's reuse.
+    hazard.store(0, Ordering::Release);
+}
+
+/// The hazard tag naming `slot` of `lane`.
+#[inline]
+pub fn hazard_tag(lane: usize, slot: u32) -> u64 {
+    ((lane as u64 + 1) << 32) | slot as u64
+}
+
+/// Step 1: makes `slot` (already written) the sample `seq` of the lane.
+#[inline]
+pub fn publish(ring: &[AtomicU64], head: &AtomicU64, seq: u64, slot: u32) {
+    let depth = ring.len() as u64;
+    // SYNC POINT A (release side) and B (SeqCst side).
+    ring[(seq % depth) as usize].store(pack(seq, slot), Ordering::SeqCst);
+    // SYNC POINT D (Release): pairs with the Acquire load of `head` by a
+    // lapped reader; every entry below `seq + 1` is in place.
+    head.store(seq + 1, Ordering::Release);
+}
+
+/// Step 4: calls `f(slot)` for every slot of `lane` named by a hazard in `hazards`.
+#[inline]
+pub fn hazard_tags(hazards: &[AtomicU64], lane: usize, mut f: impl FnMut(u32)) {
+    for h in hazards {
+        // SYNC POINT B (SeqCst) and C (acquire side).
+        let v = h.load(Ordering::SeqCst);
+        if v >> 32 == lane as u64 + 1 {
+            f((v & 0xFFFF_FFFF) as u32);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn ring(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn poll_sees_publish_and_laps() {
+        let r = ring(4);
+        let head = AtomicU64::new(1);
+        assert_eq!(poll(&r, 1), Poll::Empty);
+        publish(&r, &head, 1, 7);
+        assert_eq!(poll(&r, 1), Poll::Ready(pack(1, 7)));
+        assert_eq!(poll(&r, 2), Poll::Empty);
+        for s in 2..=5 {
+            publish(&r, &head, s, s as u32);
+        }
+        // seq 5 overwrote seq 1's position
+        assert_eq!(poll(&r, 1), Poll::Lapped);
+        assert_eq!(
+            resume_after_lap(head.load(Ordering::Relaxed), 1, 4),
+            Some(2)
+        );
+        assert_eq!(poll(&r, 6), Poll::Empty);
+        assert_eq!(resume_after_lap(3, 5, 4), None);
+    }
+
+    #[test]
+    fn protect_fails_when_entry_changes() {
+        let r = ring(2);
+        let head = AtomicU64::new(1);
+        let hz = AtomicU64::new(0);
+        publish(&r, &head, 1, 3);
+        let e = pack(1, 3);
+        assert!(protect(&hz, hazard_tag(0, 3), &r[1], e));
+        let mut seen = vec![];
+        hazard_tags(std::slice::from_ref(&hz), 0, |s| seen.push(s));
+        assert_eq!(seen, vec![3]);
+        release(&hz);
+        publish(&r, &head, 3, 4);
+        assert!(!protect(&hz, hazard_tag(0, 3), &r[1], e));
+        assert_eq!(hz.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// Model check of publish/protect/reclaim with loom: run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p axon --lib --release protocol::loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    const DEPTH: usize = 1;
+    const SLOTS: usize = 3; // depth + 1 held + 1 loan
+
+    struct Lane {
+        ring: Vec<AtomicU64>,
+        head: AtomicU64,
+        hazard: AtomicU64,
+        payload: Vec<UnsafeCell<u64>>,
+    }
+
+    /// One publisher sends seq 1..=n, each payload = seq, reusing slots only
+    /// when no hazard names them; one reader reads at cursor 1. loom explores
+    /// every interleaving: a torn or reused read is a data race on
+    /// `UnsafeCell` (loom panics) or a wrong value (assert).
+    #[test]
+    fn reader_never_sees_a_reused_slot() {
+        loom::model(|| {
+            let lane = Arc::new(Lane {
+                ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
+                head: AtomicU64::new(1),
+                hazard: AtomicU64::new(0),
+                payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
+            });
+            let p = lane.clone();
+            let publisher = thread::spawn(move || {
+                let mut free: Vec<u32> = (0..SLOTS as u32).collect();
+                let mut retired: Vec<u32> = Vec::new();
+                let mut in_ring: Option<u32> = None;
+                for seq in 1..=3u64 {
+                    if free.is_empty() {
+                        let mut hazarded = Vec::new();
+                        hazard_tags(std::slice::from_ref(&p.hazard), 0, |s| hazarded.push(s));
+                        retired.retain(|s| {
+                            if hazarded.contains(s) {
+                                true
+                            } else {
+                                free.push(*s);
+                                false
+                            }
+                        });
+                    }
+                    let Some(slot) = free.pop() else { return };
+                    p.payload[slot as usize].with_mut(|v| unsafe { *v = seq });
+                    publish(&p.ring, &p.head, seq, slot);
+                    if let Some(old) = in_ring.replace(slot) {
+                        retired.push(old);
+                    }
+                }
+            });
+            let mut cursor = 1u64;
+            for _ in 0..2 {
+                match poll(&lane.ring, cursor) {
+                    Poll::Ready(entry) => {
+                        let slot = entry_slot(entry);
+                        let pos = (cursor % DEPTH as u64) as usize;
+                        if protect(&lane.hazard, hazard_tag(0, slot), &lane.ring[pos], entry) {
+                            let v = lane.payload[slot as usize].with(|v| unsafe { *v });
+                            assert_eq!(v, cursor, "read a reused slot");
+                            release(&lane.hazard);
+                            cursor += 1;
+                        }
+                    }
+                    Poll::Lapped => {
+                        let head = lane.head.load(Ordering::Acquire);
+                        if let Some(c) = resume_after_lap(head, cursor, DEPTH as u64) {
+                            cursor = c;
+                        }
+                    }
+                    Poll::Empty => thread::yield_now(),
+                }
+            }
+            publisher.join().unwrap();
+        });
+    }
+}

@@ -1,0 +1,553 @@
+//! Publishing: loan a slot, write in place, send.
+//!
+//! A publisher owns one *lane* of its topic's segment: a ring and a pool of
+//! slots nobody else writes. The free list is private to the process (it is
+//! rebuilt from the ring and the hazards when a lane is taken over after a
+//! crash). See `protocol.rs` for the lock-free part.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use axon_message::{Message, ViewMeta};
+use zerocopy::KnownLayout;
+
+use crate::error::{LoanError, OpenError};
+use crate::layout::NO_SLOT;
+use crate::names::{Domain, TopicName};
+use crate::protocol;
+use crate::qos::Qos;
+use crate::segment::{bits, Segment, TopicSpec};
+use crate::sync::Ordering;
+use crate::sys;
+
+/// The shape of a message type, as a segment records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeDesc {
+    /// `Schema::TYPE_NAME`.
+    pub name: String,
+    /// `Schema::FINGERPRINT`.
+    pub fingerprint: u64,
+    /// Bytes with no trailing elements (the size, if sized).
+    pub fixed_size: u64,
+    /// Bytes per trailing element, 0 if sized.
+    pub elem_size: u64,
+}
+
+impl TypeDesc {
+    /// The description of `T`.
+    pub fn of<T: Message + ?Sized>() -> Self {
+        let meta_size = |n| <T::PointerMetadata as ViewMeta>::size_for::<T>(n).unwrap_or(0);
+        let fixed = meta_size(0) as u64;
+        let elem_size = if <T::PointerMetadata as ViewMeta>::IS_SLICE {
+            // size_for rounds up to the alignment; the difference of two large
+            // counts divided by their distance is the exact element size.
+            (meta_size(1024) as u64 - meta_size(0) as u64) / 1024
+        } else {
+            0
+        };
+        TypeDesc {
+            name: T::TYPE_NAME.to_string(),
+            fingerprint: T::FINGERPRINT,
+            fixed_size: fixed,
+            elem_size,
+        }
+    }
+
+    pub(crate) fn spec(&self, topic: TopicName, qos: &Qos) -> TopicSpec {
+        let max_elems = if self.elem_size == 0 {
+            0
+        } else {
+            qos.max_len
+                .map(|n| n as u64)
+                .unwrap_or(crate::qos::DEFAULT_SLICE_BYTES as u64 / self.elem_size)
+        };
+        TopicSpec {
+            topic,
+            type_name: self.name.clone(),
+            fingerprint: self.fingerprint,
+            fixed_size: self.fixed_size,
+            elem_size: self.elem_size,
+            max_elems,
+            depth: qos.history,
+            max_publishers: qos.max_publishers,
+            max_subscribers: qos.max_subscribers,
+            max_held: qos.max_held,
+            max_loans: qos.max_loans,
+            mode: qos.mode,
+            allow_foreign: qos.allow_other_users,
+        }
+    }
+}
+
+/// Process-private state of a lane's owner.
+#[derive(Debug)]
+struct LaneState {
+    /// Slots nobody can reach: not in the ring, not hazarded, not loaned.
+    free: Vec<u32>,
+    /// Slots displaced from the ring that a reader may still hold.
+    retired: Vec<u32>,
+    /// Slot at each ring position (`NO_SLOT` if none).
+    in_ring: Vec<u32>,
+    /// Loans handed out and not yet sent or dropped.
+    loans: u32,
+    /// Sequence number of the next send.
+    next_seq: u64,
+    /// Smallest reliable-subscriber cursor seen (cursors only grow).
+    min_reliable_cursor: u64,
+    /// Scratch: which slots the last hazard scan found.
+    hazarded: Vec<bool>,
+    /// Last time dead readers were looked for.
+    last_reap: Option<Instant>,
+}
+
+/// A publisher that does not know its message type at compile time (links,
+/// tools). Typed code uses [`Publisher`].
+#[derive(Debug)]
+pub struct RawPublisher {
+    seg: Segment,
+    lane: usize,
+    state: RefCell<LaneState>,
+}
+
+impl RawPublisher {
+    /// Opens (or creates) `topic` in `domain` for type `desc` and claims a lane.
+    pub fn create(
+        domain: &Domain,
+        topic: TopicName,
+        desc: &TypeDesc,
+        qos: &Qos,
+        node: &str,
+    ) -> Result<Self, OpenError> {
+        qos.validate()?;
+        let spec = desc.spec(topic, qos);
+        let mut last = None;
+        for _ in 0..4 {
+            let seg = Segment::open_or_create(domain, &spec)?;
+            seg.reap_dead(None, None);
+            match seg.claim_publisher(node) {
+                Ok(lane) => return Ok(Self::with_lane(seg, lane)),
+                Err(e @ OpenError::Replaced { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    fn with_lane(seg: Segment, lane: usize) -> Self {
+        let c = seg.config;
+        let slots = c.slots_per_lane;
+        let mut in_ring = vec![NO_SLOT; c.depth as usize];
+        let mut used = vec![false; slots as usize];
+        for (pos, entry) in seg.ring(lane).iter().enumerate() {
+            let e = entry.load(Ordering::Acquire);
+            let slot = protocol::entry_slot(e);
+            if e != 0 && slot < slots && !used[slot as usize] {
+                in_ring[pos] = slot;
+                used[slot as usize] = true;
+            }
+        }
+        let next_seq = seg.publisher(lane).head.load(Ordering::Acquire).max(1);
+        let retired: Vec<u32> = (0..slots).filter(|s| !used[*s as usize]).collect();
+        let mut state = LaneState {
+            free: Vec::new(),
+            retired,
+            in_ring,
+            loans: 0,
+            next_seq,
+            min_reliable_cursor: 0,
+            hazarded: vec![false; slots as usize],
+            last_reap: None,
+        };
+        // Slots not in the ring may still be held by readers of the previous
+        // owner: sort them out through the hazards, as any reclaim does.
+        reclaim(&seg, lane, &mut state);
+        RawPublisher {
+            seg,
+            lane,
+            state: RefCell::new(state),
+        }
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> String {
+        self.seg.config.topic_name()
+    }
+
+    /// The lane (publisher index) this publisher owns.
+    pub fn lane(&self) -> usize {
+        self.lane
+    }
+
+    /// Most trailing elements a sample may have (0 for sized messages).
+    pub fn max_len(&self) -> usize {
+        self.seg.config.max_elems as usize
+    }
+
+    /// Payload bytes of a sample with `elems` trailing elements.
+    pub fn payload_len(&self, elems: usize) -> usize {
+        let c = &self.seg.config;
+        (c.fixed_size + c.elem_size * elems as u64) as usize
+    }
+
+    /// Reserves a slot for a sample with `elems` trailing elements.
+    pub fn loan_slot(&self, elems: usize) -> Result<RawLoan<'_>, LoanError> {
+        let c = &self.seg.config;
+        if elems as u64 > c.max_elems {
+            return Err(LoanError::TooLarge {
+                requested: elems,
+                max: c.max_elems as usize,
+            });
+        }
+        let mut st = self.state.borrow_mut();
+        if st.loans >= c.max_loans {
+            return Err(LoanError::TooManyLoans { max: c.max_loans });
+        }
+        self.check_room(&mut st)?;
+        let slot = match st.free.pop() {
+            Some(s) => s,
+            None => {
+                reclaim(&self.seg, self.lane, &mut st);
+                match st.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        self.seg.reap_dead(Some(self.lane), None);
+                        reclaim(&self.seg, self.lane, &mut st);
+                        st.free.pop().ok_or_else(|| {
+                            self.seg
+                                .publisher(self.lane)
+                                .loan_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            LoanError::OutOfSlots
+                        })?
+                    }
+                }
+            }
+        };
+        st.loans += 1;
+        Ok(RawLoan {
+            publisher: self,
+            slot,
+            elems,
+            done: false,
+        })
+    }
+
+    /// Reliable subscribers: the next send (plus loans already out) must not
+    /// overwrite a sample one of them has not read.
+    fn check_room(&self, st: &mut LaneState) -> Result<(), LoanError> {
+        let depth = self.seg.config.depth as u64;
+        let seq = st.next_seq + st.loans as u64;
+        if seq <= depth {
+            return Ok(());
+        }
+        let overwritten = seq - depth;
+        if st.min_reliable_cursor > overwritten {
+            return Ok(());
+        }
+        let reliable = self.seg.members().reliable.load(Ordering::SeqCst);
+        if reliable == 0 {
+            return Ok(());
+        }
+        let min = self.min_cursor(reliable);
+        st.min_reliable_cursor = min;
+        if min > overwritten {
+            return Ok(());
+        }
+        // Full. A dead reliable subscriber must not block us forever.
+        let now = Instant::now();
+        if st
+            .last_reap
+            .is_none_or(|t| now.duration_since(t) > Duration::from_millis(10))
+        {
+            st.last_reap = Some(now);
+            if self.seg.reap_dead(Some(self.lane), None) > 0 {
+                let reliable = self.seg.members().reliable.load(Ordering::SeqCst);
+                st.min_reliable_cursor = self.min_cursor(reliable);
+                if st.min_reliable_cursor > overwritten {
+                    return Ok(());
+                }
+            }
+        }
+        self.seg
+            .publisher(self.lane)
+            .full_events
+            .fetch_add(1, Ordering::Relaxed);
+        Err(LoanError::Full {
+            depth: self.seg.config.depth,
+        })
+    }
+
+    fn min_cursor(&self, reliable: u64) -> u64 {
+        let max_subs = self.seg.config.max_subscribers as usize;
+        bits(reliable)
+            .filter(|j| *j < max_subs)
+            // SYNC POINT E (Acquire): pairs with the reader's Release store of
+            // its cursor, made after it protected the sample it read.
+            .map(|j| self.seg.subscriber(j).cursors[self.lane].load(Ordering::Acquire))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Like [`RawPublisher::loan_slot`] but waits up to `timeout` while reliable subscribers are full.
+    pub fn loan_slot_timeout(
+        &self,
+        elems: usize,
+        timeout: Duration,
+    ) -> Result<RawLoan<'_>, LoanError> {
+        let deadline = Instant::now() + timeout;
+        let mut spins = 0u32;
+        loop {
+            match self.loan_slot(elems) {
+                Err(LoanError::Full { .. }) if Instant::now() < deadline => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else if spins < 128 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+                Err(LoanError::Full { .. }) => return Err(LoanError::Timeout),
+                r => return r,
+            }
+        }
+    }
+
+    fn send_slot(&self, slot: u32, elems: usize) -> u64 {
+        let mut st = self.state.borrow_mut();
+        let seq = st.next_seq;
+        let hdr = self.seg.slot_header(self.lane, slot);
+        hdr.seq.store(seq, Ordering::Relaxed);
+        hdr.elems.store(elems as u64, Ordering::Relaxed);
+        hdr.stamp_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
+        let ring = self.seg.ring(self.lane);
+        protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
+        let pos = (seq % ring.len() as u64) as usize;
+        let old = std::mem::replace(&mut st.in_ring[pos], slot);
+        if old != NO_SLOT {
+            st.retired.push(old);
+        }
+        st.next_seq = seq + 1;
+        st.loans -= 1;
+        seq
+    }
+
+    fn drop_loan(&self, slot: u32) {
+        let mut st = self.state.borrow_mut();
+        st.free.push(slot);
+        st.loans -= 1;
+    }
+
+    /// Samples published on this lane so far.
+    pub fn published(&self) -> u64 {
+        self.state.borrow().next_seq - 1
+    }
+}
+
+/// Moves retired slots that no reader holds to the free list.
+fn reclaim(seg: &Segment, lane: usize, st: &mut LaneState) {
+    if st.retired.is_empty() {
+        return;
+    }
+    st.hazarded.iter_mut().for_each(|h| *h = false);
+    let subs = seg.members().subscribers.load(Ordering::SeqCst);
+    let max_subs = seg.config.max_subscribers as usize;
+    for j in bits(subs).filter(|j| *j < max_subs) {
+        let held = &seg.subscriber(j).hazards[..seg.config.max_held as usize];
+        protocol::hazard_tags(held, lane, |slot| {
+            if let Some(h) = st.hazarded.get_mut(slot as usize) {
+                *h = true;
+            }
+        });
+    }
+    let LaneState {
+        retired,
+        free,
+        hazarded,
+        ..
+    } = st;
+    retired.retain(|s| {
+        if hazarded[*s as usize] {
+            true
+        } else {
+            free.push(*s);
+            false
+        }
+    });
+}
+
+impl Drop for RawPublisher {
+    fn drop(&mut self) {
+        self.seg.release_publisher(self.lane);
+    }
+}
+
+/// A slot reserved by a [`RawPublisher`]: write its bytes, then send.
+#[derive(Debug)]
+pub struct RawLoan<'a> {
+    publisher: &'a RawPublisher,
+    slot: u32,
+    elems: usize,
+    done: bool,
+}
+
+impl RawLoan<'_> {
+    /// The payload bytes (`payload_len(elems)` of them).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.publisher.payload_len(self.elems);
+        let ptr = self
+            .publisher
+            .seg
+            .payload_ptr(self.publisher.lane, self.slot);
+        // SAFETY: (1) `ptr..ptr + len` lies in the slot's payload area, since
+        // `elems <= max_elems` was checked at loan time and the slot payload
+        // holds `fixed_size + elem_size * max_elems` bytes; (2) the slot is
+        // exclusively ours while loaned: it is not in the ring, so no reader
+        // can validate a hazard on it (see protocol.rs), and no other loan has
+        // it; (3) `&mut self` makes this the only live reference in-process.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+    }
+
+    /// Trailing elements of this sample.
+    pub fn elems(&self) -> usize {
+        self.elems
+    }
+
+    /// Publishes the sample; returns its sequence number.
+    pub fn send(mut self) -> u64 {
+        self.done = true;
+        self.publisher.send_slot(self.slot, self.elems)
+    }
+}
+
+impl Drop for RawLoan<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.publisher.drop_loan(self.slot);
+        }
+    }
+}
+
+/// Publishes messages of type `T` on one topic. Create with `Node::publisher`.
+#[derive(Debug)]
+pub struct Publisher<T: Message + ?Sized> {
+    raw: RawPublisher,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T: Message + ?Sized> Publisher<T> {
+    pub(crate) fn from_raw(raw: RawPublisher) -> Self {
+        Publisher {
+            raw,
+            _type: PhantomData,
+        }
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> String {
+        self.raw.topic()
+    }
+
+    /// The untyped publisher underneath.
+    pub fn raw(&self) -> &RawPublisher {
+        &self.raw
+    }
+
+    fn typed(raw: RawLoan<'_>) -> Result<Loan<'_, T>, LoanError> {
+        Ok(Loan {
+            raw,
+            _type: PhantomData,
+        })
+    }
+}
+
+impl<T: Message> Publisher<T> {
+    /// Loans a slot for one sample. Its contents are unspecified (a previous
+    /// sample's bytes, always a valid `T`): write every field you publish.
+    pub fn loan(&self) -> Result<Loan<'_, T>, LoanError> {
+        Self::typed(self.raw.loan_slot(0)?)
+    }
+
+    /// Like [`Publisher::loan`], waiting up to `timeout` for reliable subscribers.
+    pub fn loan_timeout(&self, timeout: Duration) -> Result<Loan<'_, T>, LoanError> {
+        Self::typed(self.raw.loan_slot_timeout(0, timeout)?)
+    }
+}
+
+impl<T: Message + zerocopy::IntoBytes> Publisher<T> {
+    /// Copies `value` into a slot and sends it; returns its sequence number.
+    pub fn publish(&self, value: &T) -> Result<u64, LoanError> {
+        let mut loan = self.raw.loan_slot(0)?;
+        loan.bytes_mut()
+            .copy_from_slice(zerocopy::IntoBytes::as_bytes(value));
+        Ok(loan.send())
+    }
+}
+
+impl<T> Publisher<T>
+where
+    T: Message + ?Sized + KnownLayout<PointerMetadata = usize>,
+{
+    /// Loans a slot for a slice message with `len` trailing elements.
+    pub fn loan_slice(&self, len: usize) -> Result<Loan<'_, T>, LoanError> {
+        Self::typed(self.raw.loan_slot(len)?)
+    }
+
+    /// Like [`Publisher::loan_slice`], waiting up to `timeout` for reliable subscribers.
+    pub fn loan_slice_timeout(
+        &self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<Loan<'_, T>, LoanError> {
+        Self::typed(self.raw.loan_slot_timeout(len, timeout)?)
+    }
+
+    /// Most trailing elements a sample may have on this topic.
+    pub fn max_len(&self) -> usize {
+        self.raw.max_len()
+    }
+}
+
+/// A loaned slot holding a `T` being written in place. `send` publishes it;
+/// dropping it gives the slot back unpublished.
+#[derive(Debug)]
+pub struct Loan<'a, T: Message + ?Sized> {
+    raw: RawLoan<'a>,
+    _type: PhantomData<&'a mut T>,
+}
+
+impl<T: Message + ?Sized> Loan<'_, T> {
+    /// Publishes the sample; returns its sequence number.
+    pub fn send(self) -> u64 {
+        self.raw.send()
+    }
+}
+
+impl<T: Message + ?Sized> Deref for Loan<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        let elems = self.raw.elems;
+        let len = self.raw.publisher.payload_len(elems);
+        let ptr = self
+            .raw
+            .publisher
+            .seg
+            .payload_ptr(self.raw.publisher.lane, self.raw.slot);
+        // SAFETY: as in `RawLoan::bytes_mut`: in bounds and exclusively ours;
+        // a shared view for the duration of `&self`.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+        <T::PointerMetadata as ViewMeta>::view::<T>(bytes, elems)
+            .expect("slot payload is 32-aligned and sized for the message at creation")
+    }
+}
+
+impl<T: Message + ?Sized> DerefMut for Loan<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        let elems = self.raw.elems;
+        axon_message::view_mut::<T>(self.raw.bytes_mut(), elems)
+            .expect("slot payload is 32-aligned and sized for the message at creation")
+    }
+}

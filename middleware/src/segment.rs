@@ -1,0 +1,734 @@
+//! A topic's shared-memory segment: create or open it, check it, own a
+//! participant record in it, find and clean up dead participants.
+//!
+//! ## Life of a segment
+//! - **Create** by writing the whole header into a temporary file in the same
+//!   directory and hard-linking it to its final name, which fails if the name
+//!   exists: no opener ever sees a half-written header.
+//! - **Open** copies the header's config out once, checks magic, version,
+//!   checksum, internal consistency and file size, then computes every offset
+//!   from the private copy ([`Layout`]).
+//! - **Join** under the *admin lock* held shared: take the OFD lock of a free
+//!   record (that lock *is* ownership), fill the record in, set the member
+//!   bits, then check the path still names this file.
+//! - **Replace** a segment that is incompatible (another type, another
+//!   layout version, a corrupted header) only if no participant is alive,
+//!   under the admin lock held exclusively. So a stale segment left by a
+//!   crashed run never needs manual cleanup, and a live one is never pulled
+//!   from under its users.
+//! - **Reap**: a record whose lock nobody holds but whose member bit is set
+//!   belongs to a dead process; whoever notices takes its lock, clears its
+//!   hazards and bits, and lets go.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+
+use memmap2::MmapRaw;
+
+use crate::error::OpenError;
+use crate::layout::{self, *};
+use crate::names::{Domain, TopicName};
+use crate::sync::{AtomicU64, Ordering};
+use crate::sys::{self, FileInfo, SegmentFile};
+
+/// What a participant needs from a topic: its type and, if it creates the
+/// segment, the capacities.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicSpec {
+    pub topic: TopicName,
+    pub type_name: String,
+    pub fingerprint: u64,
+    pub fixed_size: u64,
+    pub elem_size: u64,
+    /// Trailing elements this participant needs room for (slice messages).
+    pub max_elems: u64,
+    pub depth: u32,
+    pub max_publishers: u32,
+    pub max_subscribers: u32,
+    pub max_held: u32,
+    pub max_loans: u32,
+    /// File mode for a new segment.
+    pub mode: u32,
+    /// Accept segments owned by other users.
+    pub allow_foreign: bool,
+}
+
+impl TopicSpec {
+    fn config(&self) -> Result<TopicConfig, OpenError> {
+        let mut type_name = [0u8; 128];
+        let tn = self.type_name.as_bytes();
+        if tn.len() > type_name.len() {
+            return Err(OpenError::InvalidQos(format!(
+                "type name {:?} is longer than 128 bytes",
+                self.type_name
+            )));
+        }
+        type_name[..tn.len()].copy_from_slice(tn);
+        let mut topic_name = [0u8; 256];
+        let t = self.topic.as_str().as_bytes();
+        topic_name[..t.len()].copy_from_slice(t);
+        let slot_payload = self
+            .elem_size
+            .checked_mul(self.max_elems)
+            .and_then(|b| b.checked_add(self.fixed_size))
+            .ok_or_else(|| OpenError::InvalidQos("payload size overflows".into()))?;
+        let slots = TopicConfig::needed_slots(
+            self.depth,
+            self.max_subscribers,
+            self.max_held,
+            self.max_loans,
+        );
+        let c = TopicConfig {
+            type_name,
+            topic_name,
+            type_name_len: tn.len() as u32,
+            topic_name_len: t.len() as u32,
+            fingerprint: self.fingerprint,
+            fixed_size: self.fixed_size,
+            elem_size: self.elem_size,
+            max_elems: if self.elem_size == 0 {
+                0
+            } else {
+                self.max_elems
+            },
+            slot_payload,
+            depth: self.depth,
+            max_publishers: self.max_publishers,
+            max_subscribers: self.max_subscribers,
+            max_held: self.max_held,
+            max_loans: self.max_loans,
+            slots_per_lane: slots.min(u32::MAX as u64) as u32,
+            owner_uid: sys::euid(),
+            reserved: 0,
+        };
+        c.check()
+            .map_err(|why| OpenError::InvalidQos(why.to_string()))?;
+        Ok(c)
+    }
+}
+
+/// An open, validated, mapped segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    file: SegmentFile,
+    map: MmapRaw,
+    path: PathBuf,
+    info: FileInfo,
+    /// Private copy of the immutable config, checked.
+    pub config: TopicConfig,
+    /// Offsets computed from `config`.
+    pub layout: Layout,
+    writable: bool,
+}
+
+/// Why an existing segment cannot be used as it is.
+enum Unusable {
+    /// Not valid at all (corrupt, other version): replace if nobody uses it.
+    Invalid(OpenError),
+    /// Valid but for something else (type, capacity): replace if nobody uses it.
+    Incompatible(OpenError),
+}
+
+impl Segment {
+    /// Opens `spec.topic`'s segment in `domain`, creating it if needed.
+    pub fn open_or_create(domain: &Domain, spec: &TopicSpec) -> Result<Segment, OpenError> {
+        let path = domain.segment_path(&spec.topic);
+        let config = spec.config()?;
+        for _attempt in 0..16 {
+            match SegmentFile::open(&path) {
+                Ok(file) => match Self::from_file(file, &path, true, spec.allow_foreign) {
+                    Ok(seg) => match seg.check_compatible(spec) {
+                        Ok(()) => return Ok(seg),
+                        Err(e) => seg.replace_if_unused(Unusable::Incompatible(e))?,
+                    },
+                    Err((Some(file), e)) if e.is_replaceable() => {
+                        Self::replace_file_if_unused(file, &path, Unusable::Invalid(e))?
+                    }
+                    Err((_, e)) => return Err(e),
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match Self::create(domain, &path, &config, spec.mode) {
+                        Ok(()) => {}
+                        Err(OpenError::Io { source, .. })
+                            if source.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(OpenError::io(&path, e)),
+            }
+        }
+        Err(OpenError::io(
+            &path,
+            io::Error::other("segment kept changing while it was being opened"),
+        ))
+    }
+
+    /// Opens an existing segment without a type expectation (tools).
+    pub fn open_existing(path: &Path, writable: bool) -> Result<Segment, OpenError> {
+        let file = if writable {
+            SegmentFile::open(path)
+        } else {
+            SegmentFile::open_read_only(path)
+        }
+        .map_err(|e| OpenError::io(path, e))?;
+        Self::from_file(file, path, writable, true).map_err(|(_, e)| e)
+    }
+
+    fn create(
+        domain: &Domain,
+        path: &Path,
+        config: &TopicConfig,
+        mode: u32,
+    ) -> Result<(), OpenError> {
+        let layout = Layout::compute(config)
+            .ok_or_else(|| OpenError::InvalidQos("segment would be larger than 1 TiB".into()))?;
+        static COUNTER: StdAtomicU64 = StdAtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = domain
+            .dir()
+            .join(format!("{}~tmp.{}.{}", domain.prefix(), sys::pid(), n));
+        let mode = 0o600; // widened below if asked; never wider while half-written
+        let file = SegmentFile::create_new(&tmp, mode).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => OpenError::NoShm {
+                dir: domain.dir().to_path_buf(),
+            },
+            _ => OpenError::io(&tmp, e),
+        })?;
+        let result = (|| {
+            // The header and records are reserved now; a lane's pages when a
+            // publisher claims it (`claim_publisher`), so unused lanes cost nothing.
+            let needed = layout.lanes as u64;
+            let free = sys::free_space(domain.dir()).unwrap_or(u64::MAX);
+            if free < needed {
+                return Err(OpenError::NoSpace {
+                    dir: domain.dir().to_path_buf(),
+                    needed,
+                    free,
+                });
+            }
+            file.set_size(layout.total as u64)
+                .map_err(|e| OpenError::io(&tmp, e))?;
+            file.allocate_range(0, needed)
+                .map_err(|e| space_or_io(domain, &tmp, e, needed))?;
+            let map = file.map(layout.total).map_err(|e| OpenError::io(&tmp, e))?;
+            let hdr = map.as_mut_ptr() as *mut SegmentHeader;
+            // SAFETY: (1) the mapping is `layout.total` bytes, at least
+            // `size_of::<SegmentHeader>()`, and page-aligned, so `hdr` is in
+            // bounds and aligned; (2) the file is still private to us (its
+            // name is not published yet), so nothing else accesses it.
+            unsafe {
+                std::ptr::addr_of_mut!((*hdr).config).write(*config);
+                std::ptr::addr_of_mut!((*hdr).config_checksum).write(config.checksum());
+                std::ptr::addr_of_mut!((*hdr).total_size).write(layout.total as u64);
+                std::ptr::addr_of_mut!((*hdr).header_size)
+                    .write(std::mem::size_of::<SegmentHeader>() as u32);
+                std::ptr::addr_of_mut!((*hdr).version).write(LAYOUT_VERSION);
+                std::ptr::addr_of_mut!((*hdr).magic).write(MAGIC);
+            }
+            map.flush().map_err(|e| OpenError::io(&tmp, e))?;
+            file.set_mode(mode).map_err(|e| OpenError::io(&tmp, e))?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        sys::publish_file(&tmp, path).map_err(|e| OpenError::io(path, e))
+    }
+
+    fn from_file(
+        file: SegmentFile,
+        path: &Path,
+        writable: bool,
+        allow_foreign: bool,
+    ) -> Result<Segment, (Option<SegmentFile>, OpenError)> {
+        let info = match file.info() {
+            Ok(i) => i,
+            Err(e) => return Err((None, OpenError::io(path, e))),
+        };
+        if info.uid != sys::euid() && !allow_foreign {
+            return Err((
+                None,
+                OpenError::ForeignOwner {
+                    path: path.to_path_buf(),
+                    uid: info.uid,
+                },
+            ));
+        }
+        let corrupt = |reason: String| OpenError::Corrupted {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let hsize = std::mem::size_of::<SegmentHeader>();
+        if info.size < hsize as u64 {
+            return Err((
+                Some(file),
+                corrupt(format!("file is {} bytes, too short", info.size)),
+            ));
+        }
+        let mapped = if writable {
+            file.map(hsize)
+        } else {
+            file.map_read_only(hsize)
+        };
+        let head = match mapped {
+            Ok(m) => m,
+            Err(e) => return Err((Some(file), OpenError::io(path, e))),
+        };
+        let hdr = head.as_ptr() as *const SegmentHeader;
+        // SAFETY: (1) `head` maps `size_of::<SegmentHeader>()` bytes and is
+        // page-aligned; (2) these fields are plain bytes, copied out with
+        // volatile reads because another process may (if hostile) write them
+        // concurrently; every value is validated below before use.
+        let (magic, version, total, checksum, config) = unsafe {
+            (
+                std::ptr::read_volatile(std::ptr::addr_of!((*hdr).magic)),
+                std::ptr::read_volatile(std::ptr::addr_of!((*hdr).version)),
+                std::ptr::read_volatile(std::ptr::addr_of!((*hdr).total_size)),
+                std::ptr::read_volatile(std::ptr::addr_of!((*hdr).config_checksum)),
+                std::ptr::read_volatile(std::ptr::addr_of!((*hdr).config)),
+            )
+        };
+        drop(head);
+        if magic != MAGIC {
+            return Err((
+                Some(file),
+                corrupt("bad magic: not an axon topic segment".into()),
+            ));
+        }
+        if version != LAYOUT_VERSION {
+            return Err((
+                Some(file),
+                OpenError::VersionMismatch {
+                    path: path.to_path_buf(),
+                    found: version,
+                    expected: LAYOUT_VERSION,
+                },
+            ));
+        }
+        if config.checksum() != checksum {
+            return Err((Some(file), corrupt("header checksum mismatch".into())));
+        }
+        if let Err(why) = config.check() {
+            return Err((Some(file), corrupt(why.into())));
+        }
+        let layout = match Layout::compute(&config) {
+            Some(l) if l.total as u64 == total && total == info.size => l,
+            _ => {
+                return Err((
+                    Some(file),
+                    corrupt(format!("size {} does not match its header", info.size)),
+                ))
+            }
+        };
+        let map = match if writable {
+            file.map(layout.total)
+        } else {
+            file.map_read_only(layout.total)
+        } {
+            Ok(m) => m,
+            Err(e) => return Err((Some(file), OpenError::io(path, e))),
+        };
+        Ok(Segment {
+            file,
+            map,
+            path: path.to_path_buf(),
+            info,
+            config,
+            layout,
+            writable,
+        })
+    }
+
+    fn check_compatible(&self, spec: &TopicSpec) -> Result<(), OpenError> {
+        let c = &self.config;
+        if c.fingerprint != spec.fingerprint || c.type_name() != spec.type_name {
+            return Err(OpenError::TypeMismatch {
+                topic: spec.topic.to_string(),
+                requested: spec.type_name.clone(),
+                existing: c.type_name(),
+                layouts_differ: c.type_name() == spec.type_name,
+            });
+        }
+        let need = |what: &'static str, requested: u64, available: u64| {
+            if requested > available {
+                Err(OpenError::CapacityMismatch {
+                    topic: spec.topic.to_string(),
+                    what,
+                    requested,
+                    available,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        need(
+            "max slice length",
+            spec.max_elems * (spec.elem_size > 0) as u64,
+            c.max_elems,
+        )?;
+        need("history depth", spec.depth as u64, c.depth as u64)?;
+        need(
+            "samples held per subscriber",
+            spec.max_held as u64,
+            c.max_held as u64,
+        )?;
+        need(
+            "loans per publisher",
+            spec.max_loans as u64,
+            c.max_loans as u64,
+        )
+    }
+
+    fn replace_if_unused(self, why: Unusable) -> Result<(), OpenError> {
+        let Segment { file, path, .. } = self;
+        Self::replace_file_if_unused(file, &path, why)
+    }
+
+    /// Removes the file at `path` (if it still is `file`) when no participant
+    /// holds a record lock; otherwise returns the reason it was unusable.
+    fn replace_file_if_unused(
+        file: SegmentFile,
+        path: &Path,
+        why: Unusable,
+    ) -> Result<(), OpenError> {
+        let err = match why {
+            Unusable::Invalid(e) | Unusable::Incompatible(e) => e,
+        };
+        let info = file.info().map_err(|e| OpenError::io(path, e))?;
+        file.lock_wait(ADMIN_LOCK, true)
+            .map_err(|e| OpenError::io(path, e))?;
+        let in_use = any_record_locked(&file).map_err(|e| OpenError::io(path, e))?;
+        if in_use {
+            return Err(err);
+        }
+        if sys::same_file(path, &info) {
+            std::fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
+        }
+        Ok(()) // the admin lock goes with `file`
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// File owner, mode and size.
+    pub fn file_info(&self) -> FileInfo {
+        self.info
+    }
+
+    fn at<T>(&self, offset: usize) -> &T {
+        debug_assert!(offset + std::mem::size_of::<T>() <= self.layout.total);
+        debug_assert!(offset % std::mem::align_of::<T>() == 0);
+        // SAFETY: (1) every caller passes an offset from `self.layout`, which
+        // was computed from the validated config and checked against the file
+        // size, so `offset..offset + size_of::<T>()` lies inside the mapping;
+        // (2) offsets of `T`s are multiples of their alignment by construction
+        // (records and lines are 128-aligned, slots 64-aligned) and the mapping
+        // is page-aligned; (3) `T` is one of the layout's types, made only of
+        // atomics (or bytes read volatile), for which any bit pattern is valid
+        // and concurrent access from other processes is what they are for.
+        unsafe { &*(self.map.as_ptr().add(offset) as *const T) }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &SegmentHeader {
+        self.at(0)
+    }
+
+    /// The membership bitmasks.
+    pub fn members(&self) -> &Membership {
+        &self.header().members
+    }
+
+    /// Publisher record `lane` (`lane < max_publishers`).
+    pub fn publisher(&self, lane: usize) -> &PublisherRecord {
+        assert!(lane < self.config.max_publishers as usize);
+        self.at(self.layout.publisher(lane))
+    }
+
+    /// Subscriber record `index` (`index < max_subscribers`).
+    pub fn subscriber(&self, index: usize) -> &SubscriberRecord {
+        assert!(index < self.config.max_subscribers as usize);
+        self.at(self.layout.subscriber(index))
+    }
+
+    /// Lane `lane`'s ring of `depth` entries.
+    pub fn ring(&self, lane: usize) -> &[AtomicU64] {
+        assert!(lane < self.config.max_publishers as usize);
+        let first: &AtomicU64 = self.at(self.layout.ring(lane));
+        // SAFETY: the ring is `depth` consecutive `AtomicU64`s starting at
+        // `layout.ring(lane)`, inside the mapping (see `at`), 8-aligned.
+        unsafe { std::slice::from_raw_parts(first, self.config.depth as usize) }
+    }
+
+    /// Header of `slot` in `lane` (`slot < slots_per_lane`).
+    pub fn slot_header(&self, lane: usize, slot: u32) -> &SlotHeader {
+        assert!(lane < self.config.max_publishers as usize);
+        assert!(slot < self.config.slots_per_lane);
+        self.at(self.layout.slot(lane, slot as usize))
+    }
+
+    /// Pointer to the payload of `slot` in `lane`; `slot_payload` bytes, 32-aligned.
+    pub fn payload_ptr(&self, lane: usize, slot: u32) -> *mut u8 {
+        assert!(lane < self.config.max_publishers as usize);
+        assert!(slot < self.config.slots_per_lane);
+        let offset = self.layout.slot(lane, slot as usize) + SLOT_HEADER;
+        // SAFETY: `offset + slot_payload <= layout.total` by construction of
+        // the layout (the slot stride covers header and payload).
+        unsafe { self.map.as_mut_ptr().add(offset) }
+    }
+
+    fn ensure_writable(&self) -> Result<(), OpenError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(OpenError::io(
+                &self.path,
+                io::Error::from(io::ErrorKind::PermissionDenied),
+            ))
+        }
+    }
+
+    /// Runs `f` with the admin lock held shared, then checks that the path
+    /// still names this file (it was not replaced meanwhile).
+    fn joining<R>(&self, f: impl FnOnce() -> Result<R, OpenError>) -> Result<R, OpenError> {
+        self.ensure_writable()?;
+        self.file
+            .lock_wait(ADMIN_LOCK, false)
+            .map_err(|e| OpenError::io(&self.path, e))?;
+        let r = f();
+        let replaced = !sys::same_file(&self.path, &self.info);
+        let _ = self.file.unlock(ADMIN_LOCK);
+        match r {
+            Ok(_) if replaced => Err(OpenError::Replaced {
+                path: self.path.clone(),
+            }),
+            r => r,
+        }
+    }
+
+    /// Claims a free (or dead) publisher lane and reserves its pages.
+    pub fn claim_publisher(&self, node: &str) -> Result<usize, OpenError> {
+        self.joining(|| {
+            for lane in 0..self.config.max_publishers as usize {
+                let taken = self
+                    .file
+                    .try_lock(publisher_lock(lane), true)
+                    .map_err(|e| OpenError::io(&self.path, e))?;
+                if !taken {
+                    continue;
+                }
+                let off = self.layout.ring(lane) as u64;
+                if let Err(e) = self
+                    .file
+                    .allocate_range(off, self.layout.lane_stride as u64)
+                {
+                    let _ = self.file.unlock(publisher_lock(lane));
+                    return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
+                        OpenError::NoSpace {
+                            dir: self.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+                            needed: self.layout.lane_stride as u64,
+                            free: sys::free_space(self.path.parent().unwrap_or(Path::new("/")))
+                                .unwrap_or(0),
+                        }
+                    } else {
+                        OpenError::io(&self.path, e)
+                    });
+                }
+                let rec = self.publisher(lane);
+                rec.state.store(state::CLAIMING, Ordering::Relaxed);
+                rec.pid.store(sys::pid(), Ordering::Relaxed);
+                rec.node.set(node);
+                rec.claims.fetch_add(1, Ordering::Relaxed);
+                if rec.head.load(Ordering::Relaxed) == 0 {
+                    rec.head.store(1, Ordering::Release);
+                }
+                let bit = 1u64 << lane;
+                self.members().used_lanes.fetch_or(bit, Ordering::SeqCst);
+                self.members().publishers.fetch_or(bit, Ordering::SeqCst);
+                rec.state.store(state::ACTIVE, Ordering::Release);
+                return Ok(lane);
+            }
+            Err(OpenError::TooManyParticipants {
+                topic: self.config.topic_name(),
+                kind: "publishers",
+                max: self.config.max_publishers,
+            })
+        })
+    }
+
+    /// Gives lane `lane` up (its retained samples stay readable).
+    pub fn release_publisher(&self, lane: usize) {
+        let rec = self.publisher(lane);
+        rec.state.store(state::FREE, Ordering::Release);
+        self.members()
+            .publishers
+            .fetch_and(!(1u64 << lane), Ordering::SeqCst);
+        let _ = self.file.unlock(publisher_lock(lane));
+    }
+
+    /// Claims a subscriber record; `position` sets its cursors (per lane,
+    /// from that lane's head) before it becomes visible as reliable.
+    pub fn claim_subscriber(
+        &self,
+        node: &str,
+        reliable: bool,
+        position: impl Fn(usize, u64, bool) -> u64,
+    ) -> Result<usize, OpenError> {
+        self.joining(|| {
+            for index in 0..self.config.max_subscribers as usize {
+                let taken = self
+                    .file
+                    .try_lock(subscriber_lock(index), true)
+                    .map_err(|e| OpenError::io(&self.path, e))?;
+                if !taken {
+                    continue;
+                }
+                let rec = self.subscriber(index);
+                rec.state.store(state::CLAIMING, Ordering::Relaxed);
+                rec.pid.store(sys::pid(), Ordering::Relaxed);
+                rec.node.set(node);
+                rec.claims.fetch_add(1, Ordering::Relaxed);
+                for h in rec.hazards.iter() {
+                    h.store(0, Ordering::Release);
+                }
+                rec.received.store(0, Ordering::Relaxed);
+                rec.dropped.store(0, Ordering::Relaxed);
+                rec.corrupt.store(0, Ordering::Relaxed);
+                let active = self.members().publishers.load(Ordering::SeqCst);
+                for lane in 0..self.config.max_publishers as usize {
+                    let head = self.publisher(lane).head.load(Ordering::Acquire).max(1);
+                    let cursor = position(lane, head, active & (1 << lane) != 0);
+                    rec.cursors[lane].store(cursor, Ordering::Release);
+                }
+                let bit = 1u64 << index;
+                let m = self.members();
+                m.sleepers.fetch_and(!bit, Ordering::SeqCst);
+                if reliable {
+                    m.reliable.fetch_or(bit, Ordering::SeqCst);
+                } else {
+                    m.reliable.fetch_and(!bit, Ordering::SeqCst);
+                }
+                m.subscribers.fetch_or(bit, Ordering::SeqCst);
+                rec.state.store(state::ACTIVE, Ordering::Release);
+                return Ok(index);
+            }
+            Err(OpenError::TooManyParticipants {
+                topic: self.config.topic_name(),
+                kind: "subscribers",
+                max: self.config.max_subscribers,
+            })
+        })
+    }
+
+    /// Gives subscriber record `index` up.
+    pub fn release_subscriber(&self, index: usize) {
+        self.clear_subscriber(index);
+        let _ = self.file.unlock(subscriber_lock(index));
+    }
+
+    fn clear_subscriber(&self, index: usize) {
+        let rec = self.subscriber(index);
+        let bit = !(1u64 << index);
+        let m = self.members();
+        m.reliable.fetch_and(bit, Ordering::SeqCst);
+        m.subscribers.fetch_and(bit, Ordering::SeqCst);
+        m.sleepers.fetch_and(bit, Ordering::SeqCst);
+        for h in rec.hazards.iter() {
+            layout_release(h);
+        }
+        rec.state.store(state::FREE, Ordering::Release);
+    }
+
+    /// Whether a live process owns publisher lane `lane` (never call for your own lane).
+    pub fn publisher_alive(&self, lane: usize) -> bool {
+        self.file
+            .is_locked_by_other(publisher_lock(lane))
+            .unwrap_or(true)
+    }
+
+    /// Whether a live process owns subscriber record `index` (never for your own).
+    pub fn subscriber_alive(&self, index: usize) -> bool {
+        self.file
+            .is_locked_by_other(subscriber_lock(index))
+            .unwrap_or(true)
+    }
+
+    /// Cleans up the records of dead participants (except `own_*`); returns
+    /// how many it reaped.
+    pub fn reap_dead(&self, own_lane: Option<usize>, own_sub: Option<usize>) -> usize {
+        if !self.writable {
+            return 0;
+        }
+        let mut reaped = 0;
+        let m = self.members();
+        let subs = m.subscribers.load(Ordering::SeqCst);
+        for index in bits(subs) {
+            if Some(index) == own_sub || index >= self.config.max_subscribers as usize {
+                continue;
+            }
+            if let Ok(true) = self.file.try_lock(subscriber_lock(index), true) {
+                // Nobody held it: the owner is dead. We own it for a moment.
+                self.clear_subscriber(index);
+                let _ = self.file.unlock(subscriber_lock(index));
+                reaped += 1;
+            }
+        }
+        let pubs = m.publishers.load(Ordering::SeqCst);
+        for lane in bits(pubs) {
+            if Some(lane) == own_lane || lane >= self.config.max_publishers as usize {
+                continue;
+            }
+            if let Ok(true) = self.file.try_lock(publisher_lock(lane), true) {
+                self.publisher(lane)
+                    .state
+                    .store(state::FREE, Ordering::Release);
+                m.publishers.fetch_and(!(1u64 << lane), Ordering::SeqCst);
+                let _ = self.file.unlock(publisher_lock(lane));
+                reaped += 1;
+            }
+        }
+        reaped
+    }
+
+    /// Whether any participant (other than this handle's own locks) is alive.
+    pub fn any_alive(&self) -> bool {
+        any_record_locked(&self.file).unwrap_or(true)
+    }
+}
+
+fn layout_release(h: &AtomicU64) {
+    crate::protocol::release(h)
+}
+
+/// Indices of the set bits of `mask`.
+pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if mask == 0 {
+            None
+        } else {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            Some(i)
+        }
+    })
+}
+
+fn any_record_locked(file: &SegmentFile) -> io::Result<bool> {
+    file.is_range_locked_by_other(1, (layout::MAX_PUBLISHERS + layout::MAX_SUBSCRIBERS) as u64)
+}
+
+fn space_or_io(domain: &Domain, path: &Path, e: io::Error, needed: u64) -> OpenError {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        OpenError::NoSpace {
+            dir: domain.dir().to_path_buf(),
+            needed,
+            free: sys::free_space(domain.dir()).unwrap_or(0),
+        }
+    } else {
+        OpenError::io(path, e)
+    }
+}

@@ -1,0 +1,241 @@
+//! Every call into the operating system that the shared-memory transport
+//! makes: segment files, advisory locks, mapping, clocks.
+//!
+//! File descriptors become owned types at once and are opened `O_CLOEXEC`
+//! and `O_NOFOLLOW` (a segment is never reached through a symlink someone
+//! else planted). Nothing above this module calls `libc` or `nix` for files.
+//!
+//! ## Liveness through open-file-description locks
+//! A participant (publisher lane or subscriber record) owns its record by
+//! holding an OFD write lock on one byte of the segment file (byte
+//! `1 + record index`; byte 0 is the *admin* lock). The kernel drops the lock
+//! when the owner's last descriptor closes, in particular when it is killed
+//! with SIGKILL. So "is record *i* alive?" is one `F_OFD_GETLK`, immune to pid
+//! reuse and to pid namespaces (two containers sharing `/dev/shm`). Each
+//! publisher and subscriber opens the file itself, so two participants in one
+//! process still see each other's locks.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// Turns a `-1` return into `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($e:expr) => {{
+        let r = $e;
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }};
+}
+
+/// An open segment file.
+#[derive(Debug)]
+pub(crate) struct SegmentFile {
+    file: File,
+}
+
+/// What `fstat` says about a segment file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileInfo {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub size: u64,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl SegmentFile {
+    /// Creates a new file that must not exist yet, with `mode` (not widened by umask).
+    pub fn create_new(path: &Path, mode: u32) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)?;
+        // The umask may have narrowed the mode; set exactly what was asked.
+        nix::sys::stat::fchmod(&file, nix::sys::stat::Mode::from_bits_truncate(mode))?;
+        Ok(SegmentFile { file })
+    }
+
+    /// Opens an existing file read-write.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)?;
+        Ok(SegmentFile { file })
+    }
+
+    /// Opens an existing file read-only (tools that only look).
+    pub fn open_read_only(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)?;
+        Ok(SegmentFile { file })
+    }
+
+    /// Sets the file's permission bits exactly (umask does not apply).
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        nix::sys::stat::fchmod(&self.file, nix::sys::stat::Mode::from_bits_truncate(mode))?;
+        Ok(())
+    }
+
+    pub fn info(&self) -> io::Result<FileInfo> {
+        let m = self.file.metadata()?;
+        Ok(FileInfo {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+            size: m.size(),
+            ino: m.ino(),
+            dev: m.dev(),
+        })
+    }
+
+    /// Sets the file's size (sparse: no pages are reserved).
+    pub fn set_size(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    /// Reserves the pages of `offset..offset + len`, so that a full
+    /// `/dev/shm` is an `ENOSPC` error here and never a SIGBUS later.
+    pub fn allocate_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        match nix::fcntl::posix_fallocate(&self.file, offset as libc::off_t, len as libc::off_t) {
+            Ok(()) => Ok(()),
+            // Filesystems without fallocate: the size alone must do.
+            Err(nix::errno::Errno::EOPNOTSUPP) | Err(nix::errno::Errno::EINVAL) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn map(&self, len: usize) -> io::Result<MmapRaw> {
+        MmapOptions::new().len(len).map_raw(&self.file)
+    }
+
+    pub fn map_read_only(&self, len: usize) -> io::Result<MmapRaw> {
+        MmapOptions::new().len(len).map_raw_read_only(&self.file)
+    }
+
+    fn flock(kind: libc::c_int, byte: u64) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct for which all-zero bytes are a
+        // valid value; every field the kernel reads is set below.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = byte as libc::off_t;
+        fl.l_len = 1;
+        fl.l_pid = 0; // required for OFD locks
+        fl
+    }
+
+    fn fcntl_lock(&self, cmd: libc::c_int, fl: &mut libc::flock) -> io::Result<()> {
+        // SAFETY: the descriptor is owned by `self.file` and open; `fl` is a
+        // valid, exclusively borrowed `flock` the kernel may write back into.
+        syscall!(unsafe { libc::fcntl(self.file.as_raw_fd(), cmd, fl as *mut libc::flock) })
+            .map(drop)
+    }
+
+    /// Takes the lock on `byte` without waiting: `Ok(false)` if someone else holds it.
+    pub fn try_lock(&self, byte: u64, exclusive: bool) -> io::Result<bool> {
+        let kind = if exclusive {
+            libc::F_WRLCK
+        } else {
+            libc::F_RDLCK
+        };
+        let mut fl = Self::flock(kind, byte);
+        match self.fcntl_lock(libc::F_OFD_SETLK, &mut fl) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes the lock on `byte`, waiting for it (used only for the admin lock,
+    /// which is held for microseconds).
+    pub fn lock_wait(&self, byte: u64, exclusive: bool) -> io::Result<()> {
+        let kind = if exclusive {
+            libc::F_WRLCK
+        } else {
+            libc::F_RDLCK
+        };
+        let mut fl = Self::flock(kind, byte);
+        loop {
+            match self.fcntl_lock(libc::F_OFD_SETLKW, &mut fl) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    pub fn unlock(&self, byte: u64) -> io::Result<()> {
+        let mut fl = Self::flock(libc::F_UNLCK, byte);
+        self.fcntl_lock(libc::F_OFD_SETLK, &mut fl)
+    }
+
+    /// Whether another open file description holds a lock on `byte`.
+    pub fn is_locked_by_other(&self, byte: u64) -> io::Result<bool> {
+        self.is_range_locked_by_other(byte, 1)
+    }
+
+    /// Whether another open file description holds a lock on any byte of
+    /// `start..start + len`.
+    pub fn is_range_locked_by_other(&self, start: u64, len: u64) -> io::Result<bool> {
+        let mut fl = Self::flock(libc::F_WRLCK, start);
+        fl.l_len = len as libc::off_t;
+        self.fcntl_lock(libc::F_OFD_GETLK, &mut fl)?;
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+}
+
+/// Free bytes on the filesystem holding `dir`.
+pub(crate) fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir)?;
+    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+/// Links `from` to `to` only if `to` does not exist yet (atomic publish of a
+/// fully initialised segment), then removes `from`.
+pub(crate) fn publish_file(from: &Path, to: &Path) -> io::Result<()> {
+    let r = std::fs::hard_link(from, to);
+    let _ = std::fs::remove_file(from);
+    r
+}
+
+/// Whether `path` still names the inode `info` describes.
+pub(crate) fn same_file(path: &Path, info: &FileInfo) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => m.ino() == info.ino && m.dev() == info.dev,
+        Err(_) => false,
+    }
+}
+
+/// The effective user id.
+pub(crate) fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// This process's id.
+pub(crate) fn pid() -> u32 {
+    std::process::id()
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC`, comparable across processes on one host.
+pub fn monotonic_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
