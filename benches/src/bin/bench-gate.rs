@@ -1,0 +1,174 @@
+//! `bench-gate`: one run measuring the physical floors and iceoryx2 (and, later, axon), printed
+//! as one table, so that ratios compare figures measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p axon-benches --bin bench-gate -- [--full] [--filter SUBSTR]...
+//!     [--sizes 8,1024,...] [--rounds N] [--samples N] [--pin auto|same|off]
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use axon_benches::affinity::{self, Pinning};
+use axon_benches::report::{measure, print_table, MeasureConfig};
+use axon_benches::{mechanisms, Mechanism, Payload, SessionOptions, Touch, HEADER_LEN};
+
+const SIZES: [usize; 5] = [HEADER_LEN, 1 << 10, 64 << 10, 1 << 20, 8 << 20];
+
+struct Args {
+    full: bool,
+    filters: Vec<String>,
+    sizes: Option<Vec<usize>>,
+    cfg: MeasureConfig,
+    pinning: Pinning,
+}
+
+fn parse_size(s: &str) -> anyhow::Result<usize> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("MiB").or_else(|| s.strip_suffix('M')) {
+        (n, 1 << 20)
+    } else if let Some(n) = s.strip_suffix("KiB").or_else(|| s.strip_suffix('K')) {
+        (n, 1 << 10)
+    } else {
+        (s, 1)
+    };
+    Ok(num.trim().parse::<usize>().context("size")? * mul)
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        full: false,
+        filters: vec![],
+        sizes: None,
+        cfg: MeasureConfig::quick(),
+        pinning: Pinning::Auto,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--full" => {
+                args.full = true;
+                args.cfg = MeasureConfig::full();
+            }
+            "--quick" => {}
+            "--filter" => args.filters.push(value()?),
+            "--sizes" => {
+                args.sizes = Some(
+                    value()?
+                        .split(',')
+                        .map(parse_size)
+                        .collect::<anyhow::Result<_>>()?,
+                )
+            }
+            "--rounds" => args.cfg.rounds = value()?.parse().context("--rounds")?,
+            "--samples" => args.cfg.samples = value()?.parse().context("--samples")?,
+            "--pin" => {
+                args.pinning = match value()?.as_str() {
+                    "auto" => Pinning::Auto,
+                    "same" => Pinning::SameCpu,
+                    "off" => Pinning::Off,
+                    v => bail!("--pin auto|same|off, not {v}"),
+                }
+            }
+            "-h" | "--help" => {
+                println!(
+                    "bench-gate [--full] [--filter SUBSTR]... [--sizes 8,1K,64K,1M,8M] \
+                     [--rounds N] [--samples N] [--pin auto|same|off]"
+                );
+                std::process::exit(0);
+            }
+            // `cargo bench` passes --bench to every bench target.
+            "--bench" => {}
+            _ => bail!("unknown argument {a} (try --help)"),
+        }
+    }
+    Ok(args)
+}
+
+/// The rows a mechanism gets: quick mode measures the sleeping shared-memory floors at 8 B only
+/// (their payload cost is the same memory traffic as the spin floor's) and sockets with every
+/// byte written (a socket copies them all anyway).
+fn rows_for(m: &dyn Mechanism, args: &Args) -> Vec<Payload> {
+    let id = m.id();
+    let sizes: Vec<usize> = match &args.sizes {
+        Some(s) => s.clone(),
+        None if args.full => SIZES.to_vec(),
+        None if matches!(id, "floor/futex" | "floor/spin-futex" | "floor/sem") => {
+            vec![HEADER_LEN]
+        }
+        None => SIZES.to_vec(),
+    };
+    let socket = matches!(id, "floor/unix" | "floor/tcp");
+    let mut rows = vec![];
+    for size in sizes {
+        if size <= HEADER_LEN {
+            rows.push(Payload::new(size, Touch::Header));
+            continue;
+        }
+        if !socket || args.full {
+            rows.push(Payload::new(size, Touch::Header));
+        }
+        rows.push(Payload::new(size, Touch::All));
+    }
+    rows
+}
+
+fn main() -> ExitCode {
+    axon_benches::run_child_if_requested();
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("bench-gate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<bool> {
+    let args = parse_args()?;
+    let opts = SessionOptions {
+        pinning: args.pinning,
+        ..SessionOptions::default()
+    };
+    let cpus = affinity::available_cpus();
+    println!(
+        "bench-gate: {} mode, {} CPUs available, {}",
+        if args.full { "full" } else { "quick" },
+        cpus.len(),
+        affinity::plan(args.pinning)
+    );
+    println!(
+        "one way = round trip / 2; {} rounds per row, each {} warm-up + up to {} samples \
+         or {:?}",
+        args.cfg.rounds, args.cfg.warmup, args.cfg.samples, args.cfg.round_budget
+    );
+    let t0 = Instant::now();
+    let mut rows = vec![];
+    let mut ok = true;
+    for m in mechanisms() {
+        if !args.filters.is_empty() && !args.filters.iter().any(|f| m.id().contains(f.as_str())) {
+            continue;
+        }
+        for payload in rows_for(m, &args) {
+            match measure(m, payload, opts, &args.cfg) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("FAILED {} {payload}: {e:#}", m.id());
+                }
+            }
+        }
+    }
+    println!();
+    print_table(&mut std::io::stdout().lock(), &rows)?;
+    println!(
+        "\n{} rows in {:.1} s{}",
+        rows.len(),
+        t0.elapsed().as_secs_f64(),
+        if ok { "" } else { "; SOME ROWS FAILED" }
+    );
+    Ok(ok)
+}
