@@ -302,13 +302,28 @@ impl BatteryState {
 /// (`scan/intensities`) with the same header; that keeps the common
 /// range-only scan half the size.
 ///
-/// Loan one with a beam count, then fill it in place:
+/// Loan one with a beam count and fill it in place. With the runtime:
+/// `let mut scan = publisher.loan_slice(measured.len())?;`
+/// `fill(&mut scan, &measured); scan.send();`, where
 ///
-/// ```ignore
-/// let mut scan = publisher.loan_slice(720)?;
-/// scan.angle_increment = core::f32::consts::TAU / 720.0;
-/// scan.ranges.copy_from_slice(&measured);
-/// scan.send();
+/// ```
+/// use axon_msgs::{Header, LaserScan};
+///
+/// fn fill(scan: &mut LaserScan, measured: &[f32]) {
+///     scan.header = Header::now("laser");
+///     scan.angle_min = -core::f32::consts::PI;
+///     scan.angle_increment = core::f32::consts::TAU / measured.len() as f32;
+///     scan.angle_max = scan.angle_min + scan.angle_increment * (measured.len() - 1) as f32;
+///     (scan.range_min, scan.range_max) = (0.1, 30.0);
+///     scan.ranges.copy_from_slice(measured);
+/// }
+/// # use zerocopy::{IntoBytes, KnownLayout, FromBytes};
+/// # let measured = [1.5f32; 720];
+/// # let len = LaserScan::size_for_metadata(720).unwrap();
+/// # let mut slot = vec![0u64; len.div_ceil(8)];
+/// # let scan = LaserScan::mut_from_bytes(&mut slot.as_mut_bytes()[..len]).unwrap();
+/// # fill(scan, &measured);
+/// # assert_eq!(scan.valid_points().count(), 720);
 /// ```
 ///
 /// Layout: `#[repr(C, packed(4))]`. The header is 8-aligned and the ranges
@@ -432,16 +447,26 @@ pub type Encoding = FixedString<28>;
 /// An uncompressed image: `height` rows of `step` bytes each in `data`.
 ///
 /// A *slice message*: `data` holds the pixels, and a sample's slice length
-/// is chosen when it is loaned:
+/// is chosen when it is loaned. With the runtime:
+/// `let mut image = publisher.loan_slice(640 * 480 * 3)?;`
+/// `fill(&mut image, 640, 480, &frame); image.send();`, where
 ///
-/// ```ignore
-/// let (width, height) = (640, 480);
-/// let mut image = publisher.loan_slice(width * height * 3)?;
-/// image.header = Header::now("camera");
-/// image.encoding = Encoding::new(encodings::RGB8);
-/// (image.width, image.height, image.step) = (width as u32, height as u32, width as u32 * 3);
-/// image.data.copy_from_slice(&frame);
-/// image.send();
+/// ```
+/// use axon_msgs::{encodings, Encoding, Header, Image};
+///
+/// fn fill(image: &mut Image, width: u32, height: u32, rgb: &[u8]) {
+///     image.header = Header::now("camera");
+///     image.encoding = Encoding::new(encodings::RGB8);
+///     (image.width, image.height, image.step) = (width, height, width * 3);
+///     image.pixels_mut().copy_from_slice(rgb);
+/// }
+/// # use zerocopy::{IntoBytes, KnownLayout, FromBytes};
+/// # let frame = vec![7u8; 64 * 48 * 3];
+/// # let len = Image::size_for_metadata(frame.len()).unwrap();
+/// # let mut slot = vec![0u64; len.div_ceil(8)];
+/// # let image = Image::mut_from_bytes(&mut slot.as_mut_bytes()[..len]).unwrap();
+/// # fill(image, 64, 48, &frame);
+/// # assert_eq!(image.row(47).unwrap().len(), 64 * 3);
 /// ```
 ///
 /// Layout: `#[repr(C, packed)]`, since a byte slice after the 8-aligned
@@ -575,14 +600,26 @@ pub struct PointXyzi {
 /// `height > 1` and `points[row * width + col]`; an unorganised one has
 /// `height == 1` and `width == points.len()`.
 ///
-/// A *slice message*; loan one with a point count:
+/// A *slice message*; loan one with a point count. With the runtime:
+/// `let mut cloud = publisher.loan_slice(points.len())?;`
+/// `fill(&mut cloud, &points); cloud.send();`, where
 ///
-/// ```ignore
-/// let mut cloud = publisher.loan_slice(points.len())?;
-/// cloud.header = Header::now("lidar");
-/// (cloud.width, cloud.height) = (points.len() as u32, 1);
-/// cloud.points.copy_from_slice(&points);
-/// cloud.send();
+/// ```
+/// use axon_msgs::{Header, PointCloud, PointXyzi};
+///
+/// fn fill(cloud: &mut PointCloud, points: &[PointXyzi]) {
+///     cloud.header = Header::now("lidar");
+///     (cloud.width, cloud.height) = (points.len() as u32, 1);
+///     cloud.is_dense = 1;
+///     cloud.points.copy_from_slice(points);
+/// }
+/// # use zerocopy::{IntoBytes, KnownLayout, FromBytes};
+/// # let points = [PointXyzi { x: 1.0, ..Default::default() }; 10];
+/// # let len = PointCloud::size_for_metadata(points.len()).unwrap();
+/// # let mut slot = vec![0u64; len.div_ceil(8)];
+/// # let cloud = PointCloud::mut_from_bytes(&mut slot.as_mut_bytes()[..len]).unwrap();
+/// # fill(cloud, &points);
+/// # assert!(!cloud.is_organized());
 /// ```
 ///
 /// Layout: header (88), `width`, `height` (8), `is_dense` (1), explicit
