@@ -66,7 +66,7 @@ pub use {
     error::{LoanError, NodeError, OpenError, ParamError, RecvError},
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
-    publisher::{Loan, Publisher, RawLoan, RawPublisher, TypeDesc},
+    publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,

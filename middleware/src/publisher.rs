@@ -341,10 +341,52 @@ impl RawPublisher {
         st.loans -= 1;
     }
 
-    /// Samples published on this lane so far.
+    /// Samples published on this lane so far (by every owner it had).
     pub fn published(&self) -> u64 {
         self.state.borrow().next_seq - 1
     }
+
+    /// Subscribers currently on the topic (including ones not yet found dead).
+    pub fn subscriber_count(&self) -> usize {
+        self.seg.members().subscribers.load(Ordering::Relaxed).count_ones() as usize
+    }
+
+    /// Where this lane's slots are; `free + retired + in_ring + loaned`
+    /// always equals `slots`. After a reclaim, `retired` counts slots that
+    /// readers hold.
+    pub fn slot_stats(&self) -> SlotStats {
+        let mut st = self.state.borrow_mut();
+        reclaim(&self.seg, self.lane, &mut st);
+        SlotStats {
+            slots: self.seg.config.slots_per_lane as usize,
+            free: st.free.len(),
+            retired: st.retired.len(),
+            in_ring: st.in_ring.iter().filter(|s| **s != NO_SLOT).count(),
+            loaned: st.loans as usize,
+        }
+    }
+
+    /// Looks for dead participants now and cleans up after them; returns how
+    /// many it found. (Loans and sends do this by themselves when a dead
+    /// reader is in the way.)
+    pub fn reap_dead(&self) -> usize {
+        self.seg.reap_dead(Some(self.lane), None)
+    }
+}
+
+/// Slot accounting of a publisher's lane (see [`RawPublisher::slot_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotStats {
+    /// Slots in the lane.
+    pub slots: usize,
+    /// Ready to loan.
+    pub free: usize,
+    /// Out of the ring, held by readers.
+    pub retired: usize,
+    /// In the history ring.
+    pub in_ring: usize,
+    /// Loaned and not sent.
+    pub loaned: usize,
 }
 
 /// Moves retired slots that no reader holds to the free list.
