@@ -420,3 +420,26 @@ args = ["-c", "trap 'exit 0' TERM; while :; do echo lots of output; done"]
     };
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+#[test]
+fn cpu_affinity_is_applied_before_exec() {
+    let dir = TempDir::new("cpu");
+    dir.write(
+        "robot.toml",
+        r#"
+[[node]]
+name = "pinned"
+exec = "sh"
+args = ["-c", "grep Cpus_allowed_list /proc/self/status"]
+cpu = [0]
+"#,
+    );
+    let mut l = launch(&dir, &["robot.toml"]);
+    assert_eq!(l.wait(), 0);
+    let out = l.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("Cpus_allowed_list"))
+        .expect("node output");
+    assert_eq!(line.split_whitespace().last(), Some("0"), "{out}");
+}
