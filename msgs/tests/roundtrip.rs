@@ -16,13 +16,15 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + 3) as u8).collect()
 }
 
-fn bytes_round_trip<T: Message + Debug>() {
+fn bytes_round_trip<T: Message + IntoBytes + Debug>() {
     let raw = pattern(size_of::<T>());
     let value = T::read_from_bytes(&raw).unwrap();
     assert_eq!(value.as_bytes(), &raw[..], "{}", T::TYPE_NAME);
 }
 
-fn value_round_trip<T: Message + Serialize + DeserializeOwned + PartialEq + Debug>(value: T) {
+fn value_round_trip<T: Message + IntoBytes + Serialize + DeserializeOwned + PartialEq + Debug>(
+    value: T,
+) {
     let json = serde_json::to_value(&value).unwrap();
     let back: T = serde_json::from_value(json.clone())
         .unwrap_or_else(|e| panic!("{}: {e} in {json}", T::TYPE_NAME));
@@ -190,7 +192,7 @@ fn sized_types_round_trip_values() {
 /// A slice message of `elements` elements built from patterned bytes.
 fn slice_round_trip<T>(elements: usize) -> usize
 where
-    T: Message + KnownLayout<PointerMetadata = usize> + ?Sized,
+    T: Message + IntoBytes + KnownLayout<PointerMetadata = usize> + ?Sized,
 {
     let len = T::size_for_metadata(elements).unwrap();
     // 8-aligned storage, as a topic's slots are.

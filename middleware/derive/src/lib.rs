@@ -38,7 +38,9 @@
 //!     `str("slice")`, a sized one with `u64(size_of::<T>())`,
 //!     `u64(align_of::<T>())`. Tuple structs name their fields `"0"`, `"1"`...
 //! * `impl Message for T {}`, whose supertraits make the compiler check that
-//!   `T` also derives zerocopy's `FromBytes, IntoBytes, KnownLayout, Immutable`.
+//!   `T` also derives zerocopy's `FromBytes, KnownLayout, Immutable`. Derive
+//!   `IntoBytes` too where the layout allows it (no padding): the runtime
+//!   needs it to publish by copy, and tools to view a sample as bytes.
 //!
 //! # Rejected at compile time
 //!
@@ -133,7 +135,8 @@
 //! struct Samples { count: u64, data: [u64] }
 //!
 //! // A byte slice after an 8-aligned field would leave trailing padding for
-//! // most lengths, which `IntoBytes` refuses; `packed` removes it.
+//! // most lengths, which `IntoBytes` refuses; `packed` removes it. (Without
+//! // `IntoBytes` the type would still be a `Message`.)
 //! #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, axon_derive::Message)]
 //! #[repr(C, packed)]
 //! struct Blob { stamp: u64, data: [u8] }
