@@ -335,3 +335,20 @@ fn fingerprints_are_usable_in_const_context() {
     const F: u64 = original::Pose::FINGERPRINT;
     assert_eq!(F, original::Pose::FINGERPRINT);
 }
+
+#[test]
+fn slice_message_sequence_is_pinned() {
+    let expected = Fingerprint::new()
+        .str("struct")
+        .str("test/Blob")
+        .u64(2)
+        .str("len")
+        .u64(u64::FINGERPRINT)
+        .u64(0)
+        .str("data")
+        .u64(<[u64]>::FINGERPRINT)
+        .u64(8)
+        .str("slice")
+        .finish();
+    assert_eq!(words_slice::Blob::FINGERPRINT, expected);
+}
