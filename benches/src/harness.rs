@@ -104,7 +104,7 @@ impl Session {
             label,
         };
         session.wait_ready()?;
-        let wd = Watchdog::new(opts.round_timeout);
+        let wd = session.watchdog();
         if let Err(e) = session.pinger.ready(&wd) {
             return Err(session.fail(e));
         }
@@ -153,6 +153,14 @@ impl Session {
         }
     }
 
+    fn watchdog(&self) -> Watchdog {
+        let wd = Watchdog::new(self.opts.round_timeout);
+        match &self.child {
+            Some(c) => wd.with_child(c.id()),
+            None => wd,
+        }
+    }
+
     /// Where the two sides run.
     pub fn placement(&self) -> Placement {
         self.placement
@@ -161,7 +169,7 @@ impl Session {
     /// One round trip, timed with the clock around it.
     pub fn round_trip(&mut self) -> anyhow::Result<Duration> {
         self.seq += 1;
-        let wd = Watchdog::new(self.opts.round_timeout);
+        let wd = self.watchdog();
         let t0 = Instant::now();
         let res = self.pinger.ping(self.seq, &wd);
         let dt = t0.elapsed();
@@ -174,7 +182,7 @@ impl Session {
     /// `iters` round trips back to back; returns their total time divided by two, which is
     /// what criterion's `iter_custom` wants for a one-way latency.
     pub fn one_way_batch(&mut self, iters: u64) -> anyhow::Result<Duration> {
-        let wd = Watchdog::new(self.opts.round_timeout);
+        let wd = self.watchdog();
         let t0 = Instant::now();
         for _ in 0..iters {
             self.seq += 1;
@@ -187,7 +195,7 @@ impl Session {
 
     /// Tells the child to exit and reaps it.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        let wd = Watchdog::new(self.opts.round_timeout);
+        let wd = self.watchdog();
         if let Err(e) = self.pinger.ping(STOP, &wd) {
             return Err(self.fail(e.context("stopping the child")));
         }

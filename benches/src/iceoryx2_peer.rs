@@ -10,7 +10,6 @@
 //! parent removes both when the session ends; files of earlier runs whose process is dead (a
 //! crashed or killed run) are removed before a new session starts.
 
-use std::path::Path as StdPath;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context as _};
@@ -51,6 +50,8 @@ fn config(ctx: &Ctx) -> anyhow::Result<Config> {
 
 fn remove_run_files(run_id: &str) {
     let _ = std::fs::remove_dir_all(format!("{ROOT}/{run_id}"));
+    // iceoryx2's own root; removed only if no other run uses it.
+    let _ = std::fs::remove_dir(ROOT);
     if let Ok(dir) = std::fs::read_dir(SHM_DIR) {
         let prefix = format!("{run_id}_");
         for e in dir.flatten() {
@@ -59,6 +60,18 @@ fn remove_run_files(run_id: &str) {
             }
         }
     }
+}
+
+/// Whether process `pid` runs (a zombie, whose parent has not reaped it yet, does not).
+fn pid_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name, which may itself contain spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
 }
 
 /// Removes what runs of dead processes left in `/tmp/iceoryx2` and `/dev/shm`.
@@ -72,7 +85,7 @@ pub fn sweep_stale() {
             let Some(pid) = crate::RunId::owner_pid(&name) else {
                 continue;
             };
-            if StdPath::new(&format!("/proc/{pid}")).exists() {
+            if pid_alive(pid) {
                 continue;
             }
             let path = e.path();

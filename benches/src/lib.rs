@@ -185,12 +185,14 @@ impl fmt::Display for RunId {
     }
 }
 
-/// Gives up a wait that takes longer than its budget. Arms itself on the first
-/// [`Watchdog::check`], so the fast path of a ping never reads the clock.
+/// Gives up a wait that takes longer than its budget, or whose peer process died. Arms itself
+/// on the first [`Watchdog::check`], so the fast path of a ping never reads the clock.
 #[derive(Debug)]
 pub struct Watchdog {
     budget: Option<Duration>,
+    peer: Option<u32>,
     started: std::cell::Cell<Option<Instant>>,
+    last_probe: std::cell::Cell<Option<Instant>>,
 }
 
 impl Watchdog {
@@ -198,19 +200,31 @@ impl Watchdog {
     pub fn new(budget: Duration) -> Self {
         Self {
             budget: Some(budget),
+            peer: None,
             started: std::cell::Cell::new(None),
+            last_probe: std::cell::Cell::new(None),
         }
+    }
+
+    /// Also fails as soon as child process `pid` has exited (probed every 10 ms at most,
+    /// without reaping it).
+    pub fn with_child(mut self, pid: u32) -> Self {
+        self.peer = Some(pid);
+        self
     }
 
     /// A watchdog that never fires (the child: its parent's death kills it).
     pub fn never() -> Self {
         Self {
             budget: None,
+            peer: None,
             started: std::cell::Cell::new(None),
+            last_probe: std::cell::Cell::new(None),
         }
     }
 
-    /// Fails once the budget is spent. Call it from every slow path of a wait loop.
+    /// Fails once the budget is spent or the child is gone. Call it from every slow path of a
+    /// wait loop.
     pub fn check(&self) -> anyhow::Result<()> {
         let Some(budget) = self.budget else {
             return Ok(());
@@ -222,6 +236,22 @@ impl Watchdog {
                 anyhow::bail!("watchdog: no answer within {budget:?}")
             }
             Some(_) => {}
+        }
+        if let Some(pid) = self.peer {
+            let due = self
+                .last_probe
+                .get()
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(10));
+            if due {
+                self.last_probe.set(Some(now));
+                use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+                let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+                match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags) {
+                    Ok(WaitStatus::StillAlive) => {}
+                    Ok(st) => anyhow::bail!("the child died while we waited ({st:?})"),
+                    Err(e) => anyhow::bail!("the child is gone ({e})"),
+                }
+            }
         }
         Ok(())
     }

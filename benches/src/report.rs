@@ -121,6 +121,16 @@ fn us(ns: u64) -> String {
     }
 }
 
+fn ratio(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 0.1 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 impl RowResult {
     /// Median of all samples, in nanoseconds.
     pub fn p50(&self) -> u64 {
@@ -165,8 +175,8 @@ pub fn print_table(out: &mut impl Write, rows: &[RowResult]) -> io::Result<()> {
         let max = r.round_medians.iter().copied().max().unwrap_or(0);
         let ratio = match floor_of(r, rows) {
             Some(f) if f.p50() > 0 => format!(
-                "{:.2}x {}",
-                r.p50() as f64 / f.p50() as f64,
+                "{}x {}",
+                ratio(r.p50() as f64 / f.p50() as f64),
                 f.mechanism.trim_start_matches("floor/")
             ),
             _ => "-".into(),
