@@ -34,7 +34,7 @@ use axon_message::Fingerprint;
 /// First bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"AXONTOPC";
 /// Bumped whenever the layout or the protocol changes incompatibly.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Cache-line padding unit.
 pub const LINE: usize = 128;
 /// Most publishers (lanes) a topic can have.
@@ -302,9 +302,30 @@ pub struct SubscriberRecord {
     pub dropped: AtomicU64,
     /// Ring entries or slots that failed validation (corruption), skipped.
     pub corrupt: AtomicU64,
-    /// Futex word for waking this subscriber (the wake-up issue).
-    pub wake: Padded<AtomicU32>,
+    /// How this subscriber is woken when it sleeps (see `wake/mod.rs`).
+    pub wake: WakeArea,
 }
+
+/// A subscriber's wake-up area, on its own line. Written by its owner (the
+/// waiter) and by publishers that wake it; see `wake/mod.rs` for the protocol.
+#[repr(C, align(128))]
+pub struct WakeArea {
+    /// Futex word: a publisher adds 1 (Release) before `FUTEX_WAKE`; the
+    /// waiter sleeps on the value it read before announcing itself. Any
+    /// value is valid (a corrupted word only causes a spurious wake-up).
+    pub word: AtomicU32,
+    /// Which mechanism the sleeper wants (`wake::MODE_*`); written by the
+    /// owner before it sets its `Membership::sleepers` bit (Release), read by
+    /// publishers after they see that bit. Unknown values mean futex.
+    pub mode: AtomicU32,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 3],
+    /// Storage of a process-shared `sem_t` (semaphore mode), initialised by
+    /// the owner with `sem_init(pshared = 1)` when it claims the record.
+    pub sem: [AtomicU64; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<WakeArea>() == LINE);
 
 /// Header of a slot, written by the lane owner before it publishes the slot.
 #[repr(C)]

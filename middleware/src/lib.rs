@@ -35,6 +35,8 @@ mod sync;
 
 #[cfg(loom)]
 pub mod protocol;
+#[cfg(loom)]
+pub mod wake;
 
 #[cfg(not(loom))]
 mod error;
@@ -53,9 +55,13 @@ pub mod qos;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
+pub mod shutdown;
+#[cfg(not(loom))]
 mod subscriber;
 #[cfg(not(loom))]
 mod sys;
+#[cfg(not(loom))]
+pub mod wake;
 
 pub use axon_derive::Message;
 pub use axon_message::{Fingerprint, Message, Schema, ViewMeta};
@@ -70,4 +76,5 @@ pub use {
     qos::{Durability, Qos, Reliability},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,
+    wake::{WaitError, WakeMechanism},
 };

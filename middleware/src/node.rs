@@ -24,6 +24,10 @@ use crate::names::{validate_node_name, Domain, NameError, TopicName};
 use crate::publisher::{Publisher, RawPublisher, TypeDesc};
 use crate::qos::{Durability, Qos, Reliability};
 use crate::subscriber::{RawSubscriber, Subscriber};
+use crate::wake::WakeMechanism;
+
+/// Source of [`Node`] ids (wait sets check that their subscribers are the node's).
+static NEXT_NODE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A process's identity on the robot.
 #[derive(Debug)]
@@ -34,6 +38,10 @@ pub struct Node {
     remap: HashMap<String, String>,
     params_file: Option<PathBuf>,
     params: Mutex<serde_json::Value>,
+    /// How this node's subscribers sleep unless they choose otherwise.
+    wake: WakeMechanism,
+    /// Unique in the process.
+    id: u64,
 }
 
 impl Node {
@@ -50,7 +58,18 @@ impl Node {
             namespace: String::new(),
             remap: HashMap::new(),
             params_file: None,
+            wake: WakeMechanism::default(),
         }
+    }
+
+    /// This node's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How this node's subscribers sleep unless they choose otherwise.
+    pub fn wake_mechanism(&self) -> WakeMechanism {
+        self.wake
     }
 
     /// The node's name.
@@ -96,6 +115,7 @@ impl Node {
             node: self,
             topic: topic.to_string(),
             qos: Qos::default(),
+            wake: None,
             _type: PhantomData,
         }
     }
@@ -165,6 +185,7 @@ pub struct NodeBuilder {
     namespace: String,
     remap: HashMap<String, String>,
     params_file: Option<PathBuf>,
+    wake: WakeMechanism,
 }
 
 impl NodeBuilder {
@@ -221,6 +242,12 @@ impl NodeBuilder {
         self
     }
 
+    /// How the node's subscribers sleep while waiting (default: futex).
+    pub fn wake(mut self, mechanism: WakeMechanism) -> Self {
+        self.wake = mechanism;
+        self
+    }
+
     /// Creates the node.
     pub fn create(self) -> Result<Node, NodeError> {
         validate_node_name(&self.name)?;
@@ -239,6 +266,8 @@ impl NodeBuilder {
             remap: self.remap,
             params_file: self.params_file,
             params: Mutex::new(params),
+            wake: self.wake,
+            id: NEXT_NODE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
@@ -330,6 +359,7 @@ pub struct SubscriberBuilder<'n, T: Message + ?Sized> {
     node: &'n Node,
     topic: String,
     qos: Qos,
+    wake: Option<WakeMechanism>,
     _type: PhantomData<fn(&T)>,
 }
 
@@ -339,6 +369,12 @@ impl<T: Message + ?Sized> SubscriberBuilder<'_, T> {
     /// The publisher must not overwrite what this subscriber has not read.
     pub fn reliable(mut self) -> Self {
         self.qos.reliability = Reliability::Reliable;
+        self
+    }
+
+    /// How this subscriber sleeps in `recv` (default: the node's choice).
+    pub fn wake(mut self, mechanism: WakeMechanism) -> Self {
+        self.wake = Some(mechanism);
         self
     }
 
@@ -355,11 +391,17 @@ impl<T: Message + ?Sized> SubscriberBuilder<'_, T> {
         check_alignment::<T>(&desc)?;
         let raw = RawSubscriber::create(
             &self.node.domain,
-            topic,
+            topic.clone(),
             Some(&desc),
             &self.qos,
             &self.node.name,
         )?;
+        raw.set_node_id(self.node.id);
+        raw.set_wake(self.wake.unwrap_or(self.node.wake))
+            .map_err(|e| OpenError::Io {
+                path: self.node.domain.segment_path(&topic),
+                source: e,
+            })?;
         Ok(Subscriber::from_raw(raw))
     }
 }

@@ -325,6 +325,8 @@ impl RawPublisher {
         hdr.stamp_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
         let ring = self.seg.ring(self.lane);
         protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
+        // The wake hook: no sleeper, no system call (wake/mod.rs).
+        crate::wake::notify_sleepers(&self.seg);
         let pos = (seq % ring.len() as u64) as usize;
         let old = std::mem::replace(&mut st.in_ring[pos], slot);
         if old != NO_SLOT {
@@ -348,7 +350,11 @@ impl RawPublisher {
 
     /// Subscribers currently on the topic (including ones not yet found dead).
     pub fn subscriber_count(&self) -> usize {
-        self.seg.members().subscribers.load(Ordering::Relaxed).count_ones() as usize
+        self.seg
+            .members()
+            .subscribers
+            .load(Ordering::Relaxed)
+            .count_ones() as usize
     }
 
     /// Where this lane's slots are; `free + retired + in_ring + loaned`
@@ -395,16 +401,18 @@ fn reclaim(seg: &Segment, lane: usize, st: &mut LaneState) {
         return;
     }
     st.hazarded.iter_mut().for_each(|h| *h = false);
-    let subs = seg.members().subscribers.load(Ordering::SeqCst);
+    let subs = seg.members().subscribers.load(Ordering::Acquire);
     let max_subs = seg.config.max_subscribers as usize;
-    for j in bits(subs).filter(|j| *j < max_subs) {
-        let held = &seg.subscriber(j).hazards[..seg.config.max_held as usize];
-        protocol::hazard_tags(held, lane, |slot| {
-            if let Some(h) = st.hazarded.get_mut(slot as usize) {
-                *h = true;
-            }
-        });
-    }
+    let held = seg.config.max_held as usize;
+    let lists = bits(subs)
+        .filter(|j| *j < max_subs)
+        .map(|j| &seg.subscriber(j).hazards[..held]);
+    let hazarded = &mut st.hazarded;
+    protocol::hazard_scan(lists, lane, |slot| {
+        if let Some(h) = hazarded.get_mut(slot as usize) {
+            *h = true;
+        }
+    });
     let LaneState {
         retired,
         free,
@@ -424,6 +432,8 @@ fn reclaim(seg: &Segment, lane: usize, st: &mut LaneState) {
 impl Drop for RawPublisher {
     fn drop(&mut self) {
         self.seg.release_publisher(self.lane);
+        // Sleeping subscribers learn at once that this publisher is gone.
+        crate::wake::notify_sleepers(&self.seg);
     }
 }
 

@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::time::{Duration, Instant};
 
 use axon_message::{Message, ViewMeta};
 
@@ -18,6 +19,7 @@ use crate::publisher::TypeDesc;
 use crate::qos::{Durability, Qos, Reliability};
 use crate::segment::{bits, Segment};
 use crate::sync::Ordering;
+use crate::wake::{self, WaitError, WakeMechanism};
 
 /// Where a sample came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,14 @@ pub struct RawSubscriber {
     received: Cell<u64>,
     dropped: Cell<u64>,
     corrupt: Cell<u64>,
+    /// How `recv` sleeps.
+    wake: Cell<WakeMechanism>,
+    /// Spin budget of an adaptive `wake`, computed on first use.
+    spin: Cell<Option<Duration>>,
+    /// A live publisher was seen since "gone" was last reported.
+    saw_publisher: Cell<bool>,
+    /// The node that created this subscriber (0: none, the raw API).
+    node_id: Cell<u64>,
 }
 
 /// A received sample, untyped: its slot stays protected until dropped.
@@ -97,6 +107,10 @@ impl RawSubscriber {
                         received: Cell::new(0),
                         dropped: Cell::new(0),
                         corrupt: Cell::new(0),
+                        wake: Cell::new(WakeMechanism::default()),
+                        spin: Cell::new(None),
+                        saw_publisher: Cell::new(false),
+                        node_id: Cell::new(0),
                     });
                 }
                 Err(e @ OpenError::Replaced { .. }) => last = Some(e),
@@ -186,6 +200,150 @@ impl RawSubscriber {
             }
         }
         Ok(best)
+    }
+
+    /// Chooses how this subscriber sleeps in `recv` (default: futex).
+    pub fn set_wake(&self, mechanism: WakeMechanism) -> std::io::Result<()> {
+        if mechanism == WakeMechanism::Semaphore {
+            wake::init_semaphore(&self.seg.subscriber(self.index).wake)?;
+        }
+        self.wake.set(mechanism);
+        self.spin.set(None);
+        Ok(())
+    }
+
+    /// How this subscriber sleeps in `recv`.
+    pub fn wake_mechanism(&self) -> WakeMechanism {
+        self.wake.get()
+    }
+
+    /// Waits for the next sample, as long as it takes (see [`WaitError`]
+    /// for why it may return without one).
+    pub fn recv(&self) -> Result<RawSample<'_>, WaitError> {
+        self.recv_until(None)
+    }
+
+    /// Waits up to `timeout` for the next sample; a zero timeout polls once.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<RawSample<'_>, WaitError> {
+        self.recv_until(Some(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(far_future),
+        ))
+    }
+
+    /// Waits until `deadline` for the next sample; a deadline in the past polls once.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<RawSample<'_>, WaitError> {
+        self.recv_until(Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<RawSample<'_>, WaitError> {
+        let mechanism = self.wake.get();
+        let mut spun = false;
+        let mut busy = 0u32;
+        loop {
+            match self.try_recv() {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
+                Err(RecvError::TooManyHeld { max }) => return Err(WaitError::TooManyHeld { max }),
+            }
+            if crate::shutdown::requested() {
+                return Err(WaitError::Shutdown);
+            }
+            if self.check_gone(false) {
+                return Err(WaitError::PublisherGone);
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if now >= d => return Err(WaitError::Timeout),
+                Some(d) => d - now,
+                None => wake::LIVENESS_SLICE,
+            };
+            if !spun {
+                spun = true;
+                let budget = self.spin_budget();
+                if !budget.is_zero() {
+                    while !self.pending() && now.elapsed() < budget {
+                        std::hint::spin_loop();
+                    }
+                    continue;
+                }
+            }
+            if self.pending() {
+                // The rings show something `try_recv` did not take (a
+                // corrupted entry): do not spin on it.
+                busy += 1;
+                if busy > 64 {
+                    std::thread::sleep(Duration::from_millis(1).min(left));
+                }
+                continue;
+            }
+            busy = 0;
+            let slice = left.min(wake::LIVENESS_SLICE);
+            let until = crate::sys::monotonic_ns() + slice.as_nanos() as u64;
+            wake::sleep_once(&self.seg, self.index, mechanism, || self.pending(), until)?;
+            if now.elapsed() >= slice && !self.pending() && self.check_gone(true) {
+                return Err(WaitError::PublisherGone);
+            }
+        }
+    }
+
+    fn spin_budget(&self) -> Duration {
+        if !matches!(self.wake.get(), WakeMechanism::Adaptive { .. }) {
+            return Duration::ZERO;
+        }
+        match self.spin.get() {
+            Some(d) => d,
+            None => {
+                let d = wake::spin_budget(&self.seg, self.wake.get());
+                self.spin.set(Some(d));
+                d
+            }
+        }
+    }
+
+    /// Whether a ring shows something at one of our cursors (protocol
+    /// step 4: the re-poll after announcing; consumes nothing).
+    pub(crate) fn pending(&self) -> bool {
+        let used = self.seg.members().used_lanes.load(Ordering::Acquire);
+        bits(used).filter(|l| *l < self.cursors.len()).any(|lane| {
+            protocol::poll(self.seg.ring(lane), self.cursors[lane].get()) != Poll::Empty
+        })
+    }
+
+    /// Whether the publishers went away since one was last seen: true once
+    /// per disappearance. `thorough` also asks the kernel whether the
+    /// publishers whose bits are set are alive (one `F_OFD_GETLK` each).
+    pub(crate) fn check_gone(&self, thorough: bool) -> bool {
+        let pubs = self.seg.members().publishers.load(Ordering::Acquire);
+        let max = self.seg.config.max_publishers as usize;
+        let alive = pubs != 0
+            && (!thorough
+                || bits(pubs)
+                    .filter(|l| *l < max)
+                    .any(|l| self.seg.publisher_alive(l)));
+        if alive {
+            self.saw_publisher.set(true);
+            false
+        } else {
+            self.saw_publisher.replace(false)
+        }
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    pub(crate) fn record_index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn node_id(&self) -> u64 {
+        self.node_id.get()
+    }
+
+    pub(crate) fn set_node_id(&self, id: u64) {
+        self.node_id.set(id);
     }
 
     fn recv_lane(&self, lane: usize) -> Result<Option<RawSample<'_>>, RecvError> {
@@ -292,6 +450,11 @@ impl RawSubscriber {
     }
 }
 
+/// A deadline so far away that it never comes (`Instant` + huge durations overflow).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
 impl Drop for RawSubscriber {
     fn drop(&mut self) {
         self.seg.release_subscriber(self.index);
@@ -345,6 +508,41 @@ impl<T: Message + ?Sized> Subscriber<T> {
     /// The next sample, if one is there; never blocks.
     pub fn try_recv(&self) -> Result<Option<Sample<'_, T>>, RecvError> {
         Ok(self.raw.try_recv()?.and_then(Sample::new))
+    }
+
+    /// Waits for the next sample (see [`RawSubscriber::recv`]).
+    pub fn recv(&self) -> Result<Sample<'_, T>, WaitError> {
+        self.typed(|| self.raw.recv())
+    }
+
+    /// Waits up to `timeout` for the next sample; a zero timeout polls once.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<'_, T>, WaitError> {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(far_future);
+        self.typed(|| self.raw.recv_deadline(deadline))
+    }
+
+    /// Waits until `deadline` for the next sample; a past deadline polls once.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Sample<'_, T>, WaitError> {
+        self.typed(|| self.raw.recv_deadline(deadline))
+    }
+
+    fn typed<'s>(
+        &'s self,
+        recv: impl Fn() -> Result<RawSample<'s>, WaitError>,
+    ) -> Result<Sample<'s, T>, WaitError> {
+        loop {
+            // A sample that cannot be viewed is dropped (see `Sample::new`).
+            if let Some(s) = Sample::new(recv()?) {
+                return Ok(s);
+            }
+        }
+    }
+
+    /// How this subscriber sleeps in `recv`.
+    pub fn wake_mechanism(&self) -> WakeMechanism {
+        self.raw.wake_mechanism()
     }
 
     /// The newest sample, skipping older unread ones.

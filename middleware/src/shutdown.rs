@@ -1,0 +1,116 @@
+//! The process's shutdown request: SIGINT/SIGTERM (or
+//! [`request_shutdown`]) set a flag and wake every waiter of this process;
+//! SIGHUP sets a "reload parameters" flag that the executor turns into
+//! `Node::reload_params`.
+//!
+//! Signals are per process, so this state is too. The handlers are
+//! installed the first time a wait set or an executor is created (or
+//! [`install`] is called): until then SIGINT keeps its default action. Once
+//! installed, a *second* SIGINT/SIGTERM while the first is still pending
+//! terminates the process at once (exit code 130 / 143), so a node stuck in
+//! user code can still be stopped.
+//!
+//! A waiter sleeps on [`word`] (a process-private futex word) next to its
+//! wake words: the handler bumps it and issues `FUTEX_WAKE`, both
+//! async-signal-safe.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+const SHUTDOWN: u32 = 1;
+const RELOAD: u32 = 2;
+
+static FLAGS: AtomicU32 = AtomicU32::new(0);
+/// Futex word bumped on every request (shutdown or reload).
+static WORD: AtomicU32 = AtomicU32::new(0);
+static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handlers (once per process; later
+/// calls return the first result).
+pub fn install() -> io::Result<()> {
+    INSTALLED
+        .get_or_init(|| install_handlers().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(io::Error::other)
+}
+
+fn install_handlers() -> io::Result<()> {
+    let term = Arc::new(AtomicBool::new(false));
+    for (sig, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        // First registered, first run: on a second signal `term` is already
+        // set and the process exits.
+        signal_hook::flag::register_conditional_shutdown(sig, code, term.clone())?;
+        let t = term.clone();
+        // SAFETY: the action only stores atomics and calls `signal` (atomic
+        // RMW + one futex syscall, saving errno), all async-signal-safe; it
+        // allocates nothing and takes no lock.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                t.store(true, Ordering::SeqCst);
+                signal(SHUTDOWN);
+            })?;
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        signal_hook::low_level::register(SIGHUP, || signal(RELOAD))?;
+    }
+    Ok(())
+}
+
+/// Sets `flag` and wakes every waiter; async-signal-safe.
+fn signal(flag: u32) {
+    // SAFETY: `__errno_location` returns this thread's errno, valid for the
+    // thread's life; saving and restoring it keeps the interrupted code's
+    // errno intact across the futex call.
+    let errno = unsafe { *libc::__errno_location() };
+    FLAGS.fetch_or(flag, Ordering::SeqCst);
+    WORD.fetch_add(1, Ordering::SeqCst);
+    crate::wake::futex_wake_private(&WORD);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Asks every wait of this process to return with a shutdown (the same as
+/// receiving SIGTERM, without the signal).
+pub fn request_shutdown() {
+    signal(SHUTDOWN);
+}
+
+/// Whether shutdown was requested.
+pub fn shutdown_requested() -> bool {
+    FLAGS.load(Ordering::SeqCst) & SHUTDOWN != 0
+}
+
+/// Clears a shutdown request (tests, or a node that handles SIGINT itself
+/// and decides to go on).
+pub fn clear_shutdown() {
+    FLAGS.fetch_and(!SHUTDOWN, Ordering::SeqCst);
+}
+
+/// Takes the "reload parameters" request (SIGHUP), if any.
+pub(crate) fn take_reload() -> bool {
+    FLAGS.fetch_and(!RELOAD, Ordering::SeqCst) & RELOAD != 0
+}
+
+/// Whether a reload is pending (without taking it).
+pub(crate) fn reload_pending() -> bool {
+    FLAGS.load(Ordering::SeqCst) & RELOAD != 0
+}
+
+pub(crate) fn requested() -> bool {
+    shutdown_requested()
+}
+
+/// The futex word a waiter sleeps on next to its wake words.
+pub(crate) fn word() -> &'static crate::sync::AtomicU32 {
+    &WORD
+}
+
+/// The word's current value: read before checking [`requested`].
+pub(crate) fn token() -> u32 {
+    WORD.load(Ordering::SeqCst)
+}

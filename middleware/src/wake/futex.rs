@@ -1,0 +1,158 @@
+//! Futex wake-up (the Linux default): the waiter sleeps in `futex_waitv` on
+//! its record's wake word (shared futex: the word is in a `MAP_SHARED`
+//! mapping) together with the process's shutdown word (private futex); a
+//! publisher bumps the word and issues `FUTEX_WAKE`.
+//!
+//! The only file in axon that calls `futex(2)` / `futex_waitv(2)`.
+
+use std::io;
+
+use super::{Mechanism, Token};
+use crate::layout::WakeArea;
+use crate::sync::AtomicU32;
+
+/// `FUTEX_32` from `<linux/futex.h>`: the word is 32 bits.
+const FUTEX_32: u32 = 2;
+/// `FUTEX_PRIVATE_FLAG`: the word is only shared between threads.
+const FUTEX_PRIVATE_FLAG: u32 = 128;
+/// `futex_waitv` accepts at most this many words.
+pub(crate) const MAX_WORDS: usize = 128;
+
+/// `struct futex_waitv` from `<linux/futex.h>`.
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// One word to sleep on.
+#[derive(Clone, Copy)]
+pub(crate) struct Word<'a> {
+    /// The word.
+    pub word: &'a AtomicU32,
+    /// Sleep only while it still holds this value.
+    pub expected: u32,
+    /// Process-private word (the shutdown word) rather than shared memory.
+    pub private: bool,
+}
+
+/// Sleeps until one of `words` is woken (or no longer holds its expected
+/// value), `until_ns` on `CLOCK_MONOTONIC` passes, or a signal arrives.
+/// Spurious returns are allowed; the caller re-polls.
+pub(crate) fn wait_any(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
+    assert!(!words.is_empty() && words.len() <= MAX_WORDS);
+    let waiters: Vec<FutexWaitv> = words
+        .iter()
+        .map(|w| FutexWaitv {
+            val: w.expected as u64,
+            uaddr: w.word as *const AtomicU32 as usize as u64,
+            flags: FUTEX_32 | if w.private { FUTEX_PRIVATE_FLAG } else { 0 },
+            reserved: 0,
+        })
+        .collect();
+    let ts = libc::timespec {
+        tv_sec: (until_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (until_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: (1) `waiters` is a live, initialised array of `words.len()`
+    // (<= 128) `struct futex_waitv`, each naming a 4-aligned `AtomicU32` that
+    // outlives the call (borrowed by `words`); the kernel only reads it;
+    // (2) `ts` is a valid absolute timespec on CLOCK_MONOTONIC, read only;
+    // (3) flags = 0 as the syscall requires.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0 as libc::c_uint,
+            &ts as *const libc::timespec,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r >= 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // Value changed meanwhile, timed out, or interrupted: all "re-poll".
+        Some(libc::EAGAIN) | Some(libc::ETIMEDOUT) | Some(libc::EINTR) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// Wakes every thread sleeping on `word` (shared or private).
+pub(crate) fn wake(word: &AtomicU32, private: bool) {
+    let op = libc::FUTEX_WAKE | if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
+    // SAFETY: `word` is a valid, 4-aligned u32 for the duration of the call;
+    // FUTEX_WAKE only uses its address as a key and never writes it. The
+    // result (number woken, or an error for a bad address) needs no
+    // handling: a wake-up nobody waits for is harmless.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const AtomicU32,
+            op,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Whether this kernel has `futex_waitv` (Linux 5.16+).
+pub(crate) fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let w = AtomicU32::new(1);
+        // Expected 0 but the word holds 1: returns EAGAIN at once if supported.
+        let r = wait_any(
+            &[Word {
+                word: &w,
+                expected: 0,
+                private: true,
+            }],
+            0,
+        );
+        !matches!(r, Err(e) if e.raw_os_error() == Some(libc::ENOSYS))
+    })
+}
+
+/// The futex mechanism.
+pub(crate) struct Futex;
+
+impl Mechanism for Futex {
+    const MODE: u32 = super::MODE_FUTEX;
+
+    fn prepare(area: &WakeArea) -> Token {
+        Token {
+            word: super::handshake::token(&area.word),
+            shutdown: crate::shutdown::token(),
+        }
+    }
+
+    fn sleep(area: &WakeArea, token: Token, until_ns: u64) -> io::Result<()> {
+        wait_any(
+            &[
+                Word {
+                    word: &area.word,
+                    expected: token.word,
+                    private: false,
+                },
+                Word {
+                    word: crate::shutdown::word(),
+                    expected: token.shutdown,
+                    private: true,
+                },
+            ],
+            until_ns,
+        )
+    }
+
+    fn notify(area: &WakeArea) {
+        super::handshake::bump(&area.word);
+        wake(&area.word, false);
+    }
+}

@@ -1,0 +1,391 @@
+//! Blocking receive across real processes: the same conformance tests for
+//! every wake mechanism (futex, semaphore, adaptive), publisher death,
+//! dead waiters, bad input and wake-area corruption. Every wait has a
+//! watchdog; no test asserts a run time.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use axon::{Domain, Message, Node, TopicName, WaitError, WakeMechanism};
+
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct Tick {
+    seq: u64,
+    check: u64,
+}
+
+const ROLE: &str = "AXON_WAKE_TEST_ROLE";
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+fn domain_name(test: &str) -> String {
+    format!("wake-{}-{test}", std::process::id())
+}
+
+fn node_in(domain: &str) -> Node {
+    let d = Domain::new("/dev/shm", domain).unwrap();
+    Node::builder("waketest").domain(d).create().unwrap()
+}
+
+fn cleanup(domain: &str) {
+    let prefix = Domain::new("/dev/shm", domain).unwrap().prefix();
+    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn mechanism(name: &str) -> WakeMechanism {
+    match name {
+        "futex" => WakeMechanism::Futex,
+        "semaphore" => WakeMechanism::Semaphore,
+        _ => WakeMechanism::Adaptive { spin: None },
+    }
+}
+
+/// Runs this test binary again as `role` (see `child_entry`).
+fn spawn(role: &str, args: &[&str]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, format!("{role} {}", args.join(" ")))
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to exit, killing it (and failing) after the watchdog.
+fn wait_child(mut child: Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog: {what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// xorshift: deterministic random delays.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn delay(&mut self) {
+        match self.next() % 100 {
+            0..=2 => std::thread::sleep(Duration::from_micros(self.next() % 300)),
+            3..=10 => std::thread::yield_now(),
+            11..=20 => {
+                for _ in 0..self.next() % 2000 {
+                    std::hint::spin_loop()
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The roles a spawned copy of this binary plays.
+#[test]
+fn child_entry() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let args: Vec<&str> = role.split(' ').collect();
+    let node = node_in(args[1]);
+    match args[0] {
+        // publish n ticks to /stress with random delays, then exit
+        "stress-pub" => {
+            let n: u64 = args[2].parse().unwrap();
+            let p = node
+                .publisher::<Tick>("/stress")
+                .history(16)
+                .create()
+                .unwrap();
+            let mut rng = Rng(0x9E3779B97F4A7C15 ^ n);
+            for seq in 1..=n {
+                let mut l = p.loan_timeout(Duration::from_secs(30)).expect("room");
+                *l = Tick {
+                    seq,
+                    check: seq.wrapping_mul(31),
+                };
+                l.send();
+                rng.delay();
+            }
+        }
+        // publish one tick, then sleep (the parent kills us)
+        "one-then-hang" => {
+            let p = node.publisher::<Tick>("/gone").create().unwrap();
+            p.publish(&Tick { seq: 1, check: 31 }).unwrap();
+            println!("SENT");
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        // publish one tick, then exit normally
+        "one-then-exit" => {
+            let p = node.publisher::<Tick>("/gone").create().unwrap();
+            p.publish(&Tick { seq: 1, check: 31 }).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // subscribe and sleep in recv forever (the parent kills us)
+        "sleeper" => {
+            let s = node
+                .subscriber::<Tick>("/sleepy")
+                .wake(mechanism(args[2]))
+                .create()
+                .unwrap();
+            let _ = s.recv_timeout(Duration::from_secs(120));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Many messages from another process with random delays on both sides:
+/// every one arrives, in order, and no receive ever times out.
+fn stress(mech: &str) {
+    let dom = domain_name(&format!("stress-{mech}"));
+    let node = node_in(&dom);
+    let sub = node
+        .subscriber::<Tick>("/stress")
+        .history(16)
+        .reliable()
+        .wake(mechanism(mech))
+        .create()
+        .unwrap();
+    let n = 20_000u64;
+    let child = spawn("stress-pub", &[&dom, &n.to_string()]);
+    let mut rng = Rng(12345);
+    for seq in 1..=n {
+        match sub.recv_timeout(Duration::from_secs(20)) {
+            Ok(t) => {
+                assert_eq!(t.seq, seq, "{mech}: out of order");
+                assert_eq!(t.check, seq.wrapping_mul(31), "{mech}: torn sample");
+            }
+            Err(e) => panic!("{mech}: waiter stuck or failed at {seq}: {e}"),
+        }
+        rng.delay();
+    }
+    assert!(wait_child(child, "publisher").success());
+    // The publisher exited: the waiter learns it, once.
+    match sub.recv_timeout(Duration::from_secs(20)) {
+        Err(WaitError::PublisherGone) => {}
+        other => panic!("{mech}: expected PublisherGone, got {other:?}"),
+    }
+    assert!(matches!(
+        sub.recv_timeout(Duration::from_millis(1)),
+        Err(WaitError::Timeout)
+    ));
+    cleanup(&dom);
+}
+
+#[test]
+fn stress_futex() {
+    stress("futex");
+}
+
+#[test]
+fn stress_semaphore() {
+    stress("semaphore");
+}
+
+#[test]
+fn stress_adaptive() {
+    stress("adaptive");
+}
+
+fn publisher_killed(mech: &str) {
+    let dom = domain_name(&format!("killed-{mech}"));
+    let node = node_in(&dom);
+    let sub = node
+        .subscriber::<Tick>("/gone")
+        .wake(mechanism(mech))
+        .create()
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, format!("one-then-hang {dom}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let got = sub
+        .recv_timeout(Duration::from_secs(30))
+        .expect("first sample");
+    assert_eq!(got.seq, 1);
+    drop(got);
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: kill(2) on our child's pid (not yet reaped).
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    match sub.recv_timeout(Duration::from_secs(30)) {
+        Err(WaitError::PublisherGone) => {}
+        other => panic!("{mech}: expected PublisherGone, got {other:?}"),
+    }
+    killer.join().unwrap();
+    let _ = child.wait();
+    kill9(&mut child);
+    cleanup(&dom);
+}
+
+#[test]
+fn killed_publisher_wakes_futex_waiter() {
+    publisher_killed("futex");
+}
+
+#[test]
+fn killed_publisher_wakes_semaphore_waiter() {
+    publisher_killed("semaphore");
+}
+
+#[test]
+fn exited_publisher_wakes_waiter() {
+    let dom = domain_name("exited");
+    let node = node_in(&dom);
+    let sub = node.subscriber::<Tick>("/gone").create().unwrap();
+    let child = spawn("one-then-exit", &[&dom]);
+    assert_eq!(sub.recv_timeout(Duration::from_secs(30)).unwrap().seq, 1);
+    match sub.recv_timeout(Duration::from_secs(30)) {
+        Err(WaitError::PublisherGone) => {}
+        other => panic!("expected PublisherGone, got {other:?}"),
+    }
+    assert!(wait_child(child, "publisher").success());
+    cleanup(&dom);
+}
+
+/// A waiter killed while asleep leaves its sleeper bit set: the publisher
+/// goes on (it only issues wake-ups nobody hears) and never blocks.
+fn dead_waiter(mech: &str) {
+    let dom = domain_name(&format!("deadwaiter-{mech}"));
+    let node = node_in(&dom);
+    let p = node.publisher::<Tick>("/sleepy").create().unwrap();
+    let mut child = spawn("sleeper", &[&dom, mech]);
+    let deadline = Instant::now() + WATCHDOG;
+    while p.raw().subscriber_count() == 0 {
+        assert!(Instant::now() < deadline, "watchdog: sleeper never joined");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(100)); // let it fall asleep
+    kill9(&mut child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dom2 = dom.clone();
+    std::thread::spawn(move || {
+        let node = node_in(&dom2);
+        let p = node.publisher::<Tick>("/sleepy").create().unwrap();
+        for seq in 1..=10_000 {
+            p.publish(&Tick { seq, check: 0 }).unwrap();
+        }
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(WATCHDOG)
+        .expect("watchdog: a publisher blocked on a dead waiter");
+    drop(p);
+    cleanup(&dom);
+}
+
+#[test]
+fn dead_waiter_never_blocks_publisher_futex() {
+    dead_waiter("futex");
+}
+
+#[test]
+fn dead_waiter_never_blocks_publisher_semaphore() {
+    dead_waiter("semaphore");
+}
+
+#[test]
+fn zero_timeout_and_past_deadline_poll_once() {
+    let dom = domain_name("zero");
+    let node = node_in(&dom);
+    let p = node.publisher::<Tick>("/z").create().unwrap();
+    let s = node.subscriber::<Tick>("/z").create().unwrap();
+    assert!(matches!(
+        s.recv_timeout(Duration::ZERO),
+        Err(WaitError::Timeout)
+    ));
+    let past = Instant::now() - Duration::from_millis(5);
+    assert!(matches!(s.recv_deadline(past), Err(WaitError::Timeout)));
+    p.publish(&Tick { seq: 7, check: 0 }).unwrap();
+    assert_eq!(s.recv_timeout(Duration::ZERO).unwrap().seq, 7);
+    // A huge timeout does not overflow the deadline.
+    p.publish(&Tick { seq: 8, check: 0 }).unwrap();
+    assert_eq!(s.recv_timeout(Duration::MAX).unwrap().seq, 8);
+    cleanup(&dom);
+}
+
+/// Garbage written into a sleeping subscriber's wake area (word, mode,
+/// semaphore) costs spurious wake-ups, never a hang or a lost sample.
+fn corrupted_wake_area(mech: &str) {
+    use axon::layout::{Layout, SegmentHeader, SubscriberRecord};
+    let dom = domain_name(&format!("corrupt-{mech}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (dom2, m) = (dom.clone(), mechanism(mech));
+    std::thread::spawn(move || {
+        let node = node_in(&dom2);
+        let s = node.subscriber::<Tick>("/c").wake(m).create().unwrap();
+        tx.send(()).unwrap();
+        let r = s.recv_timeout(Duration::from_secs(30)).map(|t| t.seq);
+        done_tx.send(r.map_err(|e| e.to_string())).unwrap();
+    });
+    rx.recv_timeout(WATCHDOG).unwrap();
+    let node = node_in(&dom);
+    let p = node.publisher::<Tick>("/c").create().unwrap();
+    let path = node.domain().segment_path(&TopicName::new("/c").unwrap());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
+    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
+    // (immutable) config.
+    let config =
+        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
+    let layout = Layout::compute(&config).unwrap();
+    let wake = layout.subscriber(0) + std::mem::offset_of!(SubscriberRecord, wake);
+    let t0 = Instant::now();
+    let mut x = 0xDEAD_BEEFu32;
+    while t0.elapsed() < Duration::from_millis(200) {
+        x = x.rotate_left(7) ^ 0x5A5A_1234;
+        // SAFETY: `wake..wake + 128` is inside the mapping (the record's
+        // wake area); volatile writes of garbage are what this test is about
+        // (the other side only uses atomics on these bytes).
+        unsafe {
+            let base = map.as_mut_ptr().add(wake) as *mut u32;
+            for i in 0..32 {
+                std::ptr::write_volatile(base.add(i), x.wrapping_add(i as u32));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    p.publish(&Tick { seq: 42, check: 0 }).unwrap();
+    let got = done_rx
+        .recv_timeout(WATCHDOG)
+        .expect("watchdog: waiter hung");
+    assert_eq!(got, Ok(42), "{mech}");
+    cleanup(&dom);
+}
+
+#[test]
+fn corrupted_wake_area_futex() {
+    corrupted_wake_area("futex");
+}
+
+#[test]
+fn corrupted_wake_area_semaphore() {
+    corrupted_wake_area("semaphore");
+}
