@@ -10,30 +10,37 @@
 //!
 //! 1. **Publish.** The owner writes a free slot (payload, then its
 //!    [`SlotHeader`](crate::layout::SlotHeader)), then stores the entry
-//!    `pack(seq, slot)` at ring position `seq % depth` (*SeqCst*, which
-//!    includes Release), then advances `head` to `seq + 1` (Release). The
-//!    slot that entry displaced is *retired*: no new reader can find it.
+//!    `pack(seq, slot)` at ring position `seq % depth` (Release), then
+//!    advances `head` to `seq + 1` (Release). The slot that entry displaced
+//!    is *retired*: no new reader can find it.
 //! 2. **Read.** A reader with cursor `c` loads the entry at `c % depth`
 //!    (Acquire). `seq == c`: the sample is there. `seq == c - depth` or empty:
 //!    not yet published. Anything else: the ring lapped the reader
 //!    (best-effort loss, counted) and it jumps to `head - depth`.
 //! 3. **Protect.** Before touching a slot the reader stores a hazard
-//!    `(lane + 1) << 32 | slot` in its own record (SeqCst), then re-loads the
-//!    entry (SeqCst). Unchanged: the slot cannot be reused until the hazard is
-//!    cleared. Changed: it clears the hazard and re-polls.
-//! 4. **Reclaim.** Before reusing a retired slot the owner loads every
-//!    subscriber's hazards (SeqCst); a slot that no hazard names is free.
+//!    `(lane + 1) << 32 | slot` in its own record, issues a SeqCst fence, then
+//!    re-loads the entry. Unchanged: the slot cannot be reused until the
+//!    hazard is cleared. Changed: it clears the hazard and re-polls.
+//! 4. **Reclaim.** Before reusing retired slots the owner issues a SeqCst
+//!    fence, then loads every subscriber's hazards (Acquire); a retired slot
+//!    that no hazard names is free.
 //!
-//! Why 3+4 are safe: the four SeqCst operations (entry store, hazard scan;
-//! hazard store, entry re-load) have one total order. If the reader's re-load
-//! saw the old entry, it came before the overwrite, so its hazard store came
-//! before the owner's scan, which therefore sees it. If the re-load saw the new
-//! entry, the reader never touches the slot. The sequence number inside the
-//! entry rules out ABA (a slot recycled back into the same ring position).
-//! The reader clears a hazard with Release and the scan loads with SeqCst
-//! (Acquire), so every read of the payload happens before its next reuse.
+//! Why 3+4 are safe (the store-buffering pattern, closed by two SeqCst
+//! fences): the reader's fence Fr and the owner's fence Fo are totally
+//! ordered. If Fo comes first, the entry overwrite (before Fo) is visible to
+//! the reader's re-load (after Fr): it sees the change and backs off. If Fr
+//! comes first, the hazard (stored before Fr) is visible to the owner's scan
+//! (after Fo): the slot stays retired. The sequence number inside the entry
+//! rules out ABA (a slot recycled back into the same ring position). The
+//! reader clears a hazard with Release and the scan loads with Acquire, so
+//! every read of the payload happens before the slot's next reuse.
+//!
+//! Fences rather than SeqCst accesses: the publish path stays a plain
+//! Release store (no `xchg` on x86), the fence is paid once per reclaim
+//! scan, and loom models fences exactly (it treats SeqCst *accesses* as
+//! AcqRel and would report false races).
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{fence, AtomicU64, Ordering};
 
 /// Bits of the sequence number kept in a ring entry.
 pub const SEQ_BITS: u32 = 48;
@@ -74,8 +81,8 @@ pub enum Poll {
 #[inline]
 pub fn poll(ring: &[AtomicU64], cursor: u64) -> Poll {
     let depth = ring.len() as u64;
-    // SYNC POINT A (Acquire): pairs with the SeqCst (release) store in
-    // `publish`; the slot's payload and header written before it are visible.
+    // SYNC POINT A (Acquire): pairs with the Release store in `publish`; the
+    // slot's payload and header written before it are visible.
     let entry = ring[(cursor % depth) as usize].load(Ordering::Acquire);
     if entry == 0 {
         return Poll::Empty;
@@ -102,9 +109,15 @@ pub fn resume_after_lap(head: u64, cursor: u64, depth: u64) -> Option<u64> {
 /// (hazard cleared) if the ring moved on meanwhile.
 #[inline]
 pub fn protect(hazard: &AtomicU64, tag: u64, ring_entry: &AtomicU64, entry: u64) -> bool {
-    // SYNC POINT B (SeqCst store, then SeqCst load): see the module docs.
-    hazard.store(tag, Ordering::SeqCst);
-    if ring_entry.load(Ordering::SeqCst) == entry {
+    // SYNC POINT C' (Release): a scan that reads this tag must also see the
+    // release of the reader's previous hazard (a later plain store is not
+    // part of a release sequence, so Relaxed here would let the owner reuse
+    // the previous slot without a happens-before edge; loom found this).
+    hazard.store(tag, Ordering::Release);
+    // SYNC POINT B (reader's fence Fr): orders the hazard store before the
+    // re-load; pairs with the owner's fence in `hazard_scan` (module docs).
+    fence(Ordering::SeqCst);
+    if ring_entry.load(Ordering::Acquire) == entry {
         true
     } else {
         release(hazard);
@@ -115,8 +128,8 @@ pub fn protect(hazard: &AtomicU64, tag: u64, ring_entry: &AtomicU64, entry: u64)
 /// Drops a hazard once the reader is done with the slot.
 #[inline]
 pub fn release(hazard: &AtomicU64) {
-    // SYNC POINT C (Release): pairs with the SeqCst (acquire) loads in
-    // `hazard_tags`: the reader's payload reads happen before the slot's reuse.
+    // SYNC POINT C (Release): pairs with the Acquire loads in `hazard_scan`:
+    // the reader's payload reads happen before the slot's reuse.
     hazard.store(0, Ordering::Release);
 }
 
@@ -130,21 +143,31 @@ pub fn hazard_tag(lane: usize, slot: u32) -> u64 {
 #[inline]
 pub fn publish(ring: &[AtomicU64], head: &AtomicU64, seq: u64, slot: u32) {
     let depth = ring.len() as u64;
-    // SYNC POINT A (release side) and B (SeqCst side).
-    ring[(seq % depth) as usize].store(pack(seq, slot), Ordering::SeqCst);
+    // SYNC POINT A (Release): pairs with the reader's Acquire load in `poll`.
+    ring[(seq % depth) as usize].store(pack(seq, slot), Ordering::Release);
     // SYNC POINT D (Release): pairs with the Acquire load of `head` by a
     // lapped reader; every entry below `seq + 1` is in place.
     head.store(seq + 1, Ordering::Release);
 }
 
-/// Step 4: calls `f(slot)` for every slot of `lane` named by a hazard in `hazards`.
+/// Step 4: calls `f(slot)` for every slot of `lane` named by a hazard in any
+/// of the `lists` (one per subscriber).
 #[inline]
-pub fn hazard_tags(hazards: &[AtomicU64], lane: usize, mut f: impl FnMut(u32)) {
-    for h in hazards {
-        // SYNC POINT B (SeqCst) and C (acquire side).
-        let v = h.load(Ordering::SeqCst);
-        if v >> 32 == lane as u64 + 1 {
-            f((v & 0xFFFF_FFFF) as u32);
+pub fn hazard_scan<'a>(
+    lists: impl IntoIterator<Item = &'a [AtomicU64]>,
+    lane: usize,
+    mut f: impl FnMut(u32),
+) {
+    // SYNC POINT B (owner's fence Fo): orders every earlier entry overwrite
+    // before the hazard loads; pairs with the reader's fence in `protect`.
+    fence(Ordering::SeqCst);
+    for hazards in lists {
+        for h in hazards {
+            // SYNC POINT C (Acquire): pairs with `release`.
+            let v = h.load(Ordering::Acquire);
+            if v >> 32 == lane as u64 + 1 {
+                f((v & 0xFFFF_FFFF) as u32);
+            }
         }
     }
 }
@@ -187,7 +210,7 @@ mod tests {
         let e = pack(1, 3);
         assert!(protect(&hz, hazard_tag(0, 3), &r[1], e));
         let mut seen = vec![];
-        hazard_tags(std::slice::from_ref(&hz), 0, |s| seen.push(s));
+        hazard_scan([std::slice::from_ref(&hz)], 0, |s| seen.push(s));
         assert_eq!(seen, vec![3]);
         release(&hz);
         publish(&r, &head, 3, 4);
@@ -197,7 +220,8 @@ mod tests {
 }
 
 /// Model check of publish/protect/reclaim with loom: run with
-/// `RUSTFLAGS="--cfg loom" cargo test -p axon --lib --release protocol::loom`.
+/// `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p axon --lib --release protocol`.
+/// (Checked to fail when `protect` skips its re-validation or its fence.)
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
@@ -207,6 +231,8 @@ mod loom_tests {
 
     const DEPTH: usize = 1;
     const SLOTS: usize = 3; // depth + 1 held + 1 loan
+    /// More sends than slots, so slots are recycled through the hazard scan.
+    const PUBLISHES: u64 = 5;
 
     struct Lane {
         ring: Vec<AtomicU64>,
@@ -233,10 +259,10 @@ mod loom_tests {
                 let mut free: Vec<u32> = (0..SLOTS as u32).collect();
                 let mut retired: Vec<u32> = Vec::new();
                 let mut in_ring: Option<u32> = None;
-                for seq in 1..=3u64 {
+                for seq in 1..=PUBLISHES {
                     if free.is_empty() {
                         let mut hazarded = Vec::new();
-                        hazard_tags(std::slice::from_ref(&p.hazard), 0, |s| hazarded.push(s));
+                        hazard_scan([std::slice::from_ref(&p.hazard)], 0, |s| hazarded.push(s));
                         retired.retain(|s| {
                             if hazarded.contains(s) {
                                 true
@@ -247,6 +273,9 @@ mod loom_tests {
                         });
                     }
                     let Some(slot) = free.pop() else { return };
+                    // SAFETY: the slot came from `free`: not in the ring and no
+                    // hazard names it, which is the property under test; loom
+                    // reports a data race if a reader touches it meanwhile.
                     p.payload[slot as usize].with_mut(|v| unsafe { *v = seq });
                     publish(&p.ring, &p.head, seq, slot);
                     if let Some(old) = in_ring.replace(slot) {
@@ -255,12 +284,14 @@ mod loom_tests {
                 }
             });
             let mut cursor = 1u64;
-            for _ in 0..2 {
+            for _ in 0..3 {
                 match poll(&lane.ring, cursor) {
                     Poll::Ready(entry) => {
                         let slot = entry_slot(entry);
                         let pos = (cursor % DEPTH as u64) as usize;
                         if protect(&lane.hazard, hazard_tag(0, slot), &lane.ring[pos], entry) {
+                            // SAFETY: protected by the hazard (what is under test);
+                            // a concurrent write would be reported by loom.
                             let v = lane.payload[slot as usize].with(|v| unsafe { *v });
                             assert_eq!(v, cursor, "read a reused slot");
                             release(&lane.hazard);
