@@ -161,6 +161,11 @@ impl Session {
         }
     }
 
+    /// Process id of the child, while it runs.
+    pub fn child_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Where the two sides run.
     pub fn placement(&self) -> Placement {
         self.placement
