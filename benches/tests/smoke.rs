@@ -120,9 +120,11 @@ fn nothing_left_behind() -> anyhow::Result<()> {
     Ok(())
 }
 
+type Test = fn() -> anyhow::Result<()>;
+
 fn main() {
     axon_benches::run_child_if_requested();
-    let tests: [(&str, fn() -> anyhow::Result<()>); 4] = [
+    let tests: [(&str, Test); 4] = [
         ("every_mechanism_echoes", every_mechanism_echoes),
         ("measure_reports_rounds", measure_reports_rounds),
         (
