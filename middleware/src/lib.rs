@@ -41,6 +41,8 @@ pub mod wake;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
+pub mod executor;
+#[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
 pub mod names;
@@ -61,6 +63,8 @@ mod subscriber;
 #[cfg(not(loom))]
 mod sys;
 #[cfg(not(loom))]
+pub mod waitset;
+#[cfg(not(loom))]
 pub mod wake;
 
 pub use axon_derive::Message;
@@ -76,5 +80,13 @@ pub use {
     qos::{Durability, Qos, Reliability},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,
+    executor::{Executor, SpinError},
+    shutdown::{request_shutdown, shutdown_requested},
+    waitset::{Event, Key, Ready, WaitSet, WaitSetError},
     wake::{WaitError, WakeMechanism},
 };
+
+/// The README's examples, compiled as doc tests so the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
