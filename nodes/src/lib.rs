@@ -1,22 +1,24 @@
 //! Shared helpers of the demo robot's nodes (`src/bin/*.rs`).
 //!
 //! The nodes are written against the topic API only (`Node`, publishers,
-//! subscribers, params). What they need on top of it lives here:
+//! subscribers, params, blocking `recv_deadline`). What they need on top of
+//! it lives here:
 //!
-//! - [`Ctx`]: the node plus its signal flags. SIGINT/SIGTERM ask the loop to
-//!   stop (a second one exits at once with status 1); SIGHUP, which the
-//!   launcher forwards after rewriting the params file, reloads the params.
+//! - [`Ctx`]: the node plus shutdown and reload. SIGINT/SIGTERM are the
+//!   middleware's (`axon::shutdown`): they end every blocking receive with
+//!   `WaitError::Shutdown` and make [`Ctx::running`] false; a second one
+//!   exits at once (130/143). SIGHUP, which the launcher forwards after
+//!   rewriting the params file, reloads the params.
+//! - [`Ctx::recv_until`]: wait for a subscriber's next sample or a deadline.
 //! - [`Rate`] and [`Timer`]: periodic work on absolute deadlines, so a late
 //!   tick does not shift every later one.
-//! - [`Ctx::idle`]: the polling wait of nodes that read subscribers.
 //! - [`run`]: the `main` of every node (errors printed with `{:#}`, exit codes).
 //! - [`sim`]: the simulated world the sensors measure.
 //!
-//! *Deliberately temporary:* the middleware has no blocking receive, wait
-//! set or executor yet, so subscriber-driven nodes poll with short sleeps
-//! ([`Ctx::idle`]). When the executor lands, this file is the one to change:
-//! `idle` becomes a wait on the node's subscribers and timers, and the
-//! signal flags become the executor's shutdown.
+//! *Deliberately temporary:* the middleware has blocking receive but no wait
+//! set or executor yet, so a node with several inputs blocks on its busiest
+//! one (with its timer's deadline) and polls the others when it wakes. When
+//! the executor lands, this file is the one to change.
 //!
 //! All deadlines use [`Instant`], which is `CLOCK_MONOTONIC` on Linux, the
 //! clock `axon::monotonic_ns` and `SampleInfo::sent_ns` use.
@@ -29,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axon::Node;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use axon::{Message, Node, Sample, Subscriber, WaitError};
+use signal_hook::consts::SIGHUP;
 
 /// Longest single sleep, so a stop request is noticed within this time even
 /// when a rate is slow.
@@ -55,39 +57,20 @@ pub fn run(name: &str, body: impl FnOnce(Ctx) -> anyhow::Result<()>) -> ExitCode
 pub struct Ctx {
     /// The node (name, namespace, remaps and params from the launcher).
     pub node: Node,
-    stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
-    poll: Duration,
 }
 
 impl Ctx {
     /// Installs the signal handlers, then creates the node `name`
-    /// (configured from the `AXON_*` environment). The polling interval of
-    /// [`Ctx::idle`] is the param `poll_ms` (default 1 ms).
+    /// (configured from the `AXON_*` environment).
     pub fn new(name: &str) -> anyhow::Result<Ctx> {
-        let stop = Arc::new(AtomicBool::new(false));
+        axon::shutdown::install().context("installing the signal handlers")?;
+        // The middleware's SIGHUP flag is for its executor; this one is ours.
         let hup = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM] {
-            // A second signal while the first is being handled exits at once.
-            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-                .context("installing a signal handler")?;
-            signal_hook::flag::register(sig, Arc::clone(&stop))
-                .context("installing a signal handler")?;
-        }
         signal_hook::flag::register(SIGHUP, Arc::clone(&hup))
-            .context("installing a signal handler")?;
+            .context("installing the SIGHUP handler")?;
         let node = Node::new(name).context("creating the node")?;
-        let poll_ms: f64 = node.param_or("poll_ms", 1.0)?;
-        anyhow::ensure!(
-            poll_ms > 0.0 && poll_ms.is_finite(),
-            "param poll_ms must be a positive number of milliseconds, not {poll_ms}"
-        );
-        Ok(Ctx {
-            node,
-            stop,
-            hup,
-            poll: Duration::from_secs_f64(poll_ms / 1000.0),
-        })
+        Ok(Ctx { node, hup })
     }
 
     /// False once SIGINT or SIGTERM arrived. Also handles a pending SIGHUP
@@ -100,7 +83,27 @@ impl Ctx {
                 Err(e) => eprintln!("{}: reloading params: {e:#}", self.node.name()),
             }
         }
-        !self.stop.load(Ordering::Relaxed)
+        !axon::shutdown::shutdown_requested()
+    }
+
+    /// Waits for `sub`'s next sample until `deadline` (`None`: no deadline).
+    /// `Ok(None)` when the deadline passed, shutdown was requested (check
+    /// [`Ctx::running`]) or the topic's publishers left (the next call
+    /// waits for a new one).
+    pub fn recv_until<'s, T: Message + ?Sized>(
+        &self,
+        sub: &'s Subscriber<T>,
+        deadline: Option<Instant>,
+    ) -> anyhow::Result<Option<Sample<'s, T>>> {
+        let result = match deadline {
+            Some(d) => sub.recv_deadline(d),
+            None => sub.recv(),
+        };
+        match result {
+            Ok(sample) => Ok(Some(sample)),
+            Err(WaitError::Timeout | WaitError::Shutdown | WaitError::PublisherGone) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("receiving on {}", sub.topic())),
+        }
     }
 
     /// A frequency param in Hz: `default` if unset, an error unless positive.
@@ -111,20 +114,6 @@ impl Ctx {
             "param {name} must be a positive frequency in Hz, not {hz}"
         );
         Ok(hz)
-    }
-
-    /// Waits one polling interval, or until `deadline` if that is sooner;
-    /// returns [`Ctx::running`]. Nodes that read subscribers call this when
-    /// they found nothing to do.
-    pub fn idle(&self, deadline: Option<Instant>) -> bool {
-        let mut nap = self.poll;
-        if let Some(d) = deadline {
-            nap = nap.min(d.saturating_duration_since(Instant::now()));
-        }
-        if !nap.is_zero() {
-            std::thread::sleep(nap);
-        }
-        self.running()
     }
 
     /// Sleeps until `rate`'s next tick; false (at once) if asked to stop.
@@ -179,7 +168,7 @@ impl Rate {
 
 /// A non-blocking periodic timer for loops that also poll subscribers:
 /// [`Timer::due`] says whether a deadline has passed (and moves to the
-/// next one); [`Timer::deadline`] feeds [`Ctx::idle`].
+/// next one); [`Timer::deadline`] bounds the wait for input (see [`Ctx::recv_until`]).
 #[derive(Debug, Clone)]
 pub struct Timer {
     period: Duration,

@@ -5,7 +5,7 @@
 //! stops when its controller goes away).
 //!
 //! Params: `rate` (Hz, 50), `cmd_timeout` (0.5 s), `frame_id` ("odom"),
-//! `child_frame_id` ("base_link"), `poll_ms` (1).
+//! `child_frame_id` ("base_link").
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -43,10 +43,8 @@ fn base(ctx: Ctx) -> anyhow::Result<()> {
     let mut last = Instant::now();
     let mut seq = 0u64;
     while ctx.running() {
-        let mut busy = false;
-        if let Some(twist) = commands.latest()? {
+        if let Some(twist) = ctx.recv_until(&commands, Some(timer.deadline()))? {
             cmd = Some((Instant::now(), *twist));
-            busy = true;
         }
         if timer.due() {
             let now = Instant::now();
@@ -76,10 +74,6 @@ fn base(ctx: Ctx) -> anyhow::Result<()> {
             odom.twist.twist.angular.z = w;
             odom.send();
             seq += 1;
-            busy = true;
-        }
-        if !busy {
-            ctx.idle(Some(timer.deadline()));
         }
     }
     println!("base: stopping at x={x:.2} y={y:.2} yaw={yaw:.2} after {seq} odometry messages");

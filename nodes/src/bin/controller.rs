@@ -10,7 +10,7 @@
 //!
 //! Params: `rate` (Hz, 50), `cruise` (0.5 m/s), `turn_rate` (0.8 rad/s),
 //! `slow_distance` (1.5 m), `stop_distance` (0.5 m), `yaw_gain` (0.5),
-//! `stale_after` (0.5 s), `poll_ms` (1).
+//! `stale_after` (0.5 s).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -72,25 +72,20 @@ fn controller(ctx: Ctx) -> anyhow::Result<()> {
     let mut timer = Timer::hz(hz);
     let mut sent = 0u64;
     while ctx.running() {
-        let mut busy = false;
-        while let Some(sample) = imu.try_recv()? {
+        // Block on the busiest input (200 Hz) until the timer is due; poll
+        // the detections whenever we wake (no wait set yet).
+        if let Some(sample) = ctx.recv_until(&imu, Some(timer.deadline()))? {
             yaw_rate = sample.angular_velocity.z;
-            busy = true;
         }
         if let Some(det) = obstacles.latest()? {
             let p = det.pose.position;
             obstacle = Some((Instant::now(), p.x.hypot(p.y), p.y.atan2(p.x)));
-            busy = true;
         }
         if timer.due() {
             let fresh = obstacle.filter(|(at, ..)| at.elapsed() < stale_after);
             let cmd = command(&gains, fresh.map(|(_, d, b)| (d, b)), yaw_rate);
             publisher.publish(&cmd)?;
             sent += 1;
-            busy = true;
-        }
-        if !busy {
-            ctx.idle(Some(timer.deadline()));
         }
     }
     // Leave the base stopped.

@@ -5,7 +5,7 @@
 //! A scan with no valid return publishes nothing.
 //!
 //! Params: `beams` (360: the most beams a scan may have; a subscriber
-//! needs no more room than the topic was created with), `poll_ms` (1).
+//! needs no more room than the topic was created with).
 
 use std::process::ExitCode;
 
@@ -32,9 +32,7 @@ fn detector(ctx: Ctx) -> anyhow::Result<()> {
     println!("detector: {} -> {}", scans.topic(), publisher.topic());
     let mut detections = 0u64;
     while ctx.running() {
-        // Only the newest scan matters; older unread ones are stale.
-        let Some(scan) = scans.latest()? else {
-            ctx.idle(None);
+        let Some(scan) = ctx.recv_until(&scans, None)? else {
             continue;
         };
         let Some(nearest) = nearest(&scan) else {
