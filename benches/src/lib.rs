@@ -28,6 +28,7 @@
 //! [`floor_sem`]) plus one documented `assume_init` in [`iceoryx2_peer`].
 
 pub mod affinity;
+pub mod axon_topic;
 pub mod floor_futex;
 pub mod floor_sem;
 pub mod floor_spin;
@@ -322,6 +323,8 @@ pub fn mechanisms() -> Vec<&'static dyn Mechanism> {
         &floor_tcp::TCP,
         &iceoryx2_peer::ICEORYX2_POLL,
         &iceoryx2_peer::ICEORYX2_BLOCK,
+        &axon_topic::AXON_POLL,
+        &axon_topic::AXON_FUTEX,
     ]
 }
 
