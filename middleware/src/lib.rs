@@ -74,14 +74,14 @@ pub use zerocopy;
 #[cfg(not(loom))]
 pub use {
     error::{LoanError, NodeError, OpenError, ParamError, RecvError},
+    executor::{Executor, SpinError},
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    shutdown::{request_shutdown, shutdown_requested},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,
-    executor::{Executor, SpinError},
-    shutdown::{request_shutdown, shutdown_requested},
     waitset::{Event, Key, Ready, WaitSet, WaitSetError},
     wake::{WaitError, WakeMechanism},
 };

@@ -20,11 +20,15 @@ use std::sync::Mutex;
 use axon_message::{Message, ViewMeta};
 
 use crate::error::{NodeError, OpenError, ParamError};
+use crate::executor::{Executor, SpinError};
 use crate::names::{validate_node_name, Domain, NameError, TopicName};
 use crate::publisher::{Publisher, RawPublisher, TypeDesc};
 use crate::qos::{Durability, Qos, Reliability};
+use crate::subscriber::Sample;
 use crate::subscriber::{RawSubscriber, Subscriber};
+use crate::waitset::{WaitSet, WaitSetError};
 use crate::wake::WakeMechanism;
+use std::time::Duration;
 
 /// Source of [`Node`] ids (wait sets check that their subscribers are the node's).
 static NEXT_NODE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -70,6 +74,47 @@ impl Node {
     /// How this node's subscribers sleep unless they choose otherwise.
     pub fn wake_mechanism(&self) -> WakeMechanism {
         self.wake
+    }
+
+    /// A wait set over this node's subscribers, timers and shutdown
+    /// (installs the SIGINT/SIGTERM/SIGHUP handlers, see [`crate::shutdown`]).
+    pub fn wait_set(&self) -> Result<WaitSet<'_>, WaitSetError> {
+        WaitSet::new(self)
+    }
+
+    /// An executor with no callbacks yet.
+    pub fn executor(&self) -> Executor<'_> {
+        Executor::new(self)
+    }
+
+    /// An executor that runs `f` for every sample of `sub`; chain more
+    /// `on`/`every`, then `spin()`.
+    pub fn on<'a, T: Message + ?Sized>(
+        &'a self,
+        sub: &'a Subscriber<T>,
+        f: impl FnMut(Sample<'_, T>) + 'a,
+    ) -> Executor<'a> {
+        self.executor().on(sub, f)
+    }
+
+    /// An executor that runs `f` every `period`; chain more, then `spin()`.
+    pub fn every<'a>(&'a self, period: Duration, f: impl FnMut() + 'a) -> Executor<'a> {
+        self.executor().every(period, f)
+    }
+
+    /// Waits (handling SIGHUP reloads) until shutdown is requested.
+    pub fn spin(&self) -> Result<(), SpinError> {
+        self.executor().spin()
+    }
+
+    /// Asks every wait of this process to return (as SIGTERM would).
+    pub fn request_shutdown(&self) {
+        crate::shutdown::request_shutdown()
+    }
+
+    /// Whether shutdown was requested (SIGINT, SIGTERM or `request_shutdown`).
+    pub fn shutdown_requested(&self) -> bool {
+        crate::shutdown::shutdown_requested()
     }
 
     /// The node's name.

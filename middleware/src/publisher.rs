@@ -59,9 +59,11 @@ impl TypeDesc {
         let max_elems = if self.elem_size == 0 {
             0
         } else {
-            qos.max_len
-                .map(|n| n as u64)
-                .unwrap_or(crate::qos::DEFAULT_SLICE_BYTES as u64 / self.elem_size)
+            qos.max_len.map(|n| n as u64).unwrap_or_else(|| {
+                (crate::qos::DEFAULT_SLICE_BYTES as u64)
+                    .checked_div(self.elem_size)
+                    .unwrap_or(0)
+            })
         };
         TopicSpec {
             topic,

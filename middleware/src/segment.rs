@@ -188,8 +188,7 @@ impl Segment {
         let tmp = domain
             .dir()
             .join(format!("{}~tmp.{}.{}", domain.prefix(), sys::pid(), n));
-        let mode = 0o600; // widened below if asked; never wider while half-written
-        let file = SegmentFile::create_new(&tmp, mode).map_err(|e| match e.kind() {
+        let file = SegmentFile::create_new(&tmp, 0o600).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => OpenError::NoShm {
                 dir: domain.dir().to_path_buf(),
             },
@@ -407,16 +406,6 @@ impl Segment {
             std::fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
         }
         Ok(()) // the admin lock goes with `file`
-    }
-
-    /// The segment's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// File owner, mode and size.
-    pub fn file_info(&self) -> FileInfo {
-        self.info
     }
 
     fn at<T>(&self, offset: usize) -> &T {
@@ -650,13 +639,6 @@ impl Segment {
             .unwrap_or(true)
     }
 
-    /// Whether a live process owns subscriber record `index` (never for your own).
-    pub fn subscriber_alive(&self, index: usize) -> bool {
-        self.file
-            .is_locked_by_other(subscriber_lock(index))
-            .unwrap_or(true)
-    }
-
     /// Cleans up the records of dead participants (except `own_*`); returns
     /// how many it reaped.
     pub fn reap_dead(&self, own_lane: Option<usize>, own_sub: Option<usize>) -> usize {
@@ -692,11 +674,6 @@ impl Segment {
             }
         }
         reaped
-    }
-
-    /// Whether any participant (other than this handle's own locks) is alive.
-    pub fn any_alive(&self) -> bool {
-        any_record_locked(&self.file).unwrap_or(true)
     }
 }
 

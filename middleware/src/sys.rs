@@ -45,8 +45,6 @@ pub(crate) struct SegmentFile {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileInfo {
     pub uid: u32,
-    pub gid: u32,
-    pub mode: u32,
     pub size: u64,
     pub ino: u64,
     pub dev: u64,
@@ -96,8 +94,6 @@ impl SegmentFile {
         let m = self.file.metadata()?;
         Ok(FileInfo {
             uid: m.uid(),
-            gid: m.gid(),
-            mode: m.mode() & 0o7777,
             size: m.size(),
             ino: m.ino(),
             dev: m.dev(),

@@ -3,7 +3,8 @@
 //! mapping) together with the process's shutdown word (private futex); a
 //! publisher bumps the word and issues `FUTEX_WAKE`.
 //!
-//! The only file in axon that calls `futex(2)` / `futex_waitv(2)`.
+//! The only file in axon that calls `futex(2)` / `futex_waitv(2)`. Needs
+//! Linux 5.16+ (`futex_waitv`); older kernels get `WaitError::Os(ENOSYS)`.
 
 use std::io;
 
@@ -100,24 +101,6 @@ pub(crate) fn wake(word: &AtomicU32, private: bool) {
             0u32,
         );
     }
-}
-
-/// Whether this kernel has `futex_waitv` (Linux 5.16+).
-pub(crate) fn available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let w = AtomicU32::new(1);
-        // Expected 0 but the word holds 1: returns EAGAIN at once if supported.
-        let r = wait_any(
-            &[Word {
-                word: &w,
-                expected: 0,
-                private: true,
-            }],
-            0,
-        );
-        !matches!(r, Err(e) if e.raw_os_error() == Some(libc::ENOSYS))
-    })
 }
 
 /// The futex mechanism.

@@ -1,0 +1,360 @@
+//! Wait sets, timers, the executor and shutdown, across real processes.
+//! Every wait has a watchdog; no test asserts a run time.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use axon::{Domain, Event, Message, Node, WaitSetError};
+
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct A {
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct B {
+    seq: u32,
+    pad: u32,
+}
+
+const ROLE: &str = "AXON_WAITSET_TEST_ROLE";
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+fn node_in(domain: &str) -> Node {
+    let d = Domain::new("/dev/shm", domain).unwrap();
+    Node::builder("wstest").domain(d).create().unwrap()
+}
+
+fn domain_name(test: &str) -> String {
+    format!("ws-{}-{test}", std::process::id())
+}
+
+fn cleanup(domain: &str) {
+    let prefix = Domain::new("/dev/shm", domain).unwrap().prefix();
+    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn spawn(role: &str, args: &[&str]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, format!("{role} {}", args.join(" ")))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_child(mut child: Child, what: &str) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            use std::io::Read;
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            return (st, out);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog: {what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn cpu_ns() -> u64 {
+    // SAFETY: `ru` is a valid, exclusively borrowed rusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+#[test]
+fn child_entry() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let args: Vec<&str> = role.split(' ').collect();
+    match args[0] {
+        // publish n samples alternating over /a (A) and /b (B), random gaps
+        "two-topics" => {
+            let node = node_in(args[1]);
+            let n: u64 = args[2].parse().unwrap();
+            let pa = node.publisher::<A>("/a").history(64).create().unwrap();
+            let pb = node.publisher::<B>("/b").history(64).create().unwrap();
+            let mut x = 88172645463325252u64;
+            for seq in 1..=n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if x % 2 == 0 {
+                    while pa.publish(&A { seq }).is_err() {
+                        std::thread::yield_now();
+                    }
+                } else {
+                    while pb
+                        .publish(&B {
+                            seq: seq as u32,
+                            pad: 0,
+                        })
+                        .is_err()
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+                if x % 50 == 0 {
+                    std::thread::sleep(Duration::from_micros(x % 500));
+                }
+            }
+        }
+        // 20 idle topics, wait 3 s: report this process's CPU time
+        "idle" => {
+            let node = node_in(args[1]);
+            let subs: Vec<_> = (0..20)
+                .map(|i| node.subscriber::<A>(&format!("/idle{i}")).create().unwrap())
+                .collect();
+            let mut ws = node.wait_set().unwrap();
+            for s in &subs {
+                ws.subscriber(s).unwrap();
+            }
+            let t0 = Instant::now();
+            let c0 = cpu_ns();
+            while t0.elapsed() < Duration::from_secs(3) {
+                let r = ws
+                    .wait_timeout(Duration::from_secs(3) - t0.elapsed())
+                    .unwrap();
+                assert!(r.is_empty(), "nothing should be ready: {r:?}");
+            }
+            let c1 = cpu_ns();
+            println!(
+                "IDLE_CPU_NS {} WALL_NS {}",
+                c1 - c0,
+                t0.elapsed().as_nanos()
+            );
+        }
+        // an executor node: counts samples, a timer, exits cleanly on SIGTERM;
+        // SIGHUP reloads params
+        "executor" => {
+            let d = Domain::new("/dev/shm", args[1]).unwrap();
+            let node = Node::builder("exec")
+                .domain(d)
+                .params_file(args[2])
+                .create()
+                .unwrap();
+            let sub = node.subscriber::<A>("/a").create().unwrap();
+            let count = std::cell::Cell::new(0u64);
+            let reloaded = std::cell::Cell::new(false);
+            println!("READY");
+            node.on(&sub, |_s| count.set(count.get() + 1))
+                .every(Duration::from_millis(5), || {
+                    if !reloaded.get() && node.param_or("x", 0).unwrap() == 2 {
+                        reloaded.set(true);
+                        println!("RELOADED");
+                    }
+                })
+                .spin()
+                .unwrap();
+            println!("CLEAN {}", count.get());
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Two topics of different types from another process, in one wait: every
+/// sample arrives, none is waited for in vain.
+#[test]
+fn waitset_over_two_topics_gets_everything() {
+    let dom = domain_name("two");
+    let node = node_in(&dom);
+    let sa = node
+        .subscriber::<A>("/a")
+        .history(64)
+        .reliable()
+        .create()
+        .unwrap();
+    let sb = node
+        .subscriber::<B>("/b")
+        .history(64)
+        .reliable()
+        .create()
+        .unwrap();
+    let mut ws = node.wait_set().unwrap();
+    let ka = ws.subscriber(&sa).unwrap();
+    let kb = ws.subscriber(&sb).unwrap();
+    let n = 10_000u64;
+    let child = spawn("two-topics", &[&dom, &n.to_string()]);
+    let mut seen = vec![false; n as usize + 1];
+    let mut got = 0;
+    let mut gone = 0;
+    while got < n || gone < 2 {
+        let r = ws.wait_timeout(Duration::from_secs(20)).unwrap();
+        assert!(!r.is_empty(), "waiter stuck after {got} samples");
+        if r.get(ka) == Some(Event::PublisherGone) {
+            gone += 1;
+        }
+        if r.get(kb) == Some(Event::PublisherGone) {
+            gone += 1;
+        }
+        while let Some(s) = sa.try_recv().unwrap() {
+            assert!(!seen[s.seq as usize]);
+            seen[s.seq as usize] = true;
+            got += 1;
+        }
+        while let Some(s) = sb.try_recv().unwrap() {
+            assert!(!seen[s.seq as usize]);
+            seen[s.seq as usize] = true;
+            got += 1;
+        }
+    }
+    assert!(wait_child(child, "publisher").0.success());
+    cleanup(&dom);
+}
+
+/// A node waiting on 20 topics with no traffic uses (almost) no CPU.
+#[test]
+fn idle_waitset_uses_no_cpu() {
+    let dom = domain_name("idle");
+    let node = node_in(&dom);
+    // Live (idle) publishers on every topic.
+    let _pubs: Vec<_> = (0..20)
+        .map(|i| node.publisher::<A>(&format!("/idle{i}")).create().unwrap())
+        .collect();
+    let (st, out) = wait_child(spawn("idle", &[&dom]), "idle waiter");
+    assert!(st.success(), "{out}");
+    let line = out.lines().find(|l| l.starts_with("IDLE_CPU_NS")).unwrap();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let share = v[0] as f64 / v[1] as f64;
+    println!(
+        "idle: {} us CPU over {} ms = {:.4}%",
+        v[0] / 1000,
+        v[1] / 1_000_000,
+        share * 100.0
+    );
+    assert!(share < 0.01, "idle wait set used {:.3}% CPU", share * 100.0);
+    cleanup(&dom);
+}
+
+#[test]
+fn executor_runs_callbacks_reloads_on_sighup_and_returns_on_sigterm() {
+    let dom = domain_name("exec");
+    let params = std::env::temp_dir().join(format!("{dom}.json"));
+    std::fs::write(&params, r#"{"x": 1}"#).unwrap();
+    let node = node_in(&dom);
+    let p = node.publisher::<A>("/a").create().unwrap();
+    let mut child = spawn("executor", &[&dom, params.to_str().unwrap()]);
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+    let deadline = Instant::now() + WATCHDOG;
+    while p.raw().subscriber_count() == 0 {
+        assert!(Instant::now() < deadline, "watchdog");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for seq in 1..=10 {
+        p.publish(&A { seq }).unwrap();
+    }
+    std::fs::write(&params, r#"{"x": 2}"#).unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RELOADED");
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "CLEAN 10");
+    let deadline = Instant::now() + WATCHDOG;
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "watchdog");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(st.success());
+    let _ = std::fs::remove_file(params);
+    cleanup(&dom);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dom = domain_name("bad");
+    let node = node_in(&dom);
+    let other = node_in(&dom);
+    let foreign = other.subscriber::<A>("/x").create().unwrap();
+    let mut ws = node.wait_set().unwrap();
+    assert!(matches!(
+        ws.subscriber(&foreign),
+        Err(WaitSetError::ForeignSubscriber { .. })
+    ));
+    assert!(matches!(
+        ws.interval(Duration::ZERO),
+        Err(WaitSetError::ZeroDuration { .. })
+    ));
+    assert!(matches!(
+        ws.once(Duration::ZERO),
+        Err(WaitSetError::ZeroDuration { .. })
+    ));
+    assert!(matches!(
+        ws.interval(Duration::from_nanos(10)),
+        Err(WaitSetError::TimerTooFast { .. })
+    ));
+    // A zero timeout checks once.
+    assert!(ws.wait_timeout(Duration::ZERO).unwrap().is_empty());
+    // The executor reports registration errors from spin, before running.
+    let e = node.every(Duration::ZERO, || panic!("must not run")).spin();
+    assert!(e.is_err());
+    cleanup(&dom);
+}
+
+#[test]
+fn timers_fire_once_and_skip_missed_periods() {
+    let dom = domain_name("timers");
+    let node = node_in(&dom);
+    let mut ws = node.wait_set().unwrap();
+    let once = ws.once(Duration::from_millis(5)).unwrap();
+    let tick = ws.interval(Duration::from_millis(10)).unwrap();
+    let mut once_fired = 0;
+    let mut ticks = 0;
+    while ticks < 3 {
+        let r = ws.wait_timeout(WATCHDOG).unwrap();
+        assert!(!r.is_empty(), "watchdog");
+        if r.contains(once) {
+            once_fired += 1;
+        }
+        if let Some(Event::Timer { periods }) = r.get(tick) {
+            ticks += 1;
+            assert!(periods >= 1);
+        }
+    }
+    assert_eq!(once_fired, 1);
+    // Busy for 3.5 periods: the next firing counts the missed ones.
+    std::thread::sleep(Duration::from_millis(35));
+    let r = ws.wait_timeout(WATCHDOG).unwrap();
+    match r.get(tick) {
+        Some(Event::Timer { periods }) => assert!(periods >= 3, "periods {periods}"),
+        other => panic!("expected the tick, got {other:?}"),
+    }
+    cleanup(&dom);
+}
