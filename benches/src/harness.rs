@@ -198,22 +198,32 @@ impl Session {
         Ok(t0.elapsed() / 2)
     }
 
-    /// Tells the child to exit and reaps it.
+    /// Tells the child to exit and reaps it. The child exits with status 0 only after it
+    /// received [`STOP`], so a clean exit counts as success even if its echo of `STOP` was lost
+    /// (iceoryx2 may drop a sample whose publisher is gone before it is received).
     pub fn finish(mut self) -> anyhow::Result<()> {
         let wd = self.watchdog();
-        if let Err(e) = self.pinger.ping(STOP, &wd) {
-            return Err(self.fail(e.context("stopping the child")));
-        }
+        let stop = self.pinger.ping(STOP, &wd);
         let mut child = self.child.take().expect("child present until finish");
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match child.try_wait()? {
                 Some(st) if st.success() => return Ok(()),
-                Some(st) => bail!("{}: child exited with {st}", self.label),
+                Some(st) => {
+                    let err = anyhow!("{}: child exited with {st}", self.label);
+                    return Err(match stop {
+                        Err(e) => err.context(format!("{e:#}")),
+                        Ok(()) => err,
+                    });
+                }
                 None if Instant::now() > deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    bail!("{}: child did not exit after STOP; killed", self.label)
+                    let err = anyhow!("{}: child did not exit after STOP; killed", self.label);
+                    return Err(match stop {
+                        Err(e) => err.context(format!("{e:#}")),
+                        Ok(()) => err,
+                    });
                 }
                 None => std::thread::sleep(Duration::from_millis(1)),
             }
