@@ -6,6 +6,7 @@
 //!     [--sizes 8,1024,...] [--rounds N] [--samples N] [--pin auto|same|off]
 //! ```
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -120,6 +121,15 @@ fn main() -> ExitCode {
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        // `bench-gate | head`: a closed stdout is a normal end, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("bench-gate: {e:#}");
             ExitCode::from(2)
@@ -157,18 +167,22 @@ fn run() -> anyhow::Result<bool> {
         ..SessionOptions::default()
     };
     let cpus = affinity::available_cpus();
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "bench-gate: {} mode, {} CPUs available, {}",
         if args.full { "full" } else { "quick" },
         cpus.len(),
         affinity::plan(args.pinning)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "one way = round trip / 2; {} rounds per row, each {} warm-up + up to {} samples \
          or {:?}",
         args.cfg.rounds, args.cfg.warmup, args.cfg.samples, args.cfg.round_budget
-    );
-    println!("{}", environment());
+    )?;
+    out.flush()?;
+    writeln!(out, "{}", environment())?;
     let t0 = Instant::now();
     let mut rows = vec![];
     let mut ok = true;
@@ -186,13 +200,14 @@ fn run() -> anyhow::Result<bool> {
             }
         }
     }
-    println!();
-    print_table(&mut std::io::stdout().lock(), &rows)?;
-    println!(
+    writeln!(out)?;
+    print_table(&mut out, &rows)?;
+    writeln!(
+        out,
         "\n{} rows in {:.1} s{}",
         rows.len(),
         t0.elapsed().as_secs_f64(),
         if ok { "" } else { "; SOME ROWS FAILED" }
-    );
+    )?;
     Ok(ok)
 }
