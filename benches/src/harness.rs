@@ -47,7 +47,9 @@ pub struct Session {
     seq: u64,
     opts: SessionOptions,
     placement: Placement,
-    saved_affinity: Option<nix::sched::CpuSet>,
+    // Last: restores the parent thread's affinity after everything else is gone, also when
+    // `start` fails half-way.
+    _affinity: AffinityGuard,
     label: String,
 }
 
@@ -60,15 +62,11 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let label = format!("{} {}", mechanism.id(), payload);
         let placement = affinity::plan(opts.pinning);
-        let saved_affinity = match placement.parent_cpu() {
-            Some(cpu) => {
-                let saved = affinity::current().ok();
-                affinity::pin_current_thread(cpu)
-                    .with_context(|| format!("pinning the parent thread to CPU {cpu}"))?;
-                saved
-            }
-            None => None,
-        };
+        let affinity_guard = AffinityGuard(affinity::current().ok());
+        if let Some(cpu) = placement.parent_cpu() {
+            affinity::pin_current_thread(cpu)
+                .with_context(|| format!("pinning the parent thread to CPU {cpu}"))?;
+        }
         let ctx = Ctx {
             run_id: RunId::fresh(),
             parent_pid: std::process::id(),
@@ -100,7 +98,7 @@ impl Session {
             seq: 0,
             opts,
             placement,
-            saved_affinity,
+            _affinity: affinity_guard,
             label,
         };
         session.wait_ready()?;
@@ -234,7 +232,15 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.kill_child();
-        if let Some(saved) = &self.saved_affinity {
+    }
+}
+
+/// Restores the calling thread's CPU affinity on drop.
+struct AffinityGuard(Option<nix::sched::CpuSet>);
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
             let _ = affinity::restore(saved);
         }
     }
