@@ -154,7 +154,12 @@ fn child_entry() {
                 .params_file(args[2])
                 .create()
                 .unwrap();
-            let sub = node.subscriber::<A>("/a").create().unwrap();
+            let sub = node
+                .subscriber::<A>("/a")
+                .history(16)
+                .reliable()
+                .create()
+                .unwrap();
             let count = std::cell::Cell::new(0u64);
             let reloaded = std::cell::Cell::new(false);
             println!("READY");
@@ -234,8 +239,11 @@ fn idle_waitset_uses_no_cpu() {
         .collect();
     let (st, out) = wait_child(spawn("idle", &[&dom]), "idle waiter");
     assert!(st.success(), "{out}");
-    let line = out.lines().find(|l| l.starts_with("IDLE_CPU_NS")).unwrap();
-    let v: Vec<u64> = line
+    let at = out.find("IDLE_CPU_NS").expect("child's report");
+    let v: Vec<u64> = out[at..]
+        .lines()
+        .next()
+        .unwrap()
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
@@ -256,13 +264,37 @@ fn executor_runs_callbacks_reloads_on_sighup_and_returns_on_sigterm() {
     let params = std::env::temp_dir().join(format!("{dom}.json"));
     std::fs::write(&params, r#"{"x": 1}"#).unwrap();
     let node = node_in(&dom);
-    let p = node.publisher::<A>("/a").create().unwrap();
+    let p = node.publisher::<A>("/a").history(16).create().unwrap();
     let mut child = spawn("executor", &[&dom, params.to_str().unwrap()]);
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    use std::io::BufRead;
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "READY");
+    let pid = child.id() as i32;
+    /// Kills the child if the test fails half-way.
+    struct Guard(i32);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                // SAFETY: kill(2) on our child.
+                unsafe { libc::kill(self.0, libc::SIGKILL) };
+            }
+        }
+    }
+    let _guard = Guard(pid);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            for token in ["READY", "RELOADED", "CLEAN"] {
+                if let Some(at) = line.find(token) {
+                    let _ = tx.send(line[at..].trim().to_string());
+                }
+            }
+        }
+    });
+    let next = || rx.recv_timeout(WATCHDOG).expect("watchdog: executor child");
+    assert_eq!(next(), "READY");
     let deadline = Instant::now() + WATCHDOG;
     while p.raw().subscriber_count() == 0 {
         assert!(Instant::now() < deadline, "watchdog");
@@ -272,18 +304,13 @@ fn executor_runs_callbacks_reloads_on_sighup_and_returns_on_sigterm() {
         p.publish(&A { seq }).unwrap();
     }
     std::fs::write(&params, r#"{"x": 2}"#).unwrap();
-    let pid = child.id() as i32;
     // SAFETY: kill(2) on our child.
     unsafe { libc::kill(pid, libc::SIGHUP) };
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "RELOADED");
+    assert_eq!(next(), "RELOADED");
     std::thread::sleep(Duration::from_millis(50));
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "CLEAN 10");
+    assert_eq!(next(), "CLEAN 10");
     let deadline = Instant::now() + WATCHDOG;
     let st = loop {
         if let Some(st) = child.try_wait().unwrap() {
