@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context as _};
 use axon::{Domain, Node, Publisher, Subscriber, WaitError};
 
 use crate::{
-    check_echo, read_message, write_message, Ctx, Mechanism, Payload, Pinger, Ponger, Watchdog,
+    read_message, write_message, Ctx, Endpoint, Mechanism, Payload, Pinger, Ponger, Watchdog,
 };
 
 pub struct AxonTopic {
@@ -72,15 +72,25 @@ impl End {
             domain: parent.then_some(domain),
         })
     }
+}
 
-    fn send(&self, seq: u64) -> anyhow::Result<()> {
+impl Endpoint for End {
+    fn ready(&mut self, wd: &Watchdog) -> anyhow::Result<()> {
+        while self.publisher.raw().subscriber_count() < 1 {
+            wd.check()?;
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, seq: u64) -> anyhow::Result<()> {
         let mut loan = self.publisher.loan_slice(self.payload.size)?;
         write_message(&mut loan, seq, self.payload.touch);
         loan.send();
         Ok(())
     }
 
-    fn receive(&self, wd: &Watchdog) -> anyhow::Result<u64> {
+    fn receive(&mut self, wd: &Watchdog) -> anyhow::Result<u64> {
         let mut turns: u32 = 0;
         loop {
             if self.blocking {
@@ -115,29 +125,6 @@ impl Drop for End {
                 }
             }
         }
-    }
-}
-
-impl Pinger for End {
-    fn ready(&mut self, wd: &Watchdog) -> anyhow::Result<()> {
-        while self.publisher.raw().subscriber_count() < 1 {
-            wd.check()?;
-            std::thread::yield_now();
-        }
-        Ok(())
-    }
-
-    fn ping(&mut self, seq: u64, wd: &Watchdog) -> anyhow::Result<()> {
-        self.send(seq)?;
-        check_echo(seq, self.receive(wd)?)
-    }
-}
-
-impl Ponger for End {
-    fn pong(&mut self, wd: &Watchdog) -> anyhow::Result<u64> {
-        let seq = self.receive(wd)?;
-        self.send(seq)?;
-        Ok(seq)
     }
 }
 

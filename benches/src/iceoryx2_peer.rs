@@ -19,7 +19,7 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::{check_echo, read_message, Ctx, Mechanism, Payload, Pinger, Ponger, Touch, Watchdog};
+use crate::{read_message, Ctx, Endpoint, Mechanism, Payload, Pinger, Ponger, Touch, Watchdog};
 
 const ROOT: &str = "/tmp/iceoryx2";
 const SHM_DIR: &str = "/dev/shm";
@@ -191,7 +191,9 @@ impl End {
             _cleanup: parent.then(|| Cleanup(ctx.run_id.0.clone())),
         })
     }
+}
 
+impl Endpoint for End {
     fn send(&mut self, seq: u64) -> anyhow::Result<()> {
         let sample = self
             .publisher
@@ -250,21 +252,6 @@ impl End {
                 }
             }
         }
-    }
-}
-
-impl Pinger for End {
-    fn ping(&mut self, seq: u64, wd: &Watchdog) -> anyhow::Result<()> {
-        self.send(seq)?;
-        check_echo(seq, self.receive(wd)?)
-    }
-}
-
-impl Ponger for End {
-    fn pong(&mut self, wd: &Watchdog) -> anyhow::Result<u64> {
-        let seq = self.receive(wd)?;
-        self.send(seq)?;
-        Ok(seq)
     }
 }
 

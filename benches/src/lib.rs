@@ -297,6 +297,39 @@ pub trait Ponger {
     fn pong(&mut self, wd: &Watchdog) -> anyhow::Result<u64>;
 }
 
+/// One end of a two-way link that sends and receives one message at a time.
+/// Both ping-pong roles follow from it (blanket impls below), so a mechanism
+/// writes only how it sends and receives.
+pub trait Endpoint {
+    /// Sends message `seq`.
+    fn send(&mut self, seq: u64) -> anyhow::Result<()>;
+    /// Waits for the next message and returns its sequence number.
+    fn receive(&mut self, wd: &Watchdog) -> anyhow::Result<u64>;
+    /// See [`Pinger::ready`].
+    fn ready(&mut self, _wd: &Watchdog) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<E: Endpoint> Pinger for E {
+    fn ready(&mut self, wd: &Watchdog) -> anyhow::Result<()> {
+        Endpoint::ready(self, wd)
+    }
+
+    fn ping(&mut self, seq: u64, wd: &Watchdog) -> anyhow::Result<()> {
+        self.send(seq)?;
+        check_echo(seq, self.receive(wd)?)
+    }
+}
+
+impl<E: Endpoint> Ponger for E {
+    fn pong(&mut self, wd: &Watchdog) -> anyhow::Result<u64> {
+        let seq = self.receive(wd)?;
+        self.send(seq)?;
+        Ok(seq)
+    }
+}
+
 /// A way of moving a message between two processes.
 pub trait Mechanism: Sync {
     /// Stable name, used on the child's command line and in reports (`floor/spin`).

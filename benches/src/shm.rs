@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use anyhow::{ensure, Context as _};
 use memmap2::MmapMut;
 
-use crate::{check_echo, read_body, write_body, Ctx, Mechanism, Payload, Pinger, Ponger, Watchdog};
+use crate::{read_body, write_body, Ctx, Endpoint, Mechanism, Payload, Pinger, Ponger, Watchdog};
 
 const PAGE: usize = 4096;
 
@@ -222,7 +222,7 @@ struct End<W: Wake> {
     touch: crate::Touch,
 }
 
-impl<W: Wake> End<W> {
+impl<W: Wake> Endpoint for End<W> {
     fn send(&mut self, seq: u64) -> anyhow::Result<()> {
         let (ctl, out, _) = self.shm.parts::<W::Control>(self.side);
         write_body(out, seq, self.touch);
@@ -251,21 +251,6 @@ impl<W: Wake> End<W> {
             .seq
             .load(Ordering::Relaxed);
         read_body(inn, self.touch);
-        Ok(seq)
-    }
-}
-
-impl<W: Wake> Pinger for End<W> {
-    fn ping(&mut self, seq: u64, wd: &Watchdog) -> anyhow::Result<()> {
-        self.send(seq)?;
-        check_echo(seq, self.receive(wd)?)
-    }
-}
-
-impl<W: Wake> Ponger for End<W> {
-    fn pong(&mut self, wd: &Watchdog) -> anyhow::Result<u64> {
-        let seq = self.receive(wd)?;
-        self.send(seq)?;
         Ok(seq)
     }
 }

@@ -209,7 +209,7 @@ impl Segment {
             file.set_size(layout.total as u64)
                 .map_err(|e| OpenError::io(&tmp, e))?;
             file.allocate_range(0, needed)
-                .map_err(|e| space_or_io(domain, &tmp, e, needed))?;
+                .map_err(|e| space_or_io(domain.dir(), &tmp, e, needed))?;
             let map = file.map(layout.total).map_err(|e| OpenError::io(&tmp, e))?;
             let hdr = map.as_mut_ptr() as *mut SegmentHeader;
             // SAFETY: (1) the mapping is `layout.total` bytes, at least
@@ -516,16 +516,9 @@ impl Segment {
                     .allocate_range(off, self.layout.lane_stride as u64)
                 {
                     let _ = self.file.unlock(publisher_lock(lane));
-                    return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
-                        OpenError::NoSpace {
-                            dir: self.path.parent().unwrap_or(Path::new("/")).to_path_buf(),
-                            needed: self.layout.lane_stride as u64,
-                            free: sys::free_space(self.path.parent().unwrap_or(Path::new("/")))
-                                .unwrap_or(0),
-                        }
-                    } else {
-                        OpenError::io(&self.path, e)
-                    });
+                    let dir = self.path.parent().unwrap_or(Path::new("/"));
+                    let needed = self.layout.lane_stride as u64;
+                    return Err(space_or_io(dir, &self.path, e, needed));
                 }
                 let rec = self.publisher(lane);
                 rec.state.store(state::CLAIMING, Ordering::Relaxed);
@@ -627,7 +620,7 @@ impl Segment {
         m.subscribers.fetch_and(bit, Ordering::SeqCst);
         m.sleepers.fetch_and(bit, Ordering::SeqCst);
         for h in rec.hazards.iter() {
-            layout_release(h);
+            crate::protocol::release(h);
         }
         rec.state.store(state::FREE, Ordering::Release);
     }
@@ -677,10 +670,6 @@ impl Segment {
     }
 }
 
-fn layout_release(h: &AtomicU64) {
-    crate::protocol::release(h)
-}
-
 /// Indices of the set bits of `mask`.
 pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
@@ -698,12 +687,13 @@ fn any_record_locked(file: &SegmentFile) -> io::Result<bool> {
     file.is_range_locked_by_other(1, (layout::MAX_PUBLISHERS + layout::MAX_SUBSCRIBERS) as u64)
 }
 
-fn space_or_io(domain: &Domain, path: &Path, e: io::Error, needed: u64) -> OpenError {
+/// `ENOSPC` on `dir` becomes `NoSpace` (with what is free), anything else `Io` on `path`.
+fn space_or_io(dir: &Path, path: &Path, e: io::Error, needed: u64) -> OpenError {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         OpenError::NoSpace {
-            dir: domain.dir().to_path_buf(),
+            dir: dir.to_path_buf(),
             needed,
-            free: sys::free_space(domain.dir()).unwrap_or(0),
+            free: sys::free_space(dir).unwrap_or(0),
         }
     } else {
         OpenError::io(path, e)
