@@ -195,6 +195,18 @@ impl Domain {
         let stem = file_name.strip_prefix(&self.prefix())?;
         TopicName::from_file_stem(stem).ok()
     }
+
+    /// Every topic with a segment in this domain, sorted by name. Only file
+    /// names are read: a listed topic may have no live participant (tools
+    /// open the segment to find out).
+    pub fn topics(&self) -> std::io::Result<Vec<TopicName>> {
+        let mut topics: Vec<TopicName> = std::fs::read_dir(&self.dir)?
+            .flatten()
+            .filter_map(|e| self.topic_of_file(e.file_name().to_str()?))
+            .collect();
+        topics.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(topics)
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +242,7 @@ mod tests {
             .to_string();
         assert_eq!(a.topic_of_file(&file), Some(t));
         assert_eq!(b.topic_of_file(&file), None);
+        assert_eq!(b.topic_of_file(&format!("{}~tmp.1.2", b.prefix())), None);
         assert!(Domain::new("/dev/shm", "a.b").is_err());
     }
 }
