@@ -43,6 +43,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod executor;
 #[cfg(not(loom))]
+pub mod inspect;
+#[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
 pub mod names;

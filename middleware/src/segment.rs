@@ -632,6 +632,13 @@ impl Segment {
             .unwrap_or(true)
     }
 
+    /// Whether a live process owns subscriber record `index` (never call for your own record).
+    pub fn subscriber_alive(&self, index: usize) -> bool {
+        self.file
+            .is_locked_by_other(subscriber_lock(index))
+            .unwrap_or(true)
+    }
+
     /// Cleans up the records of dead participants (except `own_*`); returns
     /// how many it reaped.
     pub fn reap_dead(&self, own_lane: Option<usize>, own_sub: Option<usize>) -> usize {
@@ -668,6 +675,64 @@ impl Segment {
         }
         reaped
     }
+}
+
+/// What [`remove_if_unused`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// No participant held a record lock: the file was removed (or, in a
+    /// dry run, would have been).
+    Removed,
+    /// A live participant holds a record lock (or a joiner held the admin
+    /// lock throughout): left alone.
+    InUse,
+    /// The path named another file (replaced meanwhile) or nothing: left alone.
+    Replaced,
+}
+
+/// Removes the segment file at `path` when no participant is alive, by the
+/// same rule as replacing an unusable segment: under the exclusive admin
+/// lock, only if no record lock is held, and only if `path` still names the
+/// file that was checked. Works on files whose header is corrupted or of
+/// another layout version (nothing in the header is read). A dry run only
+/// looks (`F_OFD_GETLK`) and never takes a lock or removes anything.
+///
+/// The admin lock is tried, not waited for: joiners hold it for
+/// microseconds, so if it stays taken for about a second the segment counts
+/// as in use.
+pub(crate) fn remove_if_unused(path: &Path, dry_run: bool) -> io::Result<Removal> {
+    let file = if dry_run {
+        SegmentFile::open_read_only(path)?
+    } else {
+        SegmentFile::open(path)?
+    };
+    let info = file.info()?;
+    if dry_run {
+        return Ok(if any_record_locked(&file)? {
+            Removal::InUse
+        } else {
+            Removal::Removed
+        });
+    }
+    let mut locked = false;
+    for _ in 0..100 {
+        if file.try_lock(ADMIN_LOCK, true)? {
+            locked = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if !locked || any_record_locked(&file)? {
+        return Ok(Removal::InUse);
+    }
+    if !sys::same_file(path, &info) {
+        return Ok(Removal::Replaced);
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(Removal::Removed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::Replaced),
+        Err(e) => Err(e),
+    } // the admin lock goes with `file`
 }
 
 /// Indices of the set bits of `mask`.

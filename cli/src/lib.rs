@@ -1,0 +1,170 @@
+//! The `axon` command-line tool: see and clean what runs.
+//!
+//! The binary is glue (ripgrep style): arguments are parsed here with
+//! `clap`, and every command reads the segments through `axon::inspect`
+//! (read-only, joins nothing) or takes part through the public topic API
+//! (`RawSubscriber`, `RawPublisher`) like any node.
+//!
+//! A crate with its own message types builds its own `axon` that knows them:
+//!
+//! ```no_run
+//! // src/bin/axon.rs of a crate with its own messages:
+//! // axon_msgs::registry::register(TypeInfo::sized::<MyType>()).unwrap();
+//! std::process::exit(axon_cli::main());
+//! ```
+//!
+//! Exit codes: 0 success, 1 an error (one line on stderr, `axon: ...`) or a
+//! `doctor` finding that breaks axon, 2 bad arguments. A closed stdout
+//! (`axon topic echo /t | head`) ends the command quietly with 0.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod clean;
+mod doctor;
+mod node;
+mod stats;
+pub mod text;
+mod topic;
+
+/// See and clean what runs on axon: topics, nodes, shared memory.
+#[derive(Debug, Parser)]
+#[command(name = "axon", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Domain to look at (default: $AXON_DOMAIN, else "0").
+    #[arg(long, global = true, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// Directory of the segments (default: $AXON_SHM_DIR, else /dev/shm).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub shm_dir: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Topics: list, info, echo, hz, bw, pub.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Nodes: list.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Remove segments no live process uses (left by crashed or finished runs).
+    Clean(clean::CleanArgs),
+    /// Check what commonly breaks shared-memory middleware, with the fix for each finding.
+    Doctor(doctor::DoctorArgs),
+}
+
+/// `axon topic ...`
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Every topic: type, publishers, subscribers, payload capacity, QoS.
+    List(topic::ListArgs),
+    /// One topic in detail, with each participant's node, pid and counters.
+    Info(topic::InfoArgs),
+    /// Print samples as they arrive (a best-effort subscriber: never slows a publisher).
+    Echo(topic::EchoArgs),
+    /// Publishing rate: mean, min, max and std dev of the period over a window.
+    Hz(topic::RateArgs),
+    /// Bandwidth: bytes per second and sample sizes over a window.
+    Bw(topic::RateArgs),
+    /// Publish a sample given as YAML or JSON, once or at a rate.
+    Pub(topic::PubArgs),
+}
+
+/// `axon node ...`
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Live nodes with pid, state, uptime and their topics.
+    List(node::ListArgs),
+}
+
+impl Global {
+    /// The domain these options select.
+    pub fn domain(&self) -> anyhow::Result<axon::Domain> {
+        let dir = match &self.shm_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os(axon::Domain::DIR_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/dev/shm")),
+        };
+        let name = match &self.domain {
+            Some(n) => n.clone(),
+            None => std::env::var(axon::Domain::ENV).unwrap_or_else(|_| "0".to_string()),
+        };
+        Ok(axon::Domain::new(dir, &name)?)
+    }
+}
+
+/// How a command ended, beyond success.
+#[derive(Debug)]
+pub(crate) struct ExitCode(pub i32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitCode {}
+
+/// Runs `cli`, writing to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Topic(TopicCommand::List(a)) => topic::list(g, &a, out),
+        Command::Topic(TopicCommand::Info(a)) => topic::info(g, &a, out),
+        Command::Topic(TopicCommand::Echo(a)) => topic::echo(g, &a, out),
+        Command::Topic(TopicCommand::Hz(a)) => topic::rate(g, &a, topic::Measure::Hz, out),
+        Command::Topic(TopicCommand::Bw(a)) => topic::rate(g, &a, topic::Measure::Bw, out),
+        Command::Topic(TopicCommand::Pub(a)) => topic::publish(g, &a, out),
+        Command::Node(NodeCommand::List(a)) => node::list(g, &a, out),
+        Command::Clean(a) => clean::run(g, &a, out),
+        Command::Doctor(a) => doctor::run(g, &a, out),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The whole program: parses `std::env::args`, runs, prints an error as one
+/// line, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are "errors" that print to stdout and exit 0.
+            let code = e.exit_code();
+            let _ = e.print();
+            return code;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = run(cli, &mut out).and_then(|()| out.flush().map_err(Into::into));
+    match result {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            if let Some(ExitCode(code)) = e.downcast_ref::<ExitCode>() {
+                return *code;
+            }
+            let _ = writeln!(io::stderr(), "axon: {e:#}");
+            1
+        }
+    }
+}
