@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod link;
 pub mod output;
 pub mod plan;
 pub mod raw;

@@ -92,6 +92,8 @@ pub struct ProcessSpec {
 pub enum ProcessKind {
     /// An axon node (`[[node]]`).
     Node(NodeSpec),
+    /// A socket link endpoint (`[[link]]`, runs `axon-link`).
+    Link(crate::link::LinkSpec),
 }
 
 impl ProcessKind {
@@ -99,6 +101,15 @@ impl ProcessKind {
     pub fn as_node(&self) -> Option<&NodeSpec> {
         match self {
             ProcessKind::Node(n) => Some(n),
+            ProcessKind::Link(_) => None,
+        }
+    }
+
+    /// The link part, if this is a link.
+    pub fn as_link(&self) -> Option<&crate::link::LinkSpec> {
+        match self {
+            ProcessKind::Link(l) => Some(l),
+            ProcessKind::Node(_) => None,
         }
     }
 }

@@ -22,6 +22,48 @@ pub struct RawFile {
     /// `[[node]]` tables, in file order.
     #[serde(default)]
     pub node: Vec<RawNode>,
+    /// `[[link]]` tables (socket links), in file order.
+    #[serde(default)]
+    pub link: Vec<RawLink>,
+}
+
+/// One `[[link]]` table: a socket link endpoint, supervised like a node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// Unique name (shared with nodes); also the endpoint's identity.
+    pub name: Spanned<String>,
+    /// `"tcp"` or `"unix"`.
+    pub transport: Spanned<String>,
+    /// Address to listen on (TCP: `host:port` or a port for loopback; Unix: a path).
+    pub listen: Option<Spanned<String>>,
+    /// Address to connect to.
+    pub connect: Option<Spanned<String>>,
+    /// Local topic patterns sent to the peer.
+    #[serde(default)]
+    pub export: Vec<Spanned<String>>,
+    /// Peer topic patterns republished here.
+    #[serde(default)]
+    pub import: Vec<Spanned<String>>,
+    /// Exported topic patterns that get backpressure instead of drop-oldest.
+    #[serde(default)]
+    pub reliable: Vec<Spanned<String>>,
+    /// File with the shared secret, relative to the launch file.
+    pub secret_file: Option<Spanned<String>>,
+    /// The local domain this link serves (default: `[launch] domain`, or `AXON_DOMAIN`).
+    pub domain: Option<Spanned<String>>,
+    /// Heartbeat period (default 250ms).
+    pub heartbeat: Option<Spanned<String>>,
+    /// Peer silence after which the connection is dropped (default 2s).
+    pub dead_after: Option<Spanned<String>>,
+    /// Respawn policy (default `always`).
+    pub respawn: Option<Spanned<RawRespawn>>,
+    /// Nodes or links that must be ready first.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// If it ends for good, the robot stops.
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// The `[launch]` table.

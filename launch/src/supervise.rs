@@ -244,6 +244,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<Report, SuperviseError> {
         })?;
         let params_file = match &spec.kind {
             ProcessKind::Node(_) => Some(log_dir.join(format!("{}.params.json", spec.name))),
+            ProcessKind::Link(_) => None,
         };
         procs.push(Proc {
             spec: spec.clone(),
@@ -618,8 +619,10 @@ impl Supervisor {
             let Some(new) = plan.process(&p.spec.name) else {
                 continue;
             };
-            match (&mut p.spec.kind, &new.kind) {
-                (ProcessKind::Node(old), ProcessKind::Node(new)) => old.params = new.params.clone(),
+            // A link has no params; its settings change on restart.
+            if let (ProcessKind::Node(old), ProcessKind::Node(new)) = (&mut p.spec.kind, &new.kind)
+            {
+                old.params = new.params.clone();
             }
             if let Some(path) = &p.params_file {
                 if let Err(e) = write_params(path, &p.spec) {
@@ -698,6 +701,11 @@ impl Supervisor {
                 let remap: Vec<String> =
                     node.remap.iter().map(|(f, t)| format!("{f}={t}")).collect();
                 cmd.env("AXON_REMAP", remap.join(";"));
+                if let Some(d) = &self.plan.settings.domain {
+                    cmd.env("AXON_DOMAIN", d);
+                }
+            }
+            ProcessKind::Link(_) => {
                 if let Some(d) = &self.plan.settings.domain {
                     cmd.env("AXON_DOMAIN", d);
                 }
@@ -824,7 +832,9 @@ impl ChildSetup {
 /// Writes a node's params as a JSON object, atomically (temp file + rename),
 /// so a node reloading on SIGHUP never reads half a file.
 fn write_params(path: &Path, spec: &ProcessSpec) -> io::Result<()> {
-    let ProcessKind::Node(node) = &spec.kind;
+    let ProcessKind::Node(node) = &spec.kind else {
+        return Ok(());
+    };
     let text = serde_json::to_string_pretty(&node.params).map_err(io::Error::other)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text + "\n")?;

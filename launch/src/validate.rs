@@ -97,14 +97,18 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
         nodes: Vec::new(),
         names: HashMap::new(),
         external: Vec::new(),
+        imports: Vec::new(),
     };
     loader.add_file(top, raw, args, Vec::new())?;
     let Loader {
-        nodes, external, ..
+        nodes,
+        external,
+        imports,
+        ..
     } = loader;
 
     let processes = order(nodes)?;
-    check_wiring(&processes, &external)?;
+    check_wiring(&processes, &external, &imports)?;
     Ok(Plan {
         file: path.to_path_buf(),
         settings: Settings {
@@ -163,6 +167,8 @@ struct Loader {
     nodes: Vec<Collected>,
     names: HashMap<String, Location>,
     external: Vec<(String, Location)>,
+    /// Import patterns of every `[[link]]`: their topics come from a peer.
+    imports: Vec<axon::link::Pattern>,
 }
 
 enum Given {
@@ -415,6 +421,9 @@ impl Loader {
         for node in &raw.node {
             self.add_node(&src, node, &args, &env)?;
         }
+        for link in &raw.link {
+            self.add_link(&src, link, &args, &env)?;
+        }
         for inc in &l.include {
             let at = src.location(inc.span());
             let file = subst_at(&inc.get_ref().file, at.clone(), &args)?;
@@ -442,6 +451,185 @@ impl Loader {
             self.add_file(child, child_raw, child_args, env.clone())?;
         }
         self.stack.pop();
+        Ok(())
+    }
+
+    fn add_link(
+        &mut self,
+        src: &SourceFile,
+        l: &RawLink,
+        args: &Args,
+        launch_env: &[(String, String)],
+    ) -> Result<(), LoadError> {
+        use axon::link::{Address, Mode, Pattern};
+        let name = subst(src, &l.name, args)?;
+        if axon::names::validate_node_name(&name).is_err() || !valid_name(&name) {
+            return Err(invalid(
+                src,
+                l.name.span(),
+                format!("link name `{name}` must be non-empty ASCII letters, digits, `_` or `-`"),
+            ));
+        }
+        let here = src.location(l.name.span());
+        if let Some(first) = self.names.get(&name) {
+            return Err(LoadError::DuplicateNode {
+                at: here,
+                name,
+                first: first.clone(),
+            });
+        }
+        self.names.insert(name.clone(), here.clone());
+        let transport = subst(src, &l.transport, args)?;
+        let (verb, at) = match (&l.listen, &l.connect) {
+            (Some(a), None) => (true, a),
+            (None, Some(a)) => (false, a),
+            _ => {
+                return Err(invalid(
+                    src,
+                    l.name.span(),
+                    format!("link `{name}` needs exactly one of `listen` and `connect`"),
+                ))
+            }
+        };
+        let addr_text = subst(src, at, args)?;
+        if addr_text.is_empty() {
+            return Err(invalid(src, at.span(), "the link address is empty"));
+        }
+        let address = match transport.as_str() {
+            "tcp" => {
+                if !verb && !addr_text.contains(':') {
+                    return Err(invalid(
+                        src,
+                        at.span(),
+                        format!("`connect = \"{addr_text}\"`: expected host:port"),
+                    ));
+                }
+                Address::Tcp(addr_text)
+            }
+            "unix" => Address::Unix(src.dir().join(addr_text)),
+            other => {
+                return Err(invalid(
+                    src,
+                    l.transport.span(),
+                    format!("transport `{other}`: expected \"tcp\" or \"unix\""),
+                ))
+            }
+        };
+        let mode = if verb {
+            Mode::Listen(address)
+        } else {
+            Mode::Connect(address)
+        };
+        let patterns = |list: &[Spanned<String>]| -> Result<Vec<String>, LoadError> {
+            list.iter()
+                .map(|p| {
+                    let text = subst(src, p, args)?;
+                    Pattern::new(&text).map_err(|e| invalid(src, p.span(), e))?;
+                    Ok(text)
+                })
+                .collect()
+        };
+        let export = patterns(&l.export)?;
+        let import = patterns(&l.import)?;
+        let reliable = patterns(&l.reliable)?;
+        if export.is_empty() && import.is_empty() {
+            return Err(invalid(
+                src,
+                l.name.span(),
+                format!("link `{name}` neither exports nor imports a topic"),
+            ));
+        }
+        for p in &import {
+            if let Ok(p) = Pattern::new(p) {
+                self.imports.push(p);
+            }
+        }
+        let secret_file = match &l.secret_file {
+            Some(f) => {
+                let path = src.dir().join(subst(src, f, args)?);
+                if let Err(e) = std::fs::metadata(&path) {
+                    return Err(invalid(
+                        src,
+                        f.span(),
+                        format!("cannot read the secret file {}: {e}", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let domain = match &l.domain {
+            Some(d) => {
+                let text = subst(src, d, args)?;
+                axon::Domain::new("/dev/shm", &text)
+                    .map_err(|e| invalid(src, d.span(), e.to_string()))?;
+                Some(text)
+            }
+            None => None,
+        };
+        let heartbeat = l
+            .heartbeat
+            .as_ref()
+            .map(|d| duration(src, d, args))
+            .transpose()?;
+        let dead_after = l
+            .dead_after
+            .as_ref()
+            .map(|d| duration(src, d, args))
+            .transpose()?;
+        let hb = heartbeat.unwrap_or(axon::link::Timing::default().heartbeat);
+        let dead = dead_after.unwrap_or(axon::link::Timing::default().dead_after);
+        if hb.is_zero() || hb >= dead {
+            return Err(invalid(
+                src,
+                l.name.span(),
+                format!("link `{name}`: heartbeat {hb:?} must be above zero and shorter than dead_after {dead:?}"),
+            ));
+        }
+        let program = resolve_exec(crate::link::LINK_EXEC, src.dir(), self.exe_dir.as_deref())
+            .map_err(|hint| LoadError::MissingExecutable {
+                at: here.clone(),
+                exec: crate::link::LINK_EXEC.to_owned(),
+                hint,
+            })?;
+        let spec = crate::link::LinkSpec {
+            mode,
+            export,
+            import,
+            reliable,
+            secret_file,
+            domain,
+            heartbeat,
+            dead_after,
+        };
+        let always = Respawn {
+            policy: Policy::Always,
+            max_restarts: u32::MAX,
+            backoff: DEFAULT_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        };
+        let deps = l
+            .depends_on
+            .iter()
+            .map(|d| Ok((subst(src, d, args)?, src.location(d.span()))))
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        self.nodes.push(Collected {
+            spec: ProcessSpec {
+                args: crate::link::to_args(&name, &spec),
+                name,
+                defined_at: here,
+                program,
+                env: launch_env.to_vec(),
+                respawn: respawn(src, l.respawn.as_ref(), args, always)?,
+                depends_on: Vec::new(),
+                ready: None,
+                cpu: None,
+                priority: None,
+                required: l.required,
+                kind: ProcessKind::Link(spec),
+            },
+            deps,
+        });
         Ok(())
     }
 
@@ -574,38 +762,7 @@ impl Loader {
             None => serde_json::Value::Object(Default::default()),
         };
 
-        let respawn = match &n.respawn {
-            None => Respawn::NEVER,
-            Some(r) => {
-                let raw = r.get_ref();
-                let policy = match raw.policy {
-                    RawPolicy::Never => Policy::Never,
-                    RawPolicy::OnFailure => Policy::OnFailure,
-                    RawPolicy::Always => Policy::Always,
-                };
-                let backoff = match &raw.backoff {
-                    Some(s) => duration(src, s, args)?,
-                    None => DEFAULT_BACKOFF,
-                };
-                let max_backoff = match &raw.max_backoff {
-                    Some(s) => duration(src, s, args)?,
-                    None => DEFAULT_MAX_BACKOFF.max(backoff),
-                };
-                if max_backoff < backoff {
-                    return Err(invalid(
-                        src,
-                        r.span(),
-                        "`max_backoff` is shorter than `backoff`",
-                    ));
-                }
-                Respawn {
-                    policy,
-                    max_restarts: raw.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
-                    backoff,
-                    max_backoff,
-                }
-            }
-        };
+        let respawn = respawn(src, n.respawn.as_ref(), args, Respawn::NEVER)?;
 
         let ready = match &n.ready {
             None => None,
@@ -722,6 +879,45 @@ impl Loader {
         });
         Ok(())
     }
+}
+
+/// A `respawn` entry, or `default` when absent.
+fn respawn(
+    src: &SourceFile,
+    r: Option<&Spanned<RawRespawn>>,
+    args: &Args,
+    default: Respawn,
+) -> Result<Respawn, LoadError> {
+    let Some(r) = r else {
+        return Ok(default);
+    };
+    let raw = r.get_ref();
+    let policy = match raw.policy {
+        RawPolicy::Never => Policy::Never,
+        RawPolicy::OnFailure => Policy::OnFailure,
+        RawPolicy::Always => Policy::Always,
+    };
+    let backoff = match &raw.backoff {
+        Some(s) => duration(src, s, args)?,
+        None => DEFAULT_BACKOFF,
+    };
+    let max_backoff = match &raw.max_backoff {
+        Some(s) => duration(src, s, args)?,
+        None => DEFAULT_MAX_BACKOFF.max(backoff),
+    };
+    if max_backoff < backoff {
+        return Err(invalid(
+            src,
+            r.span(),
+            "`max_backoff` is shorter than `backoff`",
+        ));
+    }
+    Ok(Respawn {
+        policy,
+        max_restarts: raw.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+        backoff,
+        max_backoff,
+    })
 }
 
 /// Finds the program for `exec`: a path (contains `/`) relative to the
@@ -860,6 +1056,7 @@ fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
 fn check_wiring(
     processes: &[ProcessSpec],
     external: &[(String, Location)],
+    imports: &[axon::link::Pattern],
 ) -> Result<(), LoadError> {
     let mut publishers: HashMap<&str, (&Topic, &str)> = HashMap::new();
     let nodes = processes
@@ -899,12 +1096,13 @@ fn check_wiring(
                     }
                 }
                 None if external.iter().any(|(e, _)| *e == t.name) => {}
+                None if axon::link::any_match(imports, &t.name) => {}
                 None => {
                     return Err(LoadError::Wiring {
                         at: t.at.clone(),
                         message: format!(
                             "`{name}` subscribes to `{}` but no node publishes it \
-                             (list it in `[launch] external` if it comes from outside)",
+                             (list it in `[launch] external`, or import it with a `[[link]]`, if it comes from outside)",
                             t.name
                         ),
                     })

@@ -47,6 +47,8 @@ pub mod inspect;
 #[cfg(not(loom))]
 pub mod layout;
 #[cfg(not(loom))]
+pub mod link;
+#[cfg(not(loom))]
 pub mod names;
 #[cfg(not(loom))]
 mod node;

@@ -130,6 +130,22 @@ impl RawSubscriber {
         self.seg.config.type_name()
     }
 
+    /// The topic's configuration as its segment records it (type, sizes,
+    /// capacities): what a socket link announces to its peer.
+    pub fn topic_config(&self) -> crate::layout::TopicConfig {
+        self.seg.config
+    }
+
+    /// The node name of the publisher that owns (or last owned) `lane`
+    /// (`SampleInfo::publisher`); empty for a lane out of range. Socket
+    /// links use it to never send a sample back to where it came from.
+    pub fn publisher_node(&self, lane: usize) -> String {
+        if lane >= self.seg.config.max_publishers as usize {
+            return String::new();
+        }
+        self.seg.publisher(lane).node.get()
+    }
+
     /// Samples received so far.
     pub fn received(&self) -> u64 {
         self.received.get()

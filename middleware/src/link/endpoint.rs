@@ -1,0 +1,950 @@
+//! A link endpoint: listen or connect, shake hands, then run one exporter
+//! thread (local subscribers -> socket) and one importer (socket -> local
+//! loaned samples) per connection.
+//!
+//! Threads per connection: the importer runs on the connection's thread and
+//! owns the read half and the import publishers; the exporter owns the
+//! export subscribers and a wait set over them. Both write through one
+//! mutex-protected handle (the exporter for data and heartbeats, the
+//! importer for verdicts). A third handle only shuts the socket down.
+//! Nothing crosses threads but frames, verdicts (a channel) and flags.
+//!
+//! What stops a connection, and what happens then:
+//! - a protocol violation, a failed handshake, a dead peer (nothing read
+//!   for `dead_after`), a stalled write: the reason is logged, a `CLOSE`
+//!   with the reason is sent when the socket still takes it, the socket is
+//!   shut down, and the connection's publishers and subscribers are
+//!   dropped. Local topics are untouched; other peers keep running.
+//! - a connecting endpoint then reconnects with exponential backoff.
+
+use std::collections::HashSet;
+use std::io::{IoSlice, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::auth::{self, Role};
+use super::transport::{Conn, Listener};
+use super::wire::{self, Announce, DataHeader, FrameReader, Hello, Kind, Verdict, WireError};
+use super::{any_match, tcp, unix, Address, LinkConfig, Mode};
+use crate::layout::MAX_DEPTH;
+use crate::names::TopicName;
+use crate::publisher::{RawPublisher, TypeDesc};
+use crate::qos::{Qos, Reliability};
+use crate::subscriber::RawSubscriber;
+use crate::{LoanError, Node};
+
+/// How long one blocking socket call waits before checking flags.
+const IO_SLICE: Duration = Duration::from_millis(100);
+
+/// Asks a running endpoint to stop (the process's SIGINT/SIGTERM does too).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A fresh, unset flag.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests the stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop (or process shutdown) was requested.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst) || crate::shutdown::shutdown_requested()
+    }
+}
+
+/// Why an endpoint could not run at all (per-connection failures are
+/// logged and retried, not returned).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// Where.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error("invalid link configuration: {0}")]
+    Config(String),
+}
+
+fn log(cfg: &LinkConfig, msg: std::fmt::Arguments<'_>) {
+    eprintln!("axon-link {}: {msg}", cfg.name);
+}
+
+/// A bound (or about to connect) endpoint.
+pub struct Endpoint {
+    cfg: Arc<LinkConfig>,
+    listener: Option<Box<dyn Listener>>,
+    local: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.cfg.name)
+            .field("mode", &self.cfg.mode)
+            .finish()
+    }
+}
+
+/// Binds (when listening) and runs until `stop`.
+pub fn run(cfg: LinkConfig, stop: &Stop) -> Result<(), LinkError> {
+    Endpoint::new(cfg)?.run(stop)
+}
+
+impl Endpoint {
+    /// Checks the configuration and, when listening, binds the socket.
+    pub fn new(cfg: LinkConfig) -> Result<Self, LinkError> {
+        if cfg.export.is_empty() && cfg.import.is_empty() {
+            return Err(LinkError::Config(
+                "neither `export` nor `import` names a topic".into(),
+            ));
+        }
+        let t = &cfg.timing;
+        if t.heartbeat >= t.dead_after {
+            return Err(LinkError::Config(format!(
+                "heartbeat {:?} must be shorter than dead_after {:?}",
+                t.heartbeat, t.dead_after
+            )));
+        }
+        let (listener, local): (Option<Box<dyn Listener>>, _) = match &cfg.mode {
+            Mode::Connect(_) => (None, None),
+            Mode::Listen(Address::Tcp(a)) => {
+                let l = tcp::TcpLink::bind(a).map_err(|source| LinkError::Listen {
+                    address: format!("tcp {a}"),
+                    source,
+                })?;
+                let local = l.local_addr().ok().map(|a| a.to_string());
+                (Some(Box::new(l)), local)
+            }
+            Mode::Listen(Address::Unix(p)) => {
+                let l = unix::UnixLink::bind(p).map_err(|source| LinkError::Listen {
+                    address: format!("unix {}", p.display()),
+                    source,
+                })?;
+                (Some(Box::new(l)), Some(p.display().to_string()))
+            }
+        };
+        Ok(Endpoint {
+            cfg: Arc::new(cfg),
+            listener,
+            local,
+        })
+    }
+
+    /// The bound address (`ip:port` or the socket path) of a listener.
+    pub fn local_addr(&self) -> Option<&str> {
+        self.local.as_deref()
+    }
+
+    /// Serves until `stop` (or SIGINT/SIGTERM).
+    pub fn run(self, stop: &Stop) -> Result<(), LinkError> {
+        match (&self.listener, &self.cfg.mode) {
+            (Some(l), _) => {
+                log(&self.cfg, format_args!("listening on {}", l.describe()));
+                accept_loop(&self.cfg, l.as_ref(), stop);
+            }
+            (None, Mode::Connect(addr)) => connect_loop(&self.cfg, addr, stop),
+            (None, Mode::Listen(_)) => unreachable!("a listener is bound in new"),
+        }
+        Ok(())
+    }
+}
+
+fn accept_loop(cfg: &Arc<LinkConfig>, l: &dyn Listener, stop: &Stop) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    while !stop.requested() {
+        let conn = match l.accept_timeout(IO_SLICE) {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(e) => {
+                log(cfg, format_args!("accept failed: {e}"));
+                std::thread::sleep(IO_SLICE);
+                continue;
+            }
+        };
+        handles.retain(|h: &std::thread::JoinHandle<()>| !h.is_finished());
+        let peer = conn.peer();
+        if active.load(Ordering::SeqCst) >= cfg.max_peers {
+            log(
+                cfg,
+                format_args!("refused {peer}: already serving {} peers", cfg.max_peers),
+            );
+            refuse(
+                conn.as_ref(),
+                &format!("too many peers (at most {})", cfg.max_peers),
+            );
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let (c, s, a, p) = (cfg.clone(), stop.clone(), active.clone(), peer.clone());
+        let h = std::thread::Builder::new()
+            .name("link-peer".into())
+            .spawn(move || {
+                let r = serve(conn, Role::Listener, &c, &s);
+                report(&c, &p, r);
+                a.fetch_sub(1, Ordering::SeqCst);
+            });
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                active.fetch_sub(1, Ordering::SeqCst);
+                log(cfg, format_args!("cannot start a thread for {peer}: {e}"));
+            }
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn connect_loop(cfg: &Arc<LinkConfig>, addr: &Address, stop: &Stop) {
+    let t = cfg.timing;
+    let mut delay = t.backoff_min;
+    let mut announced_failure = false;
+    while !stop.requested() {
+        let conn = match addr {
+            Address::Tcp(a) => tcp::connect(a, t.handshake),
+            Address::Unix(p) => unix::connect(p),
+        };
+        match conn {
+            Ok(conn) => {
+                announced_failure = false;
+                let peer = conn.peer();
+                let r = serve(conn, Role::Connector, cfg, stop);
+                if matches!(r, Ok(ref s) if s.established) {
+                    delay = t.backoff_min;
+                }
+                report(cfg, &peer, r);
+            }
+            Err(e) => {
+                if !announced_failure {
+                    log(
+                        cfg,
+                        format_args!("cannot connect to {addr}: {e} (retrying with backoff)"),
+                    );
+                    announced_failure = true;
+                }
+            }
+        }
+        // Interruptible backoff.
+        let until = Instant::now() + delay;
+        while Instant::now() < until && !stop.requested() {
+            std::thread::sleep(IO_SLICE.min(until.saturating_duration_since(Instant::now())));
+        }
+        delay = (delay * 2).min(t.backoff_max);
+    }
+}
+
+/// What a connection did.
+#[derive(Debug, Default)]
+struct Summary {
+    /// The handshake succeeded.
+    established: bool,
+    peer: String,
+    sent: u64,
+    received: u64,
+    dropped: u64,
+    end: String,
+}
+
+fn report(cfg: &LinkConfig, addr: &str, r: Result<Summary, (Summary, WireError)>) {
+    match r {
+        Ok(s) => log(
+            cfg,
+            format_args!(
+                "connection to {} ({addr}) ended: {} (sent {}, received {}, dropped {})",
+                s.peer, s.end, s.sent, s.received, s.dropped
+            ),
+        ),
+        Err((s, e)) => log(
+            cfg,
+            format_args!(
+                "closed connection with {} ({addr}): {e} (sent {}, received {}, dropped {})",
+                if s.peer.is_empty() {
+                    "unidentified peer"
+                } else {
+                    &s.peer
+                },
+                s.sent,
+                s.received,
+                s.dropped
+            ),
+        ),
+    }
+}
+
+/// Best-effort `CLOSE` on a connection we will not serve.
+fn refuse(conn: &dyn Conn, reason: &str) {
+    if let Ok(mut c) = conn.try_clone_box() {
+        let _ = c.set_io_timeout(IO_SLICE);
+        let _ = c.write_all(&wire::encode_close(reason));
+    }
+    conn.shutdown_both();
+}
+
+/// The write side shared by the exporter and the importer.
+struct Tx {
+    conn: Mutex<Box<dyn Conn>>,
+    closing: AtomicBool,
+    stop: Stop,
+    stall_after: Duration,
+    last_write: Mutex<Instant>,
+    /// When the importer last finished reading a frame (`monotonic_ns`).
+    /// A write that makes no progress fails only if the peer has also been
+    /// silent this long: a live peer that does not read is applying
+    /// backpressure (a reliable topic), a silent one is gone.
+    last_rx_ns: AtomicU64,
+}
+
+impl Tx {
+    fn stopping(&self) -> bool {
+        self.closing.load(Ordering::SeqCst) || self.stop.requested()
+    }
+
+    fn send(&self, bufs: &mut [IoSlice<'_>]) -> Result<(), WireError> {
+        let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let start = Instant::now();
+        wire::write_all_vectored(&mut **c, bufs, || {
+            let silent = crate::sys::monotonic_ns()
+                .saturating_sub(self.last_rx_ns.load(Ordering::SeqCst));
+            if self.stopping() {
+                Err(WireError::Stopped)
+            } else if start.elapsed() >= self.stall_after
+                && silent >= self.stall_after.as_nanos() as u64
+            {
+                Err(WireError::Stalled(self.stall_after))
+            } else {
+                Ok(())
+            }
+        })?;
+        *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        Ok(())
+    }
+
+    fn heard_from_peer(&self) {
+        self.last_rx_ns
+            .store(crate::sys::monotonic_ns(), Ordering::SeqCst);
+    }
+
+    fn frame(&self, bytes: &[u8]) -> Result<(), WireError> {
+        self.send(&mut [IoSlice::new(bytes)])
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+}
+
+/// Runs one connection to its end.
+fn serve(
+    conn: Box<dyn Conn>,
+    role: Role,
+    cfg: &Arc<LinkConfig>,
+    stop: &Stop,
+) -> Result<Summary, (Summary, WireError)> {
+    let mut summary = Summary::default();
+    let setup = || -> std::io::Result<(Box<dyn Conn>, Box<dyn Conn>)> {
+        conn.set_io_timeout(IO_SLICE)?;
+        Ok((conn.try_clone_box()?, conn.try_clone_box()?))
+    };
+    let (write_half, control) = match setup() {
+        Ok(x) => x,
+        Err(e) => return Err((summary, e.into())),
+    };
+    let tx = Arc::new(Tx {
+        conn: Mutex::new(write_half),
+        closing: AtomicBool::new(false),
+        stop: stop.clone(),
+        stall_after: cfg.timing.dead_after,
+        last_write: Mutex::new(Instant::now()),
+        last_rx_ns: AtomicU64::new(crate::sys::monotonic_ns()),
+    });
+    let mut rx = FrameReader::new(conn, cfg.timing.handshake);
+    let result = (|| {
+        let peer = handshake(&mut rx, &tx, role, cfg)?;
+        summary.established = true;
+        summary.peer = format!("{}@{}", peer.node, peer.host);
+        rx.set_dead_after(cfg.timing.dead_after);
+        log(
+            cfg,
+            format_args!(
+                "connected to {} (pid {}, {})",
+                summary.peer,
+                peer.pid,
+                control.peer()
+            ),
+        );
+        let import_node = wire::truncate(&format!("link:{}", summary.peer), 64).to_owned();
+        let (verdict_tx, verdict_rx) = mpsc::channel();
+        let announced = Arc::new(AtomicU32::new(0));
+        let exporter = {
+            let (cfg, tx, import_node, announced) = (
+                cfg.clone(),
+                tx.clone(),
+                import_node.clone(),
+                announced.clone(),
+            );
+            std::thread::Builder::new()
+                .name("link-export".into())
+                .spawn(move || export(&cfg, &tx, &import_node, &announced, verdict_rx))
+                .map_err(WireError::Io)?
+        };
+        let r = import(
+            &mut rx,
+            &tx,
+            cfg,
+            &import_node,
+            &announced,
+            &verdict_tx,
+            &mut summary,
+        );
+        tx.closing.store(true, Ordering::SeqCst);
+        let exported = exporter
+            .join()
+            .unwrap_or_else(|_| (0, 0, Err(WireError::Violation("exporter panicked".into()))));
+        summary.sent = exported.0;
+        summary.dropped += exported.1;
+        // The first failure is the reason; a stop seen second is its consequence.
+        match (r, exported.2) {
+            (Err(WireError::Stopped), Err(e)) if !stop.requested() => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(end), Err(WireError::Stopped)) => Ok(end),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(end), Ok(())) => Ok(end),
+        }
+    })();
+    tx.closing.store(true, Ordering::SeqCst);
+    let out = match result {
+        Ok(end) => {
+            summary.end = end;
+            Ok(summary)
+        }
+        Err(WireError::Stopped) => {
+            summary.end = "endpoint is shutting down".into();
+            let _ = control.try_clone_box().map(|mut c| {
+                let _ = c.write_all(&wire::encode_close("endpoint is shutting down"));
+            });
+            Ok(summary)
+        }
+        Err(e) => {
+            if let Ok(mut c) = control.try_clone_box() {
+                let _ = c.write_all(&wire::encode_close(&e.to_string()));
+            }
+            Err((summary, e))
+        }
+    };
+    control.shutdown_both();
+    out
+}
+
+fn handshake(
+    rx: &mut FrameReader<Box<dyn Conn>>,
+    tx: &Tx,
+    role: Role,
+    cfg: &LinkConfig,
+) -> Result<Hello, WireError> {
+    let stop = || tx.stopping();
+    let ours = Hello {
+        version: wire::VERSION,
+        auth: cfg.secret.is_some(),
+        nonce: auth::nonce()?,
+        pid: std::process::id(),
+        node: cfg.name.clone(),
+        host: super::host_name(),
+    };
+    tx.frame(&wire::encode_hello(&ours))?;
+    let h = rx.header(&stop)?;
+    if h.kind != Kind::Hello {
+        return Err(WireError::Violation(format!(
+            "expected a HELLO frame first, got {:?}",
+            h.kind
+        )));
+    }
+    let peer = wire::decode_hello(&rx.control_body(&h, &stop)?)?;
+    if peer.nonce == ours.nonce {
+        return Err(WireError::Violation(
+            "the peer is this endpoint itself".into(),
+        ));
+    }
+    match (&cfg.secret, peer.auth) {
+        (None, false) => {}
+        (Some(_), false) => {
+            return Err(WireError::Refused(
+                "authentication failed: this endpoint requires a shared secret and the peer offers none"
+                    .into(),
+            ))
+        }
+        (None, true) => {
+            return Err(WireError::Refused(
+                "authentication failed: the peer requires a shared secret and this endpoint has none"
+                    .into(),
+            ))
+        }
+        (Some(secret), true) => {
+            let peer_role = match role {
+                Role::Listener => Role::Connector,
+                Role::Connector => Role::Listener,
+            };
+            let mine = auth::proof(secret, role, &peer.nonce, &ours.nonce);
+            tx.frame(&wire::encode_auth(&mine))?;
+            let h = rx.header(&stop)?;
+            if h.kind != Kind::Auth {
+                return Err(WireError::Violation(format!(
+                    "expected an AUTH frame, got {:?}",
+                    h.kind
+                )));
+            }
+            let tag = rx.control_body(&h, &stop)?;
+            let want = auth::proof(secret, peer_role, &ours.nonce, &peer.nonce);
+            if !auth::tags_equal(&tag, &want) {
+                return Err(WireError::Refused(
+                    "authentication failed: wrong shared secret".into(),
+                ));
+            }
+        }
+    }
+    Ok(peer)
+}
+
+/// One exported topic.
+struct Exported {
+    sub: RawSubscriber,
+    id: u32,
+    state: ExportState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ExportState {
+    Pending,
+    Accepted,
+    Refused,
+}
+
+/// The exporter thread: returns (samples sent, samples dropped, why it ended).
+fn export(
+    cfg: &LinkConfig,
+    tx: &Tx,
+    import_node: &str,
+    announced: &AtomicU32,
+    verdicts: Receiver<Verdict>,
+) -> (u64, u64, Result<(), WireError>) {
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    let r = export_inner(
+        cfg,
+        tx,
+        import_node,
+        announced,
+        verdicts,
+        &mut sent,
+        &mut dropped,
+    );
+    (sent, dropped, r)
+}
+
+fn export_inner(
+    cfg: &LinkConfig,
+    tx: &Tx,
+    import_node: &str,
+    announced: &AtomicU32,
+    verdicts: Receiver<Verdict>,
+    sent: &mut u64,
+    dropped: &mut u64,
+) -> Result<(), WireError> {
+    let node = Node::builder("axon-link")
+        .domain(cfg.domain.clone())
+        .create()
+        .map_err(|e| WireError::Io(std::io::Error::other(e.to_string())))?;
+    let mut topics: Vec<Exported> = Vec::new();
+    let mut known: HashSet<String> = HashSet::new();
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut next_scan = Instant::now();
+    let slice = cfg.timing.heartbeat.min(IO_SLICE);
+    let mut hdr_buf = Vec::new();
+    loop {
+        if tx.stopping() {
+            return Err(WireError::Stopped);
+        }
+        if Instant::now() >= next_scan && !cfg.export.is_empty() {
+            next_scan = Instant::now() + cfg.timing.rescan;
+            scan(
+                cfg,
+                tx,
+                import_node,
+                announced,
+                &mut topics,
+                &mut known,
+                &mut failed,
+            )?;
+        }
+        *dropped = topics.iter().map(|t| t.sub.dropped()).sum();
+        while let Ok(v) = verdicts.try_recv() {
+            if let Some(t) = topics.iter_mut().find(|t| t.id == v.id) {
+                if v.accepted {
+                    t.state = ExportState::Accepted;
+                } else {
+                    t.state = ExportState::Refused;
+                    log(
+                        cfg,
+                        format_args!("peer refused topic {}: {}", t.sub.topic(), v.reason),
+                    );
+                }
+            }
+        }
+        // Wait on the accepted topics until the next scan or verdict check.
+        let accepted: Vec<&Exported> = topics
+            .iter()
+            .filter(|t| t.state == ExportState::Accepted)
+            .collect();
+        let mut ws = node
+            .wait_set()
+            .map_err(|e| WireError::Io(std::io::Error::other(e.to_string())))?;
+        for t in &accepted {
+            ws.raw_subscriber(&t.sub)
+                .map_err(|e| WireError::Io(std::io::Error::other(e.to_string())))?;
+        }
+        let until_scan = next_scan.saturating_duration_since(Instant::now());
+        let pending = topics.iter().any(|t| t.state == ExportState::Pending);
+        loop {
+            if tx.stopping() {
+                return Err(WireError::Stopped);
+            }
+            let wait = if pending {
+                Duration::from_millis(5)
+            } else {
+                slice
+            };
+            let ready = match ws.wait_timeout(wait.min(until_scan.max(Duration::from_millis(1)))) {
+                Ok(r) => r,
+                Err(e) => return Err(WireError::Io(std::io::Error::other(e.to_string()))),
+            };
+            if ready.shutdown() {
+                return Err(WireError::Stopped);
+            }
+            let mut any = false;
+            for t in &accepted {
+                // A bounded batch per topic keeps the others flowing.
+                for _ in 0..64 {
+                    let s = match t.sub.try_recv() {
+                        Ok(Some(s)) => s,
+                        Ok(None) | Err(_) => break,
+                    };
+                    any = true;
+                    let info = s.info();
+                    if t.sub.publisher_node(info.publisher) == import_node {
+                        continue; // it came from this peer: never send it back
+                    }
+                    let bytes = s.bytes();
+                    let h = wire::data_header(
+                        &DataHeader {
+                            topic: t.id,
+                            seq: info.seq,
+                            stamp_ns: info.sent_ns,
+                        },
+                        bytes.len(),
+                    );
+                    tx.send(&mut [IoSlice::new(&h), IoSlice::new(bytes)])?;
+                    *sent += 1;
+                }
+            }
+            if !any && tx.idle_for() >= cfg.timing.heartbeat {
+                hdr_buf.clear();
+                hdr_buf.extend_from_slice(&wire::encode_heartbeat());
+                tx.frame(&hdr_buf)?;
+            }
+            if Instant::now() >= next_scan || pending {
+                break;
+            }
+        }
+    }
+}
+
+fn scan(
+    cfg: &LinkConfig,
+    tx: &Tx,
+    import_node: &str,
+    announced: &AtomicU32,
+    topics: &mut Vec<Exported>,
+    known: &mut HashSet<String>,
+    failed: &mut HashSet<String>,
+) -> Result<(), WireError> {
+    let names = match cfg.domain.topics() {
+        Ok(n) => n,
+        Err(e) => {
+            log(
+                cfg,
+                format_args!("cannot list topics in {}: {e}", cfg.domain.dir().display()),
+            );
+            return Ok(());
+        }
+    };
+    for topic in names {
+        let name = topic.as_str().to_owned();
+        if known.contains(&name) || !any_match(&cfg.export, &name) {
+            continue;
+        }
+        if topics.len() as u32 >= wire::MAX_TOPICS {
+            if failed.insert(name.clone()) {
+                log(
+                    cfg,
+                    format_args!(
+                        "cannot export {name}: at most {} topics per link",
+                        wire::MAX_TOPICS
+                    ),
+                );
+            }
+            continue;
+        }
+        let reliable = any_match(&cfg.reliable, &name);
+        let qos = Qos {
+            reliability: if reliable {
+                Reliability::Reliable
+            } else {
+                Reliability::BestEffort
+            },
+            ..Qos::default()
+        };
+        let sub = match RawSubscriber::create(&cfg.domain, topic, None, &qos, import_node) {
+            Ok(s) => s,
+            Err(e) => {
+                if failed.insert(name.clone()) {
+                    log(cfg, format_args!("cannot export {name}: {e} (will retry)"));
+                }
+                continue;
+            }
+        };
+        let c = sub.topic_config();
+        let max_size = c
+            .elem_size
+            .checked_mul(c.max_elems)
+            .and_then(|b| b.checked_add(c.fixed_size));
+        let id = topics.len() as u32;
+        let a = Announce {
+            id,
+            name: name.clone(),
+            type_name: c.type_name(),
+            fingerprint: c.fingerprint,
+            fixed_size: c.fixed_size,
+            elem_size: c.elem_size,
+            max_elems: c.max_elems,
+            max_size: max_size.unwrap_or(u64::MAX),
+            depth: c.depth.clamp(1, MAX_DEPTH),
+            reliable,
+        };
+        known.insert(name.clone());
+        if let Err(why) = a.check() {
+            log(cfg, format_args!("cannot export {name}: {why}"));
+            continue;
+        }
+        announced.store(id + 1, Ordering::SeqCst);
+        tx.frame(&wire::encode_announce(&a))?;
+        topics.push(Exported {
+            sub,
+            id,
+            state: ExportState::Pending,
+        });
+    }
+    Ok(())
+}
+
+/// One imported topic: its announcement and, if accepted, its publisher.
+struct Imported {
+    ann: Announce,
+    publisher: Option<RawPublisher>,
+}
+
+/// The importer: reads frames until the connection ends; returns the end's
+/// description when the peer closed cleanly.
+fn import(
+    rx: &mut FrameReader<Box<dyn Conn>>,
+    tx: &Tx,
+    cfg: &LinkConfig,
+    import_node: &str,
+    announced: &AtomicU32,
+    verdicts: &Sender<Verdict>,
+    summary: &mut Summary,
+) -> Result<String, WireError> {
+    let stop = || tx.stopping();
+    let mut table: Vec<Imported> = Vec::new();
+    loop {
+        tx.heard_from_peer();
+        let h = rx.header(&stop)?;
+        match h.kind {
+            Kind::Data => {
+                let d = rx.data_header(&stop)?;
+                let len = h.body_len as u64 - wire::DATA_HEADER as u64;
+                let Some(t) = table.get(d.topic as usize) else {
+                    return Err(WireError::Violation(format!(
+                        "data for topic id {} but only {} topics were announced",
+                        d.topic,
+                        table.len()
+                    )));
+                };
+                let Some(publisher) = &t.publisher else {
+                    return Err(WireError::Violation(format!(
+                        "data for topic {} (id {}), which this endpoint refused",
+                        t.ann.name, d.topic
+                    )));
+                };
+                let Some(elems) = t.ann.elems_for(len) else {
+                    return Err(WireError::Violation(format!(
+                        "a payload of {len} bytes does not fit topic {} (at most {} bytes: {} + n x {})",
+                        t.ann.name, t.ann.max_size, t.ann.fixed_size, t.ann.elem_size
+                    )));
+                };
+                let elems = elems as usize;
+                let loan = if t.ann.reliable {
+                    // Backpressure: wait as long as local reliable readers
+                    // need (the peer's writes wait too; it still hears our
+                    // heartbeats, so it knows we are alive).
+                    let l = loop {
+                        match publisher.loan_slot_timeout(elems, IO_SLICE) {
+                            Ok(l) => break Some(l),
+                            Err(LoanError::Timeout) if !stop() => continue,
+                            Err(LoanError::Timeout) => return Err(WireError::Stopped),
+                            Err(_) => break None,
+                        }
+                    };
+                    rx.touch();
+                    l
+                } else {
+                    publisher.loan_slot(elems).ok()
+                };
+                match loan {
+                    Some(mut l) => {
+                        let dst = l.bytes_mut();
+                        if dst.len() as u64 != len {
+                            return Err(WireError::Violation(format!(
+                                "topic {}: {len} payload bytes for {elems} elements, the local topic expects {}",
+                                t.ann.name,
+                                dst.len()
+                            )));
+                        }
+                        rx.payload_into(dst, &stop)?;
+                        l.send();
+                        summary.received += 1;
+                    }
+                    None => {
+                        rx.skip(len as usize, &stop)?;
+                        summary.dropped += 1;
+                    }
+                }
+            }
+            Kind::Heartbeat => {}
+            Kind::Announce => {
+                let body = rx.control_body(&h, &stop)?;
+                let a = wire::decode_announce(&body)?;
+                if a.id as usize != table.len() {
+                    return Err(WireError::Violation(format!(
+                        "announced topic id {} out of order (expected {})",
+                        a.id,
+                        table.len()
+                    )));
+                }
+                if table.len() as u32 >= wire::MAX_TOPICS {
+                    return Err(WireError::Violation(format!(
+                        "more than {} topics announced",
+                        wire::MAX_TOPICS
+                    )));
+                }
+                let (publisher, reason) = match accept(cfg, &a, import_node) {
+                    Ok(p) => (Some(p), String::new()),
+                    Err(why) => {
+                        log(cfg, format_args!("refused topic {}: {why}", a.name));
+                        (None, why)
+                    }
+                };
+                let v = Verdict {
+                    id: a.id,
+                    accepted: publisher.is_some(),
+                    reason,
+                };
+                tx.frame(&wire::encode_verdict(&v))?;
+                table.push(Imported { ann: a, publisher });
+            }
+            Kind::Verdict => {
+                let v = wire::decode_verdict(&rx.control_body(&h, &stop)?)?;
+                if v.id >= announced.load(Ordering::SeqCst) {
+                    return Err(WireError::Violation(format!(
+                        "verdict for topic id {} that was never announced",
+                        v.id
+                    )));
+                }
+                let _ = verdicts.send(v);
+            }
+            Kind::Close => {
+                let reason = wire::decode_close(&rx.control_body(&h, &stop)?)?;
+                return Ok(format!("peer closed: {reason}"));
+            }
+            Kind::Hello | Kind::Auth => {
+                return Err(WireError::Violation(format!(
+                    "unexpected {:?} frame after the handshake",
+                    h.kind
+                )))
+            }
+        }
+    }
+}
+
+/// Decides whether to import an announced topic; creates its publisher.
+fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublisher, String> {
+    let topic = TopicName::new(&a.name).map_err(|e| e.to_string())?;
+    if !any_match(&cfg.import, &a.name) {
+        return Err(format!(
+            "{} is not imported by {} (import = [{}])",
+            a.name,
+            cfg.name,
+            cfg.import
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let desc = TypeDesc {
+        name: a.type_name.clone(),
+        fingerprint: a.fingerprint,
+        fixed_size: a.fixed_size,
+        elem_size: a.elem_size,
+    };
+    let max_len = (a.elem_size > 0).then_some(a.max_elems as usize);
+    // An existing topic keeps its capacities; ask for the least. A new one
+    // gets the source's depth.
+    let qos = if cfg.domain.segment_path(&topic).exists() {
+        Qos {
+            history: 1,
+            max_publishers: 1,
+            max_subscribers: 1,
+            max_held: 1,
+            max_loans: 2,
+            max_len,
+            ..Qos::default()
+        }
+    } else {
+        Qos {
+            history: a.depth,
+            max_len,
+            ..Qos::default()
+        }
+    };
+    RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node).map_err(|e| {
+        format!(
+            "{e} (peer announced {} fingerprint {:#018x})",
+            a.type_name, a.fingerprint
+        )
+    })
+}
