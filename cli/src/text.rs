@@ -17,14 +17,21 @@ pub struct YamlStyle {
 /// strings quoted only where a plain one would read as something else.
 /// Ends with a newline.
 pub fn to_yaml(value: &Value, style: YamlStyle) -> String {
+    to_yaml_elided(value, style, None)
+}
+
+/// [`to_yaml`], where the top-level array field `elided.0` lost
+/// `elided.1` elements before printing (a slice decoded only in part):
+/// they are counted with the ones the style leaves out.
+pub fn to_yaml_elided(value: &Value, style: YamlStyle, elided: Option<(&str, usize)>) -> String {
     let mut out = String::new();
     match value {
-        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0, style),
+        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0, style, elided),
         Value::Array(a) if !a.is_empty() && !a.iter().all(is_scalar) => {
-            write_list(&mut out, a, 0, style)
+            write_list(&mut out, a, 0, style, 0)
         }
         other => {
-            out.push_str(&inline(other, style));
+            out.push_str(&inline(other, style, 0));
             out.push('\n');
         }
     }
@@ -39,49 +46,69 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-fn write_map(out: &mut String, m: &Map<String, Value>, depth: usize, style: YamlStyle) {
+fn write_map(
+    out: &mut String,
+    m: &Map<String, Value>,
+    depth: usize,
+    style: YamlStyle,
+    elided: Option<(&str, usize)>,
+) {
     for (k, v) in m {
         indent(out, depth);
         out.push_str(&scalar_string(k));
         out.push(':');
-        write_nested(out, v, depth, style);
+        let more = elided.filter(|(key, _)| key == k).map_or(0, |(_, n)| n);
+        write_nested(out, v, depth, style, more);
     }
 }
 
-fn write_list(out: &mut String, a: &[Value], depth: usize, style: YamlStyle) {
+fn write_list(out: &mut String, a: &[Value], depth: usize, style: YamlStyle, more: usize) {
     let shown = style.max_array.map_or(a.len(), |n| a.len().min(n));
     for v in &a[..shown] {
         indent(out, depth);
-        out.push('-');
-        write_nested(out, v, depth, style);
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                // `- first: 1` with the other keys under `first`.
+                let mut item = String::new();
+                write_map(&mut item, m, depth + 2, style, None);
+                out.push_str("- ");
+                out.push_str(&item[depth + 2..]);
+            }
+            _ => {
+                out.push('-');
+                write_nested(out, v, depth, style, 0);
+            }
+        }
     }
-    if shown < a.len() {
+    let hidden = a.len() - shown + more;
+    if hidden > 0 {
         indent(out, depth);
-        let _ = writeln!(out, "# ... {} more", a.len() - shown);
+        let _ = writeln!(out, "# ... {hidden} more");
     }
 }
 
-/// Writes what follows `key:` or `-`.
-fn write_nested(out: &mut String, v: &Value, depth: usize, style: YamlStyle) {
+/// Writes what follows `key:` or `-`; `more` elements of an array value
+/// were dropped before printing.
+fn write_nested(out: &mut String, v: &Value, depth: usize, style: YamlStyle, more: usize) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            write_map(out, m, depth + 2, style);
+            write_map(out, m, depth + 2, style, None);
         }
         Value::Array(a) if !a.is_empty() && !a.iter().all(is_scalar) => {
             out.push('\n');
-            write_list(out, a, depth + 2, style);
+            write_list(out, a, depth + 2, style, more);
         }
         other => {
             out.push(' ');
-            out.push_str(&inline(other, style));
+            out.push_str(&inline(other, style, more));
             out.push('\n');
         }
     }
 }
 
-/// A value on one line (flow style).
-fn inline(v: &Value, style: YamlStyle) -> String {
+/// A value on one line (flow style); `more` as in [`write_nested`].
+fn inline(v: &Value, style: YamlStyle, more: usize) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -89,16 +116,17 @@ fn inline(v: &Value, style: YamlStyle) -> String {
         Value::String(s) => scalar_string(s),
         Value::Array(a) => {
             let shown = style.max_array.map_or(a.len(), |n| a.len().min(n));
-            let mut items: Vec<String> = a[..shown].iter().map(|x| inline(x, style)).collect();
-            if shown < a.len() {
-                items.push(format!("... {} more", a.len() - shown));
+            let mut items: Vec<String> = a[..shown].iter().map(|x| inline(x, style, 0)).collect();
+            let hidden = a.len() - shown + more;
+            if hidden > 0 {
+                items.push(format!("... {hidden} more"));
             }
             format!("[{}]", items.join(", "))
         }
         Value::Object(m) => {
             let items: Vec<String> = m
                 .iter()
-                .map(|(k, x)| format!("{}: {}", scalar_string(k), inline(x, style)))
+                .map(|(k, x)| format!("{}: {}", scalar_string(k), inline(x, style, 0)))
                 .collect();
             format!("{{{}}}", items.join(", "))
         }
@@ -695,6 +723,16 @@ mod tests {
         let short = to_yaml(&v, YamlStyle { max_array: Some(3) });
         assert_eq!(short, "ranges: [0, 1, 2, ... 97 more]\n");
         assert!(to_yaml(&v, FULL).contains("98, 99]"));
+        let part = json!({"ranges": [0, 1], "points": [{"x": 1}]});
+        let style = YamlStyle { max_array: Some(3) };
+        assert_eq!(
+            to_yaml_elided(&part, style, Some(("ranges", 98))),
+            "ranges: [0, 1, ... 98 more]\npoints:\n  - x: 1\n"
+        );
+        assert_eq!(
+            to_yaml_elided(&part, style, Some(("points", 5))),
+            "ranges: [0, 1]\npoints:\n  - x: 1\n  # ... 5 more\n"
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub struct EchoArgs {
     #[arg(long)]
     json: bool,
     /// Print at most N elements of an array and N bytes of a hex dump
-    /// (0: everything). Default: 32 elements / 256 bytes in text, everything in JSON.
+    /// (0: everything). Default: 32 elements / 256 bytes in text, everything
+    /// in JSON (where N cuts only the message's trailing slice: pixels,
+    /// ranges, points).
     #[arg(long, value_name = "N")]
     max_array: Option<usize>,
     /// Wait for a publisher instead of failing when the topic has none.
@@ -473,13 +475,32 @@ pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()>
             }
         };
         let bytes = sample.bytes();
+        // A long slice (an image's pixels) is decoded only as far as it is
+        // printed: turning megabytes into JSON numbers would cost far more
+        // than the sample.
+        let c = &report.config;
+        let elems = sample.info().elems;
+        let (part, elided) = match limit {
+            Some(n) if c.elem_size > 0 && elems > n && a.field.is_none() => {
+                let len = (c.fixed_size + c.elem_size * n as u64) as usize;
+                (&bytes[..len.min(bytes.len())], elems - n)
+            }
+            _ => (bytes, 0),
+        };
         let value = match decoder {
             Some(t) => Some(
-                t.decode(bytes)
+                t.decode(part)
                     .map_err(|e| anyhow!("{}: {e}", report.topic))?,
             ),
             None => None,
         };
+        // The slice is the top-level array that has as many elements as were decoded.
+        let slice_key = value.as_ref().and_then(|v| {
+            let n = elems - elided;
+            v.as_object()?.iter().find_map(|(k, x)| {
+                (elided > 0 && x.as_array().is_some_and(|a| a.len() == n)).then(|| k.clone())
+            })
+        });
         let text = match (value, a.json) {
             (Some(v), json) => {
                 let v = match &a.field {
@@ -491,7 +512,8 @@ pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()>
                 if json {
                     format!("{}\n", serde_json::to_string(&v)?)
                 } else {
-                    format!("{}---\n", text::to_yaml(&v, style))
+                    let elided = slice_key.as_deref().map(|k| (k, elided));
+                    format!("{}---\n", text::to_yaml_elided(&v, style, elided))
                 }
             }
             (None, true) => format!(

@@ -494,6 +494,11 @@ fn echo_prints_the_right_values() {
     assert_eq!(img[0]["width"], 640);
     assert_eq!(img[0]["height"], 512);
     assert_eq!(img[0]["encoding"], "rgb8");
+    assert_eq!(
+        img[0]["data"],
+        serde_json::json!([7, 7, 7, 7]),
+        "only the printed part is decoded"
+    );
     let text = stdout(&w.axon(&["topic", "echo", "/camera", "--once"]));
     assert!(
         text.contains("data: [7, 7, 7"),
