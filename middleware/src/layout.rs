@@ -336,8 +336,11 @@ pub struct SlotHeader {
     pub elems: AtomicU64,
     /// Publisher's `CLOCK_MONOTONIC` at send, in ns.
     pub stamp_ns: AtomicU64,
-    /// Reserved.
-    pub reserved: AtomicU64,
+    /// A hint, never trusted: the slot the lane's owner will most likely
+    /// use for its next sample (`NO_SLOT`: no guess). Readers prefetch it
+    /// while they poll, so the slot's cache line travels to them in parallel
+    /// with the ring entry's instead of after it. Any value is harmless.
+    pub next_slot: AtomicU64,
 }
 
 /// Pads its content to [`LINE`] bytes.

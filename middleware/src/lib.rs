@@ -39,6 +39,8 @@ pub mod protocol;
 pub mod wake;
 
 #[cfg(not(loom))]
+mod clock;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 pub mod executor;

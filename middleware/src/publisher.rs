@@ -20,7 +20,6 @@ use crate::protocol;
 use crate::qos::Qos;
 use crate::segment::{bits, Segment, TopicSpec};
 use crate::sync::Ordering;
-use crate::sys;
 
 /// The shape of a message type, as a segment records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +323,12 @@ impl RawPublisher {
         let hdr = self.seg.slot_header(self.lane, slot);
         hdr.seq.store(seq, Ordering::Relaxed);
         hdr.elems.store(elems as u64, Ordering::Relaxed);
-        hdr.stamp_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
+        hdr.stamp_ns
+            .store(crate::clock::stamp_ns(), Ordering::Relaxed);
+        hdr.next_slot.store(
+            next_slot_guess(&self.seg, self.lane, &mut st),
+            Ordering::Relaxed,
+        );
         let ring = self.seg.ring(self.lane);
         protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
         // The wake hook: no sleeper, no system call (wake/mod.rs).
@@ -395,6 +399,15 @@ pub struct SlotStats {
     pub in_ring: usize,
     /// Loaned and not sent.
     pub loaned: usize,
+}
+
+/// The slot the next loan will most likely get (the top of the free stack,
+/// refilled now if empty, as the next loan would), for readers to prefetch.
+fn next_slot_guess(seg: &Segment, lane: usize, st: &mut LaneState) -> u64 {
+    if st.free.is_empty() {
+        reclaim(seg, lane, st);
+    }
+    st.free.last().map_or(NO_SLOT as u64, |s| *s as u64)
 }
 
 /// Moves retired slots that no reader holds to the free list.

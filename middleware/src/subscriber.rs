@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use axon_message::{Message, ViewMeta};
 
 use crate::error::{OpenError, RecvError};
+use crate::layout::NO_SLOT;
 use crate::names::{Domain, TopicName};
 use crate::protocol::{self, Poll};
 use crate::publisher::TypeDesc;
@@ -40,6 +41,9 @@ pub struct RawSubscriber {
     seg: Segment,
     index: usize,
     cursors: Vec<Cell<u64>>,
+    /// Per lane, the slot its publisher said it would likely use next
+    /// (`SlotHeader::next_slot`), prefetched while polling.
+    next_slot: Vec<Cell<u64>>,
     held: Cell<u32>,
     next_lane: Cell<usize>,
     received: Cell<u64>,
@@ -95,13 +99,17 @@ impl RawSubscriber {
             match seg.claim_subscriber(node, reliable, position) {
                 Ok(index) => {
                     let rec = seg.subscriber(index);
-                    let cursors = (0..seg.config.max_publishers as usize)
+                    let cursors: Vec<Cell<u64>> = (0..seg.config.max_publishers as usize)
                         .map(|l| Cell::new(rec.cursors[l].load(Ordering::Relaxed)))
+                        .collect();
+                    let next_slot = (0..cursors.len())
+                        .map(|_| Cell::new(NO_SLOT as u64))
                         .collect();
                     return Ok(RawSubscriber {
                         seg,
                         index,
                         cursors,
+                        next_slot,
                         held: Cell::new(0),
                         next_lane: Cell::new(0),
                         received: Cell::new(0),
@@ -323,7 +331,13 @@ impl RawSubscriber {
     pub(crate) fn pending(&self) -> bool {
         let used = self.seg.members().used_lanes.load(Ordering::Acquire);
         bits(used).filter(|l| *l < self.cursors.len()).any(|lane| {
-            protocol::poll(self.seg.ring(lane), self.cursors[lane].get()) != Poll::Empty
+            let empty =
+                protocol::poll(self.seg.ring(lane), self.cursors[lane].get()) == Poll::Empty;
+            if empty {
+                // Adaptive spinning polls here: warm the likely next slot.
+                self.seg.prefetch_slot(lane, self.next_slot[lane].get());
+            }
+            !empty
         })
     }
 
@@ -371,7 +385,10 @@ impl RawSubscriber {
         for _ in 0..8 {
             let cursor = self.cursors[lane].get();
             match protocol::poll(ring, cursor) {
-                Poll::Empty => return Ok(None),
+                Poll::Empty => {
+                    self.seg.prefetch_slot(lane, self.next_slot[lane].get());
+                    return Ok(None);
+                }
                 Poll::Lapped => {
                     let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
                     match protocol::resume_after_lap(head, cursor, c.depth as u64) {
@@ -412,6 +429,7 @@ impl RawSubscriber {
                         self.set_cursor(lane, cursor + 1);
                         continue;
                     }
+                    self.next_slot[lane].set(hdr.next_slot.load(Ordering::Relaxed));
                     self.held.set(held | 1 << hazard);
                     self.set_cursor(lane, cursor + 1);
                     self.count(&self.received, &rec.received, 1);
