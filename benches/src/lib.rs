@@ -28,6 +28,7 @@
 //! [`floor_sem`]) plus one documented `assume_init` in [`iceoryx2_peer`].
 
 pub mod affinity;
+pub mod axon_link;
 pub mod axon_topic;
 pub mod floor_futex;
 pub mod floor_sem;
@@ -358,6 +359,8 @@ pub fn mechanisms() -> Vec<&'static dyn Mechanism> {
         &iceoryx2_peer::ICEORYX2_BLOCK,
         &axon_topic::AXON_POLL,
         &axon_topic::AXON_FUTEX,
+        &axon_link::AXON_UNIX_LINK,
+        &axon_link::AXON_TCP_LINK,
     ]
 }
 

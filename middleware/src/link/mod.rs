@@ -174,6 +174,8 @@ pub struct LinkConfig {
     pub timing: Timing,
     /// Most simultaneous peers of a listener.
     pub max_peers: usize,
+    /// Log connections, refusals and errors to stderr (default true).
+    pub log: bool,
 }
 
 impl LinkConfig {
@@ -189,6 +191,7 @@ impl LinkConfig {
             domain,
             timing: Timing::default(),
             max_peers: 16,
+            log: true,
         }
     }
 }
