@@ -635,6 +635,112 @@ fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
     drop(cam);
 }
 
+#[test]
+fn slow_link_drops_oldest_for_best_effort_and_holds_back_reliable_publishers() {
+    let a = Shm::new("sa");
+    let b = Shm::new("sb");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let timing = ["--heartbeat", "100ms", "--dead-after", "10s"];
+    let la = s(&[
+        &["--name", "fast", "--transport", "tcp", "--listen", &addr][..],
+        &[
+            "--export",
+            "/bulk",
+            "--export",
+            "/cmd",
+            "--reliable",
+            "/cmd",
+        ],
+        &timing,
+    ]
+    .concat());
+    let lb = s(&[
+        &["--name", "slow", "--transport", "tcp", "--connect", &addr][..],
+        &["--import", "/bulk", "--import", "/cmd"],
+        &timing,
+    ]
+    .concat());
+    const N: u64 = 400;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let bd = b.domain.clone();
+    let reader = thread::spawn(move || {
+        let (_node, sub) = reliable_sub(&bd, "/cmd");
+        ready_tx.send(()).unwrap();
+        expect_in_order(&sub, 0, N, "/cmd across a stalled link");
+    });
+    ready_rx.recv_timeout(WATCHDOG).unwrap();
+    let mut fast = spawn_link(&args(&la), &a.env(), None);
+    fast.wait_for("listening on");
+    let mut slow = spawn_link(&args(&lb), &b.env(), None);
+    slow.wait_for("connected to fast@");
+
+    // Bulk: 64 KiB samples as fast as the publisher can loan them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ad, st) = (a.domain.clone(), stop.clone());
+    let bulk = thread::spawn(move || {
+        let node = Node::builder("bulk").domain(ad).create().unwrap();
+        let p = node
+            .publisher::<[u8]>("/bulk")
+            .max_len(64 << 10)
+            .create()
+            .unwrap();
+        while !st.load(Ordering::SeqCst) {
+            if let Ok(mut loan) = p.loan_slice(64 << 10) {
+                loan[0] = 1;
+                loan.send();
+            }
+        }
+    });
+    // Commands: reliable, paced so that they span the stall.
+    let ad = a.domain.clone();
+    let cmd = thread::spawn(move || {
+        let node = Node::builder("cmd").domain(ad).create().unwrap();
+        let p = node.publisher::<[u8]>("/cmd").max_len(16).create().unwrap();
+        let deadline = Instant::now() + WATCHDOG;
+        while p.raw().subscriber_count() < 1 {
+            assert!(Instant::now() < deadline, "watchdog: no exporter on /cmd");
+            thread::sleep(Duration::from_millis(5));
+        }
+        for n in 0..N {
+            let mut loan = loop {
+                match p.loan_slice_timeout(16, Duration::from_millis(100)) {
+                    Ok(l) => break l,
+                    Err(_) => assert!(Instant::now() < deadline, "watchdog: /cmd stayed full"),
+                }
+            };
+            encode(n, &mut loan);
+            loan.send();
+            thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // The receiving endpoint stops reading for a while: buffers fill, the
+    // sender's writes block.
+    thread::sleep(Duration::from_millis(300));
+    kill(slow.pid(), Signal::SIGSTOP).unwrap();
+    thread::sleep(Duration::from_millis(1500));
+    kill(slow.pid(), Signal::SIGCONT).unwrap();
+    cmd.join().unwrap();
+    reader.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    bulk.join().unwrap();
+    // No disconnection: a stalled but alive peer is backpressure, not death.
+    assert!(!slow.log().contains("closed connection"), "{}", slow.log());
+    assert!(!fast.log().contains("closed connection"), "{}", fast.log());
+    assert_eq!(fast.terminate(), 0, "{}", fast.log());
+    let log = fast.log();
+    let dropped: u64 = log
+        .split("dropped ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no drop count in:\n{log}"));
+    assert!(
+        dropped > 0,
+        "best-effort /bulk lost nothing on a stalled link?\n{log}"
+    );
+    assert!(slow.alive());
+}
+
 /// Reads frames until the peer's `CLOSE` and returns its reason.
 fn close_reason(stream: &mut TcpStream) -> String {
     stream
