@@ -973,7 +973,7 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
         .domain(a.domain.clone())
         .create()
         .unwrap();
-    let _pose = na.publisher::<[u8]>("/pose").max_len(16).create().unwrap();
+    let pose = na.publisher::<[u8]>("/pose").max_len(16).create().unwrap();
     let la = s(&[
         "--name",
         "src",
@@ -999,6 +999,20 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
     let dst = spawn_link(&args(&lb), &b.env(), None);
     dst.wait_for("refused topic /pose: topic /pose carries");
     src.wait_for("peer refused topic /pose");
+    // Regression: the refused reliable topic's exporter subscriber is gone,
+    // so it no longer holds the local publisher back.
+    let deadline = Instant::now() + WATCHDOG;
+    while pose.raw().subscriber_count() > 0 {
+        assert!(Instant::now() < deadline, "watchdog: the refused topic keeps its exporter");
+        thread::sleep(Duration::from_millis(5));
+    }
+    for n in 0..40 {
+        let mut loan = pose
+            .loan_slice(16)
+            .unwrap_or_else(|e| panic!("loan {n} on the refused topic: {e}"));
+        encode(n, &mut loan);
+        loan.send();
+    }
     let deadline = Instant::now() + WATCHDOG;
     let mut got = 0;
     while got < 20 {

@@ -525,7 +525,9 @@ fn handshake(
 
 /// One exported topic.
 struct Exported {
-    sub: RawSubscriber,
+    /// Dropped once the peer refuses the topic: a reliable subscriber
+    /// nobody drains would hold the local publishers back for ever.
+    sub: Option<RawSubscriber>,
     id: u32,
     state: ExportState,
 }
@@ -593,30 +595,35 @@ fn export_inner(
                 &mut failed,
             )?;
         }
-        *dropped = topics.iter().map(|t| t.sub.dropped()).sum();
+        *dropped = topics
+            .iter()
+            .filter_map(|t| t.sub.as_ref())
+            .map(|s| s.dropped())
+            .sum();
         while let Ok(v) = verdicts.try_recv() {
             if let Some(t) = topics.iter_mut().find(|t| t.id == v.id) {
                 if v.accepted {
                     t.state = ExportState::Accepted;
-                } else {
+                } else if let Some(sub) = t.sub.take() {
                     t.state = ExportState::Refused;
                     log(
                         cfg,
-                        format_args!("peer refused topic {}: {}", t.sub.topic(), v.reason),
+                        format_args!("peer refused topic {}: {}", sub.topic(), v.reason),
                     );
                 }
             }
         }
         // Wait on the accepted topics until the next scan or verdict check.
-        let accepted: Vec<&Exported> = topics
+        let accepted: Vec<(u32, &RawSubscriber)> = topics
             .iter()
             .filter(|t| t.state == ExportState::Accepted)
+            .filter_map(|t| Some((t.id, t.sub.as_ref()?)))
             .collect();
         let mut ws = node
             .wait_set()
             .map_err(|e| WireError::Io(std::io::Error::other(e.to_string())))?;
-        for t in &accepted {
-            ws.raw_subscriber(&t.sub)
+        for (_, sub) in &accepted {
+            ws.raw_subscriber(sub)
                 .map_err(|e| WireError::Io(std::io::Error::other(e.to_string())))?;
         }
         let until_scan = next_scan.saturating_duration_since(Instant::now());
@@ -638,22 +645,22 @@ fn export_inner(
                 return Err(WireError::Stopped);
             }
             let mut any = false;
-            for t in &accepted {
+            for &(id, sub) in &accepted {
                 // A bounded batch per topic keeps the others flowing.
                 for _ in 0..64 {
-                    let s = match t.sub.try_recv() {
+                    let s = match sub.try_recv() {
                         Ok(Some(s)) => s,
                         Ok(None) | Err(_) => break,
                     };
                     any = true;
                     let info = s.info();
-                    if t.sub.publisher_node(info.publisher) == import_node {
+                    if sub.publisher_node(info.publisher) == import_node {
                         continue; // it came from this peer: never send it back
                     }
                     let bytes = s.bytes();
                     let h = wire::data_header(
                         &DataHeader {
-                            topic: t.id,
+                            topic: id,
                             seq: info.seq,
                             stamp_ns: info.sent_ns,
                         },
@@ -755,7 +762,7 @@ fn scan(
         announced.store(id + 1, Ordering::SeqCst);
         tx.frame(&wire::encode_announce(&a))?;
         topics.push(Exported {
-            sub,
+            sub: Some(sub),
             id,
             state: ExportState::Pending,
         });
