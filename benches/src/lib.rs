@@ -40,6 +40,7 @@ pub mod iceoryx2_peer;
 pub mod report;
 pub mod shm;
 pub mod stream;
+pub mod throughput;
 
 use std::fmt;
 use std::time::{Duration, Instant};
