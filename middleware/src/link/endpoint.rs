@@ -317,8 +317,8 @@ impl Tx {
         let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let start = Instant::now();
         wire::write_all_vectored(&mut **c, bufs, || {
-            let silent = crate::sys::monotonic_ns()
-                .saturating_sub(self.last_rx_ns.load(Ordering::SeqCst));
+            let silent =
+                crate::sys::monotonic_ns().saturating_sub(self.last_rx_ns.load(Ordering::SeqCst));
             if self.stopping() {
                 Err(WireError::Stopped)
             } else if start.elapsed() >= self.stall_after
