@@ -1,29 +1,62 @@
 //! axon itself: a `[u8]` slice topic per direction, loaned, written in place
-//! and read where it lies. `axon/poll` busy-polls `try_recv`; `axon/futex`
-//! sleeps in `recv_timeout` (futex wake-up, woken by the publisher).
+//! and read where it lies. `axon/poll` busy-polls `try_recv`; the others wait
+//! in `recv_timeout` with a wake mechanism: `axon/futex` (sleeps on the futex
+//! word, woken by the publisher), `axon/sem` (process-shared semaphore in the
+//! segment), `axon/adaptive` (spins for the default budget, then the futex).
+//!
+//! `AXON_BENCH_DELAY_NS=N` makes every send spin N ns first: a deliberate
+//! regression, for proving that the gate fails (benches/tests/gate.rs).
 
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use axon::{Domain, Node, Publisher, Subscriber, WaitError};
+use axon::{Domain, Node, Publisher, Subscriber, WaitError, WakeMechanism};
 
 use crate::{
     read_message, write_message, Ctx, Endpoint, Mechanism, Payload, Pinger, Ponger, Watchdog,
 };
 
 pub struct AxonTopic {
-    blocking: bool,
+    id: &'static str,
+    /// How the receiver waits; `None`: busy-polls `try_recv`.
+    wake: Option<WakeMechanism>,
 }
 
-pub static AXON_POLL: AxonTopic = AxonTopic { blocking: false };
-pub static AXON_FUTEX: AxonTopic = AxonTopic { blocking: true };
+pub static AXON_POLL: AxonTopic = AxonTopic {
+    id: "axon/poll",
+    wake: None,
+};
+pub static AXON_FUTEX: AxonTopic = AxonTopic {
+    id: "axon/futex",
+    wake: Some(WakeMechanism::Futex),
+};
+pub static AXON_SEM: AxonTopic = AxonTopic {
+    id: "axon/sem",
+    wake: Some(WakeMechanism::Semaphore),
+};
+pub static AXON_ADAPTIVE: AxonTopic = AxonTopic {
+    id: "axon/adaptive",
+    wake: Some(WakeMechanism::Adaptive { spin: None }),
+};
 
 struct End {
     publisher: Publisher<[u8]>,
     subscriber: Subscriber<[u8]>,
     payload: Payload,
     blocking: bool,
+    delay: Duration,
     domain: Option<Domain>,
+}
+
+/// The injected per-send delay (`AXON_BENCH_DELAY_NS`), zero when unset.
+fn injected_delay() -> anyhow::Result<Duration> {
+    match std::env::var("AXON_BENCH_DELAY_NS") {
+        Ok(v) => Ok(Duration::from_nanos(
+            v.parse()
+                .context("AXON_BENCH_DELAY_NS must be a number of ns")?,
+        )),
+        Err(_) => Ok(Duration::ZERO),
+    }
 }
 
 fn domain(ctx: &Ctx) -> anyhow::Result<Domain> {
@@ -42,7 +75,12 @@ fn domain(ctx: &Ctx) -> anyhow::Result<Domain> {
 }
 
 impl End {
-    fn new(ctx: &Ctx, payload: Payload, blocking: bool, parent: bool) -> anyhow::Result<Self> {
+    fn new(
+        ctx: &Ctx,
+        payload: Payload,
+        wake: Option<WakeMechanism>,
+        parent: bool,
+    ) -> anyhow::Result<Self> {
         let domain = domain(ctx)?;
         let node = Node::builder("bench").domain(domain.clone()).create()?;
         let (out, inn) = if parent {
@@ -57,18 +95,21 @@ impl End {
             .max_subscribers(1)
             .max_len(payload.size)
             .create()?;
-        let subscriber = node
+        let mut subscriber = node
             .subscriber::<[u8]>(inn)
             .history(1)
             .max_publishers(1)
             .max_subscribers(1)
-            .max_len(payload.size)
-            .create()?;
+            .max_len(payload.size);
+        if let Some(w) = wake {
+            subscriber = subscriber.wake(w);
+        }
         Ok(End {
             publisher,
-            subscriber,
+            subscriber: subscriber.create()?,
             payload,
-            blocking,
+            blocking: wake.is_some(),
+            delay: injected_delay()?,
             domain: parent.then_some(domain),
         })
     }
@@ -84,6 +125,12 @@ impl Endpoint for End {
     }
 
     fn send(&mut self, seq: u64) -> anyhow::Result<()> {
+        if !self.delay.is_zero() {
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < self.delay {
+                std::hint::spin_loop();
+            }
+        }
         let mut loan = self.publisher.loan_slice(self.payload.size)?;
         write_message(&mut loan, seq, self.payload.touch);
         loan.send();
@@ -130,15 +177,15 @@ impl Drop for End {
 
 impl Mechanism for AxonTopic {
     fn id(&self) -> &'static str {
-        if self.blocking {
-            "axon/futex"
-        } else {
-            "axon/poll"
-        }
+        self.id
     }
 
+    /// Adaptive spins under steady traffic: it is held to the spin floor.
     fn sleeps(&self) -> bool {
-        self.blocking
+        matches!(
+            self.wake,
+            Some(WakeMechanism::Futex | WakeMechanism::Semaphore)
+        )
     }
 
     fn create(
@@ -146,7 +193,7 @@ impl Mechanism for AxonTopic {
         ctx: &Ctx,
         payload: Payload,
     ) -> anyhow::Result<(Box<dyn Pinger>, Vec<String>)> {
-        let end = End::new(ctx, payload, self.blocking, true).context("axon parent side")?;
+        let end = End::new(ctx, payload, self.wake, true).context("axon parent side")?;
         Ok((Box::new(end), vec![]))
     }
 
@@ -156,7 +203,7 @@ impl Mechanism for AxonTopic {
         payload: Payload,
         _args: &[String],
     ) -> anyhow::Result<Box<dyn Ponger>> {
-        let end = End::new(ctx, payload, self.blocking, false).context("axon child side")?;
+        let end = End::new(ctx, payload, self.wake, false).context("axon child side")?;
         Ok(Box::new(end))
     }
 }

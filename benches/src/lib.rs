@@ -35,6 +35,7 @@ pub mod floor_sem;
 pub mod floor_spin;
 pub mod floor_tcp;
 pub mod floor_unix;
+pub mod gate;
 pub mod harness;
 pub mod iceoryx2_peer;
 pub mod report;
@@ -360,6 +361,8 @@ pub fn mechanisms() -> Vec<&'static dyn Mechanism> {
         &iceoryx2_peer::ICEORYX2_BLOCK,
         &axon_topic::AXON_POLL,
         &axon_topic::AXON_FUTEX,
+        &axon_topic::AXON_SEM,
+        &axon_topic::AXON_ADAPTIVE,
         &axon_link::AXON_UNIX_LINK,
         &axon_link::AXON_TCP_LINK,
     ]

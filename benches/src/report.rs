@@ -138,10 +138,12 @@ impl RowResult {
     }
 }
 
-/// The floor a row is compared with: the spin floor for mechanisms that spin, the futex floor
-/// for those that sleep; same payload.
+/// The floor a row is compared with: the spin floor for mechanisms that spin, the semaphore
+/// floor for semaphore mechanisms, the futex floor for the others that sleep; same payload.
 pub fn floor_of<'a>(row: &RowResult, rows: &'a [RowResult]) -> Option<&'a RowResult> {
-    let floor = if row.sleeps {
+    let floor = if row.mechanism.ends_with("/sem") {
+        "floor/sem"
+    } else if row.sleeps {
         "floor/futex"
     } else {
         "floor/spin"

@@ -1,9 +1,12 @@
-//! `bench-gate`: one run measuring the physical floors and iceoryx2 (and, later, axon), printed
-//! as one table, so that ratios compare figures measured in the same run.
+//! `bench-gate`: one run measuring the physical floors, iceoryx2 and axon, printed as one
+//! table, so that ratios compare figures measured in the same run. With `--gate FILE` it is the
+//! regression gate instead: it measures the rows the thresholds name and exits 1 when a ratio
+//! is above its threshold (`axon_benches::gate`).
 //!
 //! ```text
 //! cargo run --release -p axon-benches --bin bench-gate -- [--full] [--filter SUBSTR]...
 //!     [--sizes 8,1024,...] [--rounds N] [--samples N] [--pin auto|same|off]
+//!     [--gate benches/thresholds.toml]
 //! ```
 
 use std::io::Write as _;
@@ -12,6 +15,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use axon_benches::affinity::{self, Pinning};
+use axon_benches::gate::{self, Thresholds};
 use axon_benches::report::{measure, print_table, MeasureConfig};
 use axon_benches::{mechanisms, Mechanism, Payload, SessionOptions, Touch, HEADER_LEN};
 
@@ -23,18 +27,7 @@ struct Args {
     sizes: Option<Vec<usize>>,
     cfg: MeasureConfig,
     pinning: Pinning,
-}
-
-fn parse_size(s: &str) -> anyhow::Result<usize> {
-    let s = s.trim();
-    let (num, mul) = if let Some(n) = s.strip_suffix("MiB").or_else(|| s.strip_suffix('M')) {
-        (n, 1 << 20)
-    } else if let Some(n) = s.strip_suffix("KiB").or_else(|| s.strip_suffix('K')) {
-        (n, 1 << 10)
-    } else {
-        (s, 1)
-    };
-    Ok(num.trim().parse::<usize>().context("size")? * mul)
+    gate: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -44,6 +37,7 @@ fn parse_args() -> anyhow::Result<Args> {
         sizes: None,
         cfg: MeasureConfig::quick(),
         pinning: Pinning::Auto,
+        gate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -55,11 +49,12 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--quick" => {}
             "--filter" => args.filters.push(value()?),
+            "--gate" => args.gate = Some(value()?.into()),
             "--sizes" => {
                 args.sizes = Some(
                     value()?
                         .split(',')
-                        .map(parse_size)
+                        .map(gate::parse_size)
                         .collect::<anyhow::Result<_>>()?,
                 )
             }
@@ -76,7 +71,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "bench-gate [--full] [--filter SUBSTR]... [--sizes 8,1K,64K,1M,8M] \
-                     [--rounds N] [--samples N] [--pin auto|same|off]"
+                     [--rounds N] [--samples N] [--pin auto|same|off] [--gate THRESHOLDS.toml]\n\
+                     mechanisms: {}",
+                    axon_benches::mechanisms()
+                        .iter()
+                        .map(|m| m.id())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 std::process::exit(0);
             }
@@ -162,6 +163,10 @@ fn environment() -> String {
 
 fn run() -> anyhow::Result<bool> {
     let args = parse_args()?;
+    let thresholds = match &args.gate {
+        Some(path) => Some(Thresholds::load(path)?),
+        None => None,
+    };
     let opts = SessionOptions {
         pinning: args.pinning,
         ..SessionOptions::default()
@@ -184,6 +189,30 @@ fn run() -> anyhow::Result<bool> {
     out.flush()?;
     writeln!(out, "{}", environment())?;
     let t0 = Instant::now();
+    if let Some(t) = &thresholds {
+        writeln!(
+            out,
+            "gate: {} ratios from {}, each row measured {} times, best median kept\n",
+            t.ratios.len(),
+            args.gate.as_ref().expect("gate").display(),
+            t.repeats
+        )?;
+        let failed = gate::run(t, opts, &args.cfg, &mut out)?;
+        writeln!(out, "\ngate ran in {:.1} s", t0.elapsed().as_secs_f64())?;
+        if failed.is_empty() {
+            writeln!(out, "GATE PASSED")?;
+            return Ok(true);
+        }
+        writeln!(
+            out,
+            "GATE FAILED: {} ratio(s) above threshold:",
+            failed.len()
+        )?;
+        for f in &failed {
+            writeln!(out, "  {f}")?;
+        }
+        return Ok(false);
+    }
     let mut rows = vec![];
     let mut ok = true;
     for m in mechanisms() {

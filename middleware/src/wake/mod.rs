@@ -240,7 +240,14 @@ mod imp {
     fn pinned_with_publishers(seg: &Segment) -> bool {
         use nix::sched::{sched_getaffinity, CpuSet};
         use nix::unistd::Pid;
-        if std::thread::available_parallelism().map_or(true, |n| n.get() == 1) {
+        // Online CPUs, not `available_parallelism` (that is this process's
+        // affinity mask: a process pinned to one CPU would see a machine of
+        // one CPU and never spin, even with its peer on another CPU).
+        let online = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+            .ok()
+            .flatten()
+            .unwrap_or(1);
+        if online <= 1 {
             return true;
         }
         let only_cpu = |pid: Pid| -> Option<usize> {

@@ -1,0 +1,318 @@
+//! The regression gate: the key ratios, measured in one run, against thresholds committed in
+//! `benches/thresholds.toml`.
+//!
+//! Every ratio divides the median one-way latency of a row by that of another row measured in
+//! the same run (a floor, a peer, or the same mechanism at another size), so it holds on any
+//! machine. A shared 2-vCPU machine is noisy, so each row is measured `repeats` times
+//! (interleaved: repeat 1 of every row, then repeat 2, ...) and the best (lowest) of its
+//! medians is kept; a burst of load then has to hit every repeat of a row to move it.
+//!
+//! The file (see `benches/thresholds.toml` for the committed one):
+//! ```toml
+//! repeats = 3                 # optional, default 3
+//! [[ratio]]
+//! name = "polling vs atomic floor"
+//! row = "axon/poll"           # a mechanism id (bench-gate --help lists them)
+//! size = "8"                  # optional, default 8; 8, 1K, 64K, 1M, 8M
+//! touch = "hdr"               # optional, hdr (default) or all
+//! over = "floor/spin"         # the denominator's mechanism
+//! over_size = "8"             # optional, default = size
+//! max = 2.0                   # the gate fails when the ratio is above this
+//! target = 1.5                # optional: the issue's target, printed beside it
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde::Deserialize;
+
+use crate::report::{measure, MeasureConfig};
+use crate::{find_mechanism, mechanisms, Mechanism, Payload, SessionOptions, Touch, HEADER_LEN};
+
+/// `benches/thresholds.toml`, parsed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// How many times each row is measured; the best median is kept.
+    #[serde(default = "default_repeats")]
+    pub repeats: usize,
+    /// The ratios to check.
+    #[serde(rename = "ratio")]
+    pub ratios: Vec<RatioSpec>,
+}
+
+fn default_repeats() -> usize {
+    3
+}
+
+/// One `[[ratio]]` as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatioSpec {
+    /// What the ratio means, printed in the table.
+    pub name: String,
+    /// The numerator's mechanism id.
+    pub row: String,
+    /// Payload size of the numerator (default 8).
+    pub size: Option<String>,
+    /// `hdr` (default) or `all`.
+    pub touch: Option<String>,
+    /// The denominator's mechanism id.
+    pub over: String,
+    /// Payload size of the denominator (default: `size`).
+    pub over_size: Option<String>,
+    /// The gate fails above this.
+    pub max: f64,
+    /// The target from the issues, for the report.
+    pub target: Option<f64>,
+}
+
+/// A row the gate measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RowKey {
+    mechanism: &'static str,
+    size: usize,
+    touch_all: bool,
+}
+
+impl RowKey {
+    fn payload(&self) -> Payload {
+        let touch = if self.touch_all && self.size > HEADER_LEN {
+            Touch::All
+        } else {
+            Touch::Header
+        };
+        Payload::new(self.size, touch)
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.mechanism, self.payload())
+    }
+}
+
+/// A ratio ready to measure.
+struct Check<'a> {
+    spec: &'a RatioSpec,
+    row: RowKey,
+    over: RowKey,
+}
+
+/// Parses a size such as `8`, `1K`, `64KiB`, `8M`.
+pub fn parse_size(s: &str) -> anyhow::Result<usize> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("MiB").or_else(|| s.strip_suffix('M')) {
+        (n, 1 << 20)
+    } else if let Some(n) = s.strip_suffix("KiB").or_else(|| s.strip_suffix('K')) {
+        (n, 1 << 10)
+    } else {
+        (s, 1)
+    };
+    let n: usize = num
+        .trim()
+        .parse()
+        .with_context(|| format!("size {s:?} is not a number with an optional K or M"))?;
+    if n * mul < HEADER_LEN {
+        bail!("size {s:?} is below the {HEADER_LEN}-byte message header");
+    }
+    Ok(n * mul)
+}
+
+impl Thresholds {
+    /// Reads and checks `path`; errors name the file (and line and column for syntax errors).
+    pub fn load(path: &Path) -> anyhow::Result<Thresholds> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let t: Thresholds =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), e))?;
+        if t.repeats == 0 || t.repeats > 20 {
+            bail!("{}: repeats must be 1..=20", path.display());
+        }
+        if t.ratios.is_empty() {
+            bail!("{}: no [[ratio]] to check", path.display());
+        }
+        for (i, r) in t.ratios.iter().enumerate() {
+            t.check(r)
+                .with_context(|| format!("{}: ratio {} ({:?})", path.display(), i + 1, r.name))?;
+        }
+        Ok(t)
+    }
+
+    fn check<'a>(&self, r: &'a RatioSpec) -> anyhow::Result<Check<'a>> {
+        let mech = |id: &str| -> anyhow::Result<&'static str> {
+            find_mechanism(id).map(|m| m.id()).ok_or_else(|| {
+                let known: Vec<_> = mechanisms().iter().map(|m| m.id()).collect();
+                anyhow!("unknown mechanism {id:?} (known: {})", known.join(", "))
+            })
+        };
+        let touch_all = match r.touch.as_deref() {
+            None | Some("hdr") => false,
+            Some("all") => true,
+            Some(t) => bail!("touch must be \"hdr\" or \"all\", not {t:?}"),
+        };
+        let size = parse_size(r.size.as_deref().unwrap_or("8"))?;
+        let over_size = match &r.over_size {
+            Some(s) => parse_size(s)?,
+            None => size,
+        };
+        if !(r.max.is_finite() && r.max > 0.0) {
+            bail!("max must be a positive number, not {}", r.max);
+        }
+        Ok(Check {
+            spec: r,
+            row: RowKey {
+                mechanism: mech(&r.row)?,
+                size,
+                touch_all,
+            },
+            over: RowKey {
+                mechanism: mech(&r.over)?,
+                size: over_size,
+                touch_all,
+            },
+        })
+    }
+}
+
+/// Measures every row the thresholds need, prints the table to `out`, and returns the names
+/// of the ratios above their `max` (empty: the gate passes).
+pub fn run(
+    t: &Thresholds,
+    opts: SessionOptions,
+    cfg: &MeasureConfig,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<String>> {
+    let checks: Vec<Check> = t
+        .ratios
+        .iter()
+        .map(|r| t.check(r))
+        .collect::<anyhow::Result<_>>()?;
+    let mut best: BTreeMap<RowKey, Vec<u64>> = BTreeMap::new();
+    for c in &checks {
+        best.entry(c.row).or_default();
+        best.entry(c.over).or_default();
+    }
+    let keys: Vec<RowKey> = best.keys().copied().collect();
+    for repeat in 1..=t.repeats {
+        write!(out, "repeat {repeat}/{}:", t.repeats)?;
+        for key in &keys {
+            let m: &dyn Mechanism = find_mechanism(key.mechanism).expect("checked at load");
+            let row = measure(m, key.payload(), opts, cfg)
+                .with_context(|| format!("measuring {}", key.label()))?;
+            best.get_mut(key).expect("key").push(row.p50());
+            write!(out, " .")?;
+            out.flush()?;
+        }
+        writeln!(out)?;
+    }
+    let us = |ns: u64| format!("{:.3}", ns as f64 / 1000.0);
+    writeln!(
+        out,
+        "\n{:<42} {:<22} {:>8} {:<22} {:>8} {:>6} {:>5} {:>6}  verdict",
+        "ratio", "row", "best us", "over", "best us", "ratio", "max", "target"
+    )?;
+    let mut failed = vec![];
+    for c in &checks {
+        let a = *best[&c.row].iter().min().expect("measured");
+        let b = *best[&c.over].iter().min().expect("measured");
+        let ratio = a as f64 / b.max(1) as f64;
+        let pass = ratio <= c.spec.max;
+        let target = c.spec.target.map_or("-".to_string(), |t| format!("{t:.2}"));
+        let verdict = match (pass, c.spec.target) {
+            (false, _) => "FAIL (above max)",
+            (true, Some(t)) if ratio <= t => "ok, target met",
+            (true, Some(_)) => "ok, target not met",
+            (true, None) => "ok",
+        };
+        writeln!(
+            out,
+            "{:<42} {:<22} {:>8} {:<22} {:>8} {:>6.2} {:>5.2} {:>6}  {}",
+            c.spec.name,
+            c.row.label(),
+            us(a),
+            c.over.label(),
+            us(b),
+            ratio,
+            c.spec.max,
+            target,
+            verdict
+        )?;
+        if !pass {
+            failed.push(format!(
+                "{}: {} / {} = {ratio:.2} > max {:.2}",
+                c.spec.name,
+                c.row.label(),
+                c.over.label(),
+                c.spec.max
+            ));
+        }
+    }
+    writeln!(out, "\nmedians per repeat (us):")?;
+    for (key, meds) in &best {
+        let list: Vec<String> = meds.iter().map(|m| us(*m)).collect();
+        writeln!(out, "  {:<28} {}", key.label(), list.join(" "))?;
+    }
+    Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> anyhow::Result<Thresholds> {
+        let dir = std::env::temp_dir().join(format!("axon-gate-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("t.toml");
+        std::fs::write(&path, text)?;
+        let r = Thresholds::load(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn the_committed_thresholds_load() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("thresholds.toml");
+        let t = Thresholds::load(&path).unwrap();
+        assert!(t.ratios.len() >= 6);
+    }
+
+    #[test]
+    fn bad_files_name_what_is_wrong() {
+        let e =
+            load("[[ratio]]\nname = \"x\"\nrow = \"axon/poll\"\nover = \"floor/spin\"\nmax = \n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("line 5"), "{e}");
+        let e = load(
+            "[[ratio]]\nname = \"x\"\nrow = \"axon/nope\"\nover = \"floor/spin\"\nmax = 2.0\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown mechanism \"axon/nope\""),
+            "{e:#}"
+        );
+        let e = load(
+            "[[ratio]]\nname = \"x\"\nrow = \"axon/poll\"\nover = \"floor/spin\"\nmax = -1.0\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("max must be a positive"), "{e:#}");
+        let e = load("[[ratio]]\nname = \"x\"\nrow = \"axon/poll\"\nover = \"floor/spin\"\nmax = 2.0\nsize = \"3\"\n")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("below the 8-byte"), "{e:#}");
+        let e = load(
+            "[[ratio]]\nname = \"x\"\nrow = \"axon/poll\"\nover = \"floor/spin\"\nmaxx = 2.0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8").unwrap(), 8);
+        assert_eq!(parse_size("64K").unwrap(), 64 << 10);
+        assert_eq!(parse_size("8MiB").unwrap(), 8 << 20);
+        assert!(parse_size("lots").is_err());
+    }
+}
