@@ -879,6 +879,11 @@ fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing(
         "announces a body of 4294967295 bytes, outside its bound",
     ));
     cases.push((
+        "silent peer",
+        Box::new(|_| {}),
+        "handshake not completed within 5s",
+    ));
+    cases.push((
         "wrong protocol version",
         Box::new(|s| s.write_all(&hello(7, true).1).unwrap()),
         "protocol version 7 is not supported (this endpoint speaks version 1)",
@@ -1003,7 +1008,10 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
     // so it no longer holds the local publisher back.
     let deadline = Instant::now() + WATCHDOG;
     while pose.raw().subscriber_count() > 0 {
-        assert!(Instant::now() < deadline, "watchdog: the refused topic keeps its exporter");
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: the refused topic keeps its exporter"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     for n in 0..40 {

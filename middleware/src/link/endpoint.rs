@@ -378,7 +378,12 @@ fn serve(
     });
     let mut rx = FrameReader::new(conn, cfg.timing.handshake);
     let result = (|| {
-        let peer = handshake(&mut rx, &tx, role, cfg)?;
+        let peer = handshake(&mut rx, &tx, role, cfg).map_err(|e| match e {
+            WireError::Timeout(d) => {
+                WireError::Refused(format!("handshake not completed within {d:?}"))
+            }
+            e => e,
+        })?;
         summary.established = true;
         summary.peer = format!("{}@{}", peer.node, peer.host);
         rx.set_dead_after(cfg.timing.dead_after);
