@@ -38,6 +38,7 @@ pub mod floor_unix;
 pub mod gate;
 pub mod harness;
 pub mod iceoryx2_peer;
+pub mod plot;
 pub mod report;
 pub mod shm;
 pub mod stream;

@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release -p axon-benches --bin bench-gate -- [--full] [--filter SUBSTR]...
 //!     [--sizes 8,1024,...] [--rounds N] [--samples N] [--pin auto|same|off]
-//!     [--gate benches/thresholds.toml]
+//!     [--gate benches/thresholds.toml] [--plot latency.svg]
 //! ```
 
 use std::io::Write as _;
@@ -28,6 +28,7 @@ struct Args {
     cfg: MeasureConfig,
     pinning: Pinning,
     gate: Option<std::path::PathBuf>,
+    plot: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -38,6 +39,7 @@ fn parse_args() -> anyhow::Result<Args> {
         cfg: MeasureConfig::quick(),
         pinning: Pinning::Auto,
         gate: None,
+        plot: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -50,6 +52,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--quick" => {}
             "--filter" => args.filters.push(value()?),
             "--gate" => args.gate = Some(value()?.into()),
+            "--plot" => args.plot = Some(value()?.into()),
             "--sizes" => {
                 args.sizes = Some(
                     value()?
@@ -71,7 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "bench-gate [--full] [--filter SUBSTR]... [--sizes 8,1K,64K,1M,8M] \
-                     [--rounds N] [--samples N] [--pin auto|same|off] [--gate THRESHOLDS.toml]\n\
+                     [--rounds N] [--samples N] [--pin auto|same|off] [--gate THRESHOLDS.toml] [--plot FILE.svg]\n\
                      mechanisms: {}",
                     axon_benches::mechanisms()
                         .iter()
@@ -231,6 +234,16 @@ fn run() -> anyhow::Result<bool> {
     }
     writeln!(out)?;
     print_table(&mut out, &rows)?;
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "one-way latency vs payload, {} ({} CPUs)",
+            affinity::plan(args.pinning),
+            cpus.len()
+        );
+        std::fs::write(path, axon_benches::plot::svg(&rows, &title))
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "plot written to {}", path.display())?;
+    }
     writeln!(
         out,
         "\n{} rows in {:.1} s{}",
