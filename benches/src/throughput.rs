@@ -1009,6 +1009,7 @@ fn drive(
             if now >= deadline {
                 break now;
             }
+            children.check()?;
         }
         if source.try_send(seq)? {
             seq += 1;
