@@ -4,8 +4,12 @@
 //! Every ratio divides the median one-way latency of a row by that of another row measured in
 //! the same run (a floor, a peer, or the same mechanism at another size), so it holds on any
 //! machine. A shared 2-vCPU machine is noisy, so each row is measured `repeats` times
-//! (interleaved: repeat 1 of every row, then repeat 2, ...) and the best (lowest) of its
-//! medians is kept; a burst of load then has to hit every repeat of a row to move it.
+//! (interleaved: repeat 1 of every row, then repeat 2, ...), each repeat a fresh pair of
+//! processes, and the ratio uses the *median of those medians* of each row. Not the best:
+//! noise here goes both ways. Each session lands its two processes on a different placement
+//! of the host's vCPUs, and a lucky one makes a floor (or iceoryx2) 15-50% faster than usual
+//! for that repeat only. Best-of-medians on both sides let one lucky denominator fail the
+//! gate; the median needs most repeats of a row to move. The table prints the best too.
 //!
 //! The file (see `benches/thresholds.toml` for the committed one):
 //! ```toml
@@ -35,7 +39,7 @@ use crate::{find_mechanism, mechanisms, Mechanism, Payload, SessionOptions, Touc
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
-    /// How many times each row is measured; the best median is kept.
+    /// How many times each row is measured; the median of the medians is used.
     #[serde(default = "default_repeats")]
     pub repeats: usize,
     /// The ratios to check.
@@ -210,12 +214,11 @@ pub fn run(
     writeln!(
         out,
         "\n{:<42} {:<22} {:>8} {:<22} {:>8} {:>6} {:>5} {:>6}  verdict",
-        "ratio", "row", "best us", "over", "best us", "ratio", "max", "target"
+        "ratio", "row", "med. us", "over", "med. us", "ratio", "max", "target"
     )?;
     let mut failed = vec![];
     for c in &checks {
-        let a = *best[&c.row].iter().min().expect("measured");
-        let b = *best[&c.over].iter().min().expect("measured");
+        let (a, b) = (median(&best[&c.row]), median(&best[&c.over]));
         let ratio = a as f64 / b.max(1) as f64;
         let pass = ratio <= c.spec.max;
         let target = c.spec.target.map_or("-".to_string(), |t| format!("{t:.2}"));
@@ -248,12 +251,26 @@ pub fn run(
             ));
         }
     }
-    writeln!(out, "\nmedians per repeat (us):")?;
+    writeln!(out, "\nmedians per repeat (us), then the best:")?;
     for (key, meds) in &best {
         let list: Vec<String> = meds.iter().map(|m| us(*m)).collect();
-        writeln!(out, "  {:<28} {}", key.label(), list.join(" "))?;
+        let best = meds.iter().min().map_or(0, |m| *m);
+        writeln!(
+            out,
+            "  {:<28} {}   best {}",
+            key.label(),
+            list.join(" "),
+            us(best)
+        )?;
     }
     Ok(failed)
+}
+
+/// The median of the repeats' medians (the lower middle one for an even count).
+fn median(values: &[u64]) -> u64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v[(v.len() - 1) / 2]
 }
 
 #[cfg(test)]

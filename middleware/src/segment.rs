@@ -165,14 +165,20 @@ impl Segment {
     }
 
     /// Opens an existing segment without a type expectation (tools).
-    pub fn open_existing(path: &Path, writable: bool) -> Result<Segment, OpenError> {
+    /// `allow_foreign`: accept a segment another user owns (read-only
+    /// inspection checks ownership itself; joining one needs the QoS opt-in).
+    pub fn open_existing(
+        path: &Path,
+        writable: bool,
+        allow_foreign: bool,
+    ) -> Result<Segment, OpenError> {
         let file = if writable {
             SegmentFile::open(path)
         } else {
             SegmentFile::open_read_only(path)
         }
         .map_err(|e| OpenError::io(path, e))?;
-        Self::from_file(file, path, writable, true).map_err(|(_, e)| e)
+        Self::from_file(file, path, writable, allow_foreign).map_err(|(_, e)| e)
     }
 
     fn create(

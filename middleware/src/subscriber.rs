@@ -83,7 +83,11 @@ impl RawSubscriber {
         for _ in 0..4 {
             let seg = match desc {
                 Some(d) => Segment::open_or_create(domain, &d.spec(topic.clone(), qos))?,
-                None => Segment::open_existing(&domain.segment_path(&topic), true)?,
+                None => Segment::open_existing(
+                    &domain.segment_path(&topic),
+                    true,
+                    qos.allow_other_users,
+                )?,
             };
             seg.reap_dead(None, None);
             let history = qos.history.min(seg.config.depth) as u64;

@@ -195,7 +195,7 @@ fn run() -> anyhow::Result<bool> {
     if let Some(t) = &thresholds {
         writeln!(
             out,
-            "gate: {} ratios from {}, each row measured {} times, best median kept\n",
+            "gate: {} ratios from {}, each row measured {} times, median of the medians used\n",
             t.ratios.len(),
             args.gate.as_ref().expect("gate").display(),
             t.repeats
