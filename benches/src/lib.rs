@@ -16,7 +16,11 @@
 //! - [`shm`]: a memfd mapped in both processes, split into a control block and two payload
 //!   buffers; the generic [`shm::ShmPingPong`] that the shared-memory floors plug a wake-up into.
 //! - one module per mechanism: [`floor_spin`], [`floor_futex`] (always sleeps, and spin then
-//!   sleep), [`floor_sem`], [`floor_unix`], [`floor_tcp`], [`iceoryx2_peer`].
+//!   sleep), [`floor_sem`], [`floor_unix`], [`floor_tcp`], [`iceoryx2_peer`], and axon's own
+//!   rows: [`axon_topic`] (poll, futex, semaphore, adaptive) and [`axon_link`] (Unix, TCP).
+//! - [`gate`]: the regression gate over `benches/thresholds.toml`; [`plot`]: the SVG plot.
+//! - [`throughput`]: one publisher process and N subscriber processes streaming (msgs/s, GB/s,
+//!   fan-out), for the `bench-throughput` binary.
 //!
 //! # Adding a mechanism
 //!
