@@ -333,7 +333,8 @@ pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, Insp
             me,
         });
     }
-    let seg = Segment::open_existing(path, false, true).map_err(|e| InspectError::from_open(path, e))?;
+    let seg =
+        Segment::open_existing(path, false, true).map_err(|e| InspectError::from_open(path, e))?;
     let c = seg.config;
     let m = seg.members();
     let pubs = m.publishers.load(Ordering::SeqCst);

@@ -35,6 +35,18 @@
 //! reader clears a hazard with Release and the scan loads with Acquire, so
 //! every read of the payload happens before the slot's next reuse.
 //!
+//! **Arming ahead (3').** A reader may store the hazard for a slot *before*
+//! the sample is there (the publisher's `next_slot` hint names the slot its
+//! next send will most likely use), followed by the same SeqCst fence, while
+//! it waits. A later poll whose entry names exactly that slot needs no
+//! protect: its load of the entry comes after the fence, so it plays the
+//! role of the re-load in the argument above (Fr before Fo: the scan sees
+//! the hazard; Fo before Fr: the poll sees the overwrite and never finds the
+//! slot). An armed hazard on a slot that is still free or loaned only keeps
+//! the owner from reclaiming it later, which the slot budget covers (it
+//! takes one of the reader's `max_held` hazards). So the fence moves off the
+//! path from "sample published" to "sample read", into the reader's wait.
+//!
 //! Fences rather than SeqCst accesses: the publish path stays a plain
 //! Release store (no `xchg` on x86), the fence is paid once per reclaim
 //! scan, and loom models fences exactly (it treats SeqCst *accesses* as
@@ -123,6 +135,18 @@ pub fn protect(hazard: &AtomicU64, tag: u64, ring_entry: &AtomicU64, entry: u64)
         release(hazard);
         false
     }
+}
+
+/// Step 3' (module docs): names `tag`'s slot in `hazard` before the
+/// sample is there, then the fence. An entry later found naming that slot
+/// is protected without [`protect`].
+#[inline]
+pub fn arm(hazard: &AtomicU64, tag: u64) {
+    // SYNC POINT C' (Release), as in `protect`.
+    hazard.store(tag, Ordering::Release);
+    // SYNC POINT B (reader's fence Fr): orders the hazard store before every
+    // later load of the ring; pairs with the owner's fence in `hazard_scan`.
+    fence(Ordering::SeqCst);
 }
 
 /// Drops a hazard once the reader is done with the slot.
@@ -255,59 +279,95 @@ mod loom_tests {
                 payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
             });
             let p = lane.clone();
-            let publisher = thread::spawn(move || {
-                let mut free: Vec<u32> = (0..SLOTS as u32).collect();
-                let mut retired: Vec<u32> = Vec::new();
-                let mut in_ring: Option<u32> = None;
-                for seq in 1..=PUBLISHES {
-                    if free.is_empty() {
-                        let mut hazarded = Vec::new();
-                        hazard_scan([std::slice::from_ref(&p.hazard)], 0, |s| hazarded.push(s));
-                        retired.retain(|s| {
-                            if hazarded.contains(s) {
-                                true
-                            } else {
-                                free.push(*s);
-                                false
-                            }
-                        });
-                    }
-                    let Some(slot) = free.pop() else { return };
-                    // SAFETY: the slot came from `free`: not in the ring and no
-                    // hazard names it, which is the property under test; loom
-                    // reports a data race if a reader touches it meanwhile.
-                    p.payload[slot as usize].with_mut(|v| unsafe { *v = seq });
-                    publish(&p.ring, &p.head, seq, slot);
-                    if let Some(old) = in_ring.replace(slot) {
-                        retired.push(old);
-                    }
-                }
-            });
-            let mut cursor = 1u64;
-            for _ in 0..3 {
-                match poll(&lane.ring, cursor) {
-                    Poll::Ready(entry) => {
-                        let slot = entry_slot(entry);
-                        let pos = (cursor % DEPTH as u64) as usize;
-                        if protect(&lane.hazard, hazard_tag(0, slot), &lane.ring[pos], entry) {
-                            // SAFETY: protected by the hazard (what is under test);
-                            // a concurrent write would be reported by loom.
-                            let v = lane.payload[slot as usize].with(|v| unsafe { *v });
-                            assert_eq!(v, cursor, "read a reused slot");
-                            release(&lane.hazard);
-                            cursor += 1;
-                        }
-                    }
-                    Poll::Lapped => {
-                        let head = lane.head.load(Ordering::Acquire);
-                        if let Some(c) = resume_after_lap(head, cursor, DEPTH as u64) {
-                            cursor = c;
-                        }
-                    }
-                    Poll::Empty => thread::yield_now(),
-                }
-            }
+            let publisher = thread::spawn(move || publish_all(&p));
+            read_three(&lane, false);
             publisher.join().unwrap();
         });
+    }
+
+    /// Publisher: sends seq 1..=PUBLISHES, reusing slots only when no hazard
+    /// names them.
+    fn publish_all(p: &Lane) {
+        let mut free: Vec<u32> = (0..SLOTS as u32).collect();
+        let mut retired: Vec<u32> = Vec::new();
+        let mut in_ring: Option<u32> = None;
+        for seq in 1..=PUBLISHES {
+            if free.is_empty() {
+                let mut hazarded = Vec::new();
+                hazard_scan([std::slice::from_ref(&p.hazard)], 0, |s| hazarded.push(s));
+                retired.retain(|s| {
+                    if hazarded.contains(s) {
+                        true
+                    } else {
+                        free.push(*s);
+                        false
+                    }
+                });
+            }
+            let Some(slot) = free.pop() else { return };
+            // SAFETY: the slot came from `free`: not in the ring and no
+            // hazard names it, which is the property under test; loom
+            // reports a data race if a reader touches it meanwhile.
+            p.payload[slot as usize].with_mut(|v| unsafe { *v = seq });
+            publish(&p.ring, &p.head, seq, slot);
+            if let Some(old) = in_ring.replace(slot) {
+                retired.push(old);
+            }
+        }
+    }
+
+    /// The same with the reader arming its hazard ahead of every poll, on a
+    /// different guess each time (so guesses are right, wrong, and right
+    /// about a slot that is recycled meanwhile), reading without `protect`
+    /// whenever the entry names the armed slot.
+    #[test]
+    fn armed_reader_never_sees_a_reused_slot() {
+        loom::model(|| {
+            let lane = Arc::new(Lane {
+                ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
+                head: AtomicU64::new(1),
+                hazard: AtomicU64::new(0),
+                payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
+            });
+            let p = lane.clone();
+            let publisher = thread::spawn(move || publish_all(&p));
+            read_three(&lane, true);
+            publisher.join().unwrap();
+        });
+    }
+
+    /// Reader: three attempts at cursor 1, 2, ...; `armed`: arm a guess first.
+    fn read_three(lane: &Lane, armed: bool) {
+        let mut cursor = 1u64;
+        for attempt in 0..3u32 {
+            // Guesses 2, 1, 0: the first is what the publisher pops first.
+            let guess = (SLOTS as u32 - 1).wrapping_sub(attempt) % SLOTS as u32;
+            if armed {
+                arm(&lane.hazard, hazard_tag(0, guess));
+            }
+            match poll(&lane.ring, cursor) {
+                Poll::Ready(entry) => {
+                    let slot = entry_slot(entry);
+                    let pos = (cursor % DEPTH as u64) as usize;
+                    let safe = (armed && slot == guess)
+                        || protect(&lane.hazard, hazard_tag(0, slot), &lane.ring[pos], entry);
+                    if safe {
+                        // SAFETY: protected by the hazard (what is under test);
+                        // a concurrent write would be reported by loom.
+                        let v = lane.payload[slot as usize].with(|v| unsafe { *v });
+                        assert_eq!(v, cursor, "read a reused slot");
+                        release(&lane.hazard);
+                        cursor += 1;
+                    }
+                }
+                Poll::Lapped => {
+                    let head = lane.head.load(Ordering::Acquire);
+                    if let Some(c) = resume_after_lap(head, cursor, DEPTH as u64) {
+                        cursor = c;
+                    }
+                }
+                Poll::Empty => thread::yield_now(),
+            }
+        }
     }
 }

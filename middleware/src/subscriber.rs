@@ -44,6 +44,8 @@ pub struct RawSubscriber {
     /// Per lane, the slot its publisher said it would likely use next
     /// (`SlotHeader::next_slot`), prefetched while polling.
     next_slot: Vec<Cell<u64>>,
+    /// The hazard armed ahead (protocol step 3'): (lane, slot, hazard index).
+    armed: Cell<Option<(usize, u32, usize)>>,
     held: Cell<u32>,
     next_lane: Cell<usize>,
     received: Cell<u64>,
@@ -114,6 +116,7 @@ impl RawSubscriber {
                         index,
                         cursors,
                         next_slot,
+                        armed: Cell::new(None),
                         held: Cell::new(0),
                         next_lane: Cell::new(0),
                         received: Cell::new(0),
@@ -396,7 +399,7 @@ impl RawSubscriber {
             let cursor = self.cursors[lane].get();
             match protocol::poll(ring, cursor) {
                 Poll::Empty => {
-                    self.seg.prefetch_slot(lane, self.next_slot[lane].get());
+                    self.arm_next(lane);
                     return Ok(None);
                 }
                 Poll::Lapped => {
@@ -427,7 +430,11 @@ impl RawSubscriber {
                     let hazard = held.trailing_ones() as usize;
                     let pos = (cursor % c.depth as u64) as usize;
                     let tag = protocol::hazard_tag(lane, slot);
-                    if !protocol::protect(&rec.hazards[hazard], tag, &ring[pos], entry) {
+                    // Armed for exactly this slot before this poll's load:
+                    // already protected (protocol step 3'). Otherwise the
+                    // protect below reuses (and so disarms) that hazard.
+                    let armed = self.armed.take() == Some((lane, slot, hazard));
+                    if !armed && !protocol::protect(&rec.hazards[hazard], tag, &ring[pos], entry) {
                         continue; // overwritten meanwhile: poll again (it lapped us)
                     }
                     let hdr = self.seg.slot_header(lane, slot);
@@ -459,6 +466,25 @@ impl RawSubscriber {
             }
         }
         Ok(None)
+    }
+
+    /// While `lane` has nothing new: warms the slot its publisher said it
+    /// will use next, and arms a free hazard on it (protocol step 3'), so
+    /// that the sample, when it comes, is read without a fence.
+    fn arm_next(&self, lane: usize) {
+        let slot = self.next_slot[lane].get();
+        self.seg.prefetch_slot(lane, slot);
+        let c = &self.seg.config;
+        let held = self.held.get();
+        if slot >= c.slots_per_lane as u64 || held.count_ones() >= c.max_held {
+            return;
+        }
+        let want = (lane, slot as u32, held.trailing_ones() as usize);
+        if self.armed.get() != Some(want) {
+            let rec = self.seg.subscriber(self.index);
+            protocol::arm(&rec.hazards[want.2], protocol::hazard_tag(lane, want.1));
+            self.armed.set(Some(want));
+        }
     }
 
     fn set_cursor(&self, lane: usize, cursor: u64) {
