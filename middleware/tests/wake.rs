@@ -389,3 +389,23 @@ fn corrupted_wake_area_futex() {
 fn corrupted_wake_area_semaphore() {
     corrupted_wake_area("semaphore");
 }
+
+/// Without `futex_waitv` (Linux before 5.16; forced here with
+/// `AXON_FUTEX_WAITV=off`), the futex stress test and the killed-publisher
+/// test of this binary pass again in a child process.
+#[test]
+fn without_futex_waitv_blocking_receive_still_works() {
+    for test in ["stress_futex", "killed_publisher_wakes_futex_waiter"] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--test-threads=1"])
+            .env("AXON_FUTEX_WAITV", "off")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{test} with the fallback:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

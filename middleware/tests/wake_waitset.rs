@@ -89,6 +89,8 @@ fn child_entry() {
     };
     let args: Vec<&str> = role.split(' ').collect();
     match args[0] {
+        // which wait the process uses (see the fallback test)
+        "report-waitv" => println!("waitv={}", axon::wake::futex_waitv_in_use()),
         // publish n samples alternating over /a (A) and /b (B), random gaps
         "two-topics" => {
             let node = node_in(args[1]);
@@ -384,4 +386,36 @@ fn timers_fire_once_and_skip_missed_periods() {
         other => panic!("expected the tick, got {other:?}"),
     }
     cleanup(&dom);
+}
+
+/// Linux before 5.16 (and old container seccomp profiles) has no
+/// `futex_waitv`. With the fallback forced (`AXON_FUTEX_WAITV=off`), this
+/// binary's own tests of a wait set over two topics and of an executor that
+/// must return on SIGTERM pass again, in a child process.
+#[test]
+fn without_futex_waitv_the_fallback_still_delivers_and_shuts_down() {
+    let probe = Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "report-waitv")
+        .env("AXON_FUTEX_WAITV", "off")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(text.contains("waitv=false"), "fallback not in use: {text}");
+    for test in [
+        "waitset_over_two_topics_gets_everything",
+        "executor_runs_callbacks_reloads_on_sighup_and_returns_on_sigterm",
+    ] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--test-threads=1"])
+            .env("AXON_FUTEX_WAITV", "off")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{test} with the fallback:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -3,8 +3,17 @@
 //! mapping) together with the process's shutdown word (private futex); a
 //! publisher bumps the word and issues `FUTEX_WAKE`.
 //!
-//! The only file in axon that calls `futex(2)` / `futex_waitv(2)`. Needs
-//! Linux 5.16+ (`futex_waitv`); older kernels get `WaitError::Os(ENOSYS)`.
+//! The only file in axon that calls `futex(2)` / `futex_waitv(2)`.
+//!
+//! **Without `futex_waitv`** (Linux before 5.16, e.g. Ubuntu 22.04's 5.15 or
+//! a Jetson's 5.10; or a container whose seccomp profile predates the call
+//! and answers `EPERM`), the first failure switches the process to a
+//! fallback: sleep in `FUTEX_WAIT_BITSET` on *one* word (the first
+//! shared-memory word: a `recv`'s own word, a wait set's first subscriber)
+//! for at most [`FALLBACK_SLICE_NS`], then let the caller re-poll everything.
+//! That word still wakes at once; the others (more subscribers of a wait
+//! set, the shutdown request) are seen within the slice. Set
+//! `AXON_FUTEX_WAITV=off` to force the fallback (tests do).
 
 use std::io;
 
@@ -44,6 +53,81 @@ pub(crate) struct Word<'a> {
 /// Spurious returns are allowed; the caller re-polls.
 pub(crate) fn wait_any(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
     assert!(!words.is_empty() && words.len() <= MAX_WORDS);
+    if !waitv_in_use() {
+        return wait_one(words, until_ns);
+    }
+    match wait_v(words, until_ns) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => {
+            NO_WAITV.store(true, std::sync::atomic::Ordering::Relaxed);
+            wait_one(words, until_ns)
+        }
+        r => r,
+    }
+}
+
+/// Longest sleep of the fallback (module docs) before the caller re-polls.
+pub const FALLBACK_SLICE_NS: u64 = 2_000_000;
+
+/// Set once `futex_waitv` turned out to be missing (or by the environment).
+static NO_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether waits use `futex_waitv` (false: the fallback of the module docs).
+pub fn waitv_in_use() -> bool {
+    static FORCED_OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off =
+        *FORCED_OFF.get_or_init(|| std::env::var("AXON_FUTEX_WAITV").is_ok_and(|v| v == "off"));
+    !off && !NO_WAITV.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The fallback: `FUTEX_WAIT_BITSET` on the first shared word (or the first
+/// word), until `until_ns` or the end of a slice, whichever comes first.
+fn wait_one(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
+    // Any word already changed: no sleep, the caller re-polls.
+    if words
+        .iter()
+        .any(|w| w.word.load(crate::sync::Ordering::Acquire) != w.expected)
+    {
+        return Ok(());
+    }
+    let w = words.iter().find(|w| !w.private).unwrap_or(&words[0]);
+    let until = until_ns.min(crate::sys::monotonic_ns().saturating_add(FALLBACK_SLICE_NS));
+    let ts = libc::timespec {
+        tv_sec: (until / 1_000_000_000) as libc::time_t,
+        tv_nsec: (until % 1_000_000_000) as libc::c_long,
+    };
+    let op = libc::FUTEX_WAIT_BITSET
+        | if w.private {
+            libc::FUTEX_PRIVATE_FLAG
+        } else {
+            0
+        };
+    // SAFETY: `w.word` is a live, 4-aligned u32 borrowed for the call; the
+    // kernel only reads it (compares with `expected`); `ts` is a valid
+    // absolute CLOCK_MONOTONIC timespec (FUTEX_WAIT_BITSET's clock without
+    // FUTEX_CLOCK_REALTIME), read only; the bitset matches any waker.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            w.word as *const AtomicU32,
+            op,
+            w.expected,
+            &ts as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        )
+    };
+    if r >= 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::ETIMEDOUT) | Some(libc::EINTR) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// `futex_waitv` on all of `words`.
+fn wait_v(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
     let waiters: Vec<FutexWaitv> = words
         .iter()
         .map(|w| FutexWaitv {

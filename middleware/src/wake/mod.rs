@@ -68,6 +68,11 @@ mod semaphore;
 #[cfg(not(loom))]
 pub(crate) use imp::*;
 
+/// Whether this process waits with `futex_waitv` (Linux 5.16+), or with the
+/// fallback for older kernels and strict seccomp profiles (`wake/futex.rs`).
+#[cfg(not(loom))]
+pub use futex::waitv_in_use as futex_waitv_in_use;
+
 /// [`WakeArea::mode`] value: futex (also what unknown values mean).
 pub const MODE_FUTEX: u32 = 0;
 /// [`WakeArea::mode`] value: process-shared semaphore.
