@@ -265,6 +265,17 @@ mod loom_tests {
         payload: Vec<UnsafeCell<u64>>,
     }
 
+    impl Lane {
+        fn new() -> Self {
+            Lane {
+                ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
+                head: AtomicU64::new(1),
+                hazard: AtomicU64::new(0),
+                payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
+            }
+        }
+    }
+
     /// One publisher sends seq 1..=n, each payload = seq, reusing slots only
     /// when no hazard names them; one reader reads at cursor 1. loom explores
     /// every interleaving: a torn or reused read is a data race on
@@ -272,12 +283,7 @@ mod loom_tests {
     #[test]
     fn reader_never_sees_a_reused_slot() {
         loom::model(|| {
-            let lane = Arc::new(Lane {
-                ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
-                head: AtomicU64::new(1),
-                hazard: AtomicU64::new(0),
-                payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
-            });
+            let lane = Arc::new(Lane::new());
             let p = lane.clone();
             let publisher = thread::spawn(move || publish_all(&p));
             read_three(&lane, false);
@@ -323,12 +329,7 @@ mod loom_tests {
     #[test]
     fn armed_reader_never_sees_a_reused_slot() {
         loom::model(|| {
-            let lane = Arc::new(Lane {
-                ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
-                head: AtomicU64::new(1),
-                hazard: AtomicU64::new(0),
-                payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
-            });
+            let lane = Arc::new(Lane::new());
             let p = lane.clone();
             let publisher = thread::spawn(move || publish_all(&p));
             read_three(&lane, true);

@@ -116,14 +116,7 @@ fn wait_one(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
             libc::FUTEX_BITSET_MATCH_ANY,
         )
     };
-    if r >= 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::ETIMEDOUT) | Some(libc::EINTR) => Ok(()),
-        _ => Err(e),
-    }
+    wait_result(r)
 }
 
 /// `futex_waitv` on all of `words`.
@@ -156,12 +149,17 @@ fn wait_v(words: &[Word<'_>], until_ns: u64) -> io::Result<()> {
             libc::CLOCK_MONOTONIC,
         )
     };
+    wait_result(r)
+}
+
+/// A futex wait's return: value changed meanwhile, timed out, or
+/// interrupted all mean "re-poll"; anything else is an error.
+fn wait_result(r: libc::c_long) -> io::Result<()> {
     if r >= 0 {
         return Ok(());
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
-        // Value changed meanwhile, timed out, or interrupted: all "re-poll".
         Some(libc::EAGAIN) | Some(libc::ETIMEDOUT) | Some(libc::EINTR) => Ok(()),
         _ => Err(e),
     }
