@@ -42,15 +42,6 @@ struct End {
     socket: Option<PathBuf>,
 }
 
-fn domain(ctx: &Ctx, side: &str) -> anyhow::Result<Domain> {
-    let name: String = format!("bl{}{side}", ctx.run_id)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(32)
-        .collect();
-    Domain::new("/dev/shm", &name).map_err(|e| anyhow!("{e}"))
-}
-
 fn socket_path(ctx: &Ctx) -> PathBuf {
     std::env::temp_dir().join(format!("axon-bench-{}.sock", ctx.run_id))
 }
@@ -63,27 +54,16 @@ impl End {
         unix: bool,
         connect_to: Option<String>,
     ) -> anyhow::Result<(Self, String)> {
-        let domain = domain(ctx, if parent { "a" } else { "b" })?;
+        let side = if parent { "bl-a" } else { "bl-b" };
+        let domain = crate::bench_domain(side, &ctx.run_id.0)?;
         let node = Node::builder("bench").domain(domain.clone()).create()?;
         let (out, inn) = if parent {
             ("/ping", "/pong")
         } else {
             ("/pong", "/ping")
         };
-        let publisher = node
-            .publisher::<[u8]>(out)
-            .history(1)
-            .max_publishers(2)
-            .max_subscribers(2)
-            .max_len(payload.size)
-            .create()?;
-        let subscriber = node
-            .subscriber::<[u8]>(inn)
-            .history(1)
-            .max_publishers(2)
-            .max_subscribers(2)
-            .max_len(payload.size)
-            .create()?;
+        let (publisher, subscriber) =
+            crate::axon_topic::ping_pong_topics(&node, parent, payload.size, 2, None)?;
         let mode = match (connect_to, unix) {
             (None, false) => Mode::Listen(Address::Tcp("127.0.0.1:0".into())),
             (None, true) => Mode::Listen(Address::Unix(socket_path(ctx))),
@@ -165,16 +145,7 @@ impl Drop for End {
         if let Some(h) = self.link.take() {
             let _ = h.join();
         }
-        let prefix = self.domain.prefix();
-        for e in std::fs::read_dir(self.domain.dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
+        crate::remove_domain_segments(&self.domain);
         if let Some(p) = &self.socket {
             let _ = std::fs::remove_file(p);
         }

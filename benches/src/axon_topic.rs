@@ -59,19 +59,41 @@ fn injected_delay() -> anyhow::Result<Duration> {
     }
 }
 
-fn domain(ctx: &Ctx) -> anyhow::Result<Domain> {
-    let name: String = format!("bench-{}", ctx.run_id)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(32)
-        .collect();
-    Domain::new("/dev/shm", &name).map_err(|e| anyhow!("{e}"))
+/// One side's ends of a ping-pong: its publisher and its subscriber.
+pub(crate) type PingPong = (Publisher<[u8]>, Subscriber<[u8]>);
+
+/// Both sides' topics of a ping-pong over axon: a publisher on this side's direction and a
+/// subscriber on the other's, `[u8]` slices of up to `len` bytes, history 1, room for `peers`
+/// publishers and subscribers (a link adds its own). Used by this module and `axon_link`.
+pub(crate) fn ping_pong_topics(
+    node: &Node,
+    parent: bool,
+    len: usize,
+    peers: u32,
+    wake: Option<WakeMechanism>,
+) -> anyhow::Result<PingPong> {
+    let (out, inn) = if parent {
+        ("/ping", "/pong")
+    } else {
+        ("/pong", "/ping")
+    };
+    let publisher = node
+        .publisher::<[u8]>(out)
+        .history(1)
+        .max_publishers(peers)
+        .max_subscribers(peers)
+        .max_len(len)
+        .create()?;
+    let mut subscriber = node
+        .subscriber::<[u8]>(inn)
+        .history(1)
+        .max_publishers(peers)
+        .max_subscribers(peers)
+        .max_len(len);
+    if let Some(w) = wake {
+        subscriber = subscriber.wake(w);
+    }
+    Ok((publisher, subscriber.create()?))
 }
 
 impl End {
@@ -81,32 +103,12 @@ impl End {
         wake: Option<WakeMechanism>,
         parent: bool,
     ) -> anyhow::Result<Self> {
-        let domain = domain(ctx)?;
+        let domain = crate::bench_domain("bench", &ctx.run_id.0)?;
         let node = Node::builder("bench").domain(domain.clone()).create()?;
-        let (out, inn) = if parent {
-            ("/ping", "/pong")
-        } else {
-            ("/pong", "/ping")
-        };
-        let publisher = node
-            .publisher::<[u8]>(out)
-            .history(1)
-            .max_publishers(1)
-            .max_subscribers(1)
-            .max_len(payload.size)
-            .create()?;
-        let mut subscriber = node
-            .subscriber::<[u8]>(inn)
-            .history(1)
-            .max_publishers(1)
-            .max_subscribers(1)
-            .max_len(payload.size);
-        if let Some(w) = wake {
-            subscriber = subscriber.wake(w);
-        }
+        let (publisher, subscriber) = ping_pong_topics(&node, parent, payload.size, 1, wake)?;
         Ok(End {
             publisher,
-            subscriber: subscriber.create()?,
+            subscriber,
             payload,
             blocking: wake.is_some(),
             delay: injected_delay()?,
@@ -165,12 +167,7 @@ impl Drop for End {
         // The parent removes the run's segments (both sides are gone by then
         // or going; a segment still open is only unlinked, never corrupted).
         if let Some(d) = &self.domain {
-            let prefix = d.prefix();
-            for e in std::fs::read_dir(d.dir()).into_iter().flatten().flatten() {
-                if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
+            crate::remove_domain_segments(d);
         }
     }
 }

@@ -166,6 +166,31 @@ pub fn check_echo(sent: u64, got: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A private axon domain for one run, `<tag>-<run id>` (cut to the 32 bytes a domain name may
+/// have): parallel runs never see each other's topics. [`remove_domain_segments`] cleans it.
+pub fn bench_domain(tag: &str, run_id: &str) -> anyhow::Result<axon::Domain> {
+    let name: String = format!("{tag}-{run_id}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(32)
+        .collect();
+    axon::Domain::new("/dev/shm", &name).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Removes every segment of a run's [`bench_domain`]. Called once the run's processes are gone
+/// or going: a segment still open is only unlinked, never corrupted.
+pub fn remove_domain_segments(domain: &axon::Domain) {
+    for topic in domain.topics().unwrap_or_default() {
+        let _ = std::fs::remove_file(domain.segment_path(&topic));
+    }
+}
+
 /// Identifies one run of the harness: names of services, sockets and files derive from it, so
 /// parallel runs never collide. Format `axb<pid>x<n>`.
 #[derive(Clone, Debug, PartialEq, Eq)]

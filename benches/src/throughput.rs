@@ -513,18 +513,7 @@ mod axon_side {
     use axon::{Domain, LoanError, Node, Publisher, Subscriber, WaitError, WakeMechanism};
 
     fn domain(run_id: &str) -> anyhow::Result<Domain> {
-        let name: String = format!("tp-{run_id}")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(32)
-            .collect();
-        Domain::new("/dev/shm", &name).map_err(|e| anyhow!("{e}"))
+        crate::bench_domain("tp", run_id)
     }
 
     const TOPIC: &str = "/throughput";
@@ -534,16 +523,7 @@ mod axon_side {
 
     impl Drop for DomainCleanup {
         fn drop(&mut self) {
-            let prefix = self.0.prefix();
-            for e in std::fs::read_dir(self.0.dir())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
+            crate::remove_domain_segments(&self.0);
         }
     }
 
