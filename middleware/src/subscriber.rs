@@ -272,6 +272,10 @@ impl RawSubscriber {
         let mechanism = self.wake.get();
         let mut spun = false;
         let mut busy = 0u32;
+        // Since when nothing came and liveness was not asked: the kernel is
+        // asked once per LIVENESS_SLICE of that, however many (spurious or
+        // fallback-sliced) wake-ups the slice holds.
+        let mut quiet_since = Instant::now();
         loop {
             match self.try_recv() {
                 Ok(Some(s)) => return Ok(s),
@@ -319,8 +323,13 @@ impl RawSubscriber {
             let slice = left.min(wake::LIVENESS_SLICE);
             let until = crate::sys::monotonic_ns() + slice.as_nanos() as u64;
             wake::sleep_once(&self.seg, self.index, mechanism, || self.pending(), until)?;
-            if now.elapsed() >= slice && !self.pending() && self.check_gone(true) {
-                return Err(WaitError::PublisherGone);
+            let due = quiet_since.elapsed() >= wake::LIVENESS_SLICE
+                || deadline.is_some_and(|d| Instant::now() >= d);
+            if due && !self.pending() {
+                if self.check_gone(true) {
+                    return Err(WaitError::PublisherGone);
+                }
+                quiet_since = Instant::now();
             }
         }
     }
@@ -347,8 +356,8 @@ impl RawSubscriber {
             let empty =
                 protocol::poll(self.seg.ring(lane), self.cursors[lane].get()) == Poll::Empty;
             if empty {
-                // Adaptive spinning polls here: warm the likely next slot.
-                self.seg.prefetch_slot(lane, self.next_slot[lane].get());
+                // Adaptive spinning polls here: prepare for the next sample.
+                self.arm_next(lane);
             }
             !empty
         })
@@ -433,7 +442,17 @@ impl RawSubscriber {
                     // Armed for exactly this slot before this poll's load:
                     // already protected (protocol step 3'). Otherwise the
                     // protect below reuses (and so disarms) that hazard.
-                    let armed = self.armed.take() == Some((lane, slot, hazard));
+                    let armed = match self.armed.take() {
+                        Some(a) if a == (lane, slot, hazard) => true,
+                        // Armed on an index that is no longer the next free
+                        // one (a held sample was dropped meanwhile): clear
+                        // it, so it does not keep a slot from reclaim.
+                        Some((_, _, h)) if h != hazard => {
+                            protocol::release(&rec.hazards[h]);
+                            false
+                        }
+                        _ => false,
+                    };
                     if !armed && !protocol::protect(&rec.hazards[hazard], tag, &ring[pos], entry) {
                         continue; // overwritten meanwhile: poll again (it lapped us)
                     }
