@@ -44,40 +44,49 @@ struct Anchor {
     rate: u64,
     /// Ticks after `tsc` at which to re-anchor.
     horizon: u64,
-    /// Last stamp returned (stamps never go backwards).
-    last: u64,
 }
 
 thread_local! {
     static ANCHOR: Cell<Anchor> = const {
-        Cell::new(Anchor { base_tsc: 0, base_ns: 0, tsc: 0, ns: 0, rate: 0, horizon: 0, last: 0 })
+        Cell::new(Anchor { base_tsc: 0, base_ns: 0, tsc: 0, ns: 0, rate: 0, horizon: 0 })
     };
+    /// The last stamp this thread returned (stamps never go backwards).
+    static LAST: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The current `CLOCK_MONOTONIC` time in ns, for stamping samples (see the
 /// module docs for how, and how exact).
 #[inline]
 pub fn stamp_ns() -> u64 {
-    match tsc() {
-        Some(tsc) => ANCHOR.with(|cell| {
-            let mut a = cell.get();
-            let ticks = tsc.wrapping_sub(a.tsc);
-            let ns = if a.rate != 0 && ticks < a.horizon {
-                a.ns + ((ticks as u128 * a.rate as u128) >> 32) as u64
-            } else {
-                reanchor(&mut a)
-            };
-            let ns = ns.max(a.last);
-            a.last = ns;
-            cell.set(a);
-            ns
-        }),
-        None => monotonic_ns(),
-    }
+    let Some(tsc) = tsc() else {
+        return monotonic_ns();
+    };
+    let ns = ANCHOR.with(|cell| {
+        // A copy of which only the fields read below are loaded.
+        let a = cell.get();
+        let ticks = tsc.wrapping_sub(a.tsc);
+        if a.rate != 0 && ticks < a.horizon {
+            a.ns + ((ticks as u128 * a.rate as u128) >> 32) as u64
+        } else {
+            reanchor(cell)
+        }
+    });
+    LAST.with(|last| {
+        let ns = ns.max(last.get());
+        last.set(ns);
+        ns
+    })
 }
 
 #[cold]
-fn reanchor(a: &mut Anchor) -> u64 {
+fn reanchor(cell: &Cell<Anchor>) -> u64 {
+    let mut a = cell.get();
+    let ns = reanchor_at(&mut a);
+    cell.set(a);
+    ns
+}
+
+fn reanchor_at(a: &mut Anchor) -> u64 {
     let Some((tsc, ns)) = clock_and_tsc() else {
         return monotonic_ns();
     };
@@ -89,7 +98,6 @@ fn reanchor(a: &mut Anchor) -> u64 {
             ns,
             rate: 0,
             horizon: 0,
-            last: a.last,
         };
         return ns;
     }

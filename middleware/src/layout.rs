@@ -409,21 +409,25 @@ impl Layout {
     }
 
     /// Offset of publisher record `lane`.
+    #[inline]
     pub fn publisher(&self, lane: usize) -> usize {
         self.publishers + lane * std::mem::size_of::<PublisherRecord>()
     }
 
     /// Offset of subscriber record `index`.
+    #[inline]
     pub fn subscriber(&self, index: usize) -> usize {
         self.subscribers + index * std::mem::size_of::<SubscriberRecord>()
     }
 
     /// Offset of lane `lane`'s ring.
+    #[inline]
     pub fn ring(&self, lane: usize) -> usize {
         self.lanes + lane * self.lane_stride
     }
 
     /// Offset of slot `slot` of lane `lane` (its header; payload follows).
+    #[inline]
     pub fn slot(&self, lane: usize, slot: usize) -> usize {
         self.ring(lane) + self.slots_in_lane + slot * self.slot_stride
     }

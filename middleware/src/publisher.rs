@@ -187,12 +187,14 @@ impl RawPublisher {
     }
 
     /// Payload bytes of a sample with `elems` trailing elements.
+    #[inline]
     pub fn payload_len(&self, elems: usize) -> usize {
         let c = &self.seg.config;
         (c.fixed_size + c.elem_size * elems as u64) as usize
     }
 
     /// Reserves a slot for a sample with `elems` trailing elements.
+    #[inline]
     pub fn loan_slot(&self, elems: usize) -> Result<RawLoan<'_>, LoanError> {
         let c = &self.seg.config;
         if elems as u64 > c.max_elems {
@@ -237,6 +239,7 @@ impl RawPublisher {
 
     /// Reliable subscribers: the next send (plus loans already out) must not
     /// overwrite a sample one of them has not read.
+    #[inline]
     fn check_room(&self, st: &mut LaneState) -> Result<(), LoanError> {
         let depth = self.seg.config.depth as u64;
         let seq = st.next_seq + st.loans as u64;
@@ -317,14 +320,16 @@ impl RawPublisher {
         }
     }
 
+    #[inline]
     fn send_slot(&self, slot: u32, elems: usize) -> u64 {
+        // First: the TSC read behind it overlaps the bookkeeping below.
+        let stamp = crate::clock::stamp_ns();
         let mut st = self.state.borrow_mut();
         let seq = st.next_seq;
         let hdr = self.seg.slot_header(self.lane, slot);
         hdr.seq.store(seq, Ordering::Relaxed);
         hdr.elems.store(elems as u64, Ordering::Relaxed);
-        hdr.stamp_ns
-            .store(crate::clock::stamp_ns(), Ordering::Relaxed);
+        hdr.stamp_ns.store(stamp, Ordering::Relaxed);
         hdr.next_slot.store(
             next_slot_guess(&self.seg, self.lane, &mut st),
             Ordering::Relaxed,
@@ -333,7 +338,7 @@ impl RawPublisher {
         protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
         // The wake hook: no sleeper, no system call (wake/mod.rs).
         crate::wake::notify_sleepers(&self.seg);
-        let pos = (seq % ring.len() as u64) as usize;
+        let pos = protocol::ring_index(seq, ring.len() as u64);
         let old = std::mem::replace(&mut st.in_ring[pos], slot);
         if old != NO_SLOT {
             st.retired.push(old);
@@ -403,6 +408,7 @@ pub struct SlotStats {
 
 /// The slot the next loan will most likely get (the top of the free stack,
 /// refilled now if empty, as the next loan would), for readers to prefetch.
+#[inline]
 fn next_slot_guess(seg: &Segment, lane: usize, st: &mut LaneState) -> u64 {
     if st.free.is_empty() {
         reclaim(seg, lane, st);
@@ -463,6 +469,7 @@ pub struct RawLoan<'a> {
 
 impl RawLoan<'_> {
     /// The payload bytes (`payload_len(elems)` of them).
+    #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.publisher.payload_len(self.elems);
         let ptr = self
@@ -484,6 +491,7 @@ impl RawLoan<'_> {
     }
 
     /// Publishes the sample; returns its sequence number.
+    #[inline]
     pub fn send(mut self) -> u64 {
         self.done = true;
         self.publisher.send_slot(self.slot, self.elems)
@@ -491,6 +499,7 @@ impl RawLoan<'_> {
 }
 
 impl Drop for RawLoan<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
             self.publisher.drop_loan(self.slot);
@@ -523,6 +532,7 @@ impl<T: Message + ?Sized> Publisher<T> {
         &self.raw
     }
 
+    #[inline]
     fn typed(raw: RawLoan<'_>) -> Result<Loan<'_, T>, LoanError> {
         Ok(Loan {
             raw,
@@ -534,6 +544,7 @@ impl<T: Message + ?Sized> Publisher<T> {
 impl<T: Message> Publisher<T> {
     /// Loans a slot for one sample. Its contents are unspecified (a previous
     /// sample's bytes, always a valid `T`): write every field you publish.
+    #[inline]
     pub fn loan(&self) -> Result<Loan<'_, T>, LoanError> {
         Self::typed(self.raw.loan_slot(0)?)
     }
@@ -546,6 +557,7 @@ impl<T: Message> Publisher<T> {
 
 impl<T: Message + zerocopy::IntoBytes> Publisher<T> {
     /// Copies `value` into a slot and sends it; returns its sequence number.
+    #[inline]
     pub fn publish(&self, value: &T) -> Result<u64, LoanError> {
         let mut loan = self.raw.loan_slot(0)?;
         loan.bytes_mut()
@@ -559,6 +571,7 @@ where
     T: Message + ?Sized + KnownLayout<PointerMetadata = usize>,
 {
     /// Loans a slot for a slice message with `len` trailing elements.
+    #[inline]
     pub fn loan_slice(&self, len: usize) -> Result<Loan<'_, T>, LoanError> {
         Self::typed(self.raw.loan_slot(len)?)
     }
@@ -588,6 +601,7 @@ pub struct Loan<'a, T: Message + ?Sized> {
 
 impl<T: Message + ?Sized> Loan<'_, T> {
     /// Publishes the sample; returns its sequence number.
+    #[inline]
     pub fn send(self) -> u64 {
         self.raw.send()
     }
@@ -595,6 +609,7 @@ impl<T: Message + ?Sized> Loan<'_, T> {
 
 impl<T: Message + ?Sized> Deref for Loan<'_, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         let elems = self.raw.elems;
         let len = self.raw.publisher.payload_len(elems);
@@ -612,6 +627,7 @@ impl<T: Message + ?Sized> Deref for Loan<'_, T> {
 }
 
 impl<T: Message + ?Sized> DerefMut for Loan<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         let elems = self.raw.elems;
         axon_message::view_mut::<T>(self.raw.bytes_mut(), elems)

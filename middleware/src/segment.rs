@@ -414,6 +414,7 @@ impl Segment {
         Ok(()) // the admin lock goes with `file`
     }
 
+    #[inline]
     fn at<T>(&self, offset: usize) -> &T {
         debug_assert!(offset + std::mem::size_of::<T>() <= self.layout.total);
         debug_assert!(offset % std::mem::align_of::<T>() == 0);
@@ -429,28 +430,33 @@ impl Segment {
     }
 
     /// The header.
+    #[inline]
     pub fn header(&self) -> &SegmentHeader {
         self.at(0)
     }
 
     /// The membership bitmasks.
+    #[inline]
     pub fn members(&self) -> &Membership {
         &self.header().members
     }
 
     /// Publisher record `lane` (`lane < max_publishers`).
+    #[inline]
     pub fn publisher(&self, lane: usize) -> &PublisherRecord {
         assert!(lane < self.config.max_publishers as usize);
         self.at(self.layout.publisher(lane))
     }
 
     /// Subscriber record `index` (`index < max_subscribers`).
+    #[inline]
     pub fn subscriber(&self, index: usize) -> &SubscriberRecord {
         assert!(index < self.config.max_subscribers as usize);
         self.at(self.layout.subscriber(index))
     }
 
     /// Lane `lane`'s ring of `depth` entries.
+    #[inline]
     pub fn ring(&self, lane: usize) -> &[AtomicU64] {
         assert!(lane < self.config.max_publishers as usize);
         let first: &AtomicU64 = self.at(self.layout.ring(lane));
@@ -460,6 +466,7 @@ impl Segment {
     }
 
     /// Header of `slot` in `lane` (`slot < slots_per_lane`).
+    #[inline]
     pub fn slot_header(&self, lane: usize, slot: u32) -> &SlotHeader {
         assert!(lane < self.config.max_publishers as usize);
         assert!(slot < self.config.slots_per_lane);
@@ -489,6 +496,7 @@ impl Segment {
     }
 
     /// Pointer to the payload of `slot` in `lane`; `slot_payload` bytes, 32-aligned.
+    #[inline]
     pub fn payload_ptr(&self, lane: usize, slot: u32) -> *mut u8 {
         assert!(lane < self.config.max_publishers as usize);
         assert!(slot < self.config.slots_per_lane);
@@ -764,6 +772,7 @@ pub(crate) fn remove_if_unused(path: &Path, dry_run: bool) -> io::Result<Removal
 }
 
 /// Indices of the set bits of `mask`.
+#[inline]
 pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         if mask == 0 {

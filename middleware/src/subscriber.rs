@@ -186,12 +186,19 @@ impl RawSubscriber {
     }
 
     /// The next sample from any publisher, if one is there.
+    #[inline]
     pub fn try_recv(&self) -> Result<Option<RawSample<'_>>, RecvError> {
         let used = self.seg.members().used_lanes.load(Ordering::Acquire);
-        if used == 0 {
-            return Ok(None);
-        }
         let lanes = self.cursors.len();
+        if used & used.wrapping_sub(1) == 0 {
+            // At most one lane (the common single-publisher topic): no round-robin.
+            let lane = used.trailing_zeros() as usize;
+            return if lane < lanes {
+                self.recv_lane(lane)
+            } else {
+                Ok(None)
+            };
+        }
         let start = self.next_lane.get();
         // Round-robin over the used lanes, starting after the last one served.
         for lane in bits(used.rotate_right(start as u32)).map(|b| (b + start) % 64) {
@@ -199,7 +206,9 @@ impl RawSubscriber {
                 continue;
             }
             if let Some(s) = self.recv_lane(lane)? {
-                self.next_lane.set((lane + 1) % lanes);
+                // Not `% lanes`: a division on every sample.
+                self.next_lane
+                    .set(if lane + 1 == lanes { 0 } else { lane + 1 });
                 return Ok(Some(s));
             }
         }
@@ -398,6 +407,7 @@ impl RawSubscriber {
         self.node_id.set(id);
     }
 
+    #[inline]
     fn recv_lane(&self, lane: usize) -> Result<Option<RawSample<'_>>, RecvError> {
         let c = &self.seg.config;
         let ring = self.seg.ring(lane);
@@ -433,11 +443,10 @@ impl RawSubscriber {
                         continue;
                     }
                     let held = self.held.get();
-                    if held.count_ones() >= c.max_held {
+                    let Some(hazard) = free_hazard(held, c.max_held) else {
                         return Err(RecvError::TooManyHeld { max: c.max_held });
-                    }
-                    let hazard = held.trailing_ones() as usize;
-                    let pos = (cursor % c.depth as u64) as usize;
+                    };
+                    let pos = protocol::ring_index(cursor, c.depth as u64);
                     let tag = protocol::hazard_tag(lane, slot);
                     // Armed for exactly this slot before this poll's load:
                     // already protected (protocol step 3'). Otherwise the
@@ -490,15 +499,16 @@ impl RawSubscriber {
     /// While `lane` has nothing new: warms the slot its publisher said it
     /// will use next, and arms a free hazard on it (protocol step 3'), so
     /// that the sample, when it comes, is read without a fence.
+    #[inline]
     fn arm_next(&self, lane: usize) {
         let slot = self.next_slot[lane].get();
         self.seg.prefetch_slot(lane, slot);
         let c = &self.seg.config;
-        let held = self.held.get();
-        if slot >= c.slots_per_lane as u64 || held.count_ones() >= c.max_held {
+        let hazard = free_hazard(self.held.get(), c.max_held);
+        let Some(hazard) = hazard.filter(|_| slot < c.slots_per_lane as u64) else {
             return;
-        }
-        let want = (lane, slot as u32, held.trailing_ones() as usize);
+        };
+        let want = (lane, slot as u32, hazard);
         if self.armed.get() != Some(want) {
             let rec = self.seg.subscriber(self.index);
             protocol::arm(&rec.hazards[want.2], protocol::hazard_tag(lane, want.1));
@@ -506,6 +516,7 @@ impl RawSubscriber {
         }
     }
 
+    #[inline]
     fn set_cursor(&self, lane: usize, cursor: u64) {
         self.cursors[lane].set(cursor);
         // SYNC POINT E (Release): pairs with the publisher's Acquire load in
@@ -513,17 +524,20 @@ impl RawSubscriber {
         self.seg.subscriber(self.index).cursors[lane].store(cursor, Ordering::Release);
     }
 
+    #[inline]
     fn count(&self, local: &Cell<u64>, shared: &crate::sync::AtomicU64, n: u64) {
         local.set(local.get() + n);
         shared.store(local.get(), Ordering::Relaxed);
     }
 
+    #[inline]
     fn release(&self, hazard: usize) {
         protocol::release(&self.seg.subscriber(self.index).hazards[hazard]);
         self.held.set(self.held.get() & !(1 << hazard));
     }
 
     /// Payload bytes of a sample in `slot` of `lane` with `elems` elements.
+    #[inline]
     fn payload(&self, lane: usize, slot: u32, elems: usize) -> &[u8] {
         let c = &self.seg.config;
         let len = (c.fixed_size + c.elem_size * elems as u64) as usize;
@@ -539,6 +553,15 @@ impl RawSubscriber {
     }
 }
 
+/// The hazard a new sample takes: the lowest free one. Hazards are only
+/// ever taken this way, so `held` has no bit at or above `max_held` and "all
+/// taken" is "the lowest free one is `max_held`" (no popcount).
+#[inline]
+fn free_hazard(held: u32, max_held: u32) -> Option<usize> {
+    let lowest_free = held.trailing_ones();
+    (lowest_free < max_held).then_some(lowest_free as usize)
+}
+
 /// A deadline so far away that it never comes (`Instant` + huge durations overflow).
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
@@ -552,11 +575,13 @@ impl Drop for RawSubscriber {
 
 impl<'a> RawSample<'a> {
     /// Where the sample came from.
+    #[inline]
     pub fn info(&self) -> SampleInfo {
         self.info
     }
 
     /// The payload bytes, where they lie in shared memory.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.sub
             .payload(self.info.publisher, self.slot, self.info.elems)
@@ -564,6 +589,7 @@ impl<'a> RawSample<'a> {
 }
 
 impl Drop for RawSample<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.sub.release(self.hazard);
     }
@@ -595,6 +621,7 @@ impl<T: Message + ?Sized> Subscriber<T> {
     }
 
     /// The next sample, if one is there; never blocks.
+    #[inline]
     pub fn try_recv(&self) -> Result<Option<Sample<'_, T>>, RecvError> {
         Ok(self.raw.try_recv()?.and_then(Sample::new))
     }
@@ -635,6 +662,7 @@ impl<T: Message + ?Sized> Subscriber<T> {
     }
 
     /// The newest sample, skipping older unread ones.
+    #[inline]
     pub fn latest(&self) -> Result<Option<Sample<'_, T>>, RecvError> {
         Ok(self.raw.latest()?.and_then(Sample::new))
     }
@@ -658,6 +686,7 @@ pub struct Sample<'a, T: Message + ?Sized> {
 }
 
 impl<'a, T: Message + ?Sized> Sample<'a, T> {
+    #[inline]
     fn new(raw: RawSample<'a>) -> Option<Self> {
         // Views fail only on a misaligned or short slot, which the segment's
         // validated layout rules out; if it happens anyway, the sample is
@@ -674,6 +703,7 @@ impl<'a, T: Message + ?Sized> Sample<'a, T> {
 
 impl<T: Message + ?Sized> Deref for Sample<'_, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         self.value
     }
@@ -685,5 +715,21 @@ impl<T: Message + ?Sized + std::fmt::Debug> std::fmt::Debug for Sample<'_, T> {
             .field("info", &self.raw.info)
             .field("value", &self.value)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::free_hazard;
+
+    #[test]
+    fn free_hazard_is_the_lowest_clear_bit_below_max_held() {
+        assert_eq!(free_hazard(0, 2), Some(0));
+        assert_eq!(free_hazard(0b01, 2), Some(1));
+        assert_eq!(free_hazard(0b11, 2), None);
+        // A sample dropped out of order leaves a hole, taken first.
+        assert_eq!(free_hazard(0b101, 3), Some(1));
+        assert_eq!(free_hazard(0b111, 3), None);
+        assert_eq!(free_hazard(0xFFFF, 16), None);
     }
 }
