@@ -164,9 +164,15 @@ fn child_entry() {
                 .unwrap();
             let count = std::cell::Cell::new(0u64);
             let reloaded = std::cell::Cell::new(false);
-            println!("READY");
+            let ready = std::cell::Cell::new(false);
             node.on(&sub, |_s| count.set(count.get() + 1))
                 .every(Duration::from_millis(5), || {
+                    // Ready once spinning: the executor has installed the
+                    // SIGHUP/SIGTERM handlers by then (before, SIGHUP's
+                    // default action would kill us: a race this test lost).
+                    if !ready.replace(true) {
+                        println!("READY");
+                    }
                     if !reloaded.get() && node.param_or("x", 0).unwrap() == 2 {
                         reloaded.set(true);
                         println!("RELOADED");
