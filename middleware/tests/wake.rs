@@ -390,6 +390,67 @@ fn corrupted_wake_area_semaphore() {
     corrupted_wake_area("semaphore");
 }
 
+/// glibc passes the `private` field of a `sem_t` to the futex call, and
+/// aborts the whole process when the kernel rejects it. A peer that
+/// corrupts that field of a sleeping subscriber's semaphore must not kill
+/// the publisher that posts to it (before the fix: "The futex facility
+/// returned an unexpected error code", SIGABRT, every time).
+#[test]
+fn corrupted_semaphore_flags_do_not_abort_the_publisher() {
+    use axon::layout::{Layout, SegmentHeader, SubscriberRecord, WakeArea};
+    let dom = domain_name("semflags");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let dom2 = dom.clone();
+    std::thread::spawn(move || {
+        let node = node_in(&dom2);
+        let s = node
+            .subscriber::<Tick>("/f")
+            .wake(WakeMechanism::Semaphore)
+            .create()
+            .unwrap();
+        tx.send(()).unwrap();
+        let r = s.recv_timeout(Duration::from_secs(30)).map(|t| t.seq);
+        done_tx.send(r.map_err(|e| e.to_string())).unwrap();
+    });
+    rx.recv_timeout(WATCHDOG).unwrap();
+    let node = node_in(&dom);
+    let p = node.publisher::<Tick>("/f").create().unwrap();
+    // Asleep in sem_timedwait by now (its spin budget is zero).
+    std::thread::sleep(Duration::from_millis(300));
+    let path = node.domain().segment_path(&TopicName::new("/f").unwrap());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
+    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
+    // (immutable) config.
+    let config =
+        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
+    let layout = Layout::compute(&config).unwrap();
+    // Bytes 8..16 of the sem_t: glibc's `private` and `pad`.
+    let flags = layout.subscriber(0)
+        + std::mem::offset_of!(SubscriberRecord, wake)
+        + std::mem::offset_of!(WakeArea, sem)
+        + 8;
+    // SAFETY: `flags..flags + 8` is inside the mapping (the record's wake
+    // area), 8-aligned; the other side only uses atomics on these bytes.
+    unsafe {
+        std::ptr::write_volatile(
+            map.as_mut_ptr().add(flags) as *mut u64,
+            0xDEAD_BEEF_0BAD_F00D,
+        )
+    };
+    p.publish(&Tick { seq: 7, check: 0 }).unwrap();
+    let got = done_rx
+        .recv_timeout(WATCHDOG)
+        .expect("watchdog: waiter hung");
+    assert_eq!(got, Ok(7));
+    cleanup(&dom);
+}
+
 /// Without `futex_waitv` (Linux before 5.16; forced here with
 /// `AXON_FUTEX_WAITV=off`), the futex stress test and the killed-publisher
 /// test of this binary pass again in a child process.

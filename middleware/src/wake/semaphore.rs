@@ -26,6 +26,49 @@ fn sem(area: &WakeArea) -> *mut libc::sem_t {
     area.sem.as_ptr() as *mut libc::sem_t
 }
 
+/// Restores the semaphore's futex flags before every call into libc.
+///
+/// glibc's 64-bit `sem_t` is `{ u64 data; int private; int pad; }` and it
+/// passes `private` to the futex system call as part of the operation. A
+/// peer that corrupts it makes the call fail with ENOSYS, and glibc then
+/// *aborts the process* ("The futex facility returned an unexpected error
+/// code"): one bad subscriber could kill every publisher posting to it. The
+/// word is constant after `sem_init`, so it is put back to what `sem_init`
+/// writes (learned once from a local semaphore) before each use; garbage in
+/// `data` only costs spurious or missed wake-ups, which the waiter's
+/// liveness slice bounds. A peer rewriting the word again in the few
+/// nanoseconds between this store and glibc's read can still win the race:
+/// the semaphore mode trusts its peers that much, the futex mode not at all.
+fn repair(area: &WakeArea) {
+    #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+    {
+        use std::sync::OnceLock;
+        static FLAGS: OnceLock<Option<u64>> = OnceLock::new();
+        let flags = *FLAGS.get_or_init(|| {
+            let mut local = [0u64; 8];
+            // SAFETY: `local` is 64 bytes, 8-aligned, covering `sem_t`
+            // (asserted above) and private to this frame; it is destroyed
+            // right after its second word is read.
+            unsafe {
+                let p = local.as_mut_ptr() as *mut libc::sem_t;
+                if libc::sem_init(p, 1, 0) != 0 {
+                    return None;
+                }
+                let word = std::ptr::read_volatile(local.as_ptr().add(1));
+                libc::sem_destroy(p);
+                Some(word)
+            }
+        });
+        if let Some(flags) = flags {
+            if area.sem[1].load(crate::sync::Ordering::Relaxed) != flags {
+                area.sem[1].store(flags, crate::sync::Ordering::Relaxed);
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64")))]
+    let _ = area;
+}
+
 /// Initialises the record's semaphore (value 0). Only the record's owner
 /// calls this, right after claiming it.
 pub(crate) fn init(area: &WakeArea) -> io::Result<()> {
@@ -56,6 +99,7 @@ impl Mechanism for Semaphore {
         // SAFETY: as in `init`; the semaphore was initialised at claim time
         // (and all-zero bytes are also a valid, empty glibc semaphore).
         // Bounded: a corrupted count must not keep us here.
+        repair(area);
         for _ in 0..MAX_DRAIN {
             // SAFETY: see above.
             if unsafe { libc::sem_trywait(sem(area)) } != 0 {
@@ -82,6 +126,7 @@ impl Mechanism for Semaphore {
             tv_sec: (abs / 1_000_000_000) as libc::time_t,
             tv_nsec: (abs % 1_000_000_000) as libc::c_long,
         };
+        repair(area);
         // SAFETY: as in `init`; `ts` is a valid timespec read by the call.
         let r = unsafe { libc::sem_timedwait(sem(area), &ts) };
         if r == 0 {
@@ -101,6 +146,7 @@ impl Mechanism for Semaphore {
     }
 
     fn notify(area: &WakeArea) {
+        repair(area);
         // SAFETY: as in `init`. The result is ignored: EOVERFLOW (a waiter
         // that died with its bit set, posted to its limit) or EINVAL (a
         // corrupted semaphore) must not stop or block the publisher.
