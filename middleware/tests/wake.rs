@@ -328,8 +328,27 @@ fn zero_timeout_and_past_deadline_poll_once() {
 
 /// Garbage written into a sleeping subscriber's wake area (word, mode,
 /// semaphore) costs spurious wake-ups, never a hang or a lost sample.
-fn corrupted_wake_area(mech: &str) {
+/// `topic`'s segment mapped writable, as a hostile peer would, and the
+/// offset of subscriber record 0's wake area in it.
+fn map_wake_area(node: &Node, topic: &str) -> (memmap2::MmapRaw, usize) {
     use axon::layout::{Layout, SegmentHeader, SubscriberRecord};
+    let path = node.domain().segment_path(&TopicName::new(topic).unwrap());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
+    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
+    // (immutable) config.
+    let config =
+        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
+    let layout = Layout::compute(&config).unwrap();
+    let wake = layout.subscriber(0) + std::mem::offset_of!(SubscriberRecord, wake);
+    (map, wake)
+}
+
+fn corrupted_wake_area(mech: &str) {
     let dom = domain_name(&format!("corrupt-{mech}"));
     let (tx, rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -344,19 +363,7 @@ fn corrupted_wake_area(mech: &str) {
     rx.recv_timeout(WATCHDOG).unwrap();
     let node = node_in(&dom);
     let p = node.publisher::<Tick>("/c").create().unwrap();
-    let path = node.domain().segment_path(&TopicName::new("/c").unwrap());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
-    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
-    // (immutable) config.
-    let config =
-        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
-    let layout = Layout::compute(&config).unwrap();
-    let wake = layout.subscriber(0) + std::mem::offset_of!(SubscriberRecord, wake);
+    let (map, wake) = map_wake_area(&node, "/c");
     let t0 = Instant::now();
     let mut x = 0xDEAD_BEEFu32;
     while t0.elapsed() < Duration::from_millis(200) {
@@ -397,7 +404,7 @@ fn corrupted_wake_area_semaphore() {
 /// returned an unexpected error code", SIGABRT, every time).
 #[test]
 fn corrupted_semaphore_flags_do_not_abort_the_publisher() {
-    use axon::layout::{Layout, SegmentHeader, SubscriberRecord, WakeArea};
+    use axon::layout::WakeArea;
     let dom = domain_name("semflags");
     let (tx, rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -418,23 +425,9 @@ fn corrupted_semaphore_flags_do_not_abort_the_publisher() {
     let p = node.publisher::<Tick>("/f").create().unwrap();
     // Asleep in sem_timedwait by now (its spin budget is zero).
     std::thread::sleep(Duration::from_millis(300));
-    let path = node.domain().segment_path(&TopicName::new("/f").unwrap());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
-    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
-    // (immutable) config.
-    let config =
-        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
-    let layout = Layout::compute(&config).unwrap();
+    let (map, wake) = map_wake_area(&node, "/f");
     // Bytes 8..16 of the sem_t: glibc's `private` and `pad`.
-    let flags = layout.subscriber(0)
-        + std::mem::offset_of!(SubscriberRecord, wake)
-        + std::mem::offset_of!(WakeArea, sem)
-        + 8;
+    let flags = wake + std::mem::offset_of!(WakeArea, sem) + 8;
     // SAFETY: `flags..flags + 8` is inside the mapping (the record's wake
     // area), 8-aligned; the other side only uses atomics on these bytes.
     unsafe {
