@@ -249,24 +249,29 @@ impl Drop for AffinityGuard {
 /// If this process was started as a child ([`CHILD_FLAG`] as first argument), runs the child
 /// and exits; otherwise returns. Call it first thing in every harness `main`.
 pub fn run_child_if_requested() {
+    run_child_with(CHILD_FLAG, "axon-bench child", child_main);
+}
+
+/// The re-executed child entry both harnesses share: if `flag` is this process's first
+/// argument, runs `child` on the rest, reports its error as `label: ...`, and exits.
+pub(crate) fn run_child_with(flag: &str, label: &str, child: fn(&[String]) -> anyhow::Result<()>) {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) != Some(CHILD_FLAG) {
+    if args.get(1).map(String::as_str) != Some(flag) {
         return;
     }
-    let code = match child_main(&args[2..]) {
+    let code = match child(&args[2..]) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("axon-bench child: {e:#}");
+            eprintln!("{label}: {e:#}");
             1
         }
     };
     std::process::exit(code);
 }
 
-fn child_main(args: &[String]) -> anyhow::Result<()> {
-    let [id, size, touch, run_id, parent_pid, cpu, rest @ ..] = args else {
-        bail!("child arguments: mechanism size touch run-id parent-pid cpu [mechanism args]");
-    };
+/// Ties a child to its parent (`parent_pid`, as passed on its command line): it dies with
+/// the parent, fails if the parent is already gone, and is pinned to `cpu` unless it is `-`.
+pub(crate) fn adopt_child(parent_pid: &str, cpu: &str) -> anyhow::Result<u32> {
     let parent_pid: u32 = parent_pid.parse().context("parent pid")?;
     // Die with the parent, and make sure it did not die before we asked.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
@@ -277,6 +282,14 @@ fn child_main(args: &[String]) -> anyhow::Result<()> {
         let cpu: usize = cpu.parse().context("cpu")?;
         affinity::pin_current_thread(cpu).with_context(|| format!("pinning child to {cpu}"))?;
     }
+    Ok(parent_pid)
+}
+
+fn child_main(args: &[String]) -> anyhow::Result<()> {
+    let [id, size, touch, run_id, parent_pid, cpu, rest @ ..] = args else {
+        bail!("child arguments: mechanism size touch run-id parent-pid cpu [mechanism args]");
+    };
+    let parent_pid = adopt_child(parent_pid, cpu)?;
     let mechanism = find_mechanism(id).ok_or_else(|| anyhow!("unknown mechanism {id}"))?;
     let touch = Touch::parse(touch).ok_or_else(|| anyhow!("bad touch {touch}"))?;
     let payload = Payload::new(size.parse().context("size")?, touch);

@@ -1026,18 +1026,7 @@ fn drive(
 /// If this process was started as a subscriber child ([`CHILD_FLAG`] as first argument), runs
 /// it and exits; otherwise returns. Call it first thing in `main`.
 pub fn run_child_if_requested() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) != Some(CHILD_FLAG) {
-        return;
-    }
-    let code = match child_main(&args[2..]) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("axon throughput child: {e:#}");
-            1
-        }
-    };
-    std::process::exit(code);
+    crate::harness::run_child_with(CHILD_FLAG, "axon throughput child", child_main);
 }
 
 fn child_main(args: &[String]) -> anyhow::Result<()> {
@@ -1048,16 +1037,7 @@ fn child_main(args: &[String]) -> anyhow::Result<()> {
              parent-pid cpu"
         );
     };
-    let parent_pid: u32 = parent_pid.parse().context("parent pid")?;
-    // Die with the parent, and make sure it did not die before we asked.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-    if nix::unistd::getppid().as_raw() as u32 != parent_pid {
-        bail!("parent {parent_pid} is gone");
-    }
-    if cpu != "-" {
-        let cpu: usize = cpu.parse().context("cpu")?;
-        affinity::pin_current_thread(cpu).with_context(|| format!("pinning child to {cpu}"))?;
-    }
+    crate::harness::adopt_child(parent_pid, cpu)?;
     let row = Row {
         name: String::new(),
         transport: Transport::parse(transport).ok_or_else(|| anyhow!("transport {transport}"))?,
