@@ -175,15 +175,17 @@ pub fn hazard_tag(lane: usize, slot: u32) -> u64 {
     ((lane as u64 + 1) << 32) | slot as u64
 }
 
-/// Step 1: makes `slot` (already written) the sample `seq` of the lane.
+/// Step 1: makes `slot` (already written) the sample `seq` of the lane;
+/// returns the ring position it took (whose previous slot is now retired).
 #[inline]
-pub fn publish(ring: &[AtomicU64], head: &AtomicU64, seq: u64, slot: u32) {
-    let depth = ring.len() as u64;
+pub fn publish(ring: &[AtomicU64], head: &AtomicU64, seq: u64, slot: u32) -> usize {
+    let pos = ring_index(seq, ring.len() as u64);
     // SYNC POINT A (Release): pairs with the reader's Acquire load in `poll`.
-    ring[ring_index(seq, depth)].store(pack(seq, slot), Ordering::Release);
+    ring[pos].store(pack(seq, slot), Ordering::Release);
     // SYNC POINT D (Release): pairs with the Acquire load of `head` by a
     // lapped reader; every entry below `seq + 1` is in place.
     head.store(seq + 1, Ordering::Release);
+    pos
 }
 
 /// Step 4: calls `f(slot)` for every slot of `lane` named by a hazard in any

@@ -335,10 +335,9 @@ impl RawPublisher {
             Ordering::Relaxed,
         );
         let ring = self.seg.ring(self.lane);
-        protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
+        let pos = protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
         // The wake hook: no sleeper, no system call (wake/mod.rs).
         crate::wake::notify_sleepers(&self.seg);
-        let pos = protocol::ring_index(seq, ring.len() as u64);
         let old = std::mem::replace(&mut st.in_ring[pos], slot);
         if old != NO_SLOT {
             st.retired.push(old);

@@ -227,7 +227,7 @@ impl RawSubscriber {
                 continue;
             }
             self.cursors[lane].set(cursor.max(head - 1));
-            if best.is_some() && self.held.get().count_ones() + 1 > self.seg.config.max_held {
+            if best.is_some() && free_hazard(self.held.get(), self.seg.config.max_held).is_none() {
                 break;
             }
             if let Some(s) = self.recv_lane(lane)? {
@@ -446,7 +446,6 @@ impl RawSubscriber {
                     let Some(hazard) = free_hazard(held, c.max_held) else {
                         return Err(RecvError::TooManyHeld { max: c.max_held });
                     };
-                    let pos = protocol::ring_index(cursor, c.depth as u64);
                     let tag = protocol::hazard_tag(lane, slot);
                     // Armed for exactly this slot before this poll's load:
                     // already protected (protocol step 3'). Otherwise the
@@ -462,7 +461,14 @@ impl RawSubscriber {
                         }
                         _ => false,
                     };
-                    if !armed && !protocol::protect(&rec.hazards[hazard], tag, &ring[pos], entry) {
+                    if !armed
+                        && !protocol::protect(
+                            &rec.hazards[hazard],
+                            tag,
+                            &ring[protocol::ring_index(cursor, c.depth as u64)],
+                            entry,
+                        )
+                    {
                         continue; // overwritten meanwhile: poll again (it lapped us)
                     }
                     let hdr = self.seg.slot_header(lane, slot);
