@@ -47,12 +47,31 @@
 //! takes one of the reader's `max_held` hazards). So the fence moves off the
 //! path from "sample published" to "sample read", into the reader's wait.
 //!
+//! **Polling the armed slot (2').** The publisher writes a slot's header
+//! `seq` last, with Release (*sealing* it), before the ring entry; and when
+//! the ring displaces a slot, it stores `seq | RETIRED` into that slot's
+//! header (*marking* it) before any later reclaim's fence. A reader armed
+//! on slot `x` (3') may then load `x`'s header `seq` (Acquire) instead of
+//! the ring: `seq == cursor` means the sample is in `x`, protected, and
+//! complete (the Acquire pairs with the seal). Why the slot cannot be
+//! reused under it: a reuse needs a reclaim scan after the mark. If that
+//! scan's fence Fo comes before the reader's arming fence Fr, the reader's
+//! load (after Fr) sees the mark or a later seal, never `cursor`; if Fr
+//! comes first, the scan sees the hazard. So a small sample reaches the
+//! reader in the one cache line it polls, instead of a ring line and then
+//! a slot line. The ring is still polled when that load fails (a wrong
+//! guess, a lap, nothing armed).
+//!
 //! Fences rather than SeqCst accesses: the publish path stays a plain
 //! Release store (no `xchg` on x86), the fence is paid once per reclaim
 //! scan, and loom models fences exactly (it treats SeqCst *accesses* as
 //! AcqRel and would report false races).
 
 use crate::sync::{fence, AtomicU64, Ordering};
+
+/// The mark of a retired slot in its header's `seq` (step 2'): the slot's
+/// sequence number stays readable below it.
+pub const RETIRED: u64 = 1 << 63;
 
 /// Bits of the sequence number kept in a ring entry.
 pub const SEQ_BITS: u32 = 48;
@@ -175,6 +194,40 @@ pub fn hazard_tag(lane: usize, slot: u32) -> u64 {
     ((lane as u64 + 1) << 32) | slot as u64
 }
 
+/// Step 1, first half: `seq_word` is the header `seq` of a slot whose
+/// payload and other header fields are written; this makes it the sample
+/// `seq` for a reader polling that slot (step 2'). [`publish`] follows.
+#[inline]
+pub fn seal(seq_word: &AtomicU64, seq: u64) {
+    // SYNC POINT F (Release): pairs with the Acquire load in `armed_holds`;
+    // the payload and header written before are visible with the seq.
+    seq_word.store(seq, Ordering::Release);
+}
+
+/// Step 2': whether the slot whose header `seq` is `seq_word`, armed by
+/// this reader (step 3'), holds the sample `cursor`: if so it is protected
+/// and complete, with no ring load.
+#[inline]
+pub fn armed_holds(seq_word: &AtomicU64, cursor: u64) -> bool {
+    // SYNC POINT F (Acquire): pairs with `seal`. Loaded after the arming
+    // fence Fr: sees `retire`'s mark if a reclaim fence came before Fr.
+    seq_word.load(Ordering::Acquire) == cursor
+}
+
+/// The sequence number in a slot header's `seq`, with or without the mark.
+#[inline]
+pub fn sealed_seq(seq_word: u64) -> u64 {
+    seq_word & !RETIRED
+}
+
+/// After the ring displaced a slot (sample `seq` in it): marks it, so a
+/// reader polling it (step 2') no longer takes it. Must come before the
+/// next reclaim's fence, which orders it (Relaxed is enough: module docs).
+#[inline]
+pub fn retire(seq_word: &AtomicU64, seq: u64) {
+    seq_word.store(sealed_seq(seq) | RETIRED, Ordering::Relaxed);
+}
+
 /// Step 1: makes `slot` (already written) the sample `seq` of the lane;
 /// returns the ring position it took (whose previous slot is now retired).
 #[inline]
@@ -289,6 +342,8 @@ mod loom_tests {
         ring: Vec<AtomicU64>,
         head: AtomicU64,
         hazard: AtomicU64,
+        /// Each slot's header `seq` (sealed, then marked).
+        seqs: Vec<AtomicU64>,
         payload: Vec<UnsafeCell<u64>>,
     }
 
@@ -298,6 +353,7 @@ mod loom_tests {
                 ring: (0..DEPTH).map(|_| AtomicU64::new(0)).collect(),
                 head: AtomicU64::new(1),
                 hazard: AtomicU64::new(0),
+                seqs: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
                 payload: (0..SLOTS).map(|_| UnsafeCell::new(0)).collect(),
             }
         }
@@ -342,8 +398,10 @@ mod loom_tests {
             // hazard names it, which is the property under test; loom
             // reports a data race if a reader touches it meanwhile.
             p.payload[slot as usize].with_mut(|v| unsafe { *v = seq });
+            seal(&p.seqs[slot as usize], seq);
             publish(&p.ring, &p.head, seq, slot);
             if let Some(old) = in_ring.replace(slot) {
+                retire(&p.seqs[old as usize], seq - DEPTH as u64);
                 retired.push(old);
             }
         }
@@ -351,8 +409,9 @@ mod loom_tests {
 
     /// The same with the reader arming its hazard ahead of every poll, on a
     /// different guess each time (so guesses are right, wrong, and right
-    /// about a slot that is recycled meanwhile), reading without `protect`
-    /// whenever the entry names the armed slot.
+    /// about a slot that is recycled meanwhile), first polling the armed
+    /// slot's header (step 2'), then reading without `protect` whenever the
+    /// entry names the armed slot.
     #[test]
     fn armed_reader_never_sees_a_reused_slot() {
         loom::model(|| {
@@ -372,6 +431,11 @@ mod loom_tests {
             let guess = (SLOTS as u32 - 1).wrapping_sub(attempt) % SLOTS as u32;
             if armed {
                 arm(&lane.hazard, hazard_tag(0, guess));
+                if armed_holds(&lane.seqs[guess as usize], cursor) {
+                    read_slot(lane, guess, cursor);
+                    cursor += 1;
+                    continue;
+                }
             }
             match poll(&lane.ring, cursor) {
                 Poll::Ready(entry) => {
@@ -380,11 +444,10 @@ mod loom_tests {
                     let safe = (armed && slot == guess)
                         || protect(&lane.hazard, hazard_tag(0, slot), &lane.ring[pos], entry);
                     if safe {
-                        // SAFETY: protected by the hazard (what is under test);
-                        // a concurrent write would be reported by loom.
-                        let v = lane.payload[slot as usize].with(|v| unsafe { *v });
-                        assert_eq!(v, cursor, "read a reused slot");
-                        release(&lane.hazard);
+                        // Sealed before the entry; maybe marked since.
+                        let seq = sealed_seq(lane.seqs[slot as usize].load(Ordering::Relaxed));
+                        assert_eq!(seq, cursor, "header of a protected slot");
+                        read_slot(lane, slot, cursor);
                         cursor += 1;
                     }
                 }
@@ -397,5 +460,14 @@ mod loom_tests {
                 Poll::Empty => thread::yield_now(),
             }
         }
+    }
+
+    /// Reads the payload of a protected slot, checks it, drops the hazard.
+    fn read_slot(lane: &Lane, slot: u32, cursor: u64) {
+        // SAFETY: protected by the hazard (what is under test); a
+        // concurrent write would be reported by loom.
+        let v = lane.payload[slot as usize].with(|v| unsafe { *v });
+        assert_eq!(v, cursor, "read a reused slot");
+        release(&lane.hazard);
     }
 }

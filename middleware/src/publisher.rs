@@ -139,9 +139,10 @@ impl RawPublisher {
     fn with_lane(seg: Segment, lane: usize) -> Self {
         let c = seg.config;
         let slots = c.slots_per_lane;
+        let ring = seg.ring(lane);
         let mut in_ring = vec![NO_SLOT; c.depth as usize];
         let mut used = vec![false; slots as usize];
-        for (pos, entry) in seg.ring(lane).iter().enumerate() {
+        for (pos, entry) in ring.iter().enumerate() {
             let e = entry.load(Ordering::Acquire);
             let slot = protocol::entry_slot(e);
             if e != 0 && slot < slots && !used[slot as usize] {
@@ -149,7 +150,31 @@ impl RawPublisher {
                 used[slot as usize] = true;
             }
         }
-        let next_seq = seg.publisher(lane).head.load(Ordering::Acquire).max(1);
+        let head = &seg.publisher(lane).head;
+        let mut next_seq = head.load(Ordering::Acquire).max(1);
+        // A previous owner killed inside a send: finish that send, so that
+        // readers that already took the sample (from the ring, or from the
+        // sealed slot, protocol step 2') and readers that take it later see
+        // the same sample under the same sequence number.
+        if let Some(slot) = interrupted_send(&seg, lane, next_seq, &used) {
+            let pos = protocol::publish(ring, head, next_seq, slot);
+            if in_ring[pos] != NO_SLOT {
+                used[in_ring[pos] as usize] = false;
+            }
+            in_ring[pos] = slot;
+            used[slot as usize] = true;
+            next_seq += 1;
+        }
+        // Slots outside the ring get the retired mark before the first
+        // reclaim's fence (protocol step 2'), whatever the previous owner
+        // managed to write.
+        for s in (0..slots).filter(|s| !used[*s as usize]) {
+            let seq = &seg.slot_header(lane, s).seq;
+            let v = seq.load(Ordering::Relaxed);
+            if v & protocol::RETIRED == 0 {
+                protocol::retire(seq, v);
+            }
+        }
         let retired: Vec<u32> = (0..slots).filter(|s| !used[*s as usize]).collect();
         let mut state = LaneState {
             free: Vec::new(),
@@ -327,19 +352,21 @@ impl RawPublisher {
         let mut st = self.state.borrow_mut();
         let seq = st.next_seq;
         let hdr = self.seg.slot_header(self.lane, slot);
-        hdr.seq.store(seq, Ordering::Relaxed);
         hdr.elems.store(elems as u64, Ordering::Relaxed);
         hdr.stamp_ns.store(stamp, Ordering::Relaxed);
         hdr.next_slot.store(
             next_slot_guess(&self.seg, self.lane, &mut st),
             Ordering::Relaxed,
         );
+        protocol::seal(&hdr.seq, seq);
         let ring = self.seg.ring(self.lane);
         let pos = protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
         // The wake hook: no sleeper, no system call (wake/mod.rs).
         crate::wake::notify_sleepers(&self.seg);
         let old = std::mem::replace(&mut st.in_ring[pos], slot);
         if old != NO_SLOT {
+            let displaced = seq.wrapping_sub(self.seg.config.depth as u64);
+            protocol::retire(&self.seg.slot_header(self.lane, old).seq, displaced);
             st.retired.push(old);
         }
         st.next_seq = seq + 1;
@@ -413,6 +440,23 @@ fn next_slot_guess(seg: &Segment, lane: usize, st: &mut LaneState) -> u64 {
         reclaim(seg, lane, st);
     }
     st.free.last().map_or(NO_SLOT as u64, |s| *s as u64)
+}
+
+/// The slot of sample `next_seq` if the lane's previous owner died inside
+/// its send: after the ring store but before `head` (the entry is there), or
+/// after sealing the slot but before the ring store (a slot outside the
+/// ring, `used` false, carries the unmarked `next_seq`). A sealed slot is
+/// complete: the seal is its last write.
+fn interrupted_send(seg: &Segment, lane: usize, next_seq: u64, used: &[bool]) -> Option<u32> {
+    let slots = seg.config.slots_per_lane;
+    if let protocol::Poll::Ready(entry) = protocol::poll(seg.ring(lane), next_seq) {
+        let slot = protocol::entry_slot(entry);
+        return (slot < slots).then_some(slot);
+    }
+    (0..slots).find(|s| {
+        // SYNC POINT F (Acquire): pairs with `seal`.
+        !used[*s as usize] && seg.slot_header(lane, *s).seq.load(Ordering::Acquire) == next_seq
+    })
 }
 
 /// Moves retired slots that no reader holds to the free list.

@@ -362,8 +362,11 @@ impl RawSubscriber {
     pub(crate) fn pending(&self) -> bool {
         let used = self.seg.members().used_lanes.load(Ordering::Acquire);
         bits(used).filter(|l| *l < self.cursors.len()).any(|lane| {
-            let empty =
-                protocol::poll(self.seg.ring(lane), self.cursors[lane].get()) == Poll::Empty;
+            let cursor = self.cursors[lane].get();
+            if self.armed_holds(lane, cursor).is_some() {
+                return true;
+            }
+            let empty = protocol::poll(self.seg.ring(lane), cursor) == Poll::Empty;
             if empty {
                 // Adaptive spinning polls here: prepare for the next sample.
                 self.arm_next(lane);
@@ -416,6 +419,15 @@ impl RawSubscriber {
         // keep us here; the next call continues.
         for _ in 0..8 {
             let cursor = self.cursors[lane].get();
+            // Step 2': the armed slot's own header, the one line a small
+            // sample needs.
+            if let Some((slot, hazard)) = self.armed_holds(lane, cursor) {
+                self.armed.set(None);
+                match self.accept(lane, slot, hazard, cursor) {
+                    Some(sample) => return Ok(Some(sample)),
+                    None => continue,
+                }
+            }
             match protocol::poll(ring, cursor) {
                 Poll::Empty => {
                     self.arm_next(lane);
@@ -471,52 +483,80 @@ impl RawSubscriber {
                     {
                         continue; // overwritten meanwhile: poll again (it lapped us)
                     }
-                    let hdr = self.seg.slot_header(lane, slot);
-                    let seq = hdr.seq.load(Ordering::Relaxed);
-                    let elems = hdr.elems.load(Ordering::Relaxed);
-                    if seq != cursor || elems > c.max_elems {
-                        protocol::release(&rec.hazards[hazard]);
-                        self.count(&self.corrupt, &rec.corrupt, 1);
-                        self.set_cursor(lane, cursor + 1);
-                        continue;
+                    if let Some(sample) = self.accept(lane, slot, hazard, cursor) {
+                        return Ok(Some(sample));
                     }
-                    self.next_slot[lane].set(hdr.next_slot.load(Ordering::Relaxed));
-                    self.held.set(held | 1 << hazard);
-                    self.set_cursor(lane, cursor + 1);
-                    self.count(&self.received, &rec.received, 1);
-                    let info = SampleInfo {
-                        seq,
-                        publisher: lane,
-                        sent_ns: hdr.stamp_ns.load(Ordering::Relaxed),
-                        elems: elems as usize,
-                    };
-                    return Ok(Some(RawSample {
-                        sub: self,
-                        hazard,
-                        slot,
-                        info,
-                    }));
                 }
             }
         }
         Ok(None)
     }
 
-    /// While `lane` has nothing new: warms the slot its publisher said it
-    /// will use next, and arms a free hazard on it (protocol step 3'), so
-    /// that the sample, when it comes, is read without a fence.
+    /// Protocol step 2': the armed slot and hazard, if that slot holds the
+    /// sample `cursor` of `lane`.
+    #[inline]
+    fn armed_holds(&self, lane: usize, cursor: u64) -> Option<(u32, usize)> {
+        let (_, slot, hazard) = self.armed.get().filter(|a| a.0 == lane)?;
+        protocol::armed_holds(&self.seg.slot_header(lane, slot).seq, cursor)
+            .then_some((slot, hazard))
+    }
+
+    /// Takes the sample `cursor` of `lane` from `slot`, which `hazard`
+    /// protects, after checking its header; a bad header is counted as
+    /// corrupt and skipped (`None`, hazard released). Moves the cursor on.
+    #[inline]
+    fn accept(&self, lane: usize, slot: u32, hazard: usize, cursor: u64) -> Option<RawSample<'_>> {
+        let c = &self.seg.config;
+        let rec = self.seg.subscriber(self.index);
+        let hdr = self.seg.slot_header(lane, slot);
+        // Sealed before the sample was found; maybe marked retired since.
+        let seq = protocol::sealed_seq(hdr.seq.load(Ordering::Relaxed));
+        let elems = hdr.elems.load(Ordering::Relaxed);
+        self.set_cursor(lane, cursor + 1);
+        if seq != cursor || elems > c.max_elems {
+            protocol::release(&rec.hazards[hazard]);
+            self.count(&self.corrupt, &rec.corrupt, 1);
+            return None;
+        }
+        self.next_slot[lane].set(hdr.next_slot.load(Ordering::Relaxed));
+        self.held.set(self.held.get() | 1 << hazard);
+        self.count(&self.received, &rec.received, 1);
+        let info = SampleInfo {
+            seq,
+            publisher: lane,
+            sent_ns: hdr.stamp_ns.load(Ordering::Relaxed),
+            elems: elems as usize,
+        };
+        Some(RawSample {
+            sub: self,
+            hazard,
+            slot,
+            info,
+        })
+    }
+
+    /// While `lane` has nothing new: arms a free hazard on the slot its
+    /// publisher said it will use next (protocol step 3'), so that the next
+    /// poll reads that slot's header (step 2') and the sample, when it
+    /// comes, is read in one cache line without a fence. With no hazard
+    /// free, it only warms that line.
     #[inline]
     fn arm_next(&self, lane: usize) {
         let slot = self.next_slot[lane].get();
-        self.seg.prefetch_slot(lane, slot);
         let c = &self.seg.config;
         let hazard = free_hazard(self.held.get(), c.max_held);
         let Some(hazard) = hazard.filter(|_| slot < c.slots_per_lane as u64) else {
+            self.seg.prefetch_slot(lane, slot);
             return;
         };
         let want = (lane, slot as u32, hazard);
-        if self.armed.get() != Some(want) {
+        let armed = self.armed.get();
+        if armed != Some(want) {
             let rec = self.seg.subscriber(self.index);
+            if let Some((_, _, old)) = armed.filter(|a| a.2 != hazard) {
+                // Armed on an index that is no longer the lowest free one.
+                protocol::release(&rec.hazards[old]);
+            }
             protocol::arm(&rec.hazards[want.2], protocol::hazard_tag(lane, want.1));
             self.armed.set(Some(want));
         }

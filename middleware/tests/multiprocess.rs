@@ -219,6 +219,7 @@ fn role_pub(node: &Node, a: &Args) -> Result<(), String> {
     let p = node
         .publisher::<Ping>(&arg(a, "topic", "/t".to_string()))
         .history(arg(a, "history", 8))
+        .max_publishers(arg(a, "max_publishers", 4))
         .create()
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + WAIT;
@@ -643,6 +644,131 @@ fn sigkill_publisher_then_new_one_takes_over() -> Result<(), Failed> {
     )
 }
 
+/// A publisher killed inside a send: after sealing its slot, before the ring
+/// store (a reader polling that slot already has the sample), or after the
+/// ring store, before `head`. The next owner must finish that send, not
+/// reuse its number: every reader, early or late, sees the same sample 4 and
+/// then the new owner's samples, none lost.
+fn publisher_killed_inside_a_send_is_finished_by_the_next_owner() -> Result<(), Failed> {
+    for ring_stored in [false, true] {
+        let d = TestDomain::new(&format!("midsend-{ring_stored}"));
+        let n = node_in(&d.0);
+        let sub = n
+            .subscriber::<Ping>("/t")
+            .max_publishers(1)
+            .history(8)
+            .create()?;
+        let args = [("count", "3"), ("linger", "1"), ("max_publishers", "1")];
+        let mut dying = Peer::spawn("pub", &d.0, &args.map(|(k, v)| (k, v.to_string())));
+        dying.expect("published")?;
+        let mut got = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while got.len() < 3 && Instant::now() < deadline {
+            got.extend(sub.try_recv()?.map(|x| x.seq));
+        }
+        ensure(got == [1, 2, 3], format!("before the kill: {got:?}"))?;
+        // Nothing more: the subscriber now waits on the slot the dead
+        // publisher's next send would have used.
+        ensure(sub.try_recv()?.is_none(), "a fourth sample out of nowhere")?;
+        dying.sigkill();
+        fake_interrupted_send(&n, ring_stored);
+        // The sample is sealed: a reader takes it before any takeover.
+        let first = sub.try_recv()?.map(|x| (x.info().seq, *x));
+        ensure(
+            first.is_some_and(|(seq, x)| seq == 4 && x.producer == 9 && x.payload == [9; 4]),
+            format!("ring stored {ring_stored}: the sealed sample: {first:?}"),
+        )?;
+        let p = n
+            .publisher::<Ping>("/t")
+            .max_publishers(1)
+            .history(8)
+            .create()?;
+        for seq in 5..=7 {
+            p.publish(&Ping {
+                producer: 2,
+                seq,
+                payload: [seq; 4],
+            })?;
+        }
+        let late = n
+            .subscriber::<Ping>("/t")
+            .max_publishers(1)
+            .history(8)
+            .transient_local()
+            .create()?;
+        for (who, s) in [("early", &sub), ("late", &late)] {
+            let seen: Vec<(u64, u64, u64)> = std::iter::from_fn(|| {
+                s.try_recv()
+                    .ok()
+                    .flatten()
+                    .map(|x| (x.info().seq, x.producer, x.seq))
+            })
+            .collect();
+            let want: Vec<(u64, u64, u64)> = match who {
+                "early" => (5..=7).map(|i| (i, 2, i)).collect(),
+                _ => [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 9, 4)]
+                    .into_iter()
+                    .chain((5..=7).map(|i| (i, 2, i)))
+                    .collect(),
+            };
+            ensure(
+                seen == want && s.dropped() == 0,
+                format!(
+                    "ring stored {ring_stored}, {who} reader: {seen:?}, dropped {}",
+                    s.dropped()
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes into the segment of `/t` what a publisher killed inside the send of
+/// its sample 4 leaves: that sample (producer 9) in the slot its last sample
+/// named as next, sealed, and with `ring_stored` also its ring entry.
+fn fake_interrupted_send(n: &Node, ring_stored: bool) {
+    use axon::layout::{Layout, SegmentHeader, SLOT_HEADER};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let path = n
+        .domain()
+        .segment_path(&axon::TopicName::new("/t").unwrap());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
+    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
+    // (immutable) config.
+    let config =
+        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
+    let layout = Layout::compute(&config).unwrap();
+    // SAFETY: every offset below comes from the validated layout (ring
+    // entries, slot headers, slot payloads of lane 0), all 8-aligned words
+    // or a payload area of at least size_of::<Ping>(); the lane's owner is
+    // dead and the test's subscriber only reads.
+    unsafe {
+        let word = |offset: usize| &*(map.as_ptr().add(offset) as *const AtomicU64);
+        let depth = config.depth as usize;
+        let entry3 = word(layout.ring(0) + 8 * (3 % depth)).load(Ordering::Acquire);
+        let slot3 = (entry3 & 0xFFFF) as usize;
+        let next = word(layout.slot(0, slot3) + 24).load(Ordering::Relaxed) as usize;
+        assert!(next < config.slots_per_lane as usize, "no next-slot hint");
+        let ping = Ping {
+            producer: 9,
+            seq: 4,
+            payload: [9; 4],
+        };
+        let payload = map.as_mut_ptr().add(layout.slot(0, next) + SLOT_HEADER);
+        std::ptr::copy_nonoverlapping(ping.as_bytes().as_ptr(), payload, ping.as_bytes().len());
+        word(layout.slot(0, next) + 8).store(0, Ordering::Relaxed); // elems
+        word(layout.slot(0, next)).store(4, Ordering::Release); // the seal
+        if ring_stored {
+            word(layout.ring(0) + 8 * (4 % depth)).store(4 << 16 | next as u64, Ordering::Release);
+        }
+    }
+}
+
 fn corrupted_header_is_refused() -> Result<(), Failed> {
     let d = TestDomain::new("corrupt");
     let n = node_in(&d.0);
@@ -740,6 +866,10 @@ fn main() {
         Trial::test(
             "sigkill_publisher_then_new_one_takes_over",
             sigkill_publisher_then_new_one_takes_over,
+        ),
+        Trial::test(
+            "publisher_killed_inside_a_send_is_finished_by_the_next_owner",
+            publisher_killed_inside_a_send_is_finished_by_the_next_owner,
         ),
         Trial::test("corrupted_header_is_refused", corrupted_header_is_refused),
         Trial::test(
