@@ -219,7 +219,7 @@ impl RawPublisher {
     }
 
     /// Reserves a slot for a sample with `elems` trailing elements.
-    #[inline]
+    #[inline(always)]
     pub fn loan_slot(&self, elems: usize) -> Result<RawLoan<'_>, LoanError> {
         let c = &self.seg.config;
         if elems as u64 > c.max_elems {
@@ -345,7 +345,7 @@ impl RawPublisher {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn send_slot(&self, slot: u32, elems: usize) -> u64 {
         // First: the TSC read behind it overlaps the bookkeeping below.
         let stamp = crate::clock::stamp_ns();
@@ -534,7 +534,7 @@ impl RawLoan<'_> {
     }
 
     /// Publishes the sample; returns its sequence number.
-    #[inline]
+    #[inline(always)]
     pub fn send(mut self) -> u64 {
         self.done = true;
         self.publisher.send_slot(self.slot, self.elems)
@@ -575,7 +575,7 @@ impl<T: Message + ?Sized> Publisher<T> {
         &self.raw
     }
 
-    #[inline]
+    #[inline(always)]
     fn typed(raw: RawLoan<'_>) -> Result<Loan<'_, T>, LoanError> {
         Ok(Loan {
             raw,
@@ -587,7 +587,7 @@ impl<T: Message + ?Sized> Publisher<T> {
 impl<T: Message> Publisher<T> {
     /// Loans a slot for one sample. Its contents are unspecified (a previous
     /// sample's bytes, always a valid `T`): write every field you publish.
-    #[inline]
+    #[inline(always)]
     pub fn loan(&self) -> Result<Loan<'_, T>, LoanError> {
         Self::typed(self.raw.loan_slot(0)?)
     }
@@ -614,7 +614,7 @@ where
     T: Message + ?Sized + KnownLayout<PointerMetadata = usize>,
 {
     /// Loans a slot for a slice message with `len` trailing elements.
-    #[inline]
+    #[inline(always)]
     pub fn loan_slice(&self, len: usize) -> Result<Loan<'_, T>, LoanError> {
         Self::typed(self.raw.loan_slot(len)?)
     }
@@ -644,7 +644,7 @@ pub struct Loan<'a, T: Message + ?Sized> {
 
 impl<T: Message + ?Sized> Loan<'_, T> {
     /// Publishes the sample; returns its sequence number.
-    #[inline]
+    #[inline(always)]
     pub fn send(self) -> u64 {
         self.raw.send()
     }

@@ -186,7 +186,7 @@ impl RawSubscriber {
     }
 
     /// The next sample from any publisher, if one is there.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&self) -> Result<Option<RawSample<'_>>, RecvError> {
         let used = self.seg.members().used_lanes.load(Ordering::Acquire);
         let lanes = self.cursors.len();
@@ -410,7 +410,7 @@ impl RawSubscriber {
         self.node_id.set(id);
     }
 
-    #[inline]
+    #[inline(always)]
     fn recv_lane(&self, lane: usize) -> Result<Option<RawSample<'_>>, RecvError> {
         let c = &self.seg.config;
         let ring = self.seg.ring(lane);
@@ -504,7 +504,7 @@ impl RawSubscriber {
     /// Takes the sample `cursor` of `lane` from `slot`, which `hazard`
     /// protects, after checking its header; a bad header is counted as
     /// corrupt and skipped (`None`, hazard released). Moves the cursor on.
-    #[inline]
+    #[inline(always)]
     fn accept(&self, lane: usize, slot: u32, hazard: usize, cursor: u64) -> Option<RawSample<'_>> {
         let c = &self.seg.config;
         let rec = self.seg.subscriber(self.index);
@@ -667,7 +667,7 @@ impl<T: Message + ?Sized> Subscriber<T> {
     }
 
     /// The next sample, if one is there; never blocks.
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&self) -> Result<Option<Sample<'_, T>>, RecvError> {
         Ok(self.raw.try_recv()?.and_then(Sample::new))
     }
