@@ -260,66 +260,67 @@ impl RawSubscriber {
     /// Waits for the next sample, as long as it takes (see [`WaitError`]
     /// for why it may return without one).
     pub fn recv(&self) -> Result<RawSample<'_>, WaitError> {
-        self.recv_until(None)
+        self.recv_until(&mut Wait::Forever)
     }
 
     /// Waits up to `timeout` for the next sample; a zero timeout polls once.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<RawSample<'_>, WaitError> {
-        self.recv_until(Some(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(far_future),
-        ))
+        self.recv_until(&mut Wait::For(timeout))
     }
 
     /// Waits until `deadline` for the next sample; a deadline in the past polls once.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<RawSample<'_>, WaitError> {
-        self.recv_until(Some(deadline))
+        self.recv_until(&mut Wait::Until(deadline))
     }
 
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<RawSample<'_>, WaitError> {
+    /// Waits as `wait` says; once the wait has read the clock, `wait` holds
+    /// its deadline (`Until`), so a caller that waits again keeps it.
+    pub(crate) fn recv_until(&self, wait: &mut Wait) -> Result<RawSample<'_>, WaitError> {
+        // A sample already there, or (adaptive) one that comes while we
+        // spin, costs no clock read: under steady traffic a blocking receive
+        // is a poll. The clock (about 25 ns a read) comes in after that.
+        if let Some(s) = self.take()? {
+            return Ok(s);
+        }
+        let mut first_clock = None;
+        let budget = self.spin_budget();
+        if !budget.is_zero() && wait.may_spin_before_clock() {
+            match self.spin(budget) {
+                Ok(()) => {
+                    if let Some(s) = self.take()? {
+                        return Ok(s);
+                    }
+                }
+                Err(start) => first_clock = Some(start),
+            }
+        }
+        let start = first_clock.unwrap_or_else(Instant::now);
+        *wait = wait.resolved(start);
+        let deadline = wait.deadline();
         let mechanism = self.wake.get();
-        let mut spun = false;
         let mut busy = 0u32;
         // Since when nothing came and liveness was not asked: the kernel is
         // asked once per LIVENESS_SLICE of that, however many (spurious or
         // fallback-sliced) wake-ups the slice holds.
-        let mut quiet_since = Instant::now();
+        let mut quiet_since = start;
+        let mut clock = Some(start);
         loop {
-            match self.try_recv() {
-                Ok(Some(s)) => return Ok(s),
-                Ok(None) => {}
-                Err(RecvError::TooManyHeld { max }) => return Err(WaitError::TooManyHeld { max }),
-            }
             if crate::shutdown::requested() {
                 return Err(WaitError::Shutdown);
             }
             if self.check_gone(false) {
                 return Err(WaitError::PublisherGone);
             }
-            let now = Instant::now();
+            let now = clock.take().unwrap_or_else(Instant::now);
             let left = match deadline {
                 Some(d) if now >= d => return Err(WaitError::Timeout),
                 Some(d) => d - now,
                 None => wake::LIVENESS_SLICE,
             };
-            if !spun {
-                spun = true;
-                let budget = self.spin_budget();
-                if !budget.is_zero() {
-                    // The clock costs more than a poll: read it every 32 polls.
-                    'spin: while now.elapsed() < budget {
-                        for _ in 0..32 {
-                            if self.pending() {
-                                break 'spin;
-                            }
-                            std::hint::spin_loop();
-                        }
-                    }
-                    continue;
-                }
-            }
             if self.pending() {
+                if let Some(s) = self.take()? {
+                    return Ok(s);
+                }
                 // The rings show something `try_recv` did not take (a
                 // corrupted entry): do not spin on it.
                 busy += 1;
@@ -332,6 +333,9 @@ impl RawSubscriber {
             let slice = left.min(wake::LIVENESS_SLICE);
             let until = crate::sys::monotonic_ns() + slice.as_nanos() as u64;
             wake::sleep_once(&self.seg, self.index, mechanism, || self.pending(), until)?;
+            if let Some(s) = self.take()? {
+                return Ok(s);
+            }
             let due = quiet_since.elapsed() >= wake::LIVENESS_SLICE
                 || deadline.is_some_and(|d| Instant::now() >= d);
             if due && !self.pending() {
@@ -339,6 +343,35 @@ impl RawSubscriber {
                     return Err(WaitError::PublisherGone);
                 }
                 quiet_since = Instant::now();
+            }
+        }
+    }
+
+    /// `try_recv` for the blocking receives.
+    #[inline(always)]
+    fn take(&self) -> Result<Option<RawSample<'_>>, WaitError> {
+        self.try_recv().map_err(|e| match e {
+            RecvError::TooManyHeld { max } => WaitError::TooManyHeld { max },
+        })
+    }
+
+    /// Polls until something is pending (`Ok`) or `budget` has passed
+    /// (`Err`, with when the budget started). The clock is read once per 32
+    /// polls, the first time after 32: the budget starts there.
+    #[inline(always)]
+    fn spin(&self, budget: Duration) -> Result<(), Instant> {
+        let mut start = None;
+        loop {
+            for _ in 0..32 {
+                if self.pending() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+            let now = Instant::now();
+            let start = *start.get_or_insert(now);
+            if now.duration_since(start) >= budget {
+                return Err(start);
             }
         }
     }
@@ -608,9 +641,43 @@ fn free_hazard(held: u32, max_held: u32) -> Option<usize> {
     (lowest_free < max_held).then_some(lowest_free as usize)
 }
 
-/// A deadline so far away that it never comes (`Instant` + huge durations overflow).
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+/// How long a blocking receive waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    Forever,
+    /// From the wait's first clock read (after the spin, if any: at most
+    /// 32 polls after the call).
+    For(Duration),
+    Until(Instant),
+}
+
+impl Wait {
+    /// `For` turned into the deadline it means when the wait starts at `start`.
+    fn resolved(self, start: Instant) -> Wait {
+        match self {
+            // `Instant` + huge durations overflow: then it never comes.
+            Wait::For(d) => start.checked_add(d).map_or(Wait::Forever, Wait::Until),
+            w => w,
+        }
+    }
+
+    /// The deadline of a resolved wait.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Until(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether the wait may spin before it reads the clock: not with a zero
+    /// timeout ("poll once"), nor a deadline that may have passed.
+    fn may_spin_before_clock(self) -> bool {
+        match self {
+            Wait::Forever => true,
+            Wait::For(d) => !d.is_zero(),
+            Wait::Until(_) => false,
+        }
+    }
 }
 
 impl Drop for RawSubscriber {
@@ -674,31 +741,29 @@ impl<T: Message + ?Sized> Subscriber<T> {
 
     /// Waits for the next sample (see [`RawSubscriber::recv`]).
     pub fn recv(&self) -> Result<Sample<'_, T>, WaitError> {
-        self.typed(|| self.raw.recv())
+        self.typed(Wait::Forever)
     }
 
     /// Waits up to `timeout` for the next sample; a zero timeout polls once.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Sample<'_, T>, WaitError> {
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(far_future);
-        self.typed(|| self.raw.recv_deadline(deadline))
+        self.typed(Wait::For(timeout))
     }
 
     /// Waits until `deadline` for the next sample; a past deadline polls once.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<Sample<'_, T>, WaitError> {
-        self.typed(|| self.raw.recv_deadline(deadline))
+        self.typed(Wait::Until(deadline))
     }
 
-    fn typed<'s>(
-        &'s self,
-        recv: impl Fn() -> Result<RawSample<'s>, WaitError>,
-    ) -> Result<Sample<'s, T>, WaitError> {
+    #[inline(always)]
+    fn typed(&self, mut wait: Wait) -> Result<Sample<'_, T>, WaitError> {
         loop {
-            // A sample that cannot be viewed is dropped (see `Sample::new`).
-            if let Some(s) = Sample::new(recv()?) {
+            // A sample that cannot be viewed is dropped (see `Sample::new`);
+            // the wait goes on to the same deadline, so a stream of them
+            // cannot hold it beyond its timeout.
+            if let Some(s) = Sample::new(self.raw.recv_until(&mut wait)?) {
                 return Ok(s);
             }
+            wait = wait.resolved(Instant::now());
         }
     }
 

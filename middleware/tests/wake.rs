@@ -311,18 +311,36 @@ fn zero_timeout_and_past_deadline_poll_once() {
     let dom = domain_name("zero");
     let node = node_in(&dom);
     let p = node.publisher::<Tick>("/z").create().unwrap();
-    let s = node.subscriber::<Tick>("/z").create().unwrap();
-    assert!(matches!(
-        s.recv_timeout(Duration::ZERO),
-        Err(WaitError::Timeout)
-    ));
-    let past = Instant::now() - Duration::from_millis(5);
-    assert!(matches!(s.recv_deadline(past), Err(WaitError::Timeout)));
-    p.publish(&Tick { seq: 7, check: 0 }).unwrap();
-    assert_eq!(s.recv_timeout(Duration::ZERO).unwrap().seq, 7);
-    // A huge timeout does not overflow the deadline.
-    p.publish(&Tick { seq: 8, check: 0 }).unwrap();
-    assert_eq!(s.recv_timeout(Duration::MAX).unwrap().seq, 8);
+    // Adaptive spins before it reads the clock: not for these.
+    for mech in ["futex", "adaptive"] {
+        let s = node
+            .subscriber::<Tick>("/z")
+            .wake(mechanism(mech))
+            .create()
+            .unwrap();
+        assert!(
+            matches!(s.recv_timeout(Duration::ZERO), Err(WaitError::Timeout)),
+            "{mech}"
+        );
+        let past = Instant::now() - Duration::from_millis(5);
+        assert!(
+            matches!(s.recv_deadline(past), Err(WaitError::Timeout)),
+            "{mech}"
+        );
+        // A short timeout ends (after the spin, for adaptive).
+        assert!(
+            matches!(
+                s.recv_timeout(Duration::from_millis(2)),
+                Err(WaitError::Timeout)
+            ),
+            "{mech}"
+        );
+        p.publish(&Tick { seq: 7, check: 0 }).unwrap();
+        assert_eq!(s.recv_timeout(Duration::ZERO).unwrap().seq, 7, "{mech}");
+        // A huge timeout does not overflow the deadline.
+        p.publish(&Tick { seq: 8, check: 0 }).unwrap();
+        assert_eq!(s.recv_timeout(Duration::MAX).unwrap().seq, 8, "{mech}");
+    }
     cleanup(&dom);
 }
 
