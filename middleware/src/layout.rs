@@ -34,7 +34,8 @@ use axon_message::Fingerprint;
 /// First bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"AXONTOPC";
 /// Bumped whenever the layout or the protocol changes incompatibly.
-pub const LAYOUT_VERSION: u32 = 2;
+/// 3: slot headers are sealed and marked retired (protocol step 2').
+pub const LAYOUT_VERSION: u32 = 3;
 /// Cache-line padding unit.
 pub const LINE: usize = 128;
 /// Most publishers (lanes) a topic can have.
@@ -330,7 +331,10 @@ const _: () = assert!(std::mem::size_of::<WakeArea>() == LINE);
 /// Header of a slot, written by the lane owner before it publishes the slot.
 #[repr(C)]
 pub struct SlotHeader {
-    /// Sequence number of the sample in the slot.
+    /// Sequence number of the sample in the slot, written last (the seal:
+    /// readers polling this slot take the sample when it equals their
+    /// cursor), with the top bit (`RETIRED`) set once the ring
+    /// has displaced the slot (protocol.rs, step 2').
     pub seq: AtomicU64,
     /// Trailing elements of a slice message (0 for sized ones).
     pub elems: AtomicU64,

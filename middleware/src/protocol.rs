@@ -9,10 +9,11 @@
 //! of slots, with reclamation by *hazard pointers* (Michael, 2004):
 //!
 //! 1. **Publish.** The owner writes a free slot (payload, then its
-//!    [`SlotHeader`](crate::layout::SlotHeader)), then stores the entry
-//!    `pack(seq, slot)` at ring position `seq % depth` (Release), then
-//!    advances `head` to `seq + 1` (Release). The slot that entry displaced
-//!    is *retired*: no new reader can find it.
+//!    [`SlotHeader`](crate::layout::SlotHeader), `seq` last: [`seal`]),
+//!    then stores the entry `pack(seq, slot)` at ring position
+//!    `seq % depth` (Release), then advances `head` to `seq + 1` (Release).
+//!    The slot that entry displaced is *retired*: no new reader can find it
+//!    through the ring, and its header gets the mark ([`retire`], step 2').
 //! 2. **Read.** A reader with cursor `c` loads the entry at `c % depth`
 //!    (Acquire). `seq == c`: the sample is there. `seq == c - depth` or empty:
 //!    not yet published. Anything else: the ring lapped the reader
