@@ -46,6 +46,9 @@ pub struct RawSubscriber {
     next_slot: Vec<Cell<u64>>,
     /// The hazard armed ahead (protocol step 3'): (lane, slot, hazard index).
     armed: Cell<Option<(usize, u32, usize)>>,
+    /// The lane of the last sample taken (`usize::MAX`: none yet), the one
+    /// that gets armed.
+    last_lane: Cell<usize>,
     held: Cell<u32>,
     next_lane: Cell<usize>,
     received: Cell<u64>,
@@ -117,6 +120,7 @@ impl RawSubscriber {
                         cursors,
                         next_slot,
                         armed: Cell::new(None),
+                        last_lane: Cell::new(usize::MAX),
                         held: Cell::new(0),
                         next_lane: Cell::new(0),
                         received: Cell::new(0),
@@ -552,6 +556,7 @@ impl RawSubscriber {
             return None;
         }
         self.next_slot[lane].set(hdr.next_slot.load(Ordering::Relaxed));
+        self.last_lane.set(lane);
         self.held.set(self.held.get() | 1 << hazard);
         self.count(&self.received, &rec.received, 1);
         let info = SampleInfo {
@@ -577,7 +582,13 @@ impl RawSubscriber {
     fn arm_next(&self, lane: usize) {
         let slot = self.next_slot[lane].get();
         let c = &self.seg.config;
-        let hazard = free_hazard(self.held.get(), c.max_held);
+        // With several publishers, only the lane that delivered last (before
+        // the first sample: the first lane armed) is armed: re-arming, with a
+        // fence, on every lane of every poll would cost more than it saves.
+        let last = self.last_lane.get();
+        let ours = last == lane
+            || (last >= self.cursors.len() && self.armed.get().is_none_or(|a| a.0 == lane));
+        let hazard = free_hazard(self.held.get(), c.max_held).filter(|_| ours);
         let Some(hazard) = hazard.filter(|_| slot < c.slots_per_lane as u64) else {
             self.seg.prefetch_slot(lane, slot);
             return;
