@@ -17,6 +17,8 @@ use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use axon::{Domain, LoanError, Message, Node, OpenError};
 use libtest_mimic::{Arguments, Failed, Trial};
 
+mod support;
+
 #[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
 struct Ping {
@@ -727,22 +729,9 @@ fn publisher_killed_inside_a_send_is_finished_by_the_next_owner() -> Result<(), 
 /// its sample 4 leaves: that sample (producer 9) in the slot its last sample
 /// named as next, sealed, and with `ring_stored` also its ring entry.
 fn fake_interrupted_send(n: &Node, ring_stored: bool) {
-    use axon::layout::{Layout, SegmentHeader, SLOT_HEADER};
+    use axon::layout::SLOT_HEADER;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let path = n
-        .domain()
-        .segment_path(&axon::TopicName::new("/t").unwrap());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
-    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
-    // (immutable) config.
-    let config =
-        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
-    let layout = Layout::compute(&config).unwrap();
+    let (map, config, layout) = support::map_segment(n, "/t");
     // SAFETY: every offset below comes from the validated layout (ring
     // entries, slot headers, slot payloads of lane 0), all 8-aligned words
     // or a payload area of at least size_of::<Ping>(); the lane's owner is

@@ -7,7 +7,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use axon::{Domain, Message, Node, TopicName, WaitError, WakeMechanism};
+use axon::{Domain, Message, Node, WaitError, WakeMechanism};
+
+mod support;
 
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
@@ -349,20 +351,8 @@ fn zero_timeout_and_past_deadline_poll_once() {
 /// `topic`'s segment mapped writable, as a hostile peer would, and the
 /// offset of subscriber record 0's wake area in it.
 fn map_wake_area(node: &Node, topic: &str) -> (memmap2::MmapRaw, usize) {
-    use axon::layout::{Layout, SegmentHeader, SubscriberRecord};
-    let path = node.domain().segment_path(&TopicName::new(topic).unwrap());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let map = memmap2::MmapRaw::map_raw(&file).unwrap();
-    // SAFETY: the mapping starts with a SegmentHeader; we copy out its
-    // (immutable) config.
-    let config =
-        unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const SegmentHeader)).config) };
-    let layout = Layout::compute(&config).unwrap();
-    let wake = layout.subscriber(0) + std::mem::offset_of!(SubscriberRecord, wake);
+    let (map, _, layout) = support::map_segment(node, topic);
+    let wake = layout.subscriber(0) + std::mem::offset_of!(axon::layout::SubscriberRecord, wake);
     (map, wake)
 }
 
