@@ -12,7 +12,9 @@
 //!
 //! A waiter sleeps on [`word`] (a process-private futex word) next to its
 //! wake words: the handler bumps it and issues `FUTEX_WAKE`, both
-//! async-signal-safe.
+//! async-signal-safe. A semaphore waiter cannot sleep on that word too: the
+//! handler `sem_post`s the semaphores such waiters sleep on
+//! (`wake/semaphore.rs`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -70,6 +72,9 @@ fn signal(flag: u32) {
     FLAGS.fetch_or(flag, Ordering::SeqCst);
     WORD.fetch_add(1, Ordering::SeqCst);
     crate::wake::futex_wake_private(&WORD);
+    if flag == SHUTDOWN {
+        crate::wake::post_semaphore_sleepers();
+    }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }

@@ -151,6 +151,17 @@ fn child_entry() {
                 .unwrap();
             let _ = s.recv_timeout(Duration::from_secs(120));
         }
+        // sleep in recv with SIGINT/SIGTERM handlers installed; report how it ended
+        "shutdown-sleeper" => {
+            axon::shutdown::install().unwrap();
+            let s = node
+                .subscriber::<Tick>("/sleepy")
+                .wake(mechanism(args[2]))
+                .create()
+                .unwrap();
+            let r = s.recv_timeout(Duration::from_secs(120)).map(|t| t.seq);
+            println!("ENDED {r:?}");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -344,6 +355,61 @@ fn zero_timeout_and_past_deadline_poll_once() {
         assert_eq!(s.recv_timeout(Duration::MAX).unwrap().seq, 8, "{mech}");
     }
     cleanup(&dom);
+}
+
+/// SIGTERM to a node sleeping in `recv` makes it return `Shutdown` at once,
+/// whatever the mechanism: a semaphore waiter cannot also sleep on the
+/// shutdown word, so the handler posts its semaphore. "At once" is checked
+/// as "well inside one liveness slice", which a waiter that only noticed
+/// the request at the end of its slice (as before) would take in full.
+fn sigterm_wakes_a_sleeping_waiter(mech: &str) {
+    let dom = domain_name(&format!("term-{mech}"));
+    let node = node_in(&dom);
+    let _p = node.publisher::<Tick>("/sleepy").create().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, format!("shutdown-sleeper {dom} {mech}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Asleep: its bit in the topic's sleepers mask (wake protocol step 3).
+    let (map, _, _) = support::map_segment(&node, "/sleepy");
+    let members = std::mem::offset_of!(axon::layout::SegmentHeader, members)
+        + std::mem::offset_of!(axon::layout::Membership, sleepers);
+    // SAFETY: `members` is the offset of an AtomicU64 inside the mapped
+    // header; only loaded.
+    let sleepers = unsafe { &*(map.as_ptr().add(members) as *const std::sync::atomic::AtomicU64) };
+    let deadline = Instant::now() + WATCHDOG;
+    while sleepers.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        assert!(Instant::now() < deadline, "{mech}: the waiter never slept");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let sent = Instant::now();
+    // SAFETY: kill(2) on our child's pid (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let took = sent.elapsed();
+    assert!(
+        wait_child(child, "sleeper").success(),
+        "{mech}: the waiter failed"
+    );
+    assert!(out.contains("ENDED Err(Shutdown)"), "{mech}: {out}");
+    assert!(
+        took < axon::wake::LIVENESS_SLICE / 2,
+        "{mech}: SIGTERM took {took:?}, about a liveness slice: the waiter was not woken"
+    );
+    cleanup(&dom);
+}
+
+#[test]
+fn sigterm_wakes_a_sleeping_futex_waiter() {
+    sigterm_wakes_a_sleeping_waiter("futex");
+}
+
+#[test]
+fn sigterm_wakes_a_sleeping_semaphore_waiter() {
+    sigterm_wakes_a_sleeping_waiter("semaphore");
 }
 
 /// Garbage written into a sleeping subscriber's wake area (word, mode,

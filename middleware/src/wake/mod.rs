@@ -283,3 +283,10 @@ mod imp {
 pub(crate) fn futex_wake_private(word: &std::sync::atomic::AtomicU32) {
     futex::wake(word, true)
 }
+
+/// Posts the semaphores this process's semaphore waiters sleep on (the
+/// shutdown handler; async-signal-safe).
+#[cfg(not(loom))]
+pub(crate) fn post_semaphore_sleepers() {
+    semaphore::post_sleepers()
+}

@@ -4,13 +4,16 @@
 //! `sem_timedwait`; a publisher `sem_post`s.
 //!
 //! Differences from futex, documented: a semaphore waiter cannot also sleep
-//! on the shutdown word, so it notices a shutdown request at its next
-//! liveness slice (at most [`super::LIVENESS_SLICE`]); `sem_timedwait`
-//! measures `CLOCK_REALTIME`, so a wall-clock jump can shorten or lengthen
-//! one slice (the deadline itself is kept on `CLOCK_MONOTONIC`); wait sets
-//! always use the futex word.
+//! on the shutdown word, so while it sleeps its semaphore is listed in
+//! [`SLEEPING`] and the SIGINT/SIGTERM handler posts it (`sem_post` is
+//! async-signal-safe; [`post_sleepers`]); `sem_timedwait` measures
+//! `CLOCK_REALTIME`, so a wall-clock jump can shorten or lengthen one slice
+//! (the deadline itself is kept on `CLOCK_MONOTONIC`); wait sets always use
+//! the futex word.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use super::{Mechanism, Token};
 use crate::layout::WakeArea;
@@ -42,8 +45,6 @@ fn sem(area: &WakeArea) -> *mut libc::sem_t {
 fn repair(area: &WakeArea) {
     #[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
     {
-        use std::sync::OnceLock;
-        static FLAGS: OnceLock<Option<u64>> = OnceLock::new();
         let flags = *FLAGS.get_or_init(|| {
             let mut local = [0u64; 8];
             // SAFETY: `local` is 64 bytes, 8-aligned, covering `sem_t`
@@ -59,14 +60,88 @@ fn repair(area: &WakeArea) {
                 Some(word)
             }
         });
-        if let Some(flags) = flags {
-            if area.sem[1].load(crate::sync::Ordering::Relaxed) != flags {
-                area.sem[1].store(flags, crate::sync::Ordering::Relaxed);
-            }
-        }
+        restore_flags(area, flags);
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64")))]
     let _ = area;
+}
+
+/// What `sem_init` writes into the second word of a `sem_t` (`None`: it
+/// failed), learned once by [`repair`].
+static FLAGS: OnceLock<Option<u64>> = OnceLock::new();
+
+/// [`repair`] with the flags already learned: plain loads and stores, so
+/// async-signal-safe.
+fn restore_flags(area: &WakeArea, flags: Option<u64>) {
+    if let Some(flags) = flags {
+        if area.sem[1].load(crate::sync::Ordering::Relaxed) != flags {
+            area.sem[1].store(flags, crate::sync::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The wake areas whose semaphore a thread of this process sleeps on right
+/// now, as addresses (0: a free entry), for the shutdown handler to post.
+/// Bit 0 set: the handler is posting that one, and the sleeper must not
+/// return (its mapping may go away after) until the handler clears it.
+/// More sleeping threads than entries are not listed; those see a shutdown
+/// at the end of their slice (at most [`super::LIVENESS_SLICE`]).
+static SLEEPING: [AtomicUsize; 64] = [const { AtomicUsize::new(0) }; 64];
+
+/// Lists `area` in [`SLEEPING`]; `None` if the list is full.
+fn list_sleeper(area: &WakeArea) -> Option<&'static AtomicUsize> {
+    let addr = area as *const WakeArea as usize;
+    // SYNC POINT S (SeqCst): with the handler's SeqCst flag store and scan,
+    // either the handler sees this entry or the caller's check of the flag,
+    // after this, sees the request (store-buffering, both sides SeqCst).
+    SLEEPING.iter().find(|e| {
+        e.compare_exchange(0, addr, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    })
+}
+
+/// Takes `area`'s entry off [`SLEEPING`], waiting for a handler that is
+/// posting it (on another thread; a few instructions) to finish.
+fn unlist_sleeper(entry: &AtomicUsize, area: &WakeArea) {
+    let addr = area as *const WakeArea as usize;
+    while entry
+        .compare_exchange(addr, 0, Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+}
+
+/// Called by the SIGINT/SIGTERM handler: posts every semaphore a thread of
+/// this process sleeps on, so `recv` returns `Shutdown` at once.
+/// Async-signal-safe: atomics, plain stores and `sem_post`; it never waits
+/// (an entry another handler is posting is skipped: it is being posted).
+pub(crate) fn post_sleepers() {
+    // Learned before any area was listed (the sleeper repaired first).
+    let flags = FLAGS.get().copied().flatten();
+    for entry in &SLEEPING {
+        let addr = entry.load(Ordering::SeqCst);
+        if addr == 0 || addr & 1 != 0 {
+            continue;
+        }
+        if entry
+            .compare_exchange(addr, addr | 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            continue;
+        }
+        // SAFETY: (1) `addr` is a live `WakeArea`: its sleeper listed it
+        // and cannot unlist it (and so return, and maybe unmap it) while
+        // bit 0 is set; (2) `sem_post` is async-signal-safe (POSIX); (3) a
+        // post the sleeper does not need is a spurious wake-up, drained by
+        // its next `prepare`.
+        unsafe {
+            let area = &*(addr as *const WakeArea);
+            restore_flags(area, flags);
+            libc::sem_post(sem(area));
+        }
+        entry.store(addr, Ordering::SeqCst);
+    }
 }
 
 /// Initialises the record's semaphore (value 0). Only the record's owner
@@ -127,12 +202,22 @@ impl Mechanism for Semaphore {
             tv_nsec: (abs % 1_000_000_000) as libc::c_long,
         };
         repair(area);
+        let listed = list_sleeper(area);
+        if crate::shutdown::requested() {
+            if let Some(entry) = listed {
+                unlist_sleeper(entry, area);
+            }
+            return Ok(());
+        }
         // SAFETY: as in `init`; `ts` is a valid timespec read by the call.
         let r = unsafe { libc::sem_timedwait(sem(area), &ts) };
+        let e = io::Error::last_os_error();
+        if let Some(entry) = listed {
+            unlist_sleeper(entry, area);
+        }
         if r == 0 {
             return Ok(());
         }
-        let e = io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::ETIMEDOUT) | Some(libc::EINTR) | Some(libc::EAGAIN) => Ok(()),
             // A corrupted semaphore: sleep out the slice without it, so the
