@@ -3,30 +3,13 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use super::transport::{poll_readable, Conn, Listener};
+use super::transport::{accept_within, impl_conn, Conn, Listener};
 
-impl Conn for TcpStream {
-    fn try_clone_box(&self) -> io::Result<Box<dyn Conn>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-
-    fn set_io_timeout(&self, slice: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(slice))?;
-        self.set_write_timeout(Some(slice))
-    }
-
-    fn shutdown_both(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-
-    fn peer(&self) -> String {
-        self.peer_addr()
-            .map_or_else(|_| "tcp peer".to_owned(), |a| a.to_string())
-    }
-}
+impl_conn!(TcpStream, |s| s
+    .peer_addr()
+    .map_or_else(|_| "tcp peer".to_owned(), |a| a.to_string()));
 
 /// Where to listen: `"7447"` (a port alone) means `127.0.0.1:7447`;
 /// anything else is an explicit `host:port`.
@@ -72,18 +55,10 @@ impl TcpLink {
 
 impl Listener for TcpLink {
     fn accept_timeout(&self, timeout: Duration) -> io::Result<Option<Box<dyn Conn>>> {
-        if !poll_readable(self.listener.as_fd(), timeout)? {
-            return Ok(None);
-        }
-        match self.listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false)?;
-                s.set_nodelay(true)?;
-                Ok(Some(Box::new(s)))
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        accept_within(&self.listener, timeout, TcpListener::accept, |s| {
+            s.set_nonblocking(false)?;
+            s.set_nodelay(true)
+        })
     }
 
     fn describe(&self) -> String {

@@ -2,32 +2,14 @@
 //! (two containers that share a socket directory).
 
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::transport::{poll_readable, Conn, Listener};
+use super::transport::{accept_within, impl_conn, Conn, Listener};
 
-impl Conn for UnixStream {
-    fn try_clone_box(&self) -> io::Result<Box<dyn Conn>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-
-    fn set_io_timeout(&self, slice: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(slice))?;
-        self.set_write_timeout(Some(slice))
-    }
-
-    fn shutdown_both(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-
-    fn peer(&self) -> String {
-        "unix peer".to_owned()
-    }
-}
+impl_conn!(UnixStream, |_| "unix peer".to_owned());
 
 /// A Unix socket listener; removes its socket file when dropped.
 pub struct UnixLink {
@@ -74,17 +56,9 @@ impl Drop for UnixLink {
 
 impl Listener for UnixLink {
     fn accept_timeout(&self, timeout: Duration) -> io::Result<Option<Box<dyn Conn>>> {
-        if !poll_readable(self.listener.as_fd(), timeout)? {
-            return Ok(None);
-        }
-        match self.listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false)?;
-                Ok(Some(Box::new(s)))
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        accept_within(&self.listener, timeout, UnixListener::accept, |s| {
+            s.set_nonblocking(false)
+        })
     }
 
     fn describe(&self) -> String {
