@@ -58,7 +58,7 @@ impl Time {
     /// Nanoseconds since the epoch (saturating at the ends of `i64`, about
     /// the years 1677 and 2262).
     pub const fn as_nanos(&self) -> i64 {
-        saturate(self.sec as i128 * NANOS_PER_SEC + self.nanosec as i128)
+        to_nanos(self.sec, self.nanosec)
     }
 
     /// The time `nanos` nanoseconds after the epoch.
@@ -67,10 +67,8 @@ impl Time {
     }
 
     const fn from_nanos_i128(nanos: i128) -> Self {
-        Self::new(
-            nanos.div_euclid(NANOS_PER_SEC) as i64,
-            nanos.rem_euclid(NANOS_PER_SEC) as u32,
-        )
+        let (sec, nanosec) = split_nanos(nanos);
+        Self::new(sec, nanosec)
     }
 
     /// `self - earlier` (negative if `earlier` is later).
@@ -117,16 +115,13 @@ impl Duration {
 
     /// The span in nanoseconds (saturating).
     pub const fn as_nanos(&self) -> i64 {
-        saturate(self.sec as i128 * NANOS_PER_SEC + self.nanosec as i128)
+        to_nanos(self.sec, self.nanosec)
     }
 
     /// A span of `nanos` nanoseconds.
     pub const fn from_nanos(nanos: i64) -> Self {
-        let nanos = nanos as i128;
-        Self::new(
-            nanos.div_euclid(NANOS_PER_SEC) as i64,
-            nanos.rem_euclid(NANOS_PER_SEC) as u32,
-        )
+        let (sec, nanosec) = split_nanos(nanos as i128);
+        Self::new(sec, nanosec)
     }
 
     /// The span as a `std::time::Duration`, or `None` if it is negative.
@@ -141,6 +136,21 @@ impl From<std::time::Duration> for Duration {
     fn from(d: std::time::Duration) -> Self {
         Duration::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
     }
+}
+
+/// `sec` seconds plus `nanosec` nanoseconds as nanoseconds, saturating at
+/// the ends of `i64`: the `as_nanos` of both [`Time`] and [`Duration`].
+const fn to_nanos(sec: i64, nanosec: u32) -> i64 {
+    saturate(sec as i128 * NANOS_PER_SEC + nanosec as i128)
+}
+
+/// `nanos` as `(sec, nanosec)` with `nanosec` in `0..1_000_000_000` counting
+/// forward from `sec` (rounded down): the layout rule of [`Time`] and [`Duration`].
+const fn split_nanos(nanos: i128) -> (i64, u32) {
+    (
+        nanos.div_euclid(NANOS_PER_SEC) as i64,
+        nanos.rem_euclid(NANOS_PER_SEC) as u32,
+    )
 }
 
 const fn saturate(nanos: i128) -> i64 {
