@@ -454,6 +454,20 @@ impl Loader {
         Ok(())
     }
 
+    /// Records `name` as a process defined at `here`; a second node or link
+    /// of the same name is refused, pointing at the first.
+    fn claim_name(&mut self, name: &str, here: &Location) -> Result<(), LoadError> {
+        if let Some(first) = self.names.get(name) {
+            return Err(LoadError::DuplicateNode {
+                at: here.clone(),
+                name: name.to_owned(),
+                first: first.clone(),
+            });
+        }
+        self.names.insert(name.to_owned(), here.clone());
+        Ok(())
+    }
+
     fn add_link(
         &mut self,
         src: &SourceFile,
@@ -471,14 +485,7 @@ impl Loader {
             ));
         }
         let here = src.location(l.name.span());
-        if let Some(first) = self.names.get(&name) {
-            return Err(LoadError::DuplicateNode {
-                at: here,
-                name,
-                first: first.clone(),
-            });
-        }
-        self.names.insert(name.clone(), here.clone());
+        self.claim_name(&name, &here)?;
         let transport = subst(src, &l.transport, args)?;
         let (verb, at) = match (&l.listen, &l.connect) {
             (Some(a), None) => (true, a),
@@ -608,11 +615,7 @@ impl Loader {
             backoff: DEFAULT_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
         };
-        let deps = l
-            .depends_on
-            .iter()
-            .map(|d| Ok((subst(src, d, args)?, src.location(d.span()))))
-            .collect::<Result<Vec<_>, LoadError>>()?;
+        let deps = depends_on(src, &l.depends_on, args)?;
         self.nodes.push(Collected {
             spec: ProcessSpec {
                 args: crate::link::to_args(&name, &spec),
@@ -651,14 +654,7 @@ impl Loader {
             ));
         }
         let here = src.location(n.name.span());
-        if let Some(first) = self.names.get(&name) {
-            return Err(LoadError::DuplicateNode {
-                at: here,
-                name,
-                first: first.clone(),
-            });
-        }
-        self.names.insert(name.clone(), here.clone());
+        self.claim_name(&name, &here)?;
 
         let exec = subst(src, &n.exec, args)?;
         let program = resolve_exec(&exec, src.dir(), self.exe_dir.as_deref()).map_err(|hint| {
@@ -848,11 +844,7 @@ impl Loader {
             },
         };
 
-        let deps = n
-            .depends_on
-            .iter()
-            .map(|d| Ok((subst(src, d, args)?, src.location(d.span()))))
-            .collect::<Result<Vec<_>, LoadError>>()?;
+        let deps = depends_on(src, &n.depends_on, args)?;
 
         self.nodes.push(Collected {
             spec: ProcessSpec {
@@ -879,6 +871,18 @@ impl Loader {
         });
         Ok(())
     }
+}
+
+/// A `depends_on` list with args substituted, each name with where it
+/// stands (resolved against the other processes later, in [`order`]).
+fn depends_on(
+    src: &SourceFile,
+    list: &[Spanned<String>],
+    args: &Args,
+) -> Result<Vec<(String, Location)>, LoadError> {
+    list.iter()
+        .map(|d| Ok((subst(src, d, args)?, src.location(d.span()))))
+        .collect()
 }
 
 /// A `respawn` entry, or `default` when absent.

@@ -17,8 +17,7 @@ args = ["marker.sh"]
 /// Runs `launch` on MARKER_NODE + `bad` and checks exit 2, the message and
 /// that nothing was spawned. Returns the output.
 fn rejects(bad: &str, extra_files: &[(&str, &str)], cli: &[&str], expect: &[&str]) -> String {
-    let dir = TempDir::new("bad");
-    dir.write("robot.toml", &format!("{MARKER_NODE}{bad}"));
+    let dir = robot_dir("bad", &format!("{MARKER_NODE}{bad}"));
     for (name, text) in extra_files {
         dir.write(name, text);
     }
@@ -240,9 +239,8 @@ fn publisher_and_subscriber_types_disagree() {
 
 #[test]
 fn good_wiring_with_namespace_remap_and_external_passes_check() {
-    let dir = TempDir::new("check");
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "check",
         &format!(
             "{MARKER_NODE}[launch]\nexternal = [\"/joy\"]\n\n\
              [[node]]\nname = \"p\"\nexec = \"sh\"\nnamespace = \"/r1\"\nremap = {{ raw = \"imu\" }}\n\

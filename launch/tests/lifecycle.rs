@@ -11,9 +11,8 @@ use support::*;
 
 #[test]
 fn normal_run_and_sigint_stop_every_node_cleanly() {
-    let dir = TempDir::new("normal");
-    dir.write(
-        "robot.toml",
+    let (dir, mut l) = launch_robot(
+        "normal",
         r#"
 [launch]
 grace = "10s"
@@ -31,12 +30,9 @@ args = ["good.sh"]
 depends_on = ["driver"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
     l.wait_for("planner: up");
     l.signal(Signal::SIGINT);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert!(
         out.contains("driver  | driver: up"),
         "prefixed output:\n{out}"
@@ -59,9 +55,8 @@ depends_on = ["driver"]
 
 #[test]
 fn node_ignoring_sigterm_gets_sigkill_after_grace() {
-    let dir = TempDir::new("stubborn");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "stubborn",
         r#"
 [launch]
 grace = "300ms"
@@ -77,13 +72,10 @@ exec = "sh"
 args = ["stubborn.sh"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
     l.wait_for("good: up");
     l.wait_for("stubborn: up");
     l.signal(Signal::SIGTERM);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert!(out.contains("needed SIGKILL: stubborn"), "{out}");
     let r = row(&out, "stubborn");
     assert!(
@@ -95,9 +87,8 @@ args = ["stubborn.sh"]
 
 #[test]
 fn second_sigint_kills_at_once() {
-    let dir = TempDir::new("second");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "second",
         r#"
 [launch]
 grace = "1h"
@@ -108,22 +99,18 @@ exec = "sh"
 args = ["stubborn.sh"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
     l.wait_for("stubborn: up");
     l.signal(Signal::SIGINT);
     l.wait_for("shutting down");
     l.signal(Signal::SIGINT);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert!(out.contains("SIGKILL (second signal)"), "{out}");
 }
 
 #[test]
 fn respawn_backs_off_and_gives_up_after_max_restarts() {
-    let dir = TempDir::new("respawn");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "respawn",
         r#"
 [[node]]
 name = "flaky"
@@ -132,11 +119,8 @@ args = ["crash.sh"]
 respawn = { policy = "on-failure", max_restarts = 3, backoff = "50ms", max_backoff = "150ms" }
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
-    let code = l.wait();
-    let out = l.output();
     // Not required: its failure does not fail the robot.
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert_eq!(out.matches("flaky: crashing").count(), 4, "{out}");
     assert!(out.contains("restart 1/3 in 50ms"), "{out}");
     assert!(out.contains("restart 2/3 in 100ms"), "{out}");
@@ -153,9 +137,8 @@ respawn = { policy = "on-failure", max_restarts = 3, backoff = "50ms", max_backo
 
 #[test]
 fn respawn_always_restarts_clean_exits_too() {
-    let dir = TempDir::new("always");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "always",
         r#"
 [[node]]
 name = "oneshot"
@@ -164,16 +147,14 @@ args = ["-c", "echo tick"]
 respawn = { policy = "always", max_restarts = 2, backoff = "10ms" }
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
     assert_eq!(l.wait(), 0);
     assert_eq!(l.output().matches("| tick").count(), 3, "{}", l.output());
 }
 
 #[test]
 fn required_node_crash_stops_the_robot_with_failure() {
-    let dir = TempDir::new("required");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "required",
         r#"
 [launch]
 grace = "10s"
@@ -192,10 +173,7 @@ required = true
 depends_on = ["good"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 1, "{out}");
+    let out = l.expect_exit(1);
     assert!(out.contains("required node brain ended: exit 3"), "{out}");
     assert!(out.contains("good: got TERM"), "{out}");
     assert!(row(&out, "brain").contains("exit 3 [required]"), "{out}");
@@ -204,9 +182,8 @@ depends_on = ["good"]
 
 #[test]
 fn launcher_sigkill_leaves_no_orphans() {
-    let dir = TempDir::new("orphans");
-    dir.write(
-        "robot.toml",
+    let (dir, mut l) = launch_robot(
+        "orphans",
         r#"
 [[node]]
 name = "a"
@@ -219,7 +196,6 @@ exec = "sh"
 args = ["good.sh"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
     l.wait_for("a: up");
     l.wait_for("b: up");
     let pids = [read_pid(&dir, "a"), read_pid(&dir, "b")];
@@ -238,9 +214,8 @@ args = ["good.sh"]
 
 #[test]
 fn nodes_get_name_namespace_remap_domain_env_and_params() {
-    let dir = TempDir::new("env");
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "env",
         r#"
 [launch]
 domain = "lab"
@@ -262,8 +237,7 @@ params = { speed = "${speed}", label = "at ${speed}", gains = [1, 2], pid = { p 
     );
     l.wait_for("env: done");
     l.signal(Signal::SIGINT);
-    assert_eq!(l.wait(), 0);
-    let out = l.output();
+    let out = l.expect_exit(0);
     assert!(
         out.contains("name=checker ns=/robot1 remap=cmd=/base/cmd;odom=odom2 domain=lab extra=from-launch argv=fast"),
         "{out}"
@@ -276,9 +250,8 @@ params = { speed = "${speed}", label = "at ${speed}", gains = [1, 2], pid = { p 
 
 #[test]
 fn sighup_rewrites_params_and_forwards_the_signal() {
-    let dir = TempDir::new("sighup");
-    let file = dir.write(
-        "robot.toml",
+    let (dir, mut l) = launch_robot(
+        "sighup",
         r#"
 [[node]]
 name = "checker"
@@ -287,7 +260,7 @@ args = ["envcheck.sh"]
 params = { gain = 1 }
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
+    let file = dir.path().join("robot.toml");
     l.wait_for("env: done");
     assert!(l.output().contains(r#"params={"gain":1}"#));
     let text = std::fs::read_to_string(&file)
@@ -302,9 +275,8 @@ params = { gain = 1 }
 
 #[test]
 fn duration_arg_stops_the_robot_like_ctrl_c() {
-    let dir = TempDir::new("duration");
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "duration",
         r#"
 [[node]]
 name = "good"
@@ -313,19 +285,16 @@ args = ["good.sh"]
 "#,
     );
     let mut l = launch(&dir, &["robot.toml", "duration=0.5"]);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert!(out.contains("shutting down: duration elapsed"), "{out}");
     assert!(row(&out, "good").contains("exit 0"), "{out}");
 }
 
 #[test]
 fn ready_topic_waits_for_the_shm_segment() {
-    let dir = TempDir::new("topic");
     let uid = nix::unistd::getuid().as_raw();
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "topic",
         &format!(
             r#"
 [launch]
@@ -357,9 +326,8 @@ depends_on = ["imu"]
 
 #[test]
 fn ready_timeout_stops_the_robot() {
-    let dir = TempDir::new("readytimeout");
-    dir.write(
-        "robot.toml",
+    let (dir, mut l) = launch_robot(
+        "readytimeout",
         r#"
 [[node]]
 name = "silent"
@@ -374,10 +342,7 @@ args = ["marker.sh"]
 depends_on = ["silent"]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 1, "{out}");
+    let out = l.expect_exit(1);
     assert!(out.contains("silent did not become ready"), "{out}");
     assert!(row(&out, "after").contains("not started"), "{out}");
     assert!(!dir.exists("spawned.after"));
@@ -385,9 +350,8 @@ depends_on = ["silent"]
 
 #[test]
 fn closed_stdout_does_not_stop_the_launcher() {
-    let dir = TempDir::new("epipe");
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "epipe",
         r#"
 [launch]
 duration = "1s"
@@ -407,25 +371,15 @@ args = ["-c", "trap 'exit 0' TERM; while :; do echo lots of output; done"]
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let deadline = Instant::now() + WATCHDOG;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("watchdog: launch hung with a closed stdout");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_or_kill(&mut child)
+        .unwrap_or_else(|| panic!("watchdog: launch hung with a closed stdout"));
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]
 fn cpu_affinity_is_applied_before_exec() {
-    let dir = TempDir::new("cpu");
-    dir.write(
-        "robot.toml",
+    let (_dir, mut l) = launch_robot(
+        "cpu",
         r#"
 [[node]]
 name = "pinned"
@@ -434,9 +388,7 @@ args = ["-c", "grep Cpus_allowed_list /proc/self/status"]
 cpu = [0]
 "#,
     );
-    let mut l = launch(&dir, &["robot.toml"]);
-    assert_eq!(l.wait(), 0);
-    let out = l.output();
+    let out = l.expect_exit(0);
     let line = out
         .lines()
         .find(|l| l.contains("Cpus_allowed_list"))

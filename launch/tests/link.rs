@@ -22,7 +22,7 @@ use axon::link::{auth, wire};
 use axon::{Domain, Node, WaitError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{launch, TempDir, WATCHDOG};
+use support::{launch, robot_dir, TempDir, WATCHDOG};
 
 const LINK: &str = env!("CARGO_BIN_EXE_axon-link");
 
@@ -188,6 +188,14 @@ fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// The number between the first `marker` in `text` and the next `)`.
+fn number_after<T: std::str::FromStr>(text: &str, marker: &str) -> Option<T> {
+    text.split(marker)
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -220,6 +228,18 @@ fn publisher(
     to: u64,
     subscribers: usize,
 ) -> thread::JoinHandle<()> {
+    paced_publisher(domain, topic, from, to, subscribers, None)
+}
+
+/// [`publisher`], resting `pace` (when given) after each message.
+fn paced_publisher(
+    domain: Domain,
+    topic: &'static str,
+    from: u64,
+    to: u64,
+    subscribers: usize,
+    pace: Option<Duration>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let node = Node::builder("talker").domain(domain).create().unwrap();
         let p = node.publisher::<[u8]>(topic).max_len(16).create().unwrap();
@@ -240,17 +260,36 @@ fn publisher(
             };
             encode(n, &mut loan);
             loan.send();
+            if let Some(pace) = pace {
+                thread::sleep(pace);
+            }
         }
     })
 }
 
-/// Publishes 0, 1, 2, ... every `period` until `stop`.
-fn ticker(domain: Domain, topic: &'static str, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
+/// A [`ticker`] thread and the flag that stops it.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    /// Stops the thread and waits for it to end.
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+    }
+}
+
+/// Publishes 0, 1, 2, ... every 2 ms until [`Ticker::stop`].
+fn ticker(domain: Domain, topic: &'static str) -> Ticker {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = thread::spawn(move || {
         let node = Node::builder("ticker").domain(domain).create().unwrap();
         let p = node.publisher::<[u8]>(topic).max_len(16).create().unwrap();
         let mut n = 0;
-        while !stop.load(Ordering::SeqCst) {
+        while !flag.load(Ordering::SeqCst) {
             if let Ok(mut loan) = p.loan_slice(16) {
                 encode(n, &mut loan);
                 loan.send();
@@ -258,7 +297,8 @@ fn ticker(domain: Domain, topic: &'static str, stop: Arc<AtomicBool>) -> thread:
             }
             thread::sleep(Duration::from_millis(2));
         }
-    })
+    });
+    Ticker { stop, thread }
 }
 
 /// Receives until `want` messages came; checks they are `from..from+want` in order.
@@ -293,18 +333,71 @@ fn expect_silence(sub: &axon::Subscriber<[u8]>, what: &str) {
     }
 }
 
-fn reliable_sub(domain: &Domain, topic: &str) -> (Node, axon::Subscriber<[u8]>) {
-    let node = Node::builder("listener")
-        .domain(domain.clone())
-        .create()
-        .unwrap();
-    let sub = node
-        .subscriber::<[u8]>(topic)
-        .max_len(16)
-        .reliable()
-        .create()
-        .unwrap();
+/// The number in the next sample on `sub` (watchdog: panics with
+/// `stalled()`).
+fn next_sample(sub: &axon::Subscriber<[u8]>, stalled: impl Fn() -> String) -> u64 {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Ok(sample) = sub.recv_timeout(Duration::from_millis(100)) {
+            return decode(&sample);
+        }
+        assert!(Instant::now() < deadline, "{}", stalled());
+    }
+}
+
+/// A subscriber to `topic` (16-byte slices) in `domain`, on its own node
+/// `node`; a `reliable` one holds its publishers back instead of losing
+/// samples.
+fn subscribe(
+    domain: &Domain,
+    node: &str,
+    topic: &str,
+    reliable: bool,
+) -> (Node, axon::Subscriber<[u8]>) {
+    let node = Node::builder(node).domain(domain.clone()).create().unwrap();
+    let builder = node.subscriber::<[u8]>(topic).max_len(16);
+    let builder = if reliable {
+        builder.reliable()
+    } else {
+        builder
+    };
+    let sub = builder.create().unwrap();
     (node, sub)
+}
+
+fn reliable_sub(domain: &Domain, topic: &str) -> (Node, axon::Subscriber<[u8]>) {
+    subscribe(domain, "listener", topic, true)
+}
+
+/// `axon-link` arguments for two TCP endpoints on `addr`: `listener`
+/// listens and exports `pattern`, `connector` connects and imports it.
+fn tcp_pair(
+    listener: &str,
+    connector: &str,
+    addr: &str,
+    pattern: &str,
+) -> (Vec<String>, Vec<String>) {
+    let la = s(&[
+        "--name",
+        listener,
+        "--transport",
+        "tcp",
+        "--listen",
+        addr,
+        "--export",
+        pattern,
+    ]);
+    let lb = s(&[
+        "--name",
+        connector,
+        "--transport",
+        "tcp",
+        "--connect",
+        addr,
+        "--import",
+        pattern,
+    ]);
+    (la, lb)
 }
 
 // ------------------------------------------------------- network namespaces
@@ -564,37 +657,9 @@ fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
     let a = Shm::new("ka");
     let b = Shm::new("kb");
     let addr = format!("127.0.0.1:{}", free_port());
-    let la = s(&[
-        "--name",
-        "cam",
-        "--transport",
-        "tcp",
-        "--listen",
-        &addr,
-        "--export",
-        "/tick",
-    ]);
-    let lb = s(&[
-        "--name",
-        "viewer",
-        "--transport",
-        "tcp",
-        "--connect",
-        &addr,
-        "--import",
-        "/tick",
-    ]);
-    let node = Node::builder("viewer")
-        .domain(b.domain.clone())
-        .create()
-        .unwrap();
-    let sub = node
-        .subscriber::<[u8]>("/tick")
-        .max_len(16)
-        .create()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = ticker(a.domain.clone(), "/tick", stop.clone());
+    let (la, lb) = tcp_pair("cam", "viewer", &addr, "/tick");
+    let (_node, sub) = subscribe(&b.domain, "viewer", "/tick", false);
+    let tick = ticker(a.domain.clone(), "/tick");
     let cam = spawn_link(&args(&la), &a.env(), None);
     cam.wait_for("listening on");
     let mut viewer = spawn_link(&args(&lb), &b.env(), None);
@@ -629,8 +694,7 @@ fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
     viewer.wait_for_n("connected to cam@", 2);
     let after = receive_past(before + 10, "after the restart");
     assert!(after > before);
-    stop.store(true, Ordering::SeqCst);
-    t.join().unwrap();
+    tick.stop();
     assert_eq!(viewer.terminate(), 0, "{}", viewer.log());
     drop(cam);
 }
@@ -692,27 +756,8 @@ fn slow_link_drops_oldest_for_best_effort_and_holds_back_reliable_publishers() {
         }
     });
     // Commands: reliable, paced so that they span the stall.
-    let ad = a.domain.clone();
-    let cmd = thread::spawn(move || {
-        let node = Node::builder("cmd").domain(ad).create().unwrap();
-        let p = node.publisher::<[u8]>("/cmd").max_len(16).create().unwrap();
-        let deadline = Instant::now() + WATCHDOG;
-        while p.raw().subscriber_count() < 1 {
-            assert!(Instant::now() < deadline, "watchdog: no exporter on /cmd");
-            thread::sleep(Duration::from_millis(5));
-        }
-        for n in 0..N {
-            let mut loan = loop {
-                match p.loan_slice_timeout(16, Duration::from_millis(100)) {
-                    Ok(l) => break l,
-                    Err(_) => assert!(Instant::now() < deadline, "watchdog: /cmd stayed full"),
-                }
-            };
-            encode(n, &mut loan);
-            loan.send();
-            thread::sleep(Duration::from_millis(5));
-        }
-    });
+    let pace = Some(Duration::from_millis(5));
+    let cmd = paced_publisher(a.domain.clone(), "/cmd", 0, N, 1, pace);
     // The receiving endpoint stops reading for a while: buffers fill, the
     // sender's writes block.
     thread::sleep(Duration::from_millis(300));
@@ -728,12 +773,8 @@ fn slow_link_drops_oldest_for_best_effort_and_holds_back_reliable_publishers() {
     assert!(!fast.log().contains("closed connection"), "{}", fast.log());
     assert_eq!(fast.terminate(), 0, "{}", fast.log());
     let log = fast.log();
-    let dropped: u64 = log
-        .split("dropped ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("no drop count in:\n{log}"));
+    let dropped: u64 =
+        number_after(&log, "dropped ").unwrap_or_else(|| panic!("no drop count in:\n{log}"));
     assert!(
         dropped > 0,
         "best-effort /bulk lost nothing on a stalled link?\n{log}"
@@ -800,52 +841,17 @@ fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing(
     env_a.push(("AXON_LINK_SECRET".into(), secret.into()));
     let mut env_b = b.env();
     env_b.push(("AXON_LINK_SECRET".into(), secret.into()));
-    let la = s(&[
-        "--name",
-        "srv",
-        "--transport",
-        "tcp",
-        "--listen",
-        &addr,
-        "--export",
-        "/tick",
-    ]);
-    let lb = s(&[
-        "--name",
-        "good",
-        "--transport",
-        "tcp",
-        "--connect",
-        &addr,
-        "--import",
-        "/tick",
-    ]);
-    let node = Node::builder("good")
-        .domain(b.domain.clone())
-        .create()
-        .unwrap();
-    let sub = node
-        .subscriber::<[u8]>("/tick")
-        .max_len(16)
-        .create()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = ticker(a.domain.clone(), "/tick", stop.clone());
+    let (la, lb) = tcp_pair("srv", "good", &addr, "/tick");
+    let (_node, sub) = subscribe(&b.domain, "good", "/tick", false);
+    let tick = ticker(a.domain.clone(), "/tick");
     let mut srv = spawn_link(&args(&la), &env_a, None);
     srv.wait_for("listening on");
     let good = spawn_link(&args(&lb), &env_b, None);
     good.wait_for("connected to srv@");
-    let latest = || -> u64 {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            if let Ok(sample) = sub.recv_timeout(Duration::from_millis(100)) {
-                return decode(&sample);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "watchdog: the good peer stopped receiving"
-            );
-        }
+    let latest = || {
+        next_sample(&sub, || {
+            "watchdog: the good peer stopped receiving".to_owned()
+        })
     };
     let mut seen = latest();
 
@@ -955,8 +961,7 @@ fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing(
         "{}",
         good.log()
     );
-    stop.store(true, Ordering::SeqCst);
-    t.join().unwrap();
+    tick.stop();
     assert_eq!(srv.terminate(), 0, "{}", srv.log());
 }
 
@@ -972,33 +977,13 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
         .unwrap();
     let _other = nb.subscriber::<[u64]>("/pose").max_len(4).create().unwrap();
     let sub = nb.subscriber::<[u8]>("/tick").max_len(16).create().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = ticker(a.domain.clone(), "/tick", stop.clone());
+    let tick = ticker(a.domain.clone(), "/tick");
     let na = Node::builder("poser")
         .domain(a.domain.clone())
         .create()
         .unwrap();
     let pose = na.publisher::<[u8]>("/pose").max_len(16).create().unwrap();
-    let la = s(&[
-        "--name",
-        "src",
-        "--transport",
-        "tcp",
-        "--listen",
-        &addr,
-        "--export",
-        "/**",
-    ]);
-    let lb = s(&[
-        "--name",
-        "dst",
-        "--transport",
-        "tcp",
-        "--connect",
-        &addr,
-        "--import",
-        "/**",
-    ]);
+    let (la, lb) = tcp_pair("src", "dst", &addr, "/**");
     let src = spawn_link(&args(&la), &a.env(), None);
     src.wait_for("listening on");
     let dst = spawn_link(&args(&lb), &b.env(), None);
@@ -1029,18 +1014,15 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
         }
         assert!(Instant::now() < deadline, "watchdog: /tick did not flow");
     }
-    stop.store(true, Ordering::SeqCst);
-    t.join().unwrap();
+    tick.stop();
 }
 
 #[test]
 fn launch_file_links_are_supervised_and_restarted() {
     let a = Shm::new("la");
     let b = Shm::new("lb");
-    let dir = TempDir::new("launchlink");
-    dir.write("secret.key", "s3cret\n");
-    dir.write(
-        "robot.toml",
+    let dir = robot_dir(
+        "launchlink",
         &format!(
             r#"
 [launch]
@@ -1069,40 +1051,16 @@ dead_after = "1s"
             db = b.domain.name()
         ),
     );
-    let node = Node::builder("viewer")
-        .domain(b.domain.clone())
-        .create()
-        .unwrap();
-    let sub = node
-        .subscriber::<[u8]>("/odom/wheel")
-        .max_len(16)
-        .create()
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = ticker(a.domain.clone(), "/odom/wheel", stop.clone());
+    dir.write("secret.key", "s3cret\n");
+    let (_node, sub) = subscribe(&b.domain, "viewer", "/odom/wheel", false);
+    let tick = ticker(a.domain.clone(), "/odom/wheel");
     let mut l = launch(&dir, &["robot.toml"]);
     l.wait_for("connected to robot@");
-    let get = |what: &str| {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            if let Ok(sample) = sub.recv_timeout(Duration::from_millis(100)) {
-                return decode(&sample);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "watchdog: {what}:\n{}",
-                l.output()
-            );
-        }
-    };
+    let get = |what: &str| next_sample(&sub, || format!("watchdog: {what}:\n{}", l.output()));
     let first = get("first delivery");
     // Kill the robot end: the launcher restarts it, base reconnects.
     let out = l.output();
-    let pid: i32 = out
-        .split("started robot (pid ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .and_then(|p| p.parse().ok())
+    let pid: i32 = number_after(&out, "started robot (pid ")
         .unwrap_or_else(|| panic!("no pid for robot in:\n{out}"));
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     l.wait_for("restarted robot");
@@ -1120,12 +1078,9 @@ dead_after = "1s"
         later = get("after the restart");
     }
     l.signal(Signal::SIGINT);
-    let code = l.wait();
-    let out = l.output();
-    assert_eq!(code, 0, "{out}");
+    let out = l.expect_exit(0);
     assert!(out.contains("axon-link base: stopped"), "{out}");
-    stop.store(true, Ordering::SeqCst);
-    t.join().unwrap();
+    tick.stop();
 }
 
 #[test]

@@ -60,6 +60,37 @@ impl Drop for TempDir {
     }
 }
 
+/// A fresh [`TempDir`] tagged `tag` that holds `toml` as `robot.toml`.
+pub fn robot_dir(tag: &str, toml: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    dir.write("robot.toml", toml);
+    dir
+}
+
+/// Starts `launch robot.toml` in a fresh [`robot_dir`]; the dir is returned
+/// too, so that it outlives the run.
+pub fn launch_robot(tag: &str, toml: &str) -> (TempDir, Launch) {
+    let dir = robot_dir(tag, toml);
+    let l = launch(&dir, &["robot.toml"]);
+    (dir, l)
+}
+
+/// Polls `child` until it exits, at most [`WATCHDOG`] long; past that, kills
+/// it and returns `None` (the caller panics with what it knows).
+pub fn wait_or_kill(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Exits 0 on SIGTERM; writes its pid to `<name>.pid`.
 pub const GOOD: &str = r#"
 trap 'echo "$AXON_NODE_NAME: got TERM"; exit 0' TERM
@@ -176,18 +207,7 @@ impl Launch {
     /// Waits for `launch` to exit (watchdog: kills it and panics), then
     /// for its output to be complete.
     pub fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + WATCHDOG;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("watchdog: launch did not exit; output:\n{}", self.output());
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        self.status = Some(status);
+        let status = self.wait_exit();
         // The summary is the last thing printed.
         self.wait_for("RUN TIME");
         status
@@ -197,20 +217,30 @@ impl Launch {
 
     /// Waits for exit without expecting a summary (bad launch files).
     pub fn wait_quiet(&mut self) -> i32 {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                self.status = Some(st);
-                // Let the readers drain.
-                thread::sleep(Duration::from_millis(100));
-                return st.code().expect("exit code");
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("watchdog: launch did not exit; output:\n{}", self.output());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let st = self.wait_exit();
+        // Let the readers drain.
+        thread::sleep(Duration::from_millis(100));
+        st.code().expect("exit code")
+    }
+
+    /// Waits for `launch` to exit and records its status (watchdog: kills
+    /// it and panics with the output so far).
+    fn wait_exit(&mut self) -> ExitStatus {
+        let Some(status) = wait_or_kill(&mut self.child) else {
+            panic!("watchdog: launch did not exit; output:\n{}", self.output());
+        };
+        self.status = Some(status);
+        status
+    }
+
+    /// [`Launch::wait`], then checks the exit code is `want` (the message
+    /// shows the output); returns the output.
+    #[track_caller]
+    pub fn expect_exit(&mut self, want: i32) -> String {
+        let code = self.wait();
+        let out = self.output();
+        assert_eq!(code, want, "{out}");
+        out
     }
 }
 
