@@ -317,6 +317,9 @@ depends_on = ["imu"]
     );
     let mut l = launch_with_env(&dir, &["robot.toml"], &[("AXON_SHM_DIR", ".")]);
     l.wait_for("fusion: up");
+    // The launcher's own lines come in order on one stream; the node's
+    // output on another, merged by a second thread: wait for ours too.
+    l.wait_for("started fusion");
     let out = l.output();
     let ready = out.find("imu is ready").expect("ready");
     assert!(ready < out.find("started fusion").unwrap(), "{out}");
