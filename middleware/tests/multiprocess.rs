@@ -14,7 +14,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use axon::{Domain, LoanError, Message, Node, OpenError};
+use axon::{LoanError, Message, Node, OpenError};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 mod support;
@@ -45,8 +45,7 @@ fn arg<T: std::str::FromStr>(a: &Args, k: &str, default: T) -> T {
 }
 
 fn node_in(domain: &str) -> Node {
-    let d = Domain::new("/dev/shm", domain).expect("domain");
-    Node::builder("mp").domain(d).create().expect("node")
+    support::node_in(domain, "mp")
 }
 
 /// A child process playing a role; killed on drop.
@@ -160,17 +159,7 @@ impl TestDomain {
 
 impl Drop for TestDomain {
     fn drop(&mut self) {
-        let d = Domain::new("/dev/shm", &self.0).unwrap();
-        let prefix = d.prefix();
-        for e in std::fs::read_dir("/dev/shm")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
+        support::remove_domain(&self.0);
     }
 }
 

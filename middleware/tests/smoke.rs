@@ -4,6 +4,8 @@
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use axon::{Domain, LoanError, Message, Node, OpenError};
 
+mod support;
+
 #[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
 struct Ping {
@@ -31,12 +33,7 @@ fn node(test: &str) -> Node {
 }
 
 fn cleanup(node: &Node) {
-    let prefix = node.domain().prefix();
-    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    support::remove_domain(node.domain().name())
 }
 
 #[test]

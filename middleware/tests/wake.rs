@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use axon::{Domain, Message, Node, WaitError, WakeMechanism};
+use axon::{Message, Node, WaitError, WakeMechanism};
 
 mod support;
 
@@ -26,17 +26,11 @@ fn domain_name(test: &str) -> String {
 }
 
 fn node_in(domain: &str) -> Node {
-    let d = Domain::new("/dev/shm", domain).unwrap();
-    Node::builder("waketest").domain(d).create().unwrap()
+    support::node_in(domain, "waketest")
 }
 
 fn cleanup(domain: &str) {
-    let prefix = Domain::new("/dev/shm", domain).unwrap().prefix();
-    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    support::remove_domain(domain)
 }
 
 fn mechanism(name: &str) -> WakeMechanism {
@@ -49,11 +43,7 @@ fn mechanism(name: &str) -> WakeMechanism {
 
 /// Runs this test binary again as `role` (see `child_entry`).
 fn spawn(role: &str, args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, format!("{role} {}", args.join(" ")))
-        .spawn()
-        .unwrap()
+    support::spawn_role(ROLE, role, args, false)
 }
 
 /// Waits for `child` to exit, killing it (and failing) after the watchdog.

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use axon::{Domain, Event, Message, Node, WaitSetError};
 
+mod support;
+
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
 struct A {
@@ -24,8 +26,7 @@ const ROLE: &str = "AXON_WAITSET_TEST_ROLE";
 const WATCHDOG: Duration = Duration::from_secs(60);
 
 fn node_in(domain: &str) -> Node {
-    let d = Domain::new("/dev/shm", domain).unwrap();
-    Node::builder("wstest").domain(d).create().unwrap()
+    support::node_in(domain, "wstest")
 }
 
 fn domain_name(test: &str) -> String {
@@ -33,21 +34,11 @@ fn domain_name(test: &str) -> String {
 }
 
 fn cleanup(domain: &str) {
-    let prefix = Domain::new("/dev/shm", domain).unwrap().prefix();
-    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    support::remove_domain(domain)
 }
 
 fn spawn(role: &str, args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, format!("{role} {}", args.join(" ")))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+    support::spawn_role(ROLE, role, args, true)
 }
 
 fn wait_child(mut child: Child, what: &str) -> (std::process::ExitStatus, String) {

@@ -1,7 +1,46 @@
 //! Helpers shared by the multi-process test binaries (`mod support;`).
 
+use std::process::{Child, Command, Stdio};
+
 use axon::layout::{Layout, SegmentHeader, TopicConfig};
-use axon::{Node, TopicName};
+use axon::{Domain, Node, TopicName};
+
+/// A node named `name` in the test domain `domain` (under `/dev/shm`).
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn node_in(domain: &str, name: &str) -> Node {
+    let d = Domain::new("/dev/shm", domain).unwrap();
+    Node::builder(name).domain(d).create().unwrap()
+}
+
+/// Removes every file of the test domain `domain` from `/dev/shm`
+/// (segments and any temporary names under the domain's prefix).
+#[allow(dead_code)]
+pub fn remove_domain(domain: &str) {
+    let prefix = Domain::new("/dev/shm", domain).unwrap().prefix();
+    for e in std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Runs this test binary's `child_entry` test again as a child process,
+/// with `role_var` set to `role` and its `args` (space-separated);
+/// `piped`: its stdout is piped to the parent.
+#[allow(dead_code)]
+pub fn spawn_role(role_var: &str, role: &str, args: &[&str], piped: bool) -> Child {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(role_var, format!("{role} {}", args.join(" ")));
+    if piped {
+        c.stdout(Stdio::piped());
+    }
+    c.spawn().unwrap()
+}
 
 /// `topic`'s segment in `node`'s domain, mapped writable, as a hostile or
 /// crashed peer leaves it, with its config and layout (copied out once, as
