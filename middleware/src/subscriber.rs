@@ -586,15 +586,15 @@ impl RawSubscriber {
         // the first sample: the first lane armed) is armed: re-arming, with a
         // fence, on every lane of every poll would cost more than it saves.
         let last = self.last_lane.get();
-        let ours = last == lane
-            || (last >= self.cursors.len() && self.armed.get().is_none_or(|a| a.0 == lane));
+        let armed = self.armed.get();
+        let ours =
+            last == lane || (last >= self.cursors.len() && armed.is_none_or(|a| a.0 == lane));
         let hazard = free_hazard(self.held.get(), c.max_held).filter(|_| ours);
         let Some(hazard) = hazard.filter(|_| slot < c.slots_per_lane as u64) else {
             self.seg.prefetch_slot(lane, slot);
             return;
         };
         let want = (lane, slot as u32, hazard);
-        let armed = self.armed.get();
         if armed != Some(want) {
             let rec = self.seg.subscriber(self.index);
             if let Some((_, _, old)) = armed.filter(|a| a.2 != hazard) {
