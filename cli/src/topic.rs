@@ -427,7 +427,7 @@ fn subscribe(
         );
     }
     let qos = Qos {
-        history: 1,
+        history: Some(1),
         max_held: 1,
         max_loans: 1,
         ..Qos::default()
@@ -649,7 +649,7 @@ pub fn publish(g: &Global, a: &PubArgs, out: &mut dyn Write) -> anyhow::Result<(
     let existing = inspect::topic(&domain, &name);
     let qos = match &existing {
         Ok(_) => Qos {
-            history: 1,
+            history: Some(1),
             max_held: 1,
             max_loans: 1,
             ..Qos::default()

@@ -36,7 +36,10 @@ pub trait TopicProbe: Send {
     fn has_publisher(&self, topic: &str) -> bool;
 }
 
-/// The default probe: the topic's shared-memory segment file exists.
+/// The default probe: a live process publishes the topic and has sent at
+/// least one sample (read from the segment with `axon::inspect`, which
+/// joins nothing). A segment an earlier run left behind, whose publisher is
+/// gone, does not count.
 #[derive(Debug, Clone)]
 pub struct ShmTopicProbe {
     /// `$AXON_SHM_DIR` or `/dev/shm`.
@@ -68,7 +71,18 @@ impl ShmTopicProbe {
 
 impl TopicProbe for ShmTopicProbe {
     fn has_publisher(&self, topic: &str) -> bool {
-        segment_path(&self.shm_dir, self.uid, &self.domain, topic).exists()
+        let (Ok(domain), Ok(topic)) = (
+            axon::Domain::new(&self.shm_dir, &self.domain),
+            axon::TopicName::new(topic),
+        ) else {
+            return false;
+        };
+        axon::inspect::topic(&domain, &topic).is_ok_and(|report| {
+            report
+                .publishers
+                .iter()
+                .any(|p| p.liveness == axon::inspect::Liveness::Alive && p.published > 0)
+        })
     }
 }
 

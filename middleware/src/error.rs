@@ -159,6 +159,13 @@ pub enum LoanError {
     /// Waiting for room timed out.
     #[error("timed out waiting for a reliable subscriber to make room")]
     Timeout,
+    /// The slot's pages could not be reserved: the shared-memory
+    /// filesystem is full (a slot's pages are reserved on its first loan).
+    #[error("no space left in shared memory for a {needed}-byte slot (free some, or make /dev/shm larger)")]
+    NoSpace {
+        /// Bytes the slot needs.
+        needed: u64,
+    },
 }
 
 /// Why a receive failed.

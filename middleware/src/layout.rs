@@ -47,6 +47,11 @@ pub const MAX_SUBSCRIBERS: u32 = 64;
 pub const MAX_HELD: u32 = 16;
 /// Deepest history ring.
 pub const MAX_DEPTH: u32 = 1 << 16;
+/// Lanes larger than this reserve their slots' pages one slot at a time,
+/// on first use, instead of all at once when a publisher claims the lane:
+/// their memory follows the slots in use (large messages). Smaller lanes
+/// are reserved whole (their slots circulate through fewer reclaims).
+pub const LAZY_LANE_BYTES: usize = 4 << 20;
 /// Slot indices are 16 bits in a ring entry; this value is never a slot.
 pub const NO_SLOT: u32 = 0xFFFF;
 /// Bytes of a slot before its payload.

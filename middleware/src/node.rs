@@ -339,7 +339,7 @@ macro_rules! qos_setters {
     () => {
         /// Keep-last depth (see [`Qos::history`]).
         pub fn history(mut self, depth: u32) -> Self {
-            self.qos.history = depth;
+            self.qos.history = Some(depth);
             self
         }
         /// Most publishers the topic allows, if this creates it.

@@ -157,35 +157,48 @@ pub enum Lap {
     /// The reader's cursor is beyond the lane's `head` (a corrupted head
     /// moved it there earlier): resume at `next` = head, counted corrupt.
     Resync { next: u64 },
+    /// The entry changed while we looked: poll again.
+    Retry,
     /// Nothing to take yet: the entry is at a position not published yet
     /// (the publisher overwrites it when it gets there), or the publisher
-    /// is between its ring store and its `head` store.
+    /// is between its seal and its `head` store.
     Wait,
 }
 
-/// Decides what a reader at `cursor` does about `entry` (not its sample,
-/// not "not yet"), given the lane's `head` (loaded after the entry).
+/// Decides what a reader at `cursor` does about the entry at the cursor's
+/// position that [`poll`] found (`first`, not its sample, not "not yet"),
+/// given the lane's `head` loaded after it (Acquire) and the same entry
+/// loaded again after that (`again`, Acquire).
 ///
 /// Nothing here trusts one word alone, so garbage in a ring entry or in
 /// `head` can neither stall a reader for good nor move its cursor further
 /// than the ring itself shows:
-/// - a genuine lap leaves an entry `s = cursor + k * depth` (`k >= 1`) at
-///   the cursor's position, and `head >= s` (the entry was stored before
-///   `head` moved past it; `head == s` while the publisher is between the
-///   two stores). The reader resumes at `s + 1 - depth`, the oldest sample
-///   the entry proves may still be there, whatever `head` says;
-/// - any other entry at a position the publisher has passed (`head >
-///   cursor`) is garbage: skipped, one sample lost and counted corrupt (so a
-///   reliable reader never deadlocks on it, nor its publisher on the reader);
-/// - a cursor beyond `head` cannot happen without corruption: the reader
-///   goes back to `head`.
+/// - a genuine lap leaves `s = cursor + k * depth` (`k >= 1`), and since the
+///   entry was stored after `head` reached `s`, a `head` loaded after
+///   seeing it is `>= s`. The reader resumes at `s + 1 - depth`, the oldest
+///   sample the entry proves may still be there, whatever `head` says;
+/// - an entry that changed between the loads is looked at again;
+/// - an unchanged entry that is no lap `head` backs, at a position `head`
+///   says was published (so `again`, loaded after that `head`, must show
+///   the cursor's sample or a later one), is garbage: skipped, one sample
+///   lost and counted corrupt, so a reliable reader never deadlocks on it,
+///   nor its publisher on the reader;
+/// - a cursor more than one beyond `head` cannot happen without
+///   corruption: the reader goes back to `head`. (One beyond is real: step
+///   2' takes a sealed sample before the publisher stores its ring entry
+///   and `head`. loom found this, and that a stale `first` with a fresh
+///   `head` is real too, hence `again`.)
 #[inline]
-pub fn after_lap(entry: u64, head: u64, cursor: u64, depth: u64) -> Lap {
+pub fn after_lap(first: u64, head: u64, again: u64, cursor: u64, depth: u64) -> Lap {
     if head < cursor {
-        return Lap::Resync { next: head.max(1) };
+        return if cursor - head > 1 {
+            Lap::Resync { next: head.max(1) }
+        } else {
+            Lap::Wait
+        };
     }
     // How far ahead of the cursor the entry's sequence number is (mod 2^48).
-    let ahead = entry_seq(entry).wrapping_sub(cursor) & SEQ_MASK;
+    let ahead = entry_seq(first).wrapping_sub(cursor) & SEQ_MASK;
     if ahead != 0 && ahead < 1 << (SEQ_BITS - 1) && ahead % depth == 0 {
         let s = cursor + ahead;
         if head >= s {
@@ -194,7 +207,9 @@ pub fn after_lap(entry: u64, head: u64, cursor: u64, depth: u64) -> Lap {
             };
         }
     }
-    if head > cursor {
+    if again != first {
+        Lap::Retry
+    } else if head > cursor {
         Lap::Corrupt { next: cursor + 1 }
     } else {
         Lap::Wait
@@ -351,7 +366,7 @@ mod tests {
         // seq 5 overwrote seq 1's position
         assert_eq!(poll(&r, 1), Poll::Lapped(pack(5, 5)));
         assert_eq!(
-            after_lap(pack(5, 5), head.load(Ordering::Relaxed), 1, 4),
+            after_lap(pack(5, 5), head.load(Ordering::Relaxed), pack(5, 5), 1, 4),
             Lap::Lost { next: 2 }
         );
         assert_eq!(poll(&r, 6), Poll::Empty);
@@ -361,24 +376,44 @@ mod tests {
     fn garbage_entries_and_heads_are_bounded() {
         // Garbage at a published position: skip one, counted corrupt.
         assert_eq!(
-            after_lap(pack(12345, 1), 10, 5, 4),
+            after_lap(pack(12345, 1), 10, pack(12345, 1), 5, 4),
             Lap::Corrupt { next: 6 }
         );
         // Garbage at a position not published yet: wait for the overwrite.
-        assert_eq!(after_lap(pack(12345, 1), 5, 5, 4), Lap::Wait);
+        assert_eq!(
+            after_lap(pack(12345, 1), 5, pack(12345, 1), 5, 4),
+            Lap::Wait
+        );
         // A genuine-looking lap that head does not back: garbage.
-        assert_eq!(after_lap(pack(9, 1), 7, 5, 4), Lap::Corrupt { next: 6 });
+        assert_eq!(
+            after_lap(pack(9, 1), 7, pack(9, 1), 5, 4),
+            Lap::Corrupt { next: 6 }
+        );
         // Between the publisher's ring store and head store: a real lap.
-        assert_eq!(after_lap(pack(9, 1), 9, 5, 4), Lap::Lost { next: 6 });
+        assert_eq!(
+            after_lap(pack(9, 1), 9, pack(9, 1), 5, 4),
+            Lap::Lost { next: 6 }
+        );
         // A huge head does not move the cursor further than the entry says.
-        assert_eq!(after_lap(pack(9, 1), u64::MAX, 5, 4), Lap::Lost { next: 6 });
+        assert_eq!(
+            after_lap(pack(9, 1), u64::MAX, pack(9, 1), 5, 4),
+            Lap::Lost { next: 6 }
+        );
         // A cursor beyond head (moved there by a corrupted head) comes back.
         assert_eq!(
-            after_lap(pack(3, 1), 7, 1 << 40, 4),
+            after_lap(pack(3, 1), 7, pack(3, 1), 1 << 40, 4),
             Lap::Resync { next: 7 }
         );
+        // One beyond head: a sealed sample taken before the ring and head
+        // stores (step 2'); the entry is an old one.
+        assert_eq!(after_lap(pack(2, 1), 5, pack(2, 1), 6, 1), Lap::Wait);
+        // A stale first look with a fresh head: look again.
+        assert_eq!(after_lap(pack(1, 1), 10, pack(5, 2), 5, 4), Lap::Retry);
         // An entry behind the cursor is never a lap.
-        assert_eq!(after_lap(pack(1, 1), 10, 9, 4), Lap::Corrupt { next: 10 });
+        assert_eq!(
+            after_lap(pack(1, 1), 10, pack(1, 1), 9, 4),
+            Lap::Corrupt { next: 10 }
+        );
     }
 
     #[test]
@@ -527,10 +562,15 @@ mod loom_tests {
                         cursor += 1;
                     }
                 }
-                Poll::Lapped(entry) => {
+                Poll::Lapped(first) => {
                     let head = lane.head.load(Ordering::Acquire);
-                    match after_lap(entry, head, cursor, DEPTH as u64) {
+                    let pos = (cursor % DEPTH as u64) as usize;
+                    let again = lane.ring[pos].load(Ordering::Acquire);
+                    match after_lap(first, head, again, cursor, DEPTH as u64) {
                         Lap::Lost { next } => cursor = next,
+                        // The cursor is one beyond head after step 2', or
+                        // the entry moved meanwhile.
+                        Lap::Wait | Lap::Retry => thread::yield_now(),
                         other => panic!("a genuine lap classified as {other:?}"),
                     }
                 }

@@ -71,7 +71,9 @@ impl TypeDesc {
             fixed_size: self.fixed_size,
             elem_size: self.elem_size,
             max_elems,
-            depth: qos.history,
+            max_elems_required: qos.max_len.is_some(),
+            depth: qos.history.unwrap_or(crate::qos::DEFAULT_HISTORY),
+            depth_required: qos.history.is_some(),
             max_publishers: qos.max_publishers,
             max_subscribers: qos.max_subscribers,
             max_held: qos.max_held,
@@ -102,6 +104,12 @@ struct LaneState {
     joins_seen: u64,
     /// Scratch: which slots the last hazard scan found.
     hazarded: Vec<bool>,
+    /// Slots whose pages this owner has reserved (`Segment::reserve_slot`):
+    /// all of them in a lane reserved whole at claim.
+    reserved: Vec<bool>,
+    /// Large lanes: slots never sealed, not yet handed out; `refill` moves
+    /// them to `free` only when a reclaim gives back too few.
+    fresh: Vec<u32>,
     /// Last time dead readers were looked for.
     last_reap: Option<Instant>,
 }
@@ -174,13 +182,21 @@ impl RawPublisher {
         for s in (0..slots).filter(|s| !used[*s as usize]) {
             let seq = &seg.slot_header(lane, s).seq;
             let v = seq.load(Ordering::Relaxed);
-            if v & protocol::RETIRED == 0 {
+            // 0: never sealed, so no cursor (>= 1) matches it; and not
+            // writing it leaves a slot never used unallocated.
+            if v != 0 && v & protocol::RETIRED == 0 {
                 protocol::retire(seq, v);
             }
         }
-        let retired: Vec<u32> = (0..slots).filter(|s| !used[*s as usize]).collect();
+        let lazy = seg.layout.lane_stride > crate::layout::LAZY_LANE_BYTES;
+        let never_sealed = |s: u32| seg.slot_header(lane, s).seq.load(Ordering::Relaxed) == 0;
+        let (fresh, retired): (Vec<u32>, Vec<u32>) = (0..slots)
+            .rev()
+            .filter(|s| !used[*s as usize])
+            .partition(|s| lazy && never_sealed(*s));
         let mut state = LaneState {
             free: Vec::new(),
+            fresh,
             retired,
             in_ring,
             loans: 0,
@@ -188,6 +204,7 @@ impl RawPublisher {
             min_reliable_cursor: 0,
             joins_seen: 0,
             hazarded: vec![false; slots as usize],
+            reserved: vec![!lazy; slots as usize],
             last_reap: None,
         };
         // Slots not in the ring may still be held by readers of the previous
@@ -240,12 +257,12 @@ impl RawPublisher {
         let slot = match st.free.pop() {
             Some(s) => s,
             None => {
-                reclaim(&self.seg, self.lane, &mut st);
+                refill(&self.seg, self.lane, &mut st);
                 match st.free.pop() {
                     Some(s) => s,
                     None => {
                         self.seg.reap_dead(Some(self.lane), None);
-                        reclaim(&self.seg, self.lane, &mut st);
+                        refill(&self.seg, self.lane, &mut st);
                         st.free.pop().ok_or_else(|| {
                             self.seg
                                 .publisher(self.lane)
@@ -257,6 +274,9 @@ impl RawPublisher {
                 }
             }
         };
+        if !st.reserved[slot as usize] {
+            self.reserve(&mut st, slot)?;
+        }
         st.loans += 1;
         Ok(RawLoan {
             publisher: self,
@@ -264,6 +284,19 @@ impl RawPublisher {
             elems,
             done: false,
         })
+    }
+
+    /// A slot's first loan: reserves its pages (memory follows use).
+    #[cold]
+    fn reserve(&self, st: &mut LaneState, slot: u32) -> Result<(), LoanError> {
+        if self.seg.reserve_slot(self.lane, slot).is_err() {
+            st.free.push(slot);
+            return Err(LoanError::NoSpace {
+                needed: self.seg.layout.slot_stride as u64,
+            });
+        }
+        st.reserved[slot as usize] = true;
+        Ok(())
     }
 
     /// Reliable subscribers: the next send (plus loans already out) must not
@@ -419,7 +452,7 @@ impl RawPublisher {
         reclaim(&self.seg, self.lane, &mut st);
         SlotStats {
             slots: self.seg.config.slots_per_lane as usize,
-            free: st.free.len(),
+            free: st.free.len() + st.fresh.len(),
             retired: st.retired.len(),
             in_ring: st.in_ring.iter().filter(|s| **s != NO_SLOT).count(),
             loaned: st.loans as usize,
@@ -454,7 +487,7 @@ pub struct SlotStats {
 #[inline]
 fn next_slot_guess(seg: &Segment, lane: usize, st: &mut LaneState) -> u64 {
     if st.free.is_empty() {
-        reclaim(seg, lane, st);
+        refill(seg, lane, st);
     }
     st.free.last().map_or(NO_SLOT as u64, |s| *s as u64)
 }
@@ -474,6 +507,25 @@ fn interrupted_send(seg: &Segment, lane: usize, next_seq: u64, used: &[bool]) ->
         // SYNC POINT F (Acquire): pairs with `seal`.
         !used[*s as usize] && seg.slot_header(lane, *s).seq.load(Ordering::Acquire) == next_seq
     })
+}
+
+/// Slots a refill of a large lane makes free at least, taking never-used
+/// slots when a reclaim gives back fewer: its working set settles near
+/// `depth + REFILL_BATCH + held + loans` slots, with a reclaim (a fence and
+/// a hazard scan) every `REFILL_BATCH` sends or so.
+const REFILL_BATCH: usize = 2;
+
+/// Refills an empty free stack: a reclaim, then never-used slots (large
+/// lanes) if it gave back fewer than [`REFILL_BATCH`], under the reclaimed
+/// ones so that those go first.
+fn refill(seg: &Segment, lane: usize, st: &mut LaneState) {
+    reclaim(seg, lane, st);
+    if st.free.len() < REFILL_BATCH && !st.fresh.is_empty() {
+        let n = (REFILL_BATCH - st.free.len()).min(st.fresh.len());
+        let at = st.fresh.len() - n;
+        let fresh: Vec<u32> = st.fresh.drain(at..).collect();
+        st.free.splice(0..0, fresh);
+    }
 }
 
 /// Moves retired slots that no reader holds to the free list.
@@ -521,6 +573,8 @@ impl Drop for RawPublisher {
         self.seg.release_publisher(self.lane);
         // Sleeping subscribers learn at once that this publisher is gone.
         crate::wake::notify_sleepers(&self.seg);
+        // The last participant to leave removes the topic.
+        self.seg.remove_if_abandoned();
     }
 }
 

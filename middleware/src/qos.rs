@@ -1,9 +1,12 @@
 //! Quality of service: how much history a topic keeps, what happens when a
 //! reader is slow, and what a late joiner gets.
 //!
-//! The capacities (`history`, `max_*`, `max_len`) are fixed by whoever
-//! creates the topic's segment; a later participant that needs more gets
-//! `OpenError::CapacityMismatch` naming both numbers.
+//! The capacities (`history`, `max_*`, `max_len`) are fixed while anyone
+//! holds the topic, by whoever created its segment. A later participant
+//! takes what the topic offers for what it left to the defaults (`history`,
+//! `max_len`); one that explicitly needs more gets
+//! `OpenError::CapacityMismatch` naming both numbers. A segment nobody
+//! holds is made again from the next participant's request.
 
 /// What happens when a subscriber falls behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,8 +35,11 @@ pub enum Durability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qos {
     /// Keep-last depth: samples retained per publisher, and how far a
-    /// subscriber can lag before it loses samples. Default 8.
-    pub history: u32,
+    /// subscriber can lag before it loses samples. `None` (the default):
+    /// whatever the topic offers, [`DEFAULT_HISTORY`] if this creates it.
+    /// `Some(n)`: at least `n`, or `CapacityMismatch` from a live topic
+    /// with less (one nobody holds is made again with `n`).
+    pub history: Option<u32>,
     /// Default best-effort.
     pub reliability: Reliability,
     /// Default volatile.
@@ -55,13 +61,16 @@ pub struct Qos {
     pub allow_other_users: bool,
 }
 
+/// History of a topic created by a participant that did not ask for one.
+pub const DEFAULT_HISTORY: u32 = 8;
+
 /// Payload bytes a slice message gets when `max_len` is not set.
 pub const DEFAULT_SLICE_BYTES: usize = 1 << 20;
 
 impl Default for Qos {
     fn default() -> Self {
         Qos {
-            history: 8,
+            history: None,
             reliability: Reliability::BestEffort,
             durability: Durability::Volatile,
             max_publishers: 4,
@@ -81,8 +90,8 @@ impl Qos {
         use crate::layout::*;
         let q = self;
         let bad = |s: String| Err(crate::OpenError::InvalidQos(s));
-        if !(1..=MAX_DEPTH).contains(&q.history) {
-            return bad(format!("history {} is not in 1..={MAX_DEPTH}", q.history));
+        if let Some(h) = q.history.filter(|h| !(1..=MAX_DEPTH).contains(h)) {
+            return bad(format!("history {h} is not in 1..={MAX_DEPTH}"));
         }
         if !(1..=MAX_PUBLISHERS).contains(&q.max_publishers) {
             return bad(format!(

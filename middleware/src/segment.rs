@@ -43,7 +43,12 @@ pub(crate) struct TopicSpec {
     pub elem_size: u64,
     /// Trailing elements this participant needs room for (slice messages).
     pub max_elems: u64,
+    /// Whether `max_elems` was asked for (`max_len`), not a default: only
+    /// then does a live topic with less room refuse this participant.
+    pub max_elems_required: bool,
     pub depth: u32,
+    /// Whether `depth` was asked for (`history`), not a default.
+    pub depth_required: bool,
     pub max_publishers: u32,
     pub max_subscribers: u32,
     pub max_held: u32,
@@ -138,6 +143,10 @@ impl Segment {
         for _attempt in 0..16 {
             match SegmentFile::open(&path) {
                 Ok(file) => match Self::from_file(file, &path, true, spec.allow_foreign) {
+                    // Nobody holds it: whatever an earlier run left (its
+                    // capacities, its counters, its history) goes, and the
+                    // topic starts again from this participant's request.
+                    Ok(seg) if seg.remove_if_abandoned() => {}
                     Ok(seg) => match seg.check_compatible(spec) {
                         Ok(()) => return Ok(seg),
                         Err(e) => seg.replace_if_unused(Unusable::Incompatible(e))?,
@@ -149,7 +158,12 @@ impl Segment {
                 },
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     match Self::create(domain, &path, &config, spec.mode) {
-                        Ok(()) => {}
+                        Ok(file) => {
+                            if let Ok(seg) = Self::from_file(file, &path, true, spec.allow_foreign)
+                            {
+                                return Ok(seg);
+                            }
+                        }
                         Err(OpenError::Io { source, .. })
                             if source.kind() == io::ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(e),
@@ -181,12 +195,15 @@ impl Segment {
         Self::from_file(file, path, writable, allow_foreign).map_err(|(_, e)| e)
     }
 
+    /// Creates the segment at `path` and returns its file with the admin
+    /// lock held shared: the creator keeps it until its first claim is
+    /// made (`joining`), so nobody takes the new topic for abandoned.
     fn create(
         domain: &Domain,
         path: &Path,
         config: &TopicConfig,
         mode: u32,
-    ) -> Result<(), OpenError> {
+    ) -> Result<SegmentFile, OpenError> {
         let layout = Layout::compute(config)
             .ok_or_else(|| OpenError::InvalidQos("segment would be larger than 1 TiB".into()))?;
         static COUNTER: StdAtomicU64 = StdAtomicU64::new(0);
@@ -243,7 +260,10 @@ impl Segment {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        sys::publish_file(&tmp, path).map_err(|e| OpenError::io(path, e))
+        sys::publish_file(&tmp, path).map_err(|e| OpenError::io(path, e))?;
+        // Exclusive -> shared, atomically (the same open file description).
+        let _ = file.try_lock(ADMIN_LOCK, false);
+        Ok(file)
     }
 
     fn from_file(
@@ -372,12 +392,17 @@ impl Segment {
                 Ok(())
             }
         };
-        need(
-            "max slice length",
-            spec.max_elems * (spec.elem_size > 0) as u64,
-            c.max_elems,
-        )?;
-        need("history depth", spec.depth as u64, c.depth as u64)?;
+        // Defaults adapt to the topic as it is; explicit requests must be met.
+        if spec.max_elems_required {
+            need(
+                "max slice length",
+                spec.max_elems * (spec.elem_size > 0) as u64,
+                c.max_elems,
+            )?;
+        }
+        if spec.depth_required {
+            need("history depth", spec.depth as u64, c.depth as u64)?;
+        }
         need(
             "samples held per subscriber",
             spec.max_held as u64,
@@ -550,14 +575,17 @@ impl Segment {
                 if !taken {
                     continue;
                 }
+                // A large lane: the ring now, each slot on its first loan
+                // (`reserve_slot`), so memory follows the slots in use.
                 let off = self.layout.ring(lane) as u64;
-                if let Err(e) = self
-                    .file
-                    .allocate_range(off, self.layout.lane_stride as u64)
-                {
+                let needed = if self.layout.lane_stride > LAZY_LANE_BYTES {
+                    self.layout.slots_in_lane
+                } else {
+                    self.layout.lane_stride
+                } as u64;
+                if let Err(e) = self.file.allocate_range(off, needed) {
                     let _ = self.file.unlock(publisher_lock(lane));
                     let dir = self.path.parent().unwrap_or(Path::new("/"));
-                    let needed = self.layout.lane_stride as u64;
                     return Err(space_or_io(dir, &self.path, e, needed));
                 }
                 let rec = self.publisher(lane);
@@ -582,7 +610,16 @@ impl Segment {
         })
     }
 
-    /// Gives lane `lane` up (its retained samples stay readable).
+    /// Reserves the pages of `slot` of `lane` before its first use, so a
+    /// full `/dev/shm` is an error at loan time and never a SIGBUS.
+    pub fn reserve_slot(&self, lane: usize, slot: u32) -> io::Result<()> {
+        let off = self.layout.slot(lane, slot as usize) as u64;
+        self.file
+            .allocate_range(off, self.layout.slot_stride as u64)
+    }
+
+    /// Gives lane `lane` up (its retained samples stay readable to the
+    /// participants still there; the last one to leave removes the file).
     pub fn release_publisher(&self, lane: usize) {
         let rec = self.publisher(lane);
         rec.state.store(state::FREE, Ordering::Release);
@@ -647,6 +684,22 @@ impl Segment {
         })
     }
 
+    /// Removes the segment's file if no participant holds a record and
+    /// nobody is joining (the admin lock is free: tried, never waited for);
+    /// returns whether it did. The rule of `remove_if_unused`, for a
+    /// segment already open: after the last participant leaves, and for a
+    /// segment an earlier run left behind.
+    pub fn remove_if_abandoned(&self) -> bool {
+        if !self.writable || !matches!(self.file.try_lock(ADMIN_LOCK, true), Ok(true)) {
+            return false;
+        }
+        let removed = matches!(any_record_locked(&self.file), Ok(false))
+            && sys::same_file(&self.path, &self.info)
+            && std::fs::remove_file(&self.path).is_ok();
+        let _ = self.file.unlock(ADMIN_LOCK);
+        removed
+    }
+
     /// Makes subscriber `index` (a member, cursors set) reliable, so that
     /// from now on no publisher overwrites a sample it has not read.
     ///
@@ -685,10 +738,12 @@ impl Segment {
         }
     }
 
-    /// Gives subscriber record `index` up.
+    /// Gives subscriber record `index` up; the last participant to leave
+    /// removes the file.
     pub fn release_subscriber(&self, index: usize) {
         self.clear_subscriber(index);
         let _ = self.file.unlock(subscriber_lock(index));
+        self.remove_if_abandoned();
     }
 
     fn clear_subscriber(&self, index: usize) {

@@ -98,7 +98,8 @@ impl RawSubscriber {
                 )?,
             };
             seg.reap_dead(None, None);
-            let history = qos.history.min(seg.config.depth) as u64;
+            let depth = seg.config.depth;
+            let history = qos.history.unwrap_or(depth).min(depth) as u64;
             let transient = qos.durability == Durability::TransientLocal;
             let position = |_lane: usize, head: u64, active: bool| {
                 if transient && active {
@@ -492,9 +493,11 @@ impl RawSubscriber {
                     self.arm_next(lane);
                     return Ok(None);
                 }
-                Poll::Lapped(entry) => {
+                Poll::Lapped(first) => {
                     let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
-                    match protocol::after_lap(entry, head, cursor, c.depth as u64) {
+                    let pos = protocol::ring_index(cursor, c.depth as u64);
+                    let again = ring[pos].load(Ordering::Acquire);
+                    match protocol::after_lap(first, head, again, cursor, c.depth as u64) {
                         protocol::Lap::Lost { next } => {
                             self.count(&self.dropped, &rec.dropped, next - cursor);
                             self.set_cursor(lane, next);
@@ -503,6 +506,7 @@ impl RawSubscriber {
                             self.count(&self.corrupt, &rec.corrupt, 1);
                             self.set_cursor(lane, next);
                         }
+                        protocol::Lap::Retry => continue,
                         protocol::Lap::Wait => return Ok(None),
                     }
                 }

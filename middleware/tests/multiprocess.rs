@@ -799,8 +799,8 @@ fn segments_are_private_to_their_user() -> Result<(), Failed> {
         meta.permissions().mode() & 0o777 == 0o600,
         format!("mode {:o}", meta.mode()),
     )?;
-    drop(p);
     if nix_is_root() {
+        // Another user's file under our name (the publisher keeps it here).
         std::os::unix::fs::chown(&path, Some(12345), None)?;
         let err = n.publisher::<Ping>("/t").create().unwrap_err();
         ensure(
@@ -808,6 +808,7 @@ fn segments_are_private_to_their_user() -> Result<(), Failed> {
             err.to_string(),
         )?;
     }
+    drop(p);
     Ok(())
 }
 

@@ -940,7 +940,7 @@ fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublis
     // gets the source's depth.
     let qos = if cfg.domain.segment_path(&topic).exists() {
         Qos {
-            history: 1,
+            history: Some(1),
             max_publishers: 1,
             max_subscribers: 1,
             max_held: 1,
@@ -950,7 +950,7 @@ fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublis
         }
     } else {
         Qos {
-            history: a.depth,
+            history: Some(a.depth),
             max_len,
             ..Qos::default()
         }

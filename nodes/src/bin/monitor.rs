@@ -122,7 +122,7 @@ fn monitor(ctx: Ctx) -> anyhow::Result<()> {
 fn open(ctx: &Ctx, w: &mut Watch) {
     let node = &ctx.node;
     let qos = Qos {
-        history: 64,
+        history: Some(64),
         ..Qos::default()
     };
     match RawSubscriber::create(node.domain(), w.topic.clone(), None, &qos, node.name()) {
