@@ -11,7 +11,9 @@
 //! - values and keys may nest at most [`MAX_NESTING`] (64) deep, checked on
 //!   the text before the TOML parser sees it ([`check_nesting`]), so nothing
 //!   downstream (parser, substitution, JSON, drop) recurses deeper;
-//! - the text must be UTF-8; the first bad byte is reported by its position.
+//! - the text must be UTF-8; the first bad byte is reported by its position;
+//! - a link's `secret_file` is read the same way, at most
+//!   [`MAX_SECRET_BYTES`] (4 KiB), by `launch --check` and by `axon-link`.
 //!
 //! `line:col` lookups use a table of line starts built once per file, so a
 //! lookup is a binary search (`O(log lines)`) plus a count of the characters
@@ -31,6 +33,8 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 pub const MAX_TOTAL_BYTES: u64 = 16 << 20;
 /// Deepest nesting of arrays, inline tables, table headers and dotted keys.
 pub const MAX_NESTING: usize = 64;
+/// Most bytes of a link's `secret_file`.
+pub const MAX_SECRET_BYTES: u64 = 4096;
 
 /// One launch file: its path, its text and where its lines start.
 #[derive(Debug, Clone)]
@@ -156,6 +160,9 @@ pub enum ReadError {
         "the launch file and its includes are larger than 16 MiB together (the limit for one launch)"
     )]
     TotalTooLarge,
+    /// Over the limit [`read_regular`] was given.
+    #[error("it is larger than {0} bytes (the limit)")]
+    Larger(u64),
 }
 
 /// What kind of non-regular file this is, for messages.
@@ -175,15 +182,14 @@ fn kind(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Reads a launch file of at most `min(MAX_FILE_BYTES, budget)` bytes.
+/// Reads a regular file of at most `limit` bytes (a launch file, a secret).
 ///
 /// The file is opened `O_NONBLOCK | O_NOCTTY` (and `O_CLOEXEC`, as std
 /// always does): opening a FIFO returns at once instead of waiting for a
 /// writer. Then the open file is `fstat`ed and anything but a regular file
-/// is refused before one byte is read. At most limit + 1 bytes are read,
+/// is refused before one byte is read. At most `limit + 1` bytes are read,
 /// so an endless or huge file costs at most that much memory.
-/// `budget` is what is left of [`MAX_TOTAL_BYTES`].
-pub fn read_launch_file(path: &Path, budget: u64) -> Result<Vec<u8>, ReadError> {
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -192,17 +198,23 @@ pub fn read_launch_file(path: &Path, budget: u64) -> Result<Vec<u8>, ReadError> 
     if !meta.file_type().is_file() {
         return Err(ReadError::NotRegular(kind(meta.file_type())));
     }
-    let limit = MAX_FILE_BYTES.min(budget);
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(if limit == MAX_FILE_BYTES {
-            ReadError::TooLarge
-        } else {
-            ReadError::TotalTooLarge
-        });
+        return Err(ReadError::Larger(limit));
     }
     Ok(bytes)
+}
+
+/// Reads a launch file of at most `min(MAX_FILE_BYTES, budget)` bytes with
+/// [`read_regular`]; `budget` is what is left of [`MAX_TOTAL_BYTES`].
+pub fn read_launch_file(path: &Path, budget: u64) -> Result<Vec<u8>, ReadError> {
+    let limit = MAX_FILE_BYTES.min(budget);
+    read_regular(path, limit).map_err(|e| match e {
+        ReadError::Larger(_) if limit == MAX_FILE_BYTES => ReadError::TooLarge,
+        ReadError::Larger(_) => ReadError::TotalTooLarge,
+        other => other,
+    })
 }
 
 /// Checks that nothing in `text` nests deeper than [`MAX_NESTING`]; `Err`

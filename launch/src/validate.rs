@@ -42,8 +42,8 @@ use crate::error::LoadError;
 use crate::plan::*;
 use crate::raw::*;
 use crate::source::{
-    check_nesting, read_launch_file, Location, SourceFile, MAX_FILE_BYTES, MAX_NESTING,
-    MAX_TOTAL_BYTES,
+    check_nesting, read_launch_file, read_regular, Location, SourceFile, MAX_FILE_BYTES,
+    MAX_NESTING, MAX_SECRET_BYTES, MAX_TOTAL_BYTES,
 };
 use crate::topic::resolve_topic;
 
@@ -808,7 +808,9 @@ impl Loader {
         let secret_file = match &l.secret_file {
             Some(f) => {
                 let path = src.dir().join(subst(src, f, args)?);
-                if let Err(e) = std::fs::metadata(&path) {
+                // Read as `axon-link` will (bounded, regular files only), so a
+                // FIFO or device is refused here, with its position.
+                if let Err(e) = read_regular(&path, MAX_SECRET_BYTES) {
                     return Err(invalid(
                         src,
                         f.span(),

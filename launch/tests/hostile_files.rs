@@ -58,6 +58,21 @@ fn fifo_launch_file_is_refused_not_hung() {
 }
 
 #[test]
+fn fifo_secret_file_is_refused_at_check_not_hung_in_the_link() {
+    let dir = robot_dir(
+        "fifo-secret",
+        "[[link]]\nname = \"base\"\ntransport = \"tcp\"\nlisten = \"7447\"\n\
+         export = [\"/x\"]\nsecret_file = \"pipe.key\"\n",
+    );
+    mkfifo(&dir, "pipe.key");
+    refused(
+        &dir,
+        "robot.toml",
+        "robot.toml:6:15: cannot read the secret file ./pipe.key: it is not a regular file (a FIFO)",
+    );
+}
+
+#[test]
 fn dev_zero_include_is_refused_not_read_until_memory_runs_out() {
     let dir = robot_dir("zero", "[launch]\ninclude = [\"/dev/zero\"]\n");
     refused(
