@@ -17,9 +17,10 @@
 //!   top-level file, and cycles are refused;
 //! - at most [`MAX_FILES`] (1024) launch files are read for one launch,
 //!   counting a file each time it is included;
-//! - what `${name}` substitution inserts (arg texts and typed copies) plus
-//!   the environment copied into each included file and process is at most
-//!   [`MAX_EXPANSION_BYTES`] (64 MiB) in all, and a substituted value nests
+//! - what `${name}` substitution inserts (arg texts, and typed copies
+//!   counted by the memory they take) plus the environment copied into each
+//!   included file and process is at most [`MAX_EXPANSION_BYTES`] (64 MiB)
+//!   in all, and a substituted value nests
 //!   at most [`MAX_NESTING`] deep: args doubled at each include level
 //!   cannot grow exponentially;
 //! - at most [`MAX_PROCESSES`] (10,000) nodes and links, [`MAX_TOPICS`]
@@ -400,9 +401,9 @@ fn subst_str(s: &str, args: &Args) -> Result<String, SubstError> {
                     out.push_str(text);
                 }
                 other => {
-                    // Charged before it is rendered: its size bounds the text.
-                    args.charge(measure(other).0)?;
-                    out.push_str(&other.to_string());
+                    let text = other.to_string();
+                    args.charge(text.len())?;
+                    out.push_str(&text);
                 }
             }
             rest = &r[end + 1..];
@@ -415,21 +416,25 @@ fn subst_str(s: &str, args: &Args) -> Result<String, SubstError> {
     Ok(out)
 }
 
-/// (bytes, depth) of a value: string and key bytes plus one per element,
-/// and how deeply it nests (a scalar is 0).
+/// (bytes, depth) of a value: about the memory a copy takes (each value's
+/// own size, its string and key bytes, a map entry's overhead), and how
+/// deeply it nests (a scalar is 0).
 fn measure(v: &toml::Value) -> (usize, usize) {
     use toml::Value as V;
+    const VALUE: usize = std::mem::size_of::<toml::Value>();
+    /// A map entry's key `String` and tree overhead, roughly.
+    const ENTRY: usize = 64;
     match v {
-        V::String(s) => (s.len() + 1, 0),
-        V::Array(a) => a.iter().fold((1, 1), |(b, d), x| {
+        V::String(s) => (VALUE + s.len(), 0),
+        V::Array(a) => a.iter().fold((VALUE, 1), |(b, d), x| {
             let (xb, xd) = measure(x);
             (b.saturating_add(xb), d.max(xd + 1))
         }),
-        V::Table(t) => t.iter().fold((1, 1), |(b, d), (k, x)| {
+        V::Table(t) => t.iter().fold((VALUE, 1), |(b, d), (k, x)| {
             let (xb, xd) = measure(x);
-            (b.saturating_add(k.len() + xb), d.max(xd + 1))
+            (b.saturating_add(ENTRY + k.len() + xb), d.max(xd + 1))
         }),
-        _ => (8, 0),
+        _ => (VALUE, 0),
     }
 }
 
@@ -502,9 +507,10 @@ fn subst_value_at(v: &toml::Value, depth: usize, args: &Args) -> Result<toml::Va
     })
 }
 
-/// Charges a copy of `env` to the expansion budget.
+/// Charges a copy of `env` to the expansion budget (its strings and pairs).
 fn charge_env(env: &[(String, String)], at: &Location, args: &Args) -> Result<(), LoadError> {
-    let bytes = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    const PAIR: usize = std::mem::size_of::<(String, String)>();
+    let bytes = env.iter().map(|(k, v)| PAIR + k.len() + v.len()).sum();
     args.charge(bytes).map_err(|e| subst_error(at.clone(), e))
 }
 

@@ -83,6 +83,27 @@ fn dev_zero_include_is_refused_not_read_until_memory_runs_out() {
 }
 
 #[test]
+fn dev_zero_as_the_launch_file_is_refused() {
+    let dir = TempDir::new("zero-top");
+    refused(
+        &dir,
+        "/dev/zero",
+        "/dev/zero: cannot read launch file: it is not a regular file (a character device)",
+    );
+}
+
+#[test]
+fn oversized_launch_file_is_refused_after_one_mebibyte() {
+    let dir = TempDir::new("big-top");
+    std::fs::write(dir.path().join("robot.toml"), vec![b'\n'; (1 << 20) + 1]).unwrap();
+    refused(
+        &dir,
+        "robot.toml",
+        "robot.toml: cannot read launch file: it is larger than 1 MiB (the limit for one launch file)",
+    );
+}
+
+#[test]
 fn directory_include_names_the_include_position() {
     let dir = robot_dir("dir-inc", "# robot\n[launch]\ninclude = [\"sub\"]\n");
     std::fs::create_dir(dir.path().join("sub")).unwrap();
