@@ -130,6 +130,8 @@ fn line_col_in(text: &str, starts: &[usize], offset: usize) -> (usize, usize) {
     }
     // The last line start <= offset; `starts[0] == 0`, so there is one.
     let line = starts.partition_point(|&s| s <= offset).max(1) - 1;
+    #[cfg(test)]
+    tests::SCANNED.with(|n| n.set(n.get() + offset - starts[line]));
     let col = text[starts[line]..offset].chars().count() + 1;
     (line + 1, col)
 }
@@ -331,6 +333,24 @@ impl fmt::Display for Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Bytes `line_col_in` counted characters over (work, not time).
+        pub(super) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn a_lookup_scans_only_its_own_line() {
+        // 100,000 lines: the old lookup scanned everything before the
+        // offset (quadratic over a file's spans); now only the line's start.
+        let text = "[[node]]\nname = \"n\"\n".repeat(50_000);
+        let src = SourceFile::new("big.toml", text.clone());
+        SCANNED.with(|n| n.set(0));
+        let last = text.rfind("\"n\"").unwrap();
+        assert_eq!(src.line_col(last), (100_000, 8));
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(SCANNED.with(|n| n.get()), 7);
+    }
 
     #[test]
     fn offsets_become_one_based_line_and_column() {
