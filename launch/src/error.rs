@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::source::Location;
+use crate::source::{Location, ReadError};
 
 /// Why a launch file (or one of its includes, or the command-line args)
 /// could not become a [`Plan`](crate::plan::Plan). Nothing has been started
@@ -11,13 +11,33 @@ use crate::source::Location;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The file could not be read.
+    /// The top-level file could not be read (missing, not a regular file,
+    /// too large).
     #[error("{}: cannot read launch file: {source}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// What went wrong.
+        source: ReadError,
+    },
+    /// An included file could not be read, or may not be included (too
+    /// deep, too many files, not a regular file, too large).
+    #[error("{at}: cannot include {}: {problem}", path.display())]
+    Include {
+        /// The include entry.
+        at: Location,
+        /// The included file (relative to the including file's directory).
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A launch file is not UTF-8.
+    #[error("{at}: invalid UTF-8{}", included_at.as_ref().map(|i| format!(" (included at {i})")).unwrap_or_default())]
+    InvalidUtf8 {
+        /// The first byte that is not UTF-8.
+        at: Location,
+        /// The include entry, for an included file.
+        included_at: Option<Location>,
     },
     /// TOML syntax error, unknown key, or a value of the wrong type.
     #[error("{at}: {message}")]

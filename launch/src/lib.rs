@@ -28,4 +28,44 @@ pub use error::{LoadError, SuperviseError};
 pub use plan::{Plan, ProcessKind, ProcessSpec};
 pub use supervise::{run, Report, RunOptions};
 pub use topic::{ShmTopicProbe, TopicProbe};
-pub use validate::{load, LoadOptions};
+pub use validate::{load, load_bytes, LoadOptions};
+
+/// Entry points for fuzzers (see `fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::{Path, PathBuf};
+
+    use crate::plan::ProcessKind;
+
+    /// Where the fuzzed file pretends to live: a directory that does not
+    /// exist, so relative includes and `exec` paths fail to resolve instead
+    /// of reading this machine's files (absolute includes still go through
+    /// the real, bounded reader).
+    const FUZZ_DIR: &str = "/nonexistent-axon-launch-fuzz";
+
+    /// Parses and validates `data` as a top-level launch file, in memory,
+    /// through the same code as `launch --check` ([`crate::load_bytes`]),
+    /// then renders the error or walks the plan (link arguments are parsed
+    /// back). Must never panic, hang or allocate without bound.
+    pub fn launch_file(data: &[u8]) {
+        let opts = crate::LoadOptions {
+            args: Vec::new(),
+            exe_dir: Some(PathBuf::from(FUZZ_DIR)),
+            log_dir: Some(PathBuf::from(FUZZ_DIR).join("log")),
+        };
+        let path = Path::new(FUZZ_DIR).join("robot.toml");
+        match crate::load_bytes(&path, data.to_vec(), &opts) {
+            Err(e) => {
+                let _ = e.to_string();
+            }
+            Ok(plan) => {
+                for p in &plan.processes {
+                    let _ = (p.defined_at.to_string(), format!("{:?}", p.kind));
+                    if let ProcessKind::Link(_) = &p.kind {
+                        let _ = crate::link::parse_args(&p.args);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -166,7 +166,9 @@ pub fn parse_args(args: &[String]) -> Result<LinkConfig, String> {
     .map_err(|e| e.to_string())?;
     let secret = match secret_file {
         Some(f) => {
-            let bytes = std::fs::read(&f)
+            // A regular file of at most 4 KiB: a FIFO or a device would
+            // hang or exhaust the link process.
+            let bytes = crate::source::read_regular(&f, crate::source::MAX_SECRET_BYTES)
                 .map_err(|e| format!("cannot read the secret file {}: {e}", f.display()))?;
             let trimmed = bytes.trim_ascii().to_vec();
             if trimmed.is_empty() {
@@ -246,5 +248,55 @@ mod tests {
         let e =
             parse_args(&s(&["--name", "a", "--transport", "udp", "--listen", "1"])).unwrap_err();
         assert!(e.contains("expected tcp or unix"), "{e}");
+    }
+
+    #[test]
+    fn fifo_or_device_secret_file_is_refused_not_hung() {
+        let dir = std::env::temp_dir().join(format!("axon-link-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe.key");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let big = dir.join("big.key");
+        std::fs::write(&big, vec![b'k'; 4097]).unwrap();
+        let cmd = |secret: &str| {
+            [
+                "--name",
+                "a",
+                "--transport",
+                "tcp",
+                "--listen",
+                "1",
+                "--export",
+                "/x",
+                "--secret-file",
+                secret,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+        };
+        // Watchdog: a blocking open of the FIFO must fail the test, not hang it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fifo_cmd = cmd(fifo.to_str().unwrap());
+        std::thread::spawn(move || tx.send(parse_args(&fifo_cmd).unwrap_err()));
+        let e = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("watchdog: reading a FIFO secret file hung");
+        assert!(
+            e.ends_with("pipe.key: it is not a regular file (a FIFO)"),
+            "{e}"
+        );
+        let e = parse_args(&cmd("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e,
+            "cannot read the secret file /dev/zero: it is not a regular file (a character device)"
+        );
+        let e = parse_args(&cmd(big.to_str().unwrap())).unwrap_err();
+        assert!(
+            e.ends_with("big.key: it is larger than 4096 bytes (the limit)"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

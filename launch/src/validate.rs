@@ -10,10 +10,31 @@
 //! arg's text; a string that is *exactly* `"${name}"` inside `params` takes
 //! the arg's typed value (so `speed = "${speed}"` stays a float). `$$` is a
 //! literal `$`. Overrides are coerced to the type of the declared default.
+//!
+//! **Bounds** (besides the reading bounds of [`crate::source`]), each
+//! refused with `file:line:col` and a message naming the limit:
+//! - includes nest at most [`MAX_INCLUDE_DEPTH`] (32) deep below the
+//!   top-level file, and cycles are refused;
+//! - at most [`MAX_FILES`] (1024) launch files are read for one launch,
+//!   counting a file each time it is included;
+//! - what `${name}` substitution inserts (arg texts, and typed copies
+//!   counted by the memory they take) plus the environment copied into each
+//!   included file and process is at most [`MAX_EXPANSION_BYTES`] (64 MiB)
+//!   in all, and a substituted value nests
+//!   at most [`MAX_NESTING`] deep: args doubled at each include level
+//!   cannot grow exponentially;
+//! - at most [`MAX_PROCESSES`] (10,000) nodes and links, [`MAX_TOPICS`]
+//!   (65,536) declared topics and [`MAX_IMPORT_PATTERNS`] (1024) link import
+//!   patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
+//!   topological sort, an iterative cycle search that cannot overflow the
+//!   stack).
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -21,7 +42,10 @@ use toml::Spanned;
 use crate::error::LoadError;
 use crate::plan::*;
 use crate::raw::*;
-use crate::source::{Location, SourceFile};
+use crate::source::{
+    check_nesting, read_launch_file, read_regular, Location, SourceFile, MAX_FILE_BYTES,
+    MAX_NESTING, MAX_SECRET_BYTES, MAX_TOTAL_BYTES,
+};
 use crate::topic::resolve_topic;
 
 /// The built-in command-line arg that sets the run time (`duration=10`).
@@ -39,17 +63,92 @@ pub struct LoadOptions {
     pub log_dir: Option<PathBuf>,
 }
 
-type Args = BTreeMap<String, toml::Value>;
+/// Deepest include chain below the top-level file.
+pub const MAX_INCLUDE_DEPTH: usize = 32;
+/// Most launch files read for one launch (the top-level file and each
+/// include, a file included twice counting twice).
+pub const MAX_FILES: usize = 1024;
+/// Most bytes that arg substitution inserts and environment copies make,
+/// over the whole launch.
+pub const MAX_EXPANSION_BYTES: u64 = 64 << 20;
+/// Most nodes and links in one launch.
+pub const MAX_PROCESSES: usize = 10_000;
+/// Most declared topics (`publishes` and `subscribes` entries) in one launch.
+pub const MAX_TOPICS: usize = 65_536;
+/// Most `import` patterns of all `[[link]]`s together.
+pub const MAX_IMPORT_PATTERNS: usize = 1024;
+
+/// The args a file sees, and the launch-wide expansion budget they draw on.
+#[derive(Debug, Clone)]
+struct Args {
+    values: BTreeMap<String, toml::Value>,
+    /// Bytes left of [`MAX_EXPANSION_BYTES`] (shared by every file).
+    budget: Rc<Cell<u64>>,
+}
+
+impl Args {
+    fn new(budget: Rc<Cell<u64>>) -> Args {
+        Args {
+            values: BTreeMap::new(),
+            budget,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&toml::Value> {
+        self.values.get(name)
+    }
+
+    /// Takes `bytes` from the budget; `Err` once it is spent.
+    fn charge(&self, bytes: usize) -> Result<(), SubstError> {
+        let left = self.budget.get();
+        match left.checked_sub(bytes as u64) {
+            Some(rest) => {
+                self.budget.set(rest);
+                Ok(())
+            }
+            None => {
+                self.budget.set(0);
+                Err(SubstError::Budget)
+            }
+        }
+    }
+}
+
+/// The message for a spent expansion budget.
+const EXPANSION_MESSAGE: &str =
+    "args and environment expand to more than 64 MiB in all (the limit for one launch)";
+/// The message for nesting over [`MAX_NESTING`].
+const NESTING_MESSAGE: &str = "values nested more than 64 deep (the limit for a launch file)";
 
 /// Reads, expands and validates a launch file into a [`Plan`].
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
+    let bytes = read_launch_file(path, MAX_TOTAL_BYTES).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_bytes(path, bytes, opts)
+}
+
+/// [`load`] for a top-level launch file already in memory: `bytes` are
+/// taken as the contents of `path` (includes are read from disk, relative
+/// to `path`'s directory). Every bound of [`load`] applies; the fuzzer
+/// calls this.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Plan, LoadError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(LoadError::Read {
+            path: path.to_path_buf(),
+            source: crate::source::ReadError::TooLarge,
+        });
+    }
     let exe_dir = opts.exe_dir.clone().or_else(|| {
         std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
     });
-    let top = read(path)?;
+    let bytes_read = bytes.len() as u64;
+    let top = decode(path, bytes, None)?;
     let raw = parse(&top)?;
+    let budget = Rc::new(Cell::new(MAX_EXPANSION_BYTES));
 
     let mut duration_override = None;
     let mut cli = Vec::new();
@@ -68,7 +167,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
             cli.push((name.clone(), Given::Text(text.clone()), top.whole()));
         }
     }
-    let args = bind_args(&top, &raw.launch.args, cli)?;
+    let args = bind_args(&top, &raw.launch.args, cli, &budget)?;
 
     let l = &raw.launch;
     let grace = match &l.grace {
@@ -94,6 +193,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
     let mut loader = Loader {
         exe_dir,
         stack: Vec::new(),
+        files_read: 1,
+        bytes_read,
+        topics: 0,
         nodes: Vec::new(),
         names: HashMap::new(),
         external: Vec::new(),
@@ -122,18 +224,23 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
     })
 }
 
-fn read(path: &Path) -> Result<SourceFile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(SourceFile {
-        path: path.to_path_buf(),
-        text,
+/// Bytes -> a [`SourceFile`], or the position of the first byte that is not
+/// UTF-8 (and the include entry that named the file).
+fn decode(
+    path: &Path,
+    bytes: Vec<u8>,
+    included_at: Option<&Location>,
+) -> Result<SourceFile, LoadError> {
+    SourceFile::from_bytes(path, bytes).map_err(|at| LoadError::InvalidUtf8 {
+        at,
+        included_at: included_at.cloned(),
     })
 }
 
 fn parse(src: &SourceFile) -> Result<RawFile, LoadError> {
+    if let Err(offset) = check_nesting(&src.text) {
+        return Err(invalid(src, offset..offset, NESTING_MESSAGE));
+    }
     toml::from_str(&src.text).map_err(|e| LoadError::Parse {
         at: match e.span() {
             Some(span) => src.location(span),
@@ -162,8 +269,15 @@ struct Collected {
 
 struct Loader {
     exe_dir: Option<PathBuf>,
-    /// Canonical paths of the files being included (cycle check).
-    stack: Vec<PathBuf>,
+    /// Canonical and shown paths of the files being included (cycle check,
+    /// depth bound, the chain in messages).
+    stack: Vec<(PathBuf, Arc<Path>)>,
+    /// Launch files read so far (bounded by [`MAX_FILES`]).
+    files_read: usize,
+    /// Bytes read so far (bounded by [`MAX_TOTAL_BYTES`]).
+    bytes_read: u64,
+    /// Topics declared so far (bounded by [`MAX_TOPICS`]).
+    topics: usize,
     nodes: Vec<Collected>,
     names: HashMap<String, Location>,
     external: Vec<(String, Location)>,
@@ -181,8 +295,9 @@ fn bind_args(
     src: &SourceFile,
     declared: &SpannedMap<toml::Value>,
     overrides: Vec<(String, Given, Location)>,
+    budget: &Rc<Cell<u64>>,
 ) -> Result<Args, LoadError> {
-    let mut args = Args::new();
+    let mut args = Args::new(Rc::clone(budget));
     for (name, default) in declared {
         if name.get_ref() == DURATION_ARG {
             return Err(invalid(
@@ -191,7 +306,8 @@ fn bind_args(
                 "`duration` is a built-in arg (the run time in seconds) and cannot be declared",
             ));
         }
-        args.insert(name.get_ref().clone(), default.get_ref().clone());
+        args.values
+            .insert(name.get_ref().clone(), default.get_ref().clone());
     }
     for (name, given, at) in overrides {
         let Some(default) = args.get(&name) else {
@@ -210,7 +326,7 @@ fn bind_args(
             at,
             message: format!("arg `{name}`: {message}"),
         })?;
-        args.insert(name, value);
+        args.values.insert(name, value);
     }
     Ok(args)
 }
@@ -249,8 +365,22 @@ fn value_text(v: &toml::Value) -> String {
     }
 }
 
-/// Replaces `${name}` by the arg's text; `$$` is a literal `$`.
-fn subst_str(s: &str, args: &Args) -> Result<String, String> {
+/// Why a substitution failed.
+#[derive(Debug, PartialEq, Eq)]
+enum SubstError {
+    /// `${` without `}`.
+    Unterminated,
+    /// `${name}` of an undeclared arg.
+    Undefined(String),
+    /// The expansion budget is spent.
+    Budget,
+    /// A typed copy would nest deeper than [`MAX_NESTING`].
+    TooDeep,
+}
+
+/// Replaces `${name}` by the arg's text; `$$` is a literal `$`. What is
+/// inserted is charged to the args' expansion budget.
+fn subst_str(s: &str, args: &Args) -> Result<String, SubstError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -260,10 +390,22 @@ fn subst_str(s: &str, args: &Args) -> Result<String, String> {
             out.push('$');
             rest = r;
         } else if let Some(r) = after.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(String::new)?;
+            let end = r.find('}').ok_or(SubstError::Unterminated)?;
             let name = &r[..end];
-            let v = args.get(name).ok_or_else(|| name.to_owned())?;
-            out.push_str(&value_text(v));
+            let v = args
+                .get(name)
+                .ok_or_else(|| SubstError::Undefined(name.to_owned()))?;
+            match v {
+                toml::Value::String(text) => {
+                    args.charge(text.len())?;
+                    out.push_str(text);
+                }
+                other => {
+                    let text = other.to_string();
+                    args.charge(text.len())?;
+                    out.push_str(&text);
+                }
+            }
             rest = &r[end + 1..];
         } else {
             out.push('$');
@@ -274,27 +416,65 @@ fn subst_str(s: &str, args: &Args) -> Result<String, String> {
     Ok(out)
 }
 
+/// (bytes, depth) of a value: about the memory a copy takes (each value's
+/// own size, its string and key bytes, a map entry's overhead), and how
+/// deeply it nests (a scalar is 0).
+fn measure(v: &toml::Value) -> (usize, usize) {
+    use toml::Value as V;
+    const VALUE: usize = std::mem::size_of::<toml::Value>();
+    /// A map entry's key `String` and tree overhead, roughly.
+    const ENTRY: usize = 64;
+    match v {
+        V::String(s) => (VALUE + s.len(), 0),
+        V::Array(a) => a.iter().fold((VALUE, 1), |(b, d), x| {
+            let (xb, xd) = measure(x);
+            (b.saturating_add(xb), d.max(xd + 1))
+        }),
+        V::Table(t) => t.iter().fold((VALUE, 1), |(b, d), (k, x)| {
+            let (xb, xd) = measure(x);
+            (b.saturating_add(ENTRY + k.len() + xb), d.max(xd + 1))
+        }),
+        _ => (VALUE, 0),
+    }
+}
+
+fn subst_error(at: Location, e: SubstError) -> LoadError {
+    match e {
+        SubstError::Unterminated => LoadError::Invalid {
+            at,
+            message: "unterminated `${`".to_owned(),
+        },
+        SubstError::Undefined(name) => LoadError::UndefinedArg { at, name },
+        SubstError::Budget => LoadError::Invalid {
+            at,
+            message: EXPANSION_MESSAGE.to_owned(),
+        },
+        SubstError::TooDeep => LoadError::Invalid {
+            at,
+            message: NESTING_MESSAGE.to_owned(),
+        },
+    }
+}
+
 fn subst_at(s: &str, at: Location, args: &Args) -> Result<String, LoadError> {
-    subst_str(s, args).map_err(|name| {
-        if name.is_empty() {
-            LoadError::Invalid {
-                at,
-                message: "unterminated `${`".to_owned(),
-            }
-        } else {
-            LoadError::UndefinedArg { at, name }
-        }
-    })
+    subst_str(s, args).map_err(|e| subst_error(at, e))
 }
 
 fn subst(src: &SourceFile, s: &Spanned<String>, args: &Args) -> Result<String, LoadError> {
-    subst_at(s.get_ref(), src.location(s.span()), args)
+    subst_str(s.get_ref(), args).map_err(|e| subst_error(src.location(s.span()), e))
 }
 
 /// Substitutes args through a params value; an exact `"${name}"` keeps the
-/// arg's type.
+/// arg's type. The result nests at most [`MAX_NESTING`] deep.
 fn subst_value(v: &toml::Value, at: &Location, args: &Args) -> Result<toml::Value, LoadError> {
+    subst_value_at(v, 0, args).map_err(|e| subst_error(at.clone(), e))
+}
+
+fn subst_value_at(v: &toml::Value, depth: usize, args: &Args) -> Result<toml::Value, SubstError> {
     use toml::Value as V;
+    if depth > MAX_NESTING {
+        return Err(SubstError::TooDeep);
+    }
     Ok(match v {
         V::String(s) => {
             let exact = s
@@ -302,22 +482,36 @@ fn subst_value(v: &toml::Value, at: &Location, args: &Args) -> Result<toml::Valu
                 .and_then(|r| r.strip_suffix('}'))
                 .filter(|n| !n.contains('}'));
             match exact.and_then(|n| args.get(n)) {
-                Some(typed) => typed.clone(),
-                None => V::String(subst_at(s, at.clone(), args)?),
+                Some(typed) => {
+                    let (bytes, d) = measure(typed);
+                    if depth + d > MAX_NESTING {
+                        return Err(SubstError::TooDeep);
+                    }
+                    args.charge(bytes)?;
+                    typed.clone()
+                }
+                None => V::String(subst_str(s, args)?),
             }
         }
         V::Array(a) => V::Array(
             a.iter()
-                .map(|x| subst_value(x, at, args))
+                .map(|x| subst_value_at(x, depth + 1, args))
                 .collect::<Result<_, _>>()?,
         ),
         V::Table(t) => V::Table(
             t.iter()
-                .map(|(k, x)| Ok((k.clone(), subst_value(x, at, args)?)))
-                .collect::<Result<_, LoadError>>()?,
+                .map(|(k, x)| Ok((k.clone(), subst_value_at(x, depth + 1, args)?)))
+                .collect::<Result<_, SubstError>>()?,
         ),
         other => other.clone(),
     })
+}
+
+/// Charges a copy of `env` to the expansion budget (its strings and pairs).
+fn charge_env(env: &[(String, String)], at: &Location, args: &Args) -> Result<(), LoadError> {
+    const PAIR: usize = std::mem::size_of::<(String, String)>();
+    let bytes = env.iter().map(|(k, v)| PAIR + k.len() + v.len()).sum();
+    args.charge(bytes).map_err(|e| subst_error(at.clone(), e))
 }
 
 /// TOML -> JSON (datetimes become strings).
@@ -384,10 +578,10 @@ impl Loader {
         args: Args,
         mut env: Vec<(String, String)>,
     ) -> Result<(), LoadError> {
-        let canonical = std::fs::canonicalize(&src.path).unwrap_or_else(|_| src.path.clone());
-        self.stack.push(canonical);
+        let canonical = std::fs::canonicalize(&src.path).unwrap_or_else(|_| src.path.to_path_buf());
+        self.stack.push((canonical, Arc::clone(&src.path)));
         let l = &raw.launch;
-        if !self.stack.is_empty() && self.stack.len() > 1 {
+        if self.stack.len() > 1 {
             for (key, span) in [
                 ("grace", l.grace.as_ref().map(Spanned::span)),
                 ("log_dir", l.log_dir.as_ref().map(Spanned::span)),
@@ -428,15 +622,7 @@ impl Loader {
             let at = src.location(inc.span());
             let file = subst_at(&inc.get_ref().file, at.clone(), &args)?;
             let path = src.dir().join(&file);
-            let canonical = std::fs::canonicalize(&path).map_err(|e| LoadError::Invalid {
-                at: at.clone(),
-                message: format!("cannot include {}: {e}", path.display()),
-            })?;
-            if self.stack.contains(&canonical) {
-                return Err(LoadError::IncludeCycle { at, path });
-            }
-            let child = read(&path)?;
-            let child_raw = parse(&child)?;
+            let (child, child_raw) = self.read_include(&at, &path)?;
             let mut overrides = Vec::new();
             for (k, v) in &inc.get_ref().args {
                 let vat = src.location(v.span());
@@ -447,16 +633,81 @@ impl Loader {
                     src.location(k.span()),
                 ));
             }
-            let child_args = bind_args(&child, &child_raw.launch.args, overrides)?;
+            let child_args = bind_args(&child, &child_raw.launch.args, overrides, &args.budget)?;
+            charge_env(&env, &at, &args)?;
             self.add_file(child, child_raw, child_args, env.clone())?;
         }
         self.stack.pop();
         Ok(())
     }
 
+    /// Reads and parses the file an include entry at `at` names, within the
+    /// include depth, file count and byte bounds; every refusal names `at`.
+    fn read_include(
+        &mut self,
+        at: &Location,
+        path: &Path,
+    ) -> Result<(SourceFile, RawFile), LoadError> {
+        let refuse = |problem: String| LoadError::Include {
+            at: at.clone(),
+            path: path.to_path_buf(),
+            problem,
+        };
+        // The top-level file is depth 0; the child would be this deep.
+        if self.stack.len() > MAX_INCLUDE_DEPTH {
+            let mut chain: Vec<String> = self
+                .stack
+                .iter()
+                .map(|(_, shown)| shown.display().to_string())
+                .collect();
+            chain.push(path.display().to_string());
+            let shown = if chain.len() > 6 {
+                let tail = chain.split_off(chain.len() - 3);
+                chain.truncate(3);
+                chain.push("...".to_owned());
+                chain.extend(tail);
+                chain
+            } else {
+                chain
+            };
+            return Err(refuse(format!(
+                "includes nested more than {MAX_INCLUDE_DEPTH} deep ({})",
+                shown.join(" -> ")
+            )));
+        }
+        let canonical = std::fs::canonicalize(path).map_err(|e| refuse(e.to_string()))?;
+        if self.stack.iter().any(|(c, _)| *c == canonical) {
+            return Err(LoadError::IncludeCycle {
+                at: at.clone(),
+                path: path.to_path_buf(),
+            });
+        }
+        if self.files_read >= MAX_FILES {
+            return Err(refuse(format!(
+                "more than {MAX_FILES} launch files read (the limit for one launch)"
+            )));
+        }
+        let bytes = read_launch_file(path, MAX_TOTAL_BYTES - self.bytes_read)
+            .map_err(|e| refuse(e.to_string()))?;
+        self.files_read += 1;
+        self.bytes_read += bytes.len() as u64;
+        let child = decode(path, bytes, Some(at))?;
+        let raw = parse(&child)?;
+        Ok((child, raw))
+    }
+
     /// Records `name` as a process defined at `here`; a second node or link
-    /// of the same name is refused, pointing at the first.
+    /// of the same name is refused, pointing at the first, and so is one
+    /// process more than [`MAX_PROCESSES`].
     fn claim_name(&mut self, name: &str, here: &Location) -> Result<(), LoadError> {
+        if self.names.len() >= MAX_PROCESSES {
+            return Err(LoadError::Invalid {
+                at: here.clone(),
+                message: format!(
+                    "more than {MAX_PROCESSES} nodes and links (the limit for one launch)"
+                ),
+            });
+        }
         if let Some(first) = self.names.get(name) {
             return Err(LoadError::DuplicateNode {
                 at: here.clone(),
@@ -546,6 +797,15 @@ impl Loader {
                 format!("link `{name}` neither exports nor imports a topic"),
             ));
         }
+        if self.imports.len() + import.len() > MAX_IMPORT_PATTERNS {
+            return Err(invalid(
+                src,
+                l.name.span(),
+                format!(
+                    "more than {MAX_IMPORT_PATTERNS} link import patterns in all (the limit for one launch)"
+                ),
+            ));
+        }
         for p in &import {
             if let Ok(p) = Pattern::new(p) {
                 self.imports.push(p);
@@ -554,7 +814,9 @@ impl Loader {
         let secret_file = match &l.secret_file {
             Some(f) => {
                 let path = src.dir().join(subst(src, f, args)?);
-                if let Err(e) = std::fs::metadata(&path) {
+                // Read as `axon-link` will (bounded, regular files only), so a
+                // FIFO or device is refused here, with its position.
+                if let Err(e) = read_regular(&path, MAX_SECRET_BYTES) {
                     return Err(invalid(
                         src,
                         f.span(),
@@ -616,6 +878,7 @@ impl Loader {
             max_backoff: DEFAULT_MAX_BACKOFF,
         };
         let deps = depends_on(src, &l.depends_on, args)?;
+        charge_env(launch_env, &here, args)?;
         self.nodes.push(Collected {
             spec: ProcessSpec {
                 args: crate::link::to_args(&name, &spec),
@@ -669,6 +932,7 @@ impl Loader {
             .iter()
             .map(|a| subst(src, a, args))
             .collect::<Result<Vec<_>, _>>()?;
+        charge_env(launch_env, &here, args)?;
         let mut env = launch_env.to_vec();
         for (k, v) in &n.env {
             env.push((k.get_ref().clone(), subst(src, v, args)?));
@@ -714,9 +978,29 @@ impl Loader {
             targets.insert(resolved, from);
             remap.push((from.get_ref().clone(), target));
         }
+        // `from` names are unique (map keys): a lookup instead of a scan per topic.
+        let renamed: HashMap<&str, &str> = remap
+            .iter()
+            .map(|(from, to)| (from.as_str(), to.as_str()))
+            .collect();
+        let resolve = |topic: &str| {
+            let topic = renamed.get(topic).copied().unwrap_or(topic);
+            resolve_topic(topic, namespace.as_deref(), &[])
+        };
+        let declared = n.publishes.len() + n.subscribes.len();
+        if self.topics + declared > MAX_TOPICS {
+            return Err(LoadError::Invalid {
+                at: here.clone(),
+                message: format!(
+                    "more than {MAX_TOPICS} declared topics in all (the limit for one launch)"
+                ),
+            });
+        }
+        self.topics += declared;
 
         let topics = |map: &SpannedMap<String>, what: &str| -> Result<Vec<Topic>, LoadError> {
-            let mut out: Vec<(Topic, String)> = Vec::new();
+            let mut out: Vec<Topic> = Vec::new();
+            let mut seen: HashMap<String, &str> = HashMap::new();
             for (t, ty) in map {
                 if !valid_topic(t.get_ref()) {
                     return Err(invalid(
@@ -725,8 +1009,8 @@ impl Loader {
                         format!("`{}` is not a topic name", t.get_ref()),
                     ));
                 }
-                let resolved = resolve_topic(t.get_ref(), namespace.as_deref(), &remap);
-                if let Some((_, first)) = out.iter().find(|(x, _)| x.name == resolved) {
+                let resolved = resolve(t.get_ref());
+                if let Some(first) = seen.get(&resolved) {
                     return Err(LoadError::RemapCollision {
                         at: src.location(t.span()),
                         message: format!(
@@ -735,16 +1019,14 @@ impl Loader {
                         ),
                     });
                 }
-                out.push((
-                    Topic {
-                        name: resolved,
-                        ty: ty.get_ref().trim().to_owned(),
-                        at: src.location(t.span()),
-                    },
-                    t.get_ref().clone(),
-                ));
+                seen.insert(resolved.clone(), t.get_ref());
+                out.push(Topic {
+                    name: resolved,
+                    ty: ty.get_ref().trim().to_owned(),
+                    at: src.location(t.span()),
+                });
             }
-            Ok(out.into_iter().map(|(t, _)| t).collect())
+            Ok(out)
         };
         let publishes = topics(&n.publishes, "publications")?;
         let subscribes = topics(&n.subscribes, "subscriptions")?;
@@ -784,11 +1066,7 @@ impl Loader {
                             format!("`{text}` is not a topic name"),
                         ));
                     }
-                    conds.push(ReadyCondition::Topic(resolve_topic(
-                        &text,
-                        namespace.as_deref(),
-                        &remap,
-                    )));
+                    conds.push(ReadyCondition::Topic(resolve(&text)));
                 }
                 if conds.len() != 1 {
                     return Err(invalid(
@@ -963,6 +1241,45 @@ pub fn resolve_exec(
         })
 }
 
+/// A dependency cycle, as the indices along it (first repeated at the end)
+/// and the `depends_on` entry that closes it. Depth-first search with an
+/// explicit stack, so a chain of any length cannot overflow the thread's.
+fn find_cycle(deps: &[Vec<(usize, Location)>]) -> Option<(Vec<usize>, Location)> {
+    // 0 = unvisited, 1 = on the path, 2 = done.
+    let mut state = vec![0u8; deps.len()];
+    for root in 0..deps.len() {
+        if state[root] != 0 {
+            continue;
+        }
+        // (process, next dependency to look at); the path is the stack.
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        state[root] = 1;
+        while let Some(top) = stack.last_mut() {
+            let (i, next) = *top;
+            let Some((j, at)) = deps[i].get(next) else {
+                state[i] = 2;
+                stack.pop();
+                continue;
+            };
+            top.1 += 1;
+            match state[*j] {
+                1 => {
+                    let start = stack.iter().position(|(x, _)| x == j).unwrap_or(0);
+                    let mut cycle: Vec<usize> = stack[start..].iter().map(|(x, _)| *x).collect();
+                    cycle.push(*j);
+                    return Some((cycle, at.clone()));
+                }
+                0 => {
+                    state[*j] = 1;
+                    stack.push((*j, 0));
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// Resolves `depends_on`, rejects cycles and orders processes: a process
 /// comes after its dependencies, otherwise file order is kept.
 fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
@@ -988,62 +1305,43 @@ fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
         deps.push(d);
     }
 
-    // Cycle check: depth-first search, 0 = unvisited, 1 = on stack, 2 = done.
-    fn visit(
-        i: usize,
-        deps: &[Vec<(usize, Location)>],
-        state: &mut [u8],
-        path: &mut Vec<usize>,
-    ) -> Option<(Vec<usize>, Location)> {
-        state[i] = 1;
-        path.push(i);
-        for (j, at) in &deps[i] {
-            match state[*j] {
-                1 => {
-                    let start = path.iter().position(|x| x == j).unwrap_or(0);
-                    let mut cycle = path[start..].to_vec();
-                    cycle.push(*j);
-                    return Some((cycle, at.clone()));
-                }
-                0 => {
-                    if let Some(c) = visit(*j, deps, state, path) {
-                        return Some(c);
-                    }
-                }
-                _ => {}
-            }
-        }
-        path.pop();
-        state[i] = 2;
-        None
-    }
-    let mut state = vec![0u8; nodes.len()];
-    for i in 0..nodes.len() {
-        if state[i] == 0 {
-            if let Some((cycle, at)) = visit(i, &deps, &mut state, &mut Vec::new()) {
-                let names: Vec<&str> = cycle.iter().map(|&k| nodes[k].spec.name.as_str()).collect();
-                return Err(LoadError::DependencyCycle {
-                    at,
-                    cycle: names.join(" -> "),
-                });
-            }
-        }
+    if let Some((cycle, at)) = find_cycle(&deps) {
+        let names: Vec<&str> = cycle.iter().map(|&k| nodes[k].spec.name.as_str()).collect();
+        return Err(LoadError::DependencyCycle {
+            at,
+            cycle: names.join(" -> "),
+        });
     }
 
-    // Stable topological order: repeatedly take the first not-yet-placed
-    // process whose dependencies are all placed.
+    // Stable topological order: repeatedly take the first (lowest file
+    // index) not-yet-placed process whose dependencies are all placed.
+    // Kahn's algorithm with a min-heap of ready processes: O(n log n + e).
     let n = nodes.len();
-    let mut placed = vec![false; n];
+    let mut waiting_on: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for (j, _) in d {
+            dependents[*j].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+        .filter(|&i| waiting_on[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
     let mut new_index = vec![0usize; n];
     let mut seq = Vec::with_capacity(n);
-    while seq.len() < n {
-        let next = (0..n)
-            .find(|&i| !placed[i] && deps[i].iter().all(|(j, _)| placed[*j]))
-            .expect("acyclic graph always has a next process");
-        placed[next] = true;
+    while let Some(std::cmp::Reverse(next)) = ready.pop() {
         new_index[next] = seq.len();
         seq.push(next);
+        for &k in &dependents[next] {
+            waiting_on[k] -= 1;
+            if waiting_on[k] == 0 {
+                ready.push(std::cmp::Reverse(k));
+            }
+        }
     }
+    // Acyclic (checked above), so every process was placed.
+    debug_assert_eq!(seq.len(), n);
     let mut slots: Vec<Option<Collected>> = nodes.into_iter().map(Some).collect();
     Ok(seq
         .into_iter()
@@ -1062,6 +1360,7 @@ fn check_wiring(
     external: &[(String, Location)],
     imports: &[axon::link::Pattern],
 ) -> Result<(), LoadError> {
+    let external: HashSet<&str> = external.iter().map(|(e, _)| e.as_str()).collect();
     let mut publishers: HashMap<&str, (&Topic, &str)> = HashMap::new();
     let nodes = processes
         .iter()
@@ -1099,7 +1398,7 @@ fn check_wiring(
                         });
                     }
                 }
-                None if external.iter().any(|(e, _)| *e == t.name) => {}
+                None if external.contains(t.name.as_str()) => {}
                 None if axon::link::any_match(imports, &t.name) => {}
                 None => {
                     return Err(LoadError::Wiring {
@@ -1132,16 +1431,20 @@ mod tests {
 
     #[test]
     fn substitution() {
-        let mut args = Args::new();
-        args.insert("speed".into(), toml::Value::Float(2.0));
-        args.insert("name".into(), toml::Value::String("r1".into()));
+        let mut args = Args::new(Rc::new(Cell::new(MAX_EXPANSION_BYTES)));
+        args.values.insert("speed".into(), toml::Value::Float(2.0));
+        args.values
+            .insert("name".into(), toml::Value::String("r1".into()));
         assert_eq!(
             subst_str("${name}_x at ${speed} $$5", &args).unwrap(),
             "r1_x at 2.0 $5"
         );
-        assert_eq!(subst_str("${nope}", &args).unwrap_err(), "nope");
+        assert_eq!(
+            subst_str("${nope}", &args).unwrap_err(),
+            SubstError::Undefined("nope".into())
+        );
         let at = Location {
-            file: "f".into(),
+            file: Path::new("f").into(),
             line_col: None,
         };
         let v = subst_value(&toml::Value::String("${speed}".into()), &at, &args).unwrap();
