@@ -289,6 +289,8 @@ fn child_entry() {
     let Ok(spec) = std::env::var(ROLE) else {
         return;
     };
+    // End libtest's "test child_entry ... " line: ours start on their own.
+    println!();
     let mut words = spec.split_whitespace();
     let role = words.next().unwrap_or_default().to_string();
     let a: Args = words
@@ -399,7 +401,7 @@ struct Seen {
 
 /// A subscriber's checks of every sample (see the module docs).
 struct Checker {
-    id: u64,
+    id: String,
     reliable: bool,
     writers: HashMap<u64, Seen>,
     lanes: HashMap<usize, u64>,
@@ -408,6 +410,44 @@ struct Checker {
 }
 
 impl Checker {
+    fn new(id: String, reliable: bool) -> Checker {
+        Checker {
+            id,
+            reliable,
+            writers: HashMap::new(),
+            lanes: HashMap::new(),
+            lane_gaps: 0,
+            violations: 0,
+        }
+    }
+
+    /// The end-of-life checks (counters); returns the violations in all.
+    fn finish<T: Message + ?Sized>(&mut self, s: &axon::Subscriber<T>) -> u64 {
+        let (dropped, corrupt) = (s.dropped(), s.raw().corrupt());
+        if self.reliable && dropped > 0 {
+            self.violation(format!(
+                "kind=dropped expected=0 got={dropped} (a reliable subscriber lost samples)"
+            ));
+        }
+        if corrupt > 0 {
+            self.violation(format!("kind=corrupt expected=0 got={corrupt}"));
+        }
+        if self.lane_gaps > dropped {
+            self.violation(format!(
+                "kind=uncounted-loss expected<={dropped} got={} (lane sequence gaps not \
+                 counted as dropped)",
+                self.lane_gaps
+            ));
+        }
+        if self.violations > 20 {
+            println!(
+                "violation sub={} ... {} violations in all",
+                self.id, self.violations
+            );
+        }
+        self.violations
+    }
+
     fn violation(&mut self, what: String) {
         self.violations += 1;
         if self.violations <= 20 {
@@ -485,21 +525,58 @@ fn run_sub<T: Wire + ?Sized>(a: &Args) -> i32 {
     let reliable = num(a, "reliable") == 1;
     let wake = a.get("wake").cloned().unwrap_or_default();
     let node = support::node_in(&a["domain"], &format!("chaos-sub{id}"));
-    let mut b = node
-        .subscriber::<T>(TOPIC)
-        .qos(qos(num(a, "history") as u32));
-    match wake.as_str() {
-        "semaphore" => b = b.wake(WakeMechanism::Semaphore),
-        "adaptive" => b = b.wake(WakeMechanism::Adaptive { spin: None }),
-        _ => b = b.wake(WakeMechanism::Futex),
+    let create = || {
+        let mut b = node
+            .subscriber::<T>(TOPIC)
+            .qos(qos(num(a, "history") as u32));
+        match wake.as_str() {
+            "semaphore" => b = b.wake(WakeMechanism::Semaphore),
+            "adaptive" => b = b.wake(WakeMechanism::Adaptive { spin: None }),
+            _ => b = b.wake(WakeMechanism::Futex),
+        }
+        if reliable {
+            b = b.reliable();
+        }
+        if num(a, "transient") == 1 {
+            b = b.transient_local();
+        }
+        b.create()
+    };
+    let mut rng = Rng(num(a, "seed"));
+    // 0: fast; 1: a short pause now and then; 2: slow (lapped if best-effort,
+    // backpressure if reliable).
+    let pace = rng.below(3);
+    if num(a, "churn") == 1 {
+        // Join, read for a few milliseconds, leave; again and again (every
+        // join is a chance for a kill in the join code). Each incarnation is
+        // checked on its own.
+        let mut k = 0;
+        let mut violations = 0;
+        while !stopped() {
+            k += 1;
+            let s = match create() {
+                Ok(s) => s,
+                Err(e) => {
+                    println!("error sub={id}.{k} create: {e}");
+                    return 2;
+                }
+            };
+            if k == 1 {
+                println!("ready sub={id}");
+            }
+            let mut chk = Checker::new(format!("{id}.{k}"), reliable);
+            let until = Instant::now() + Duration::from_millis(rng.range(2, 60));
+            consume(&s, &mut chk, &mut rng, &wake, pace, || {
+                stopped() || Instant::now() > until
+            });
+            violations += chk.finish(&s);
+            drop(s);
+            std::thread::sleep(Duration::from_micros(rng.below(5_000)));
+        }
+        println!("result sub={id} churn incarnations={k} violations={violations}");
+        return 0;
     }
-    if reliable {
-        b = b.reliable();
-    }
-    if num(a, "transient") == 1 {
-        b = b.transient_local();
-    }
-    let s = match b.create() {
+    let s = match create() {
         Ok(s) => s,
         Err(e) => {
             println!("error sub={id} create: {e}");
@@ -507,20 +584,51 @@ fn run_sub<T: Wire + ?Sized>(a: &Args) -> i32 {
         }
     };
     println!("ready sub={id}");
-    let mut chk = Checker {
-        id,
-        reliable,
-        writers: HashMap::new(),
-        lanes: HashMap::new(),
-        lane_gaps: 0,
-        violations: 0,
-    };
-    let mut rng = Rng(num(a, "seed"));
-    // 0: fast; 1: a short pause now and then; 2: slow (lapped if best-effort,
-    // backpressure if reliable).
-    let pace = rng.below(3);
+    let mut chk = Checker::new(id.to_string(), reliable);
+    consume(&s, &mut chk, &mut rng, &wake, pace, stopped);
+    // Every publisher has exited: read what is left in the rings.
+    let (deadline, mut idle) = (Instant::now() + Duration::from_secs(10), Instant::now());
+    while idle.elapsed() < Duration::from_millis(150) && Instant::now() < deadline {
+        match s.try_recv() {
+            Ok(Some(x)) => {
+                chk.check(&*x, x.info());
+                idle = Instant::now();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => chk.violation(format!("kind=recv-error error={e}")),
+        }
+    }
+    let violations = chk.finish(&s);
+    let mut writers: Vec<_> = chk.writers.iter().collect();
+    writers.sort_by_key(|(w, _)| **w);
+    let writers: Vec<String> = writers
+        .iter()
+        .map(|(w, s)| format!("{w}:{}:{}:{}:{}", s.first, s.last, s.count, s.lane))
+        .collect();
+    println!(
+        "result sub={id} received={} dropped={} corrupt={} lane_gaps={} violations={violations} \
+         writers={}",
+        s.received(),
+        s.dropped(),
+        s.raw().corrupt(),
+        chk.lane_gaps,
+        writers.join(",")
+    );
+    0
+}
+
+/// Receives and checks samples until `done()`, by the subscriber's wake
+/// mechanism (or by polling), at its pace, holding a sample now and then.
+fn consume<T: Wire + ?Sized>(
+    s: &axon::Subscriber<T>,
+    chk: &mut Checker,
+    rng: &mut Rng,
+    wake: &str,
+    pace: u64,
+    done: impl Fn() -> bool,
+) {
     let mut kept = None;
-    while !stopped() {
+    while !done() {
         let got = if wake == "poll" {
             match s.try_recv() {
                 Ok(x) => x,
@@ -563,48 +671,6 @@ fn run_sub<T: Wire + ?Sized>(a: &Args) -> i32 {
         }
     }
     drop(kept);
-    // Every publisher has exited: read what is left in the rings.
-    let (deadline, mut idle) = (Instant::now() + Duration::from_secs(10), Instant::now());
-    while idle.elapsed() < Duration::from_millis(150) && Instant::now() < deadline {
-        match s.try_recv() {
-            Ok(Some(x)) => {
-                chk.check(&*x, x.info());
-                idle = Instant::now();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => chk.violation(format!("kind=recv-error error={e}")),
-        }
-    }
-    let (dropped, corrupt) = (s.dropped(), s.raw().corrupt());
-    if reliable && dropped > 0 {
-        chk.violation(format!(
-            "kind=dropped expected=0 got={dropped} (a reliable subscriber lost samples)"
-        ));
-    }
-    if corrupt > 0 {
-        chk.violation(format!("kind=corrupt expected=0 got={corrupt}"));
-    }
-    if chk.lane_gaps > dropped {
-        chk.violation(format!(
-            "kind=uncounted-loss expected<={dropped} got={} (lane sequence gaps not counted as dropped)",
-            chk.lane_gaps
-        ));
-    }
-    let mut writers: Vec<_> = chk.writers.iter().collect();
-    writers.sort_by_key(|(w, _)| **w);
-    let writers: Vec<String> = writers
-        .iter()
-        .map(|(w, s)| format!("{w}:{}:{}:{}:{}", s.first, s.last, s.count, s.lane))
-        .collect();
-    println!(
-        "result sub={id} received={} dropped={dropped} corrupt={corrupt} lane_gaps={} \
-         violations={} writers={}",
-        s.received(),
-        chk.lane_gaps,
-        chk.violations,
-        writers.join(",")
-    );
-    0
 }
 
 // ---------------------------------------------------------------- the plan
@@ -625,6 +691,8 @@ enum Role {
         reliable: bool,
         transient: bool,
         wake: &'static str,
+        /// Leaves and joins again every few milliseconds.
+        churn: bool,
     },
 }
 
@@ -637,11 +705,13 @@ impl std::fmt::Display for Role {
                 reliable,
                 transient,
                 wake,
+                churn,
             } => write!(
                 f,
-                "sub s{id} ({}{}, {wake})",
+                "sub s{id} ({}{}, {wake}{})",
                 if *reliable { "reliable" } else { "best-effort" },
-                if *transient { ", transient-local" } else { "" }
+                if *transient { ", transient-local" } else { "" },
+                if *churn { ", churning" } else { "" }
             ),
         }
     }
@@ -693,6 +763,7 @@ impl Plan {
                     reliable: i == 0 || r.chance(50),
                     transient: r.chance(35),
                     wake: ["futex", "semaphore", "adaptive", "poll"][r.below(4) as usize],
+                    churn: i > 0 && r.chance(30),
                 },
                 at_us: if early {
                     r.below(5_000)
@@ -718,15 +789,25 @@ impl Plan {
         let original = parts.len() as u64;
         let kills = if r.chance(30) { 2 } else { 1 };
         let mut victims = Vec::new();
+        let first = (0..parts.len())
+            .min_by_key(|i| parts[*i].at_us)
+            .expect("participants");
         for _ in 0..kills {
-            let v = r.below(original) as usize;
+            // Early kills hit start-up and join code; half of them the first
+            // participant, which creates the segment.
+            let early = r.chance(40);
+            let v = if early && r.chance(50) {
+                first
+            } else {
+                r.below(original) as usize
+            };
             if victims.contains(&v) {
                 continue;
             }
             victims.push(v);
             let spawn = parts[v].at_us;
-            let at = if r.chance(33) {
-                spawn + r.below(25_000) // in its start-up and join code
+            let at = if early {
+                spawn + r.below(25_000)
             } else {
                 r.range(spawn + 1_000, run_us - 300_000)
             };
@@ -741,6 +822,7 @@ impl Plan {
                         reliable,
                         transient,
                         wake,
+                        churn,
                         ..
                     } => {
                         subs += 1;
@@ -748,7 +830,8 @@ impl Plan {
                             id: subs,
                             reliable: *reliable,
                             transient: *transient,
-                            wake: *wake,
+                            wake,
+                            churn: *churn,
                         }
                     }
                 };
@@ -831,8 +914,10 @@ impl Peer {
                 reliable,
                 transient,
                 wake,
+                churn,
             } => {
                 args.push(format!("id={id}"));
+                args.push(format!("churn={}", *churn as u8));
                 args.push(format!("reliable={}", *reliable as u8));
                 args.push(format!("transient={}", *transient as u8));
                 args.push(format!("wake={wake}"));
@@ -870,6 +955,8 @@ impl Peer {
     /// Reads the lines that have arrived.
     fn pump(&mut self) {
         while let Ok(l) = self.lines.try_recv() {
+            // libtest's "test child_entry ... " has no newline of its own.
+            let l = l.trim_start_matches("test child_entry ... ").to_string();
             if l.starts_with("ready") && self.ready.is_none() {
                 self.ready = Some(Instant::now());
             }
@@ -896,7 +983,11 @@ impl Peer {
                 self.exited = Some(st);
                 // The reader thread ends with the pipe: take its last lines.
                 let until = Instant::now() + Duration::from_secs(2);
-                while let Ok(l) = self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                while let Ok(l) = self
+                    .lines
+                    .recv_timeout(until.saturating_duration_since(Instant::now()))
+                {
+                    let l = l.trim_start_matches("test child_entry ... ").to_string();
                     self.log.push(l);
                 }
                 return true;
@@ -989,6 +1080,8 @@ fn run_trial(seed: u64, n: u64) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    // What the segment says while the survivors still run (for the report).
+    let snapshot = snapshot(&domain.0, &peers);
     // Stop: publishers first (each reports what it sent), then subscribers
     // (which read what is left).
     for publishers in [true, false] {
@@ -1022,8 +1115,11 @@ fn run_trial(seed: u64, n: u64) -> Result<String, String> {
         peers
             .iter()
             .filter_map(|p| Some(format!(
-                "{}: {}",
+                "{} (ready after {:.1} ms): {}",
                 p.role,
+                p.ready
+                    .map(|r| r.duration_since(p.spawned).as_secs_f64() * 1000.0)
+                    .unwrap_or(-1.0),
                 p.lines_starting("result")
                     .chain(p.lines_starting("done"))
                     .last()?
@@ -1035,7 +1131,7 @@ fn run_trial(seed: u64, n: u64) -> Result<String, String> {
         Ok(summary)
     } else {
         Err(format!(
-            "plan: {}\nkills: {}\nviolations:\n  {}",
+            "plan: {}\nkills: {}\nsegment before the stop: {snapshot}\nviolations:\n  {}",
             plan.describe(),
             if kills.is_empty() {
                 "none (victims had exited or not started)".to_string()
@@ -1045,6 +1141,53 @@ fn run_trial(seed: u64, n: u64) -> Result<String, String> {
             problems.join("\n  ")
         ))
     }
+}
+
+/// The records of the topic as `axon::inspect` sees them, owners named by pid.
+fn snapshot(domain: &str, peers: &[Option<Peer>]) -> String {
+    let dom = Domain::new("/dev/shm", domain).expect("domain");
+    let r = match axon::inspect::topic(&dom, &TopicName::new(TOPIC).expect("topic")) {
+        Ok(r) => r,
+        Err(e) => return e.to_string(),
+    };
+    let who = |pid: u32| {
+        peers
+            .iter()
+            .flatten()
+            .find(|p| p.child.id() == pid)
+            .map(|p| p.role.to_string())
+            .unwrap_or_else(|| format!("pid {pid}"))
+    };
+    let mut out: Vec<String> = r
+        .publishers
+        .iter()
+        .map(|p| {
+            format!(
+                "lane {} {} {} published={}",
+                p.lane,
+                p.liveness.as_str(),
+                who(p.pid),
+                p.published
+            )
+        })
+        .collect();
+    out.extend(r.subscribers.iter().map(|s| {
+        format!(
+            "record {} {} {} {} received={} dropped={} unread={}",
+            s.index,
+            s.liveness.as_str(),
+            who(s.pid),
+            if s.reliable {
+                "reliable"
+            } else {
+                "best-effort"
+            },
+            s.received,
+            s.dropped,
+            s.unread
+        )
+    }));
+    out.join("; ")
 }
 
 /// The survivors' reports, against each other (see the module docs).
@@ -1222,13 +1365,12 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>) {
         Kind::Sized => fresh::<ChaosFixed>(plan, domain, problems),
     }
     match axon::inspect::topic(&dom, &topic) {
-        Ok(r) if r.live_publishers() + r.live_subscribers() + r.dead_participants() > 0 => {
-            problems.push(format!(
+        Ok(r) if r.live_publishers() + r.live_subscribers() + r.dead_participants() > 0 => problems
+            .push(format!(
                 "audit: after the fresh participants left, records remain: publishers {:?}, \
                  subscribers {:?}",
                 r.publishers, r.subscribers
-            ))
-        }
+            )),
         Ok(_) => {}
         Err(e) => problems.push(format!("audit: inspect at the end: {e}")),
     }
@@ -1250,7 +1392,12 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>) {
 fn fresh<T: Wire + ?Sized>(plan: &Plan, domain: &str, problems: &mut Vec<String>) {
     let node = support::node_in(domain, "chaos-fresh");
     let q = qos(plan.history);
-    let sub = match node.subscriber::<T>(TOPIC).qos(q.clone()).reliable().create() {
+    let sub = match node
+        .subscriber::<T>(TOPIC)
+        .qos(q.clone())
+        .reliable()
+        .create()
+    {
         Ok(s) => s,
         Err(e) => return problems.push(format!("audit: a fresh subscriber cannot join: {e}")),
     };
@@ -1269,8 +1416,7 @@ fn fresh<T: Wire + ?Sized>(plan: &Plan, domain: &str, problems: &mut Vec<String>
     let topic = TopicName::new(TOPIC).expect("topic");
     match axon::inspect::topic(&dom, &topic) {
         Ok(r) => {
-            if r.dead_participants() != 0 || r.live_publishers() != 1 || r.live_subscribers() != 1
-            {
+            if r.dead_participants() != 0 || r.live_publishers() != 1 || r.live_subscribers() != 1 {
                 problems.push(format!(
                     "audit: after fresh participants joined (and reaped), want exactly them: \
                      publishers {:?}, subscribers {:?}",
@@ -1405,7 +1551,11 @@ fn slice_message_of_bytes_with_a_length_off_its_alignment_round_trips() {
     }
     let domain = TrialDomain(format!("chaos{}-odd", std::process::id()));
     let node = support::node_in(&domain.0, "odd");
-    let p = node.publisher::<Bytes>("/odd").max_len(64).create().unwrap();
+    let p = node
+        .publisher::<Bytes>("/odd")
+        .max_len(64)
+        .create()
+        .unwrap();
     let s = node
         .subscriber::<Bytes>("/odd")
         .max_len(64)
