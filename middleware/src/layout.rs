@@ -35,7 +35,8 @@ use axon_message::Fingerprint;
 pub const MAGIC: [u8; 8] = *b"AXONTOPC";
 /// Bumped whenever the layout or the protocol changes incompatibly.
 /// 3: slot headers are sealed and marked retired (protocol step 2').
-pub const LAYOUT_VERSION: u32 = 3;
+/// 4: `Membership::joins` (reliable joins seen by publishers' caches).
+pub const LAYOUT_VERSION: u32 = 4;
 /// Cache-line padding unit.
 pub const LINE: usize = 128;
 /// Most publishers (lanes) a topic can have.
@@ -239,6 +240,10 @@ pub struct Membership {
     /// Bit i: lane i has ever had a publisher (never cleared): readers poll
     /// these lanes, so samples of a publisher that already left are still read.
     pub used_lanes: AtomicU64,
+    /// Bumped by every subscriber that becomes reliable (after its bit):
+    /// publishers re-read reliable cursors when it changed
+    /// (`segment.rs`, `become_reliable`).
+    pub joins: AtomicU64,
 }
 
 /// Start of every segment.

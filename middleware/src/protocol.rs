@@ -117,8 +117,10 @@ pub enum Poll {
     Empty,
     /// The sample for the cursor, in this entry.
     Ready(u64),
-    /// The ring has moved past the cursor: the reader lost samples.
-    Lapped,
+    /// The entry belongs to another sequence number than the cursor's
+    /// (the ring moved past the cursor, or the entry is garbage): the reader
+    /// asks [`after_lap`] what to do, with the entry.
+    Lapped(u64),
 }
 
 /// Step 2: looks at the ring position of `cursor`.
@@ -137,16 +139,66 @@ pub fn poll(ring: &[AtomicU64], cursor: u64) -> Poll {
     } else if cursor >= depth && seq == (cursor - depth) & SEQ_MASK {
         Poll::Empty
     } else {
-        Poll::Lapped
+        Poll::Lapped(entry)
     }
 }
 
-/// Where a lapped reader resumes: the oldest sample still in the ring.
-/// Returns `None` when `head` is not ahead of the cursor (a corrupted head,
-/// or a ring entry that does not belong there): the caller skips the entry.
+/// What a reader does about an entry that is neither its cursor's sample
+/// nor "not yet" ([`Poll::Lapped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lap {
+    /// The ring lapped the reader: it lost the samples up to `next` (where
+    /// it resumes; counted as dropped).
+    Lost { next: u64 },
+    /// The entry at a published position is garbage (no lap of the ring
+    /// puts it there): the sample is lost; the reader counts one corrupt
+    /// entry and resumes at `next` = cursor + 1.
+    Corrupt { next: u64 },
+    /// The reader's cursor is beyond the lane's `head` (a corrupted head
+    /// moved it there earlier): resume at `next` = head, counted corrupt.
+    Resync { next: u64 },
+    /// Nothing to take yet: the entry is at a position not published yet
+    /// (the publisher overwrites it when it gets there), or the publisher
+    /// is between its ring store and its `head` store.
+    Wait,
+}
+
+/// Decides what a reader at `cursor` does about `entry` (not its sample,
+/// not "not yet"), given the lane's `head` (loaded after the entry).
+///
+/// Nothing here trusts one word alone, so garbage in a ring entry or in
+/// `head` can neither stall a reader for good nor move its cursor further
+/// than the ring itself shows:
+/// - a genuine lap leaves an entry `s = cursor + k * depth` (`k >= 1`) at
+///   the cursor's position, and `head >= s` (the entry was stored before
+///   `head` moved past it; `head == s` while the publisher is between the
+///   two stores). The reader resumes at `s + 1 - depth`, the oldest sample
+///   the entry proves may still be there, whatever `head` says;
+/// - any other entry at a position the publisher has passed (`head >
+///   cursor`) is garbage: skipped, one sample lost and counted corrupt (so a
+///   reliable reader never deadlocks on it, nor its publisher on the reader);
+/// - a cursor beyond `head` cannot happen without corruption: the reader
+///   goes back to `head`.
 #[inline]
-pub fn resume_after_lap(head: u64, cursor: u64, depth: u64) -> Option<u64> {
-    (head > cursor).then(|| cursor.max(head.saturating_sub(depth)))
+pub fn after_lap(entry: u64, head: u64, cursor: u64, depth: u64) -> Lap {
+    if head < cursor {
+        return Lap::Resync { next: head.max(1) };
+    }
+    // How far ahead of the cursor the entry's sequence number is (mod 2^48).
+    let ahead = entry_seq(entry).wrapping_sub(cursor) & SEQ_MASK;
+    if ahead != 0 && ahead < 1 << (SEQ_BITS - 1) && ahead % depth == 0 {
+        let s = cursor + ahead;
+        if head >= s {
+            return Lap::Lost {
+                next: s + 1 - depth,
+            };
+        }
+    }
+    if head > cursor {
+        Lap::Corrupt { next: cursor + 1 }
+    } else {
+        Lap::Wait
+    }
 }
 
 /// Step 3: protects the slot of `entry` with `hazard`, or returns `false`
@@ -297,13 +349,36 @@ mod tests {
             publish(&r, &head, s, s as u32);
         }
         // seq 5 overwrote seq 1's position
-        assert_eq!(poll(&r, 1), Poll::Lapped);
+        assert_eq!(poll(&r, 1), Poll::Lapped(pack(5, 5)));
         assert_eq!(
-            resume_after_lap(head.load(Ordering::Relaxed), 1, 4),
-            Some(2)
+            after_lap(pack(5, 5), head.load(Ordering::Relaxed), 1, 4),
+            Lap::Lost { next: 2 }
         );
         assert_eq!(poll(&r, 6), Poll::Empty);
-        assert_eq!(resume_after_lap(3, 5, 4), None);
+    }
+
+    #[test]
+    fn garbage_entries_and_heads_are_bounded() {
+        // Garbage at a published position: skip one, counted corrupt.
+        assert_eq!(
+            after_lap(pack(12345, 1), 10, 5, 4),
+            Lap::Corrupt { next: 6 }
+        );
+        // Garbage at a position not published yet: wait for the overwrite.
+        assert_eq!(after_lap(pack(12345, 1), 5, 5, 4), Lap::Wait);
+        // A genuine-looking lap that head does not back: garbage.
+        assert_eq!(after_lap(pack(9, 1), 7, 5, 4), Lap::Corrupt { next: 6 });
+        // Between the publisher's ring store and head store: a real lap.
+        assert_eq!(after_lap(pack(9, 1), 9, 5, 4), Lap::Lost { next: 6 });
+        // A huge head does not move the cursor further than the entry says.
+        assert_eq!(after_lap(pack(9, 1), u64::MAX, 5, 4), Lap::Lost { next: 6 });
+        // A cursor beyond head (moved there by a corrupted head) comes back.
+        assert_eq!(
+            after_lap(pack(3, 1), 7, 1 << 40, 4),
+            Lap::Resync { next: 7 }
+        );
+        // An entry behind the cursor is never a lap.
+        assert_eq!(after_lap(pack(1, 1), 10, 9, 4), Lap::Corrupt { next: 10 });
     }
 
     #[test]
@@ -452,10 +527,11 @@ mod loom_tests {
                         cursor += 1;
                     }
                 }
-                Poll::Lapped => {
+                Poll::Lapped(entry) => {
                     let head = lane.head.load(Ordering::Acquire);
-                    if let Some(c) = resume_after_lap(head, cursor, DEPTH as u64) {
-                        cursor = c;
+                    match after_lap(entry, head, cursor, DEPTH as u64) {
+                        Lap::Lost { next } => cursor = next,
+                        other => panic!("a genuine lap classified as {other:?}"),
                     }
                 }
                 Poll::Empty => thread::yield_now(),

@@ -95,8 +95,11 @@ struct LaneState {
     loans: u32,
     /// Sequence number of the next send.
     next_seq: u64,
-    /// Smallest reliable-subscriber cursor seen (cursors only grow).
+    /// Smallest reliable-subscriber cursor seen (a subscriber's cursor only
+    /// grows; a new reliable subscriber bumps `Membership::joins`).
     min_reliable_cursor: u64,
+    /// `Membership::joins` when `min_reliable_cursor` was read.
+    joins_seen: u64,
     /// Scratch: which slots the last hazard scan found.
     hazarded: Vec<bool>,
     /// Last time dead readers were looked for.
@@ -183,6 +186,7 @@ impl RawPublisher {
             loans: 0,
             next_seq,
             min_reliable_cursor: 0,
+            joins_seen: 0,
             hazarded: vec![false; slots as usize],
             last_reap: None,
         };
@@ -272,10 +276,17 @@ impl RawPublisher {
             return Ok(());
         }
         let overwritten = seq - depth;
-        if st.min_reliable_cursor > overwritten {
+        let m = self.seg.members();
+        // SYNC POINT G (Acquire): pairs with the joiner's bump in
+        // `become_reliable`: a new reliable subscriber (whose cursor may be
+        // below the cached minimum) makes us read the cursors again.
+        let joins = m.joins.load(Ordering::Acquire);
+        if st.min_reliable_cursor > overwritten && joins == st.joins_seen {
             return Ok(());
         }
-        let reliable = self.seg.members().reliable.load(Ordering::SeqCst);
+        st.joins_seen = joins;
+        st.min_reliable_cursor = 0;
+        let reliable = self.reliable_members();
         if reliable == 0 {
             return Ok(());
         }
@@ -292,8 +303,7 @@ impl RawPublisher {
         {
             st.last_reap = Some(now);
             if self.seg.reap_dead(Some(self.lane), None) > 0 {
-                let reliable = self.seg.members().reliable.load(Ordering::SeqCst);
-                st.min_reliable_cursor = self.min_cursor(reliable);
+                st.min_reliable_cursor = self.min_cursor(self.reliable_members());
                 if st.min_reliable_cursor > overwritten {
                     return Ok(());
                 }
@@ -306,6 +316,13 @@ impl RawPublisher {
         Err(LoanError::Full {
             depth: self.seg.config.depth,
         })
+    }
+
+    /// Reliable subscribers: the reliable bits of members only (a stray
+    /// reliable bit on an unused record must not hold us `Full`).
+    fn reliable_members(&self) -> u64 {
+        let m = self.seg.members();
+        m.reliable.load(Ordering::SeqCst) & m.subscribers.load(Ordering::SeqCst)
     }
 
     fn min_cursor(&self, reliable: u64) -> u64 {
@@ -463,6 +480,12 @@ fn interrupted_send(seg: &Segment, lane: usize, next_seq: u64, used: &[bool]) ->
 fn reclaim(seg: &Segment, lane: usize, st: &mut LaneState) {
     if st.retired.is_empty() {
         return;
+    }
+    // Readers find lanes through `used_lanes`; a peer that cleared our bit
+    // would hide this lane from subscribers that join later.
+    let used = &seg.members().used_lanes;
+    if used.load(Ordering::Relaxed) & (1 << lane) == 0 {
+        used.fetch_or(1 << lane, Ordering::SeqCst);
     }
     st.hazarded.iter_mut().for_each(|h| *h = false);
     let subs = seg.members().subscribers.load(Ordering::Acquire);

@@ -194,12 +194,16 @@ impl Segment {
         let tmp = domain
             .dir()
             .join(format!("{}~tmp.{}.{}", domain.prefix(), sys::pid(), n));
+        remove_stale_temporaries(domain.dir(), &domain.prefix());
         let file = SegmentFile::create_new(&tmp, 0o600).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => OpenError::NoShm {
                 dir: domain.dir().to_path_buf(),
             },
             _ => OpenError::io(&tmp, e),
         })?;
+        // Held until the file is published or removed (and by the kernel
+        // no longer once we die): `remove_stale_temporaries` leaves it alone.
+        let _ = file.try_lock(ADMIN_LOCK, true);
         let result = (|| {
             // The header and records are reserved now; a lane's pages when a
             // publisher claims it (`claim_publisher`), so unused lanes cost nothing.
@@ -625,12 +629,13 @@ impl Segment {
                 let bit = 1u64 << index;
                 let m = self.members();
                 m.sleepers.fetch_and(!bit, Ordering::SeqCst);
-                if reliable {
-                    m.reliable.fetch_or(bit, Ordering::SeqCst);
-                } else {
-                    m.reliable.fetch_and(!bit, Ordering::SeqCst);
-                }
+                m.reliable.fetch_and(!bit, Ordering::SeqCst);
+                // Member first: a joiner killed after this is reaped like
+                // any dead subscriber (a reliable bit alone would not be).
                 m.subscribers.fetch_or(bit, Ordering::SeqCst);
+                if reliable {
+                    self.become_reliable(index);
+                }
                 rec.state.store(state::ACTIVE, Ordering::Release);
                 return Ok(index);
             }
@@ -640,6 +645,44 @@ impl Segment {
                 max: self.config.max_subscribers,
             })
         })
+    }
+
+    /// Makes subscriber `index` (a member, cursors set) reliable, so that
+    /// from now on no publisher overwrites a sample it has not read.
+    ///
+    /// Publishers check reliable readers at loan time and cache the smallest
+    /// cursor (`publisher.rs`, `check_room`), so a joiner must (1) tell them
+    /// the set changed: `joins` is bumped after the bit, and a publisher
+    /// whose cached `joins` differs reads the cursors again; and (2) not
+    /// count on samples a publisher may overwrite without having seen that:
+    /// loans checked before it saw the bump. The fences make that set
+    /// small: either a publisher's loan check (after the fence each send
+    /// ends with, in `notify_sleepers`) sees the bump, or our load of its
+    /// `head` below sees every send before that fence. So at most the
+    /// `max_loans` loans then outstanding, sequence numbers `head ..
+    /// head + max_loans`, can be sent unchecked, overwriting samples below
+    /// `head + max_loans - depth`: the cursor starts at least there. Those
+    /// samples were published before this join completed; a volatile
+    /// reader never expected them, a transient-local one gets less history.
+    fn become_reliable(&self, index: usize) {
+        let m = self.members();
+        let rec = self.subscriber(index);
+        m.reliable.fetch_or(1 << index, Ordering::SeqCst);
+        // SYNC POINT G (Release, as part of SeqCst): pairs with the
+        // publisher's Acquire load of `joins` in `check_room`: a publisher
+        // that sees the bump sees the reliable bit and the cursors.
+        m.joins.fetch_add(1, Ordering::SeqCst);
+        // SYNC POINT H (joiner's fence): pairs with the fence that ends
+        // every send (`wake::notify_sleepers`): store-buffering, as above.
+        crate::sync::fence(Ordering::SeqCst);
+        let c = &self.config;
+        for lane in 0..c.max_publishers as usize {
+            let head = self.publisher(lane).head.load(Ordering::SeqCst);
+            let floor = (head + c.max_loans as u64).saturating_sub(c.depth as u64);
+            if rec.cursors[lane].load(Ordering::Relaxed) < floor {
+                rec.cursors[lane].store(floor, Ordering::Release);
+            }
+        }
     }
 
     /// Gives subscriber record `index` up.
@@ -683,7 +726,11 @@ impl Segment {
         }
         let mut reaped = 0;
         let m = self.members();
-        let subs = m.subscribers.load(Ordering::SeqCst);
+        // A reliable or sleeper bit without the member bit is a stray (a
+        // hostile write): reaped too, or it would hold publishers `Full`.
+        let subs = m.subscribers.load(Ordering::SeqCst)
+            | m.reliable.load(Ordering::SeqCst)
+            | m.sleepers.load(Ordering::SeqCst);
         for index in bits(subs) {
             if Some(index) == own_sub || index >= self.config.max_subscribers as usize {
                 continue;
@@ -711,6 +758,46 @@ impl Segment {
         }
         reaped
     }
+}
+
+/// How old an unlocked temporary file must be before it counts as left by a
+/// creator that died (a creator locks its file right after creating it).
+const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Removes the temporary files (`<prefix>~tmp.<pid>.<n>`) that creators
+/// killed between creating a segment and publishing it left in `dir`: those
+/// no creator holds locked and older than [`TEMP_GRACE`]. Returns how many.
+pub(crate) fn remove_stale_temporaries(dir: &Path, prefix: &str) -> usize {
+    let stem = format!("{prefix}~tmp.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&stem) {
+            continue;
+        }
+        let path = entry.path();
+        let old = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= TEMP_GRACE)
+        });
+        if !old {
+            continue;
+        }
+        let Ok(file) = SegmentFile::open(&path) else {
+            continue;
+        };
+        if let Ok(true) = file.try_lock(ADMIN_LOCK, true) {
+            if std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// What [`remove_if_unused`] found.

@@ -62,6 +62,9 @@ pub struct RawSubscriber {
     saw_publisher: Cell<bool>,
     /// The node that created this subscriber (0: none, the raw API).
     node_id: Cell<u64>,
+    /// Lanes seen in `Membership::used_lanes` so far: that word is never
+    /// cleared, so a peer that clears it cannot make us stop polling.
+    seen_lanes: Cell<u64>,
 }
 
 /// A received sample, untyped: its slot stays protected until dropped.
@@ -130,6 +133,7 @@ impl RawSubscriber {
                         spin: Cell::new(None),
                         saw_publisher: Cell::new(false),
                         node_id: Cell::new(0),
+                        seen_lanes: Cell::new(0),
                     });
                 }
                 Err(e @ OpenError::Replaced { .. }) => last = Some(e),
@@ -189,10 +193,21 @@ impl RawSubscriber {
             .count_ones() as usize
     }
 
+    /// The lanes to poll: every lane that ever had a publisher.
+    #[inline(always)]
+    fn used_lanes(&self) -> u64 {
+        let shared = self.seg.members().used_lanes.load(Ordering::Acquire);
+        let seen = self.seen_lanes.get();
+        if shared & !seen != 0 {
+            self.seen_lanes.set(seen | shared);
+        }
+        seen | shared
+    }
+
     /// The next sample from any publisher, if one is there.
     #[inline(always)]
     pub fn try_recv(&self) -> Result<Option<RawSample<'_>>, RecvError> {
-        let used = self.seg.members().used_lanes.load(Ordering::Acquire);
+        let used = self.used_lanes();
         let lanes = self.cursors.len();
         if used & used.wrapping_sub(1) == 0 {
             // At most one lane (the common single-publisher topic): no round-robin.
@@ -222,7 +237,7 @@ impl RawSubscriber {
     /// The newest sample (of any publisher); older unread ones are skipped
     /// (not counted as dropped: the caller asked for the newest).
     pub fn latest(&self) -> Result<Option<RawSample<'_>>, RecvError> {
-        let used = self.seg.members().used_lanes.load(Ordering::Acquire);
+        let used = self.used_lanes();
         let mut best: Option<RawSample<'_>> = None;
         for lane in bits(used).filter(|l| *l < self.cursors.len()) {
             let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
@@ -230,7 +245,14 @@ impl RawSubscriber {
             if head <= cursor {
                 continue;
             }
-            self.cursors[lane].set(cursor.max(head - 1));
+            // Jump to the newest sample only if the ring shows it there: a
+            // corrupted `head` must not move the cursor where no sample
+            // will ever be (the plain receive below copes with anything).
+            let newest = head - 1;
+            let ring = self.seg.ring(lane);
+            if let Poll::Ready(_) = protocol::poll(ring, newest) {
+                self.cursors[lane].set(cursor.max(newest));
+            }
             if best.is_some() && free_hazard(self.held.get(), self.seg.config.max_held).is_none() {
                 break;
             }
@@ -397,7 +419,7 @@ impl RawSubscriber {
     /// Whether a ring shows something at one of our cursors (protocol
     /// step 4: the re-poll after announcing; consumes nothing).
     pub(crate) fn pending(&self) -> bool {
-        let used = self.seg.members().used_lanes.load(Ordering::Acquire);
+        let used = self.used_lanes();
         bits(used).filter(|l| *l < self.cursors.len()).any(|lane| {
             let cursor = self.cursors[lane].get();
             if self.armed_holds(lane, cursor).is_some() {
@@ -470,18 +492,18 @@ impl RawSubscriber {
                     self.arm_next(lane);
                     return Ok(None);
                 }
-                Poll::Lapped => {
+                Poll::Lapped(entry) => {
                     let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
-                    match protocol::resume_after_lap(head, cursor, c.depth as u64) {
-                        Some(next) => {
+                    match protocol::after_lap(entry, head, cursor, c.depth as u64) {
+                        protocol::Lap::Lost { next } => {
                             self.count(&self.dropped, &rec.dropped, next - cursor);
                             self.set_cursor(lane, next);
                         }
-                        None => {
-                            // An entry that belongs to no lap of ours: garbage.
+                        protocol::Lap::Corrupt { next } | protocol::Lap::Resync { next } => {
                             self.count(&self.corrupt, &rec.corrupt, 1);
-                            return Ok(None);
+                            self.set_cursor(lane, next);
                         }
+                        protocol::Lap::Wait => return Ok(None),
                     }
                 }
                 Poll::Ready(entry) => {

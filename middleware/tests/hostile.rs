@@ -1,0 +1,258 @@
+//! Regression tests for what a hostile or buggy peer found by writing into a
+//! live segment (issue 12). Each test writes the words such a peer wrote,
+//! through its own writable mapping of the segment (as another process
+//! would), and checks that the victims count the corruption, keep serving,
+//! and recover by themselves. Named after what broke.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axon::layout::{Layout, SegmentHeader, TopicConfig};
+use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use axon::{LoanError, Message, Node};
+
+mod support;
+
+#[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct Ping {
+    seq: u64,
+}
+
+fn node(test: &str) -> Node {
+    support::node_in(&format!("hostile-{}-{test}", std::process::id()), "victim")
+}
+
+/// The hostile peer: a writable mapping of the topic's segment.
+struct Peer {
+    map: memmap2::MmapRaw,
+    config: TopicConfig,
+    layout: Layout,
+}
+
+impl Peer {
+    fn new(n: &Node, topic: &str) -> Peer {
+        let (map, config, layout) = support::map_segment(n, topic);
+        Peer {
+            map,
+            config,
+            layout,
+        }
+    }
+
+    /// The 8-byte word at `offset` of the segment.
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset % 8 == 0 && offset + 8 <= self.layout.total);
+        // SAFETY: in bounds and 8-aligned (checked above; the mapping is
+        // page-aligned), and segment words are only accessed atomically.
+        unsafe { &*(self.map.as_ptr().add(offset) as *const AtomicU64) }
+    }
+
+    fn header(&self) -> &SegmentHeader {
+        // SAFETY: the mapping starts with a validated SegmentHeader whose
+        // shared fields are atomics.
+        unsafe { &*(self.map.as_ptr() as *const SegmentHeader) }
+    }
+
+    /// Ring entry word of sequence number `seq` in lane 0.
+    fn ring_entry(&self, seq: u64) -> &AtomicU64 {
+        let pos = (seq % self.config.depth as u64) as usize;
+        self.word(self.layout.ring(0) + 8 * pos)
+    }
+
+    /// Lane 0's `head` (`PublisherRecord::head`, on the record's second line).
+    fn head(&self) -> &AtomicU64 {
+        let rec = self.layout.publisher(0);
+        let off = std::mem::offset_of!(axon::layout::PublisherRecord, head);
+        self.word(rec + off)
+    }
+}
+
+fn publish(p: &axon::Publisher<Ping>, seq: u64) -> Result<u64, LoanError> {
+    p.publish(&Ping { seq })
+}
+
+#[test]
+fn bad_seqs_ahead_of_a_reliable_reader_are_skipped_not_a_deadlock() {
+    let n = node("badseq");
+    let p = n.publisher::<Ping>("/t").history(8).create().unwrap();
+    let s = n.subscriber::<Ping>("/t").reliable().create().unwrap();
+    for i in 1..=4 {
+        publish(&p, i).unwrap();
+    }
+    let peer = Peer::new(&n, "/t");
+    // Two garbage sequence numbers in the entries just ahead of the reader.
+    peer.ring_entry(1)
+        .store(0xdead_beef << 16 | 1, Ordering::Release);
+    peer.ring_entry(2)
+        .store(0x1234_5678 << 16 | 2, Ordering::Release);
+    let got: Vec<u64> = std::iter::from_fn(|| s.try_recv().unwrap().map(|x| x.seq)).collect();
+    assert_eq!(got, vec![3, 4], "the reader skips the two garbage entries");
+    assert_eq!(s.raw().corrupt(), 2, "and counts them");
+    // The publisher is not held Full by a reader stuck on garbage.
+    for i in 5..=40 {
+        publish(&p, i).unwrap_or_else(|e| panic!("publish {i}: {e}"));
+        assert_eq!(s.try_recv().unwrap().map(|x| x.seq), Some(i));
+    }
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn stray_reliable_bit_on_an_unused_record_does_not_hold_the_publisher_full() {
+    let n = node("strayreliable");
+    let p = n.publisher::<Ping>("/t").history(4).create().unwrap();
+    let _s = n.subscriber::<Ping>("/t").history(4).create().unwrap();
+    let peer = Peer::new(&n, "/t");
+    peer.header()
+        .members
+        .reliable
+        .fetch_or(1 << 5, Ordering::SeqCst);
+    for i in 1..=100 {
+        publish(&p, i).unwrap_or_else(|e| panic!("publish {i}: {e}"));
+    }
+    // The stray bit is reaped like a dead subscriber's.
+    p.raw().reap_dead();
+    assert_eq!(peer.header().members.reliable.load(Ordering::SeqCst), 0);
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn huge_head_does_not_strand_a_latest_reader_or_its_counters() {
+    let n = node("hugehead");
+    let p = n.publisher::<Ping>("/t").history(8).create().unwrap();
+    let s = n.subscriber::<Ping>("/t").create().unwrap();
+    for i in 1..=3 {
+        publish(&p, i).unwrap();
+    }
+    assert_eq!(s.latest().unwrap().map(|x| x.seq), Some(3));
+    let peer = Peer::new(&n, "/t");
+    peer.head().store(1 << 62, Ordering::Release);
+    assert!(
+        s.latest().unwrap().is_none(),
+        "no sample behind a forged head"
+    );
+    assert!(s.try_recv().unwrap().is_none());
+    // The publisher's next send rewrites head; the reader carries on.
+    publish(&p, 4).unwrap();
+    assert_eq!(s.latest().unwrap().map(|x| x.seq), Some(4));
+    publish(&p, 5).unwrap();
+    assert_eq!(s.try_recv().unwrap().map(|x| x.seq), Some(5));
+    assert_eq!(s.dropped(), 0, "a forged head adds nothing to the losses");
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn huge_head_and_a_garbage_entry_do_not_move_a_reader_out_of_reach() {
+    let n = node("hugehead2");
+    let p = n.publisher::<Ping>("/t").history(8).create().unwrap();
+    let s = n.subscriber::<Ping>("/t").create().unwrap();
+    publish(&p, 1).unwrap();
+    let peer = Peer::new(&n, "/t");
+    peer.head().store(u64::MAX / 2, Ordering::Release);
+    peer.ring_entry(1).store(77 << 16 | 1, Ordering::Release);
+    // The garbage entry is skipped (a corrupt sample), the cursor stays
+    // where the ring can reach it.
+    assert!(s.try_recv().unwrap().is_none());
+    for i in 2..=4 {
+        publish(&p, i).unwrap();
+    }
+    let got: Vec<u64> = std::iter::from_fn(|| s.try_recv().unwrap().map(|x| x.seq)).collect();
+    assert_eq!(got, vec![2, 3, 4]);
+    assert!(s.dropped() < 8, "dropped {}", s.dropped());
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn cleared_used_lanes_word_does_not_silence_subscribers() {
+    let n = node("usedlanes");
+    let p = n.publisher::<Ping>("/t").history(4).create().unwrap();
+    let s = n.subscriber::<Ping>("/t").history(4).create().unwrap();
+    publish(&p, 1).unwrap();
+    assert_eq!(s.try_recv().unwrap().map(|x| x.seq), Some(1));
+    let peer = Peer::new(&n, "/t");
+    peer.header().members.used_lanes.store(0, Ordering::SeqCst);
+    publish(&p, 2).unwrap();
+    assert_eq!(
+        s.try_recv().unwrap().map(|x| x.seq),
+        Some(2),
+        "a subscriber that saw the lane keeps polling it"
+    );
+    // A subscriber that joins after the clear finds the lane again once
+    // the publisher puts its bit back (at its next reclaim).
+    let late = n.subscriber::<Ping>("/t").history(4).create().unwrap();
+    let slots = peer.config.slots_per_lane as u64;
+    for i in 3..3 + 2 * slots {
+        publish(&p, i).unwrap();
+    }
+    assert_ne!(peer.header().members.used_lanes.load(Ordering::SeqCst), 0);
+    assert!(late.latest().unwrap().is_some());
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn reliable_transient_local_joiner_is_not_overwritten_by_a_cached_minimum() {
+    let n = node("joincache");
+    let p = n.publisher::<Ping>("/t").history(8).create().unwrap();
+    let a = n.subscriber::<Ping>("/t").reliable().create().unwrap();
+    for i in 1..=10 {
+        publish(&p, i).unwrap();
+        assert_eq!(a.try_recv().unwrap().map(|x| x.seq), Some(i));
+    }
+    // The publisher now caches A's cursor (11) as the reliable minimum.
+    publish(&p, 11).unwrap();
+    assert_eq!(a.try_recv().unwrap().map(|x| x.seq), Some(11));
+    // B joins reliable and transient-local: its cursor is behind that
+    // minimum (history 4: samples 8..=11).
+    let b = n
+        .subscriber::<Ping>("/t")
+        .reliable()
+        .transient_local()
+        .history(4)
+        .create()
+        .unwrap();
+    let mut full = false;
+    for i in 12..=40 {
+        match publish(&p, i) {
+            Ok(_) => assert_eq!(a.try_recv().unwrap().map(|x| x.seq), Some(i)),
+            Err(LoanError::Full { .. }) => {
+                full = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(full, "B's unread samples must hold the publisher Full");
+    let got: Vec<u64> = std::iter::from_fn(|| b.try_recv().unwrap().map(|x| x.seq)).collect();
+    assert_eq!(b.dropped(), 0, "B lost samples: got {got:?}");
+    assert_eq!(got.first(), Some(&8));
+    assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "{got:?}");
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn temporary_file_of_a_creator_killed_before_publishing_is_removed() {
+    let n = node("staletmp");
+    let dir = n.domain().dir().to_path_buf();
+    let stale = dir.join(format!("{}~tmp.999999.0", n.domain().prefix()));
+    let fresh = dir.join(format!("{}~tmp.999999.1", n.domain().prefix()));
+    for path in [&stale, &fresh] {
+        std::fs::write(path, b"half a segment").unwrap();
+    }
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    // The next creation in the domain sweeps what dead creators left.
+    let _p = n.publisher::<Ping>("/t").create().unwrap();
+    assert!(
+        !stale.exists(),
+        "a dead creator's temporary file is removed"
+    );
+    assert!(
+        fresh.exists(),
+        "one that may be in the making is left alone"
+    );
+    support::remove_domain(n.domain().name());
+}
