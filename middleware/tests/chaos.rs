@@ -319,6 +319,7 @@ fn child_entry() {
     });
     let slice = a.get("kind").map(String::as_str) == Some("slice");
     let code = match (role.as_str(), slice) {
+        ("creator", _) => run_creator(&a),
         ("pub", true) => run_pub::<Chaos>(&a),
         ("pub", false) => run_pub::<ChaosFixed>(&a),
         ("sub", true) => run_sub::<Chaos>(&a),
@@ -387,6 +388,33 @@ fn run_pub<T: Wire + ?Sized>(a: &Args) -> i32 {
         }
     }
     println!("done writer={writer} lane={lane} sent={seq}");
+    0
+}
+
+fn run_creator(a: &Args) -> i32 {
+    let id = num(a, "id");
+    let node = support::node_in(&a["domain"], &format!("chaos-creator{id}"));
+    println!("ready creator={id}");
+    let mut k = 0;
+    while !stopped() {
+        k += 1;
+        let topic = format!("/chaos_create_{id}_{k}");
+        let q = Qos {
+            history: 2,
+            max_publishers: 1,
+            max_subscribers: 1,
+            ..Qos::default()
+        };
+        match node.publisher::<ChaosFixed>(&topic).qos(q).create() {
+            Ok(p) => drop(p),
+            Err(e) => println!("violation creator={id} kind=create-error topic={topic} error={e}"),
+        }
+        // Keep the directory small: this one is ours and nobody uses it.
+        let name = TopicName::new(&topic).expect("topic");
+        let _ = std::fs::remove_file(node.domain().segment_path(&name));
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    println!("result creator={id} created={k}");
     0
 }
 
@@ -701,12 +729,18 @@ enum Role {
         /// Leaves and joins again every few milliseconds.
         churn: bool,
     },
+    /// Creates topic after topic (`/chaos_create_<id>_<k>`): most of its
+    /// time is spent creating segments, so a kill mostly lands there.
+    Creator {
+        id: u64,
+    },
 }
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Role::Pub { writer } => write!(f, "pub w{writer}"),
+            Role::Creator { id } => write!(f, "creator c{id}"),
             Role::Sub {
                 id,
                 reliable,
@@ -796,6 +830,17 @@ impl Plan {
         let original = parts.len() as u64;
         let kills = if r.chance(30) { 2 } else { 1 };
         let mut victims = Vec::new();
+        if r.chance(30) {
+            let at_us = r.below(run_us / 2);
+            events.push((at_us, Event::Spawn(parts.len())));
+            let kill = at_us + r.range(5_000, 300_000);
+            events.push((kill, Event::Kill(parts.len())));
+            parts.push(Part {
+                role: Role::Creator { id: 1 },
+                at_us,
+                seed: r.next(),
+            });
+        }
         let first = (0..parts.len())
             .min_by_key(|i| parts[*i].at_us)
             .expect("participants");
@@ -825,6 +870,7 @@ impl Plan {
                         writers += 1;
                         Role::Pub { writer: writers }
                     }
+                    Role::Creator { id } => Role::Creator { id: id + 1 },
                     Role::Sub {
                         reliable,
                         transient,
@@ -915,6 +961,10 @@ impl Peer {
             Role::Pub { writer } => {
                 args.push(format!("id={writer}"));
                 "pub"
+            }
+            Role::Creator { id } => {
+                args.push(format!("id={id}"));
+                "creator"
             }
             Role::Sub {
                 id,
@@ -1224,7 +1274,7 @@ fn check_peers(peers: &[Peer], problems: &mut Vec<String>) {
         }
         let want = match p.role {
             Role::Pub { .. } => "done",
-            Role::Sub { .. } => "result",
+            Role::Sub { .. } | Role::Creator { .. } => "result",
         };
         if p.exited.is_some() && p.lines_starting(want).next().is_none() {
             problems.push(format!("{} ended without its '{want}' line", p.role));
@@ -1361,6 +1411,17 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>, notes: &mut Vec<
             "audit: every process has exited, but inspect counts alive: {}",
             alive.join(", ")
         ));
+    }
+    // The other topics of the domain (a creator's): nothing alive either.
+    for (t, r) in axon::inspect::topics(&dom).unwrap_or_default() {
+        match r {
+            Ok(r) if r.live_publishers() + r.live_subscribers() > 0 => problems.push(format!(
+                "audit: every process has exited, but {t} counts records alive: {:?} {:?}",
+                r.publishers, r.subscribers
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("audit: {t}: {e}")),
+        }
     }
     let published: u64 = before.publishers.iter().map(|p| p.published).sum();
     for p in &before.publishers {
