@@ -7,10 +7,14 @@
 //! message or a variable-size slice message), the history depth, 1-3
 //! publishers, 1-4 subscribers (each reliable or best-effort, transient-local
 //! or volatile, waking by futex, semaphore, adaptive spinning or polling
-//! `try_recv`; some join at the start, some late), whom to kill and when (a
-//! third of the kills land within 25 ms of the victim's spawn, in its
-//! start-up and join code; the rest anywhere in the run), a second kill, and
-//! whether a replacement of the same kind starts after a kill. Each child
+//! `try_recv`; some join at the start, some late, some *churn*: leave and
+//! join again every few milliseconds, so a kill often lands in join code),
+//! whom to kill and when (40% of the kills land within 25 ms of the victim's
+//! spawn, in its start-up and join code, half of those on the first
+//! participant, which creates the segment; the rest anywhere in the run), a
+//! second kill, whether a replacement of the same kind starts after a kill,
+//! and, in 30% of trials, a *creator* that creates topic after topic and is
+//! killed, most likely inside a segment creation. Each child
 //! gets its own seed for its pacing (bursts, pauses, slow reads, samples
 //! held) and payload sizes. Process timing is not deterministic, so a replay
 //! re-runs the same plan, not the same interleaving.
@@ -57,8 +61,12 @@
 //!   mask, every record outside it has no hazard set (read from the file),
 //!   the fresh lane has no slot held by anyone, and `3 * history + 5`
 //!   samples go through, checked;
-//! - when they leave, nothing is alive; no `~tmp.` file of the domain is left
-//!   in `/dev/shm`.
+//! - when they leave, nothing is alive; every other topic of the domain has
+//!   no record alive either;
+//! - a `~tmp.` file a killed creator left in `/dev/shm` is removed by the
+//!   next creation in the domain once it is older than the grace period
+//!   (5 s, `TEMP_GRACE` in segment.rs): the audit waits for that, creates a
+//!   topic and looks again.
 //!
 //! ## Running it
 //! `cargo test --release -p axon --test chaos` runs trials for about 45 s
