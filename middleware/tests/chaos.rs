@@ -812,7 +812,7 @@ impl Plan {
                     reliable: i == 0 || r.chance(50),
                     transient: r.chance(35),
                     wake: ["futex", "semaphore", "adaptive", "poll"][r.below(4) as usize],
-                    churn: i > 0 && r.chance(30),
+                    churn: i > 0 && r.chance(40),
                 },
                 at_us: if early {
                     r.below(5_000)
@@ -855,9 +855,16 @@ impl Plan {
         for _ in 0..kills {
             // Early kills hit start-up and join code; half of them the first
             // participant, which creates the segment.
+            // The rest: half of them a reliable subscriber (its death is
+            // what reliable survivors and publishers must get over).
             let early = r.chance(40);
+            let reliable: Vec<usize> = (0..original as usize)
+                .filter(|i| matches!(parts[*i].role, Role::Sub { reliable: true, .. }))
+                .collect();
             let v = if early && r.chance(50) {
                 first
+            } else if !early && r.chance(50) {
+                reliable[r.below(reliable.len() as u64) as usize]
             } else {
                 r.below(original) as usize
             };
