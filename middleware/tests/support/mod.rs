@@ -62,3 +62,14 @@ pub fn map_segment(node: &Node, topic: &str) -> (memmap2::MmapRaw, TopicConfig, 
     let layout = Layout::compute(&config).unwrap();
     (map, config, layout)
 }
+
+/// The command [`spawn_role`] runs (this test binary's `child_entry` test
+/// again, with `role_var` set to `role` and its `args`), for a caller that
+/// sets up stdin, stdout or the environment itself before spawning it.
+#[allow(dead_code)]
+pub fn role_command(role_var: &str, role: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .env(role_var, format!("{role} {}", args.join(" ")));
+    c
+}
