@@ -158,6 +158,22 @@ impl TopicConfig {
         String::from_utf8_lossy(&self.topic_name[..n]).into_owned()
     }
 
+    /// Bytes of a sample with `elems` trailing elements, as sent (no
+    /// trailing padding): what links carry and tools read.
+    #[inline]
+    pub fn payload_len(&self, elems: usize) -> usize {
+        (self.fixed_size + self.elem_size * elems as u64) as usize
+    }
+
+    /// Bytes a typed view of such a sample covers: the payload rounded up
+    /// to the slot's payload alignment (a `{u64, [u8]}` with 3 bytes is 16
+    /// bytes to zerocopy), which `slot_payload` always has room for.
+    #[inline]
+    pub fn view_len(&self, elems: usize) -> usize {
+        let padded = self.payload_len(elems).next_multiple_of(PAYLOAD_ALIGN);
+        padded.min(self.slot_payload as usize)
+    }
+
     /// Slots a lane needs so that a loan never waits for best-effort readers
     /// that respect `max_held`: the ring holds `depth`, readers hold at most
     /// `max_subscribers * max_held`, the publisher `max_loans`, plus one.

@@ -235,8 +235,7 @@ impl RawPublisher {
     /// Payload bytes of a sample with `elems` trailing elements.
     #[inline]
     pub fn payload_len(&self, elems: usize) -> usize {
-        let c = &self.seg.config;
-        (c.fixed_size + c.elem_size * elems as u64) as usize
+        self.seg.config.payload_len(elems)
     }
 
     /// Reserves a slot for a sample with `elems` trailing elements.
@@ -592,13 +591,22 @@ impl RawLoan<'_> {
     #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         let len = self.publisher.payload_len(self.elems);
+        self.slot_bytes_mut(len)
+    }
+
+    /// The first `len` bytes of the slot's payload area (`len <=
+    /// view_len(elems)`, which is at most `slot_payload`).
+    #[inline]
+    fn slot_bytes_mut(&mut self, len: usize) -> &mut [u8] {
+        debug_assert!(len <= self.publisher.seg.config.view_len(self.elems));
         let ptr = self
             .publisher
             .seg
             .payload_ptr(self.publisher.lane, self.slot);
         // SAFETY: (1) `ptr..ptr + len` lies in the slot's payload area, since
-        // `elems <= max_elems` was checked at loan time and the slot payload
-        // holds `fixed_size + elem_size * max_elems` bytes; (2) the slot is
+        // `len <= view_len(elems) <= slot_payload` (callers pass
+        // `payload_len` or `view_len` of `elems`, checked `<= max_elems` at
+        // loan time) and the slot payload area holds `slot_payload` bytes; (2) the slot is
         // exclusively ours while loaned: it is not in the ring, so no reader
         // can validate a hazard on it (see protocol.rs), and no other loan has
         // it; (3) `&mut self` makes this the only live reference in-process.
@@ -732,7 +740,8 @@ impl<T: Message + ?Sized> Deref for Loan<'_, T> {
     #[inline]
     fn deref(&self) -> &T {
         let elems = self.raw.elems;
-        let len = self.raw.publisher.payload_len(elems);
+        // With trailing padding: zerocopy's view of a slice message covers it.
+        let len = self.raw.publisher.seg.config.view_len(elems);
         let ptr = self
             .raw
             .publisher
@@ -750,7 +759,8 @@ impl<T: Message + ?Sized> DerefMut for Loan<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         let elems = self.raw.elems;
-        axon_message::view_mut::<T>(self.raw.bytes_mut(), elems)
+        let len = self.raw.publisher.seg.config.view_len(elems);
+        axon_message::view_mut::<T>(self.raw.slot_bytes_mut(len), elems)
             .expect("slot payload is 32-aligned and sized for the message at creation")
     }
 }

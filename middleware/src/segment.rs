@@ -77,6 +77,8 @@ impl TopicSpec {
             .elem_size
             .checked_mul(self.max_elems)
             .and_then(|b| b.checked_add(self.fixed_size))
+            // Room for a typed view's trailing padding (`TopicConfig::view_len`).
+            .and_then(|b| b.checked_next_multiple_of(PAYLOAD_ALIGN as u64))
             .ok_or_else(|| OpenError::InvalidQos("payload size overflows".into()))?;
         let slots = TopicConfig::needed_slots(
             self.depth,

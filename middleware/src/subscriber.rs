@@ -654,17 +654,16 @@ impl RawSubscriber {
 
     /// Payload bytes of a sample in `slot` of `lane` with `elems` elements.
     #[inline]
-    fn payload(&self, lane: usize, slot: u32, elems: usize) -> &[u8] {
-        let c = &self.seg.config;
-        let len = (c.fixed_size + c.elem_size * elems as u64) as usize;
+    fn payload(&self, lane: usize, slot: u32, len: usize) -> &[u8] {
+        debug_assert!(len <= self.seg.config.slot_payload as usize);
         let ptr = self.seg.payload_ptr(lane, slot);
-        // SAFETY: (1) in bounds: `elems <= max_elems` was validated in
-        // `recv_lane` and the slot's payload area holds `fixed_size +
-        // elem_size * max_elems` bytes; (2) only called for a slot protected by
-        // one of our hazards, so its owner does not reuse it until we release
-        // it (protocol.rs); (3) the bytes are only read, and every message type
-        // is `FromBytes`, so whatever a faulty or hostile peer writes there is
-        // still a valid value.
+        // SAFETY: (1) in bounds: callers pass `payload_len` or `view_len` of
+        // the sample's `elems`, validated `<= max_elems` in `accept`, both at
+        // most `slot_payload`, the size of the slot's payload area; (2) only
+        // called for a slot protected by one of our hazards, so its owner does
+        // not reuse it until we release it (protocol.rs); (3) the bytes are
+        // only read, and every message type is `FromBytes`, so whatever a
+        // faulty or hostile peer writes there is still a valid value.
         unsafe { std::slice::from_raw_parts(ptr as *const u8, len) }
     }
 }
@@ -733,8 +732,16 @@ impl<'a> RawSample<'a> {
     /// The payload bytes, where they lie in shared memory.
     #[inline]
     pub fn bytes(&self) -> &'a [u8] {
-        self.sub
-            .payload(self.info.publisher, self.slot, self.info.elems)
+        let len = self.sub.seg.config.payload_len(self.info.elems);
+        self.sub.payload(self.info.publisher, self.slot, len)
+    }
+
+    /// The payload with its trailing padding (`TopicConfig::view_len`),
+    /// which a typed view of a slice message covers.
+    #[inline]
+    fn view_bytes(&self) -> &'a [u8] {
+        let len = self.sub.seg.config.view_len(self.info.elems);
+        self.sub.payload(self.info.publisher, self.slot, len)
     }
 }
 
@@ -839,7 +846,7 @@ impl<'a, T: Message + ?Sized> Sample<'a, T> {
         // Views fail only on a misaligned or short slot, which the segment's
         // validated layout rules out; if it happens anyway, the sample is
         // dropped (and its hazard released) rather than panicking.
-        let value = <T::PointerMetadata as ViewMeta>::view::<T>(raw.bytes(), raw.info.elems);
+        let value = <T::PointerMetadata as ViewMeta>::view::<T>(raw.view_bytes(), raw.info.elems);
         value.map(|value| Sample { raw, value })
     }
 
