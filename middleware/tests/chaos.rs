@@ -265,7 +265,7 @@ impl Rng {
 /// The QoS every participant of a trial uses (capacities must agree).
 fn qos(history: u32) -> Qos {
     Qos {
-        history,
+        history: Some(history),
         max_publishers: MAX_PUBLISHERS,
         max_subscribers: MAX_SUBSCRIBERS,
         max_held: 2,
@@ -408,7 +408,7 @@ fn run_creator(a: &Args) -> i32 {
         k += 1;
         let topic = format!("/chaos_create_{id}_{k}");
         let q = Qos {
-            history: 2,
+            history: Some(2),
             max_publishers: 1,
             max_subscribers: 1,
             ..Qos::default()
@@ -1401,13 +1401,28 @@ fn membership_problems(path: &std::path::Path, config: &TopicConfig) -> Vec<Stri
 fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>, notes: &mut Vec<String>) {
     let dom = Domain::new("/dev/shm", domain).expect("domain");
     let topic = TopicName::new(TOPIC).expect("topic");
+    // The last participant to leave removes the topic; it stays only when
+    // the last ones out were killed, and then it must hold nothing alive.
     let before = match axon::inspect::topic(&dom, &topic) {
-        Ok(r) => r,
+        Ok(r) => Some(r),
+        Err(axon::inspect::InspectError::NoSuchTopic { .. }) => {
+            notes.push("removed by its last participant".into());
+            None
+        }
         Err(e) => {
             problems.push(format!("audit: inspect after the run: {e}"));
             return;
         }
     };
+    if let Some(before) = &before {
+        audit_leftover(before, problems);
+    }
+    audit_rest(plan, domain, &dom, &topic, problems, notes);
+}
+
+/// The checks of a topic the run left behind (its last participants were
+/// killed): nothing counted alive, counters sane.
+fn audit_leftover(before: &axon::inspect::TopicReport, problems: &mut Vec<String>) {
     let alive: Vec<String> = before
         .publishers
         .iter()
@@ -1427,17 +1442,6 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>, notes: &mut Vec<
             alive.join(", ")
         ));
     }
-    // The other topics of the domain (a creator's): nothing alive either.
-    for (t, r) in axon::inspect::topics(&dom).unwrap_or_default() {
-        match r {
-            Ok(r) if r.live_publishers() + r.live_subscribers() > 0 => problems.push(format!(
-                "audit: every process has exited, but {t} counts records alive: {:?} {:?}",
-                r.publishers, r.subscribers
-            )),
-            Ok(_) => {}
-            Err(e) => problems.push(format!("audit: {t}: {e}")),
-        }
-    }
     let published: u64 = before.publishers.iter().map(|p| p.published).sum();
     for p in &before.publishers {
         if p.published > 1 << 40 || p.claims == 0 {
@@ -1451,21 +1455,42 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>, notes: &mut Vec<
             ));
         }
     }
+}
+
+/// The rest of the audit: other topics, fresh participants, temporary files.
+fn audit_rest(
+    plan: &Plan,
+    domain: &str,
+    dom: &Domain,
+    topic: &TopicName,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    // The other topics of the domain (a creator's): nothing alive either.
+    for (t, r) in axon::inspect::topics(dom).unwrap_or_default() {
+        match r {
+            Ok(r) if r.live_publishers() + r.live_subscribers() > 0 => problems.push(format!(
+                "audit: every process has exited, but {t} counts records alive: {:?} {:?}",
+                r.publishers, r.subscribers
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("audit: {t}: {e}")),
+        }
+    }
     match plan.kind {
         Kind::Slice => fresh::<Chaos>(plan, domain, problems, notes),
         Kind::Sized => fresh::<ChaosFixed>(plan, domain, problems, notes),
     }
-    match axon::inspect::topic(&dom, &topic) {
-        Ok(r) if r.live_publishers() + r.live_subscribers() + r.dead_participants() > 0 => problems
-            .push(format!(
-                "audit: after the fresh participants left, records remain: publishers {:?}, \
-                 subscribers {:?}",
-                r.publishers, r.subscribers
-            )),
-        Ok(_) => {}
+    // Nothing left behind: the fresh participants were the last to leave.
+    match axon::inspect::topic(dom, topic) {
+        Err(axon::inspect::InspectError::NoSuchTopic { .. }) => {}
+        Ok(r) => problems.push(format!(
+            "audit: the topic outlived its last participant: publishers {:?}, subscribers {:?}",
+            r.publishers, r.subscribers
+        )),
         Err(e) => problems.push(format!("audit: inspect at the end: {e}")),
     }
-    let tmp = temporaries(&dom);
+    let tmp = temporaries(dom);
     if tmp.is_empty() {
         return;
     }
@@ -1488,7 +1513,7 @@ fn audit(plan: &Plan, domain: &str, problems: &mut Vec<String>, notes: &mut Vec<
         Ok(p) => drop(p),
         Err(e) => problems.push(format!("audit: creating /chaos_sweep: {e}")),
     }
-    let left = temporaries(&dom);
+    let left = temporaries(dom);
     if left.is_empty() {
         notes.push("swept by the next creation".into());
     } else {
