@@ -1292,6 +1292,27 @@ fn slow_loris_handshakes_do_not_keep_a_legitimate_peer_out() {
     tick.stop();
 }
 
+/// Writes `frames` over and over for `how_long` (whole frames: a partial
+/// write is continued where it stopped), or until the peer disconnects.
+fn flood(stream: &mut TcpStream, frames: &[u8], how_long: Duration, sent: &mut u64) {
+    let until = Instant::now() + how_long;
+    let mut at = 0;
+    while Instant::now() < until {
+        match stream.write(&frames[at..]) {
+            Ok(n) => {
+                *sent += n as u64;
+                at = (at + n) % frames.len();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return, // disconnected
+        }
+    }
+}
+
 #[test]
 fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded() {
     let a = Shm::new("fa");
@@ -1308,7 +1329,28 @@ fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded()
     ]);
     let srv = spawn_link(&args(&la), &a.env(), None);
     srv.wait_for("listening on");
-    let tick = ticker(a.domain.clone(), "/flood");
+    // 64 KiB samples as fast as they go: the socket buffers towards the
+    // peer fill within moments and the exporter blocks in its write.
+    let stop = Arc::new(AtomicBool::new(false));
+    let firehose = {
+        let (stop, domain) = (stop.clone(), a.domain.clone());
+        thread::spawn(move || {
+            let node = Node::builder("firehose").domain(domain).create().unwrap();
+            let p = node
+                .publisher::<[u8]>("/flood")
+                .max_len(64 << 10)
+                .create()
+                .unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                match p.loan_slice(64 << 10) {
+                    Ok(loan) => {
+                        loan.send();
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        })
+    };
     let (done, monitor) = rss_monitor(srv.pid());
     // Accept the exported topic, then never read again and flood small
     // frames: VERDICTs for the accepted topic (each one used to be queued
@@ -1333,14 +1375,7 @@ fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded()
         .set_write_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut sent = 0u64;
-    let until = Instant::now() + Duration::from_secs(4);
-    while Instant::now() < until {
-        match stream.write(&batch) {
-            Ok(n) => sent += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => break, // disconnected
-        }
-    }
+    flood(&mut stream, &batch, Duration::from_secs(4), &mut sent);
     // A second phase on a fresh connection: HEARTBEATs alone (nothing to
     // answer, nothing to queue) while never reading.
     let (mut quiet, mut qr) = raw_peer(&addr);
@@ -1358,14 +1393,7 @@ fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded()
         .set_write_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let beats = wire::encode_heartbeat().repeat(4096);
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
-        match quiet.write(&beats) {
-            Ok(n) => sent += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
-        }
-    }
+    flood(&mut quiet, &beats, Duration::from_secs(3), &mut sent);
     done.store(true, Ordering::SeqCst);
     let max_kib = monitor.join().unwrap();
     assert!(
@@ -1374,7 +1402,8 @@ fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded()
         srv.log()
     );
     srv.wait_for("a second VERDICT for topic id 0");
-    tick.stop();
+    stop.store(true, Ordering::SeqCst);
+    firehose.join().unwrap();
 }
 
 /// Bytes of `/dev/shm` that the segments of `domain` take (allocated
