@@ -7,7 +7,14 @@
 //! export subscribers and a wait set over them. Both write through one
 //! mutex-protected handle (the exporter for data and heartbeats, the
 //! importer for verdicts). A third handle only shuts the socket down.
-//! Nothing crosses threads but frames, verdicts (a channel) and flags.
+//! Nothing crosses threads but frames, verdicts (a bounded channel: one per
+//! announced id, at most `MAX_TOPICS`) and flags.
+//!
+//! A listener admits connections by the rule of [`Admission`]: one absolute
+//! handshake deadline from accept, and at most `max_pending` handshakes at
+//! once (a new connection closes the oldest). An announced topic is
+//! imported within the connection's [`super::Limits`]; the segments created
+//! for it are removed at disconnect when nobody else uses them.
 //!
 //! What stops a connection, and what happens then:
 //! - a protocol violation, a failed handshake, a dead peer (nothing read

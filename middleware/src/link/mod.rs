@@ -15,7 +15,16 @@
 //! - `transport.rs` (the `Conn`/`Listener` traits), `tcp.rs`, `unix.rs`;
 //! - `endpoint.rs`: the handshake, the exporter (wait set over the exported
 //!   subscribers -> socket) and the importer (socket -> loaned samples),
-//!   reconnection with backoff, several peers on one listener.
+//!   reconnection with backoff, several peers on one listener, admission
+//!   (handshake deadline, evict-oldest handshakes) and import limits;
+//! - `fuzzing.rs`: the fuzz entry points `wire_decoder` and `handshake`
+//!   (seeds in `fuzz/corpus/`, replayed by its tests).
+//!
+//! *Resource bounds* (ARCHITECTURE.md "Socket links" states them all): per
+//! listener `max_peers` established peers and `max_pending` handshakes;
+//! per connection a 4 KiB read-ahead, one control body, a bounded verdict
+//! queue, two threads; per peer at most [`Limits`] of imported topics and
+//! of shared memory created for them, removed when unused at disconnect.
 //!
 //! *Loop rule:* an endpoint republishes what it imports from peer `P` under
 //! the node name `link:<P's name>@<P's host>`; its exporter skips samples
