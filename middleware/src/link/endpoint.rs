@@ -10,7 +10,7 @@
 //! Nothing crosses threads but frames, verdicts (a bounded channel: one per
 //! announced id, at most `MAX_TOPICS`) and flags.
 //!
-//! A listener admits connections by the rule of [`Admission`]: one absolute
+//! A listener admits connections by the rule of `Admission`: one absolute
 //! handshake deadline from accept, and at most `max_pending` handshakes at
 //! once (a new connection closes the oldest). An announced topic is
 //! imported within the connection's [`super::Limits`]; the segments created
