@@ -272,8 +272,9 @@ fn accept_loop(cfg: &Arc<LinkConfig>, l: &dyn Listener, stop: &Stop) {
         max_peers: cfg.max_peers,
         max_pending: cfg.max_pending.max(1),
     });
-    // Threads alive at once: established peers (two each) plus handshakes,
-    // plus evicted ones finishing (within one IO_SLICE).
+    // Connection threads alive at once: established peers, handshakes, and
+    // evicted ones finishing (within one IO_SLICE). Each established peer
+    // also has its exporter thread.
     let max_threads = cfg.max_peers + 2 * adm.max_pending;
     let mut handles = Vec::new();
     while !stop.requested() {
@@ -1328,14 +1329,10 @@ fn accept(
         }
         bytes
     };
-    let publisher =
-        RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node).map_err(|e| {
-            format!(
-                "{e} (peer announced {} fingerprint {:#018x})",
-                a.type_name, a.fingerprint
-            )
-        })?;
-    imports.accepted += 1;
+    let publisher = RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node);
+    // A segment that appeared is this connection's to clean up (and to
+    // count), even if joining it then failed: removal only ever takes a
+    // segment nobody uses.
     if !existed {
         use std::os::unix::fs::MetadataExt as _;
         if let Ok(m) = std::fs::symlink_metadata(&path) {
@@ -1346,5 +1343,12 @@ fn accept(
             });
         }
     }
+    let publisher = publisher.map_err(|e| {
+        format!(
+            "{e} (peer announced {} fingerprint {:#018x})",
+            a.type_name, a.fingerprint
+        )
+    })?;
+    imports.accepted += 1;
     Ok(publisher)
 }
