@@ -84,7 +84,8 @@ pub const USAGE: &str = "\
 usage: axon-link --name NAME --transport tcp|unix (--listen ADDR | --connect ADDR)
                  [--export PATTERN]... [--import PATTERN]... [--reliable PATTERN]...
                  [--secret-file PATH] [--domain NAME] [--heartbeat 250ms] [--dead-after 2s]
-                 [--max-peers N]
+                 [--max-peers N] [--max-pending N] [--max-imports N]
+                 [--max-topic-bytes 128MiB] [--max-import-bytes 256MiB]
 
 Forwards local topics that match --export to the peer and republishes the
 peer's topics that match --import, over one TCP or Unix socket connection.
@@ -92,7 +93,29 @@ TCP --listen takes host:port, or a port alone for 127.0.0.1 (loopback).
 Patterns: /odom, /camera/* (one level), /camera/** (any depth).
 The shared secret comes from --secret-file or $AXON_LINK_SECRET.
 The domain is $AXON_DOMAIN (default 0) unless --domain is given.
+Limits (per listener, then per peer; see README \"Across machines\"):
+--max-peers (16) established peers; --max-pending (16) connections in their
+handshake (a new one closes the oldest); --max-imports (256) topics one peer
+may have imported; --max-topic-bytes (128MiB) largest segment an announced
+topic may create; --max-import-bytes (256MiB) all segments one peer's
+imports may create. A topic over a limit is refused with the limit's name.
 SIGINT/SIGTERM stop it cleanly.";
+
+/// Parses a byte count: `4096`, `64KiB`, `128MiB`, `1GiB`.
+fn parse_bytes(v: &str) -> Option<u64> {
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, ""),
+    };
+    let shift = match unit {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => return None,
+    };
+    num.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
 
 /// Parses `axon-link`'s arguments (without the program name).
 pub fn parse_args(args: &[String]) -> Result<LinkConfig, String> {
@@ -105,6 +128,8 @@ pub fn parse_args(args: &[String]) -> Result<LinkConfig, String> {
     let mut domain = None;
     let mut timing = Timing::default();
     let mut max_peers = 16usize;
+    let mut max_pending = 16usize;
+    let mut limits = axon::link::Limits::default();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -137,6 +162,31 @@ pub fn parse_args(args: &[String]) -> Result<LinkConfig, String> {
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("--max-peers {v}: expected a positive number"))?;
+            }
+            "--max-pending" => {
+                let v = value()?;
+                max_pending = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--max-pending {v}: expected a positive number"))?;
+            }
+            "--max-imports" => {
+                let v = value()?;
+                limits.max_imports = v
+                    .parse()
+                    .map_err(|_| format!("--max-imports {v}: expected a number"))?;
+            }
+            "--max-topic-bytes" | "--max-import-bytes" => {
+                let v = value()?;
+                let n = parse_bytes(&v).ok_or_else(|| {
+                    format!("{flag} {v}: expected a size like 4096, 64KiB, 128MiB or 1GiB")
+                })?;
+                if flag == "--max-topic-bytes" {
+                    limits.max_topic_bytes = n;
+                } else {
+                    limits.max_import_bytes = n;
+                }
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -191,6 +241,8 @@ pub fn parse_args(args: &[String]) -> Result<LinkConfig, String> {
     cfg.secret = secret;
     cfg.timing = timing;
     cfg.max_peers = max_peers;
+    cfg.max_pending = max_pending;
+    cfg.limits = limits;
     if cfg.export.is_empty() && cfg.import.is_empty() {
         return Err("give at least one --export or --import pattern".to_owned());
     }
@@ -248,6 +300,51 @@ mod tests {
         let e =
             parse_args(&s(&["--name", "a", "--transport", "udp", "--listen", "1"])).unwrap_err();
         assert!(e.contains("expected tcp or unix"), "{e}");
+        let e = parse_args(&s(&[
+            &base[..],
+            &[
+                "--listen",
+                "1",
+                "--import",
+                "/x",
+                "--max-topic-bytes",
+                "12 MB",
+            ],
+        ]
+        .concat()))
+        .unwrap_err();
+        assert!(e.contains("expected a size like"), "{e}");
+    }
+
+    #[test]
+    fn limits_parse() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cfg = parse_args(&s(&[
+            "--name",
+            "a",
+            "--transport",
+            "tcp",
+            "--listen",
+            "1",
+            "--import",
+            "/**",
+            "--max-pending",
+            "4",
+            "--max-imports",
+            "3",
+            "--max-topic-bytes",
+            "64KiB",
+            "--max-import-bytes",
+            "1GiB",
+        ]))
+        .unwrap();
+        assert_eq!(cfg.max_pending, 4);
+        assert_eq!(cfg.limits.max_imports, 3);
+        assert_eq!(cfg.limits.max_topic_bytes, 64 << 10);
+        assert_eq!(cfg.limits.max_import_bytes, 1 << 30);
+        assert_eq!(parse_bytes("4096"), Some(4096));
+        assert_eq!(parse_bytes("18446744073709551615GiB"), None);
+        assert_eq!(parse_bytes("5TB"), None);
     }
 
     #[test]

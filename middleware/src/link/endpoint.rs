@@ -7,7 +7,14 @@
 //! export subscribers and a wait set over them. Both write through one
 //! mutex-protected handle (the exporter for data and heartbeats, the
 //! importer for verdicts). A third handle only shuts the socket down.
-//! Nothing crosses threads but frames, verdicts (a channel) and flags.
+//! Nothing crosses threads but frames, verdicts (a bounded channel: one per
+//! announced id, at most `MAX_TOPICS`) and flags.
+//!
+//! A listener admits connections by the rule of `Admission`: one absolute
+//! handshake deadline from accept, and at most `max_pending` handshakes at
+//! once (a new connection closes the oldest). An announced topic is
+//! imported within the connection's [`super::Limits`]; the segments created
+//! for it are removed at disconnect when nobody else uses them.
 //!
 //! What stops a connection, and what happens then:
 //! - a protocol violation, a failed handshake, a dead peer (nothing read
@@ -20,7 +27,7 @@
 use std::collections::HashSet;
 use std::io::{IoSlice, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -163,8 +170,112 @@ impl Endpoint {
     }
 }
 
+/// Stack of every connection thread. Nothing on these threads recurses or
+/// keeps large arrays on the stack (the read-ahead window is boxed), so this
+/// is ample; it bounds what each thread can reserve.
+const THREAD_STACK: usize = 512 << 10;
+
+/// A listener's admission rule: established peers (at most `max_peers`) and
+/// connections still in their handshake (at most `max_pending`) are counted
+/// apart. A connection that arrives when `max_pending` are handshaking
+/// closes the oldest of them, so connections that never finish (a byte a
+/// second) cannot keep a legitimate peer out: it gets in unless more than
+/// `max_pending` new connections arrive within its own handshake round
+/// trip. Every handshake also has one absolute deadline from accept
+/// (`Timing::handshake`).
+struct Admission {
+    /// Handshaking connections, oldest first.
+    pending: Mutex<Vec<Arc<PendingConn>>>,
+    /// Connections past their handshake.
+    established: AtomicUsize,
+    max_peers: usize,
+    max_pending: usize,
+}
+
+/// One connection in its handshake.
+struct PendingConn {
+    /// A handle on the socket to evict it with (its read side is shut down:
+    /// the handshake's next read ends at once).
+    control: Mutex<Box<dyn Conn>>,
+    evicted: AtomicBool,
+    peer: String,
+}
+
+/// A listener connection's place in the [`Admission`] counts; releases it
+/// when dropped.
+struct Gate {
+    adm: Arc<Admission>,
+    me: Arc<PendingConn>,
+    admitted: bool,
+}
+
+impl Gate {
+    /// Moves this connection from "in handshake" to "established", if it
+    /// was not evicted meanwhile and a peer slot is free.
+    fn admit(&mut self) -> Result<(), WireError> {
+        self.leave_pending();
+        if self.evicted() {
+            return Err(self.evicted_error());
+        }
+        let max = self.adm.max_peers;
+        if self
+            .adm
+            .established
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(WireError::Refused(format!(
+                "too many peers (at most {max})"
+            )));
+        }
+        self.admitted = true;
+        Ok(())
+    }
+
+    fn leave_pending(&self) {
+        lock(&self.adm.pending).retain(|c| !Arc::ptr_eq(c, &self.me));
+    }
+
+    fn evicted(&self) -> bool {
+        self.me.evicted.load(Ordering::SeqCst)
+    }
+
+    fn evicted_error(&self) -> WireError {
+        WireError::Refused(format!(
+            "handshake not completed: closed to make room for a newer connection \
+             (at most {} connections in handshake)",
+            self.adm.max_pending
+        ))
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        if self.admitted {
+            self.adm.established.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.leave_pending();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn accept_loop(cfg: &Arc<LinkConfig>, l: &dyn Listener, stop: &Stop) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let adm = Arc::new(Admission {
+        pending: Mutex::new(Vec::new()),
+        established: AtomicUsize::new(0),
+        max_peers: cfg.max_peers,
+        max_pending: cfg.max_pending.max(1),
+    });
+    // Connection threads alive at once: established peers, handshakes, and
+    // evicted ones finishing (within one IO_SLICE). Each established peer
+    // also has its exporter thread.
+    let max_threads = cfg.max_peers + 2 * adm.max_pending;
     let mut handles = Vec::new();
     while !stop.requested() {
         let conn = match l.accept_timeout(IO_SLICE) {
@@ -176,9 +287,10 @@ fn accept_loop(cfg: &Arc<LinkConfig>, l: &dyn Listener, stop: &Stop) {
                 continue;
             }
         };
+        let accepted = Instant::now();
         handles.retain(|h: &std::thread::JoinHandle<()>| !h.is_finished());
         let peer = conn.peer();
-        if active.load(Ordering::SeqCst) >= cfg.max_peers {
+        if adm.established.load(Ordering::SeqCst) >= cfg.max_peers {
             log(
                 cfg,
                 format_args!("refused {peer}: already serving {} peers", cfg.max_peers),
@@ -189,21 +301,65 @@ fn accept_loop(cfg: &Arc<LinkConfig>, l: &dyn Listener, stop: &Stop) {
             );
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
-        let (c, s, a, p) = (cfg.clone(), stop.clone(), active.clone(), peer.clone());
+        if handles.len() >= max_threads {
+            log(
+                cfg,
+                format_args!(
+                    "refused {peer}: {} connections are still closing",
+                    handles.len()
+                ),
+            );
+            refuse(conn.as_ref(), "busy: too many connections at once, retry");
+            continue;
+        }
+        let control = match conn.try_clone_box() {
+            Ok(c) => c,
+            Err(e) => {
+                log(cfg, format_args!("cannot serve {peer}: {e}"));
+                conn.shutdown_both();
+                continue;
+            }
+        };
+        let me = Arc::new(PendingConn {
+            control: Mutex::new(control),
+            evicted: AtomicBool::new(false),
+            peer: peer.clone(),
+        });
+        {
+            let mut pending = lock(&adm.pending);
+            while pending.len() >= adm.max_pending {
+                let oldest = pending.remove(0);
+                oldest.evicted.store(true, Ordering::SeqCst);
+                lock(&oldest.control).shutdown_read();
+                log(
+                    cfg,
+                    format_args!(
+                        "closing {} (still in its handshake) to make room for {peer}: \
+                         at most {} connections in handshake",
+                        oldest.peer, adm.max_pending
+                    ),
+                );
+            }
+            pending.push(me.clone());
+        }
+        let gate = Gate {
+            adm: adm.clone(),
+            me,
+            admitted: false,
+        };
+        let (c, s, p) = (cfg.clone(), stop.clone(), peer.clone());
         let h = std::thread::Builder::new()
             .name("link-peer".into())
+            .stack_size(THREAD_STACK)
             .spawn(move || {
-                let r = serve(conn, Role::Listener, &c, &s);
+                let mut gate = gate;
+                let r = serve(conn, Role::Listener, &c, &s, accepted, Some(&mut gate));
                 report(&c, &p, r);
-                a.fetch_sub(1, Ordering::SeqCst);
+                drop(gate);
             });
         match h {
             Ok(h) => handles.push(h),
-            Err(e) => {
-                active.fetch_sub(1, Ordering::SeqCst);
-                log(cfg, format_args!("cannot start a thread for {peer}: {e}"));
-            }
+            Err(e) => log(cfg, format_args!("cannot start a thread for {peer}: {e}")),
         }
     }
     for h in handles {
@@ -224,7 +380,7 @@ fn connect_loop(cfg: &Arc<LinkConfig>, addr: &Address, stop: &Stop) {
             Ok(conn) => {
                 announced_failure = false;
                 let peer = conn.peer();
-                let r = serve(conn, Role::Connector, cfg, stop);
+                let r = serve(conn, Role::Connector, cfg, stop, Instant::now(), None);
                 if matches!(r, Ok(ref s) if s.established) {
                     delay = t.backoff_min;
                 }
@@ -308,9 +464,29 @@ struct Tx {
     /// silent this long: a live peer that does not read is applying
     /// backpressure (a reliable topic), a silent one is gone.
     last_rx_ns: AtomicU64,
+    /// The handshake's absolute deadline (and its budget), while it runs:
+    /// a write still blocked then fails like a read would.
+    deadline: Mutex<Option<(Instant, Duration)>>,
 }
 
 impl Tx {
+    fn new(
+        conn: Box<dyn Conn>,
+        stop: &Stop,
+        stall_after: Duration,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Tx {
+        Tx {
+            conn: Mutex::new(conn),
+            closing: AtomicBool::new(false),
+            stop: stop.clone(),
+            stall_after,
+            last_write: Mutex::new(Instant::now()),
+            last_rx_ns: AtomicU64::new(crate::sys::monotonic_ns()),
+            deadline: Mutex::new(deadline),
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.closing.load(Ordering::SeqCst) || self.stop.requested()
     }
@@ -323,6 +499,10 @@ impl Tx {
                 crate::sys::monotonic_ns().saturating_sub(self.last_rx_ns.load(Ordering::SeqCst));
             if self.stopping() {
                 Err(WireError::Stopped)
+            } else if let Some((_, budget)) =
+                lock(&self.deadline).filter(|(at, _)| Instant::now() >= *at)
+            {
+                Err(WireError::Timeout(budget))
             } else if start.elapsed() >= self.stall_after
                 && silent >= self.stall_after.as_nanos() as u64
             {
@@ -352,12 +532,16 @@ impl Tx {
     }
 }
 
-/// Runs one connection to its end.
+/// Runs one connection to its end. `since`: when it was accepted (or
+/// connected); the handshake must end within `Timing::handshake` of it.
+/// `gate`: a listener's admission place for this connection.
 fn serve(
     conn: Box<dyn Conn>,
     role: Role,
     cfg: &Arc<LinkConfig>,
     stop: &Stop,
+    since: Instant,
+    mut gate: Option<&mut Gate>,
 ) -> Result<Summary, (Summary, WireError)> {
     let mut summary = Summary::default();
     let setup = || -> std::io::Result<(Box<dyn Conn>, Box<dyn Conn>)> {
@@ -368,22 +552,28 @@ fn serve(
         Ok(x) => x,
         Err(e) => return Err((summary, e.into())),
     };
-    let tx = Arc::new(Tx {
-        conn: Mutex::new(write_half),
-        closing: AtomicBool::new(false),
-        stop: stop.clone(),
-        stall_after: cfg.timing.dead_after,
-        last_write: Mutex::new(Instant::now()),
-        last_rx_ns: AtomicU64::new(crate::sys::monotonic_ns()),
-    });
+    let deadline = Some((since + cfg.timing.handshake, cfg.timing.handshake));
+    let tx = Arc::new(Tx::new(write_half, stop, cfg.timing.dead_after, deadline));
     let mut rx = FrameReader::new(conn, cfg.timing.handshake);
+    rx.set_deadline(deadline);
+    let mut imports = ImportState::default();
     let result = (|| {
-        let peer = handshake(&mut rx, &tx, role, cfg).map_err(|e| match e {
+        let handshaken =
+            handshake(&mut rx, &tx, role, cfg).and_then(|peer| match gate.as_deref_mut() {
+                Some(g) => g.admit().map(|()| peer),
+                None => Ok(peer),
+            });
+        let peer = handshaken.map_err(|e| match e {
+            _ if gate.as_ref().is_some_and(|g| g.evicted()) => {
+                gate.as_ref().expect("checked").evicted_error()
+            }
             WireError::Timeout(d) => {
                 WireError::Refused(format!("handshake not completed within {d:?}"))
             }
             e => e,
         })?;
+        rx.set_deadline(None);
+        *lock(&tx.deadline) = None;
         summary.established = true;
         summary.peer = format!("{}@{}", peer.node, peer.host);
         rx.set_dead_after(cfg.timing.dead_after);
@@ -397,7 +587,10 @@ fn serve(
             ),
         );
         let import_node = wire::truncate(&format!("link:{}", summary.peer), 64).to_owned();
-        let (verdict_tx, verdict_rx) = mpsc::channel();
+        // Bounded: the peer answers each of our announcements once (a
+        // second VERDICT for an id is a violation), and we announce at most
+        // MAX_TOPICS.
+        let (verdict_tx, verdict_rx) = mpsc::sync_channel(wire::MAX_TOPICS as usize);
         let announced = Arc::new(AtomicU32::new(0));
         let exporter = {
             let (cfg, tx, import_node, announced) = (
@@ -408,6 +601,7 @@ fn serve(
             );
             std::thread::Builder::new()
                 .name("link-export".into())
+                .stack_size(THREAD_STACK)
                 .spawn(move || export(&cfg, &tx, &import_node, &announced, verdict_rx))
                 .map_err(WireError::Io)?
         };
@@ -419,6 +613,7 @@ fn serve(
             &announced,
             &verdict_tx,
             &mut summary,
+            &mut imports,
         );
         tx.closing.store(true, Ordering::SeqCst);
         let exported = exporter
@@ -456,6 +651,15 @@ fn serve(
         }
     };
     control.shutdown_both();
+    // The publishers and the exporter are gone: remove the segments created
+    // for this peer that nobody else uses.
+    let removed = imports.remove_unused_segments();
+    if removed > 0 {
+        log(
+            cfg,
+            format_args!("removed {removed} unused segment(s) created for this connection"),
+        );
+    }
     out
 }
 
@@ -526,6 +730,45 @@ fn handshake(
         }
     }
     Ok(peer)
+}
+
+/// The fuzz harness of the handshake ([`super::fuzzing::handshake`]): runs
+/// [`handshake`] as a listener over a Unix socket pair whose other end has
+/// written `peer_bytes` (as much as the socket buffer takes) and closed its
+/// write side, with an absolute deadline of `deadline`.
+pub(super) fn handshake_with_peer_bytes(
+    peer_bytes: &[u8],
+    secret: Option<&[u8]>,
+    deadline: Duration,
+) -> Option<Hello> {
+    use std::os::unix::net::UnixStream;
+    let (ours, mut theirs) = UnixStream::pair().ok()?;
+    theirs.set_nonblocking(true).ok()?;
+    let mut rest = peer_bytes;
+    while !rest.is_empty() {
+        match theirs.write(rest) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => rest = &rest[n..],
+        }
+    }
+    let _ = theirs.shutdown(std::net::Shutdown::Write);
+    let ours: Box<dyn Conn> = Box::new(ours);
+    ours.set_io_timeout(Duration::from_millis(20)).ok()?;
+    let domain = crate::names::Domain::new("/dev/shm", "fuzz").ok()?;
+    let mut cfg = LinkConfig::new(
+        "fuzz",
+        super::Mode::Connect(Address::Tcp(String::new())),
+        domain,
+    );
+    cfg.secret = secret.map(<[u8]>::to_vec);
+    cfg.log = false;
+    let at = Some((Instant::now() + deadline, deadline));
+    let tx = Tx::new(ours.try_clone_box().ok()?, &Stop::new(), deadline, at);
+    let mut rx = FrameReader::new(ours, deadline);
+    rx.set_deadline(at);
+    let hello = handshake(&mut rx, &tx, Role::Listener, &cfg).ok();
+    drop(theirs);
+    hello
 }
 
 /// One exported topic.
@@ -781,19 +1024,65 @@ struct Imported {
     publisher: Option<RawPublisher>,
 }
 
+/// What one connection's imports hold, against [`super::Limits`]: how many
+/// topics were accepted, and the segments created for them (which outlive
+/// the publishers and are removed, if nobody else uses them, when the
+/// connection ends).
+#[derive(Default)]
+struct ImportState {
+    accepted: usize,
+    /// Bytes of the segments in `created`.
+    bytes: u64,
+    created: Vec<CreatedSegment>,
+}
+
+/// A segment file this connection created.
+struct CreatedSegment {
+    path: std::path::PathBuf,
+    /// Device and inode: only this file is removed, not one that replaced it.
+    id: (u64, u64),
+}
+
+impl ImportState {
+    /// Removes each created segment that is still the file this connection
+    /// created and that no participant uses (the segment layer's rule for
+    /// replacing a segment); returns how many went.
+    fn remove_unused_segments(&mut self) -> usize {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut removed = 0;
+        for c in self.created.drain(..) {
+            let same = std::fs::symlink_metadata(&c.path).is_ok_and(|m| (m.dev(), m.ino()) == c.id);
+            if same
+                && matches!(
+                    crate::segment::remove_if_unused(&c.path, false),
+                    Ok(crate::segment::Removal::Removed)
+                )
+            {
+                removed += 1;
+            }
+        }
+        self.bytes = 0;
+        removed
+    }
+}
+
 /// The importer: reads frames until the connection ends; returns the end's
 /// description when the peer closed cleanly.
+#[allow(clippy::too_many_arguments)]
 fn import(
     rx: &mut FrameReader<Box<dyn Conn>>,
     tx: &Tx,
     cfg: &LinkConfig,
     import_node: &str,
     announced: &AtomicU32,
-    verdicts: &Sender<Verdict>,
+    verdicts: &SyncSender<Verdict>,
     summary: &mut Summary,
+    imports: &mut ImportState,
 ) -> Result<String, WireError> {
     let stop = || tx.stopping();
     let mut table: Vec<Imported> = Vec::new();
+    // Which of our announcements the peer has answered (at most MAX_TOPICS).
+    let mut answered: Vec<bool> = Vec::new();
     loop {
         tx.heard_from_peer();
         let h = rx.header(&stop)?;
@@ -875,7 +1164,7 @@ fn import(
                         wire::MAX_TOPICS
                     )));
                 }
-                let (publisher, reason) = match accept(cfg, &a, import_node) {
+                let (publisher, reason) = match accept(cfg, &a, import_node, imports) {
                     Ok(p) => (Some(p), String::new()),
                     Err(why) => {
                         log(cfg, format_args!("refused topic {}: {why}", a.name));
@@ -892,13 +1181,27 @@ fn import(
             }
             Kind::Verdict => {
                 let v = wire::decode_verdict(&rx.control_body(&h, &stop)?)?;
-                if v.id >= announced.load(Ordering::SeqCst) {
+                let n = announced.load(Ordering::SeqCst);
+                if v.id >= n {
                     return Err(WireError::Violation(format!(
                         "verdict for topic id {} that was never announced",
                         v.id
                     )));
                 }
-                let _ = verdicts.send(v);
+                answered.resize(n as usize, false);
+                if std::mem::replace(&mut answered[v.id as usize], true) {
+                    return Err(WireError::Violation(format!(
+                        "a second VERDICT for topic id {} (each announcement is answered once)",
+                        v.id
+                    )));
+                }
+                if verdicts.try_send(v).is_err() {
+                    // Unreachable while each id is answered once; never
+                    // buffer more than the channel's bound.
+                    return Err(WireError::Violation(
+                        "more verdicts than announcements".into(),
+                    ));
+                }
             }
             Kind::Close => {
                 let reason = wire::decode_close(&rx.control_body(&h, &stop)?)?;
@@ -914,8 +1217,47 @@ fn import(
     }
 }
 
+/// Bytes of the segment a new topic for `a` with `qos` would take (the
+/// segment layer's own layout computation), if it is representable.
+fn segment_bytes(a: &Announce, qos: &Qos) -> Option<u64> {
+    let slots = crate::layout::TopicConfig::needed_slots(
+        qos.history,
+        qos.max_subscribers,
+        qos.max_held,
+        qos.max_loans,
+    );
+    let c = crate::layout::TopicConfig {
+        type_name: [0; 128],
+        topic_name: [0; 256],
+        type_name_len: 0,
+        topic_name_len: 0,
+        fingerprint: a.fingerprint,
+        fixed_size: a.fixed_size,
+        elem_size: a.elem_size,
+        max_elems: a.max_elems,
+        slot_payload: a.max_size,
+        depth: qos.history,
+        max_publishers: qos.max_publishers,
+        max_subscribers: qos.max_subscribers,
+        max_held: qos.max_held,
+        max_loans: qos.max_loans,
+        slots_per_lane: u32::try_from(slots).ok()?,
+        owner_uid: 0,
+        reserved: 0,
+    };
+    crate::layout::Layout::compute(&c).map(|l| l.total as u64)
+}
+
 /// Decides whether to import an announced topic; creates its publisher.
-fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublisher, String> {
+/// Refused (with the reason the VERDICT carries): a topic that does not
+/// match `import`, one beyond `max_imports`, and one whose new segment
+/// would exceed `max_topic_bytes` or this peer's `max_import_bytes`.
+fn accept(
+    cfg: &LinkConfig,
+    a: &Announce,
+    import_node: &str,
+    imports: &mut ImportState,
+) -> Result<RawPublisher, String> {
     let topic = TopicName::new(&a.name).map_err(|e| e.to_string())?;
     if !any_match(&cfg.import, &a.name) {
         return Err(format!(
@@ -929,6 +1271,13 @@ fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublis
                 .join(", ")
         ));
     }
+    let limits = cfg.limits;
+    if imports.accepted >= limits.max_imports {
+        return Err(format!(
+            "{}: this peer already has {} imported topics, the limit (max_imports = {})",
+            a.name, imports.accepted, limits.max_imports
+        ));
+    }
     let desc = TypeDesc {
         name: a.type_name.clone(),
         fingerprint: a.fingerprint,
@@ -936,9 +1285,14 @@ fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublis
         elem_size: a.elem_size,
     };
     let max_len = (a.elem_size > 0).then_some(a.max_elems as usize);
-    // An existing topic keeps its capacities; ask for the least. A new one
-    // gets the source's depth.
-    let qos = if cfg.domain.segment_path(&topic).exists() {
+    // An existing topic keeps its capacities; ask for the least (it costs
+    // this peer nothing: a local participant chose its size). A new one
+    // gets the source's depth and counts against the limits. (If a local
+    // process removes the topic between this check and the open, the
+    // segment is created with the least capacities: one lane of five slots.)
+    let path = cfg.domain.segment_path(&topic);
+    let existed = std::fs::symlink_metadata(&path).is_ok();
+    let qos = if existed {
         Qos {
             history: Some(1),
             max_publishers: 1,
@@ -955,10 +1309,46 @@ fn accept(cfg: &LinkConfig, a: &Announce, import_node: &str) -> Result<RawPublis
             ..Qos::default()
         }
     };
-    RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node).map_err(|e| {
+    let new_bytes = if existed {
+        0
+    } else {
+        let bytes = segment_bytes(a, &qos).unwrap_or(u64::MAX);
+        if bytes > limits.max_topic_bytes {
+            return Err(format!(
+                "{}: a segment for it would take {bytes} bytes, more than the per-topic limit \
+                 (max_topic_bytes = {})",
+                a.name, limits.max_topic_bytes
+            ));
+        }
+        if imports.bytes.saturating_add(bytes) > limits.max_import_bytes {
+            return Err(format!(
+                "{}: a segment for it would take {bytes} bytes, and this peer's imports already \
+                 hold {} of at most {} (max_import_bytes)",
+                a.name, imports.bytes, limits.max_import_bytes
+            ));
+        }
+        bytes
+    };
+    let publisher = RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node);
+    // A segment that appeared is this connection's to clean up (and to
+    // count), even if joining it then failed: removal only ever takes a
+    // segment nobody uses.
+    if !existed {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            imports.bytes = imports.bytes.saturating_add(new_bytes.max(m.len()));
+            imports.created.push(CreatedSegment {
+                path,
+                id: (m.dev(), m.ino()),
+            });
+        }
+    }
+    let publisher = publisher.map_err(|e| {
         format!(
             "{e} (peer announced {} fingerprint {:#018x})",
             a.type_name, a.fingerprint
         )
-    })
+    })?;
+    imports.accepted += 1;
+    Ok(publisher)
 }

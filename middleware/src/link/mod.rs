@@ -15,7 +15,16 @@
 //! - `transport.rs` (the `Conn`/`Listener` traits), `tcp.rs`, `unix.rs`;
 //! - `endpoint.rs`: the handshake, the exporter (wait set over the exported
 //!   subscribers -> socket) and the importer (socket -> loaned samples),
-//!   reconnection with backoff, several peers on one listener.
+//!   reconnection with backoff, several peers on one listener, admission
+//!   (handshake deadline, evict-oldest handshakes) and import limits;
+//! - `fuzzing.rs`: the fuzz entry points `wire_decoder` and `handshake`
+//!   (seeds in `fuzz/corpus/`, replayed by its tests).
+//!
+//! *Resource bounds* (ARCHITECTURE.md "Socket links" states them all): per
+//! listener `max_peers` established peers and `max_pending` handshakes;
+//! per connection a 4 KiB read-ahead, one control body, a bounded verdict
+//! queue, two threads; per peer at most [`Limits`] of imported topics and
+//! of shared memory created for them, removed when unused at disconnect.
 //!
 //! *Loop rule:* an endpoint republishes what it imports from peer `P` under
 //! the node name `link:<P's name>@<P's host>`; its exporter skips samples
@@ -26,6 +35,8 @@
 
 pub mod auth;
 mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod tcp;
 pub mod transport;
 pub mod unix;
@@ -135,7 +146,9 @@ pub struct Timing {
     pub backoff_min: Duration,
     /// Longest reconnection delay.
     pub backoff_max: Duration,
-    /// The handshake must finish within this.
+    /// The whole handshake (HELLO, and AUTH when there is a secret) must
+    /// finish within this, counted from accept (or connect): one absolute
+    /// deadline that bytes arriving slowly do not push back.
     pub handshake: Duration,
 }
 
@@ -148,6 +161,40 @@ impl Default for Timing {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             handshake: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one peer (one connection) may make this endpoint create: imported
+/// topics, and the shared memory of the segments created for them. An
+/// announced topic beyond a limit is refused with a `VERDICT` naming it;
+/// the connection and the other topics go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most topics one peer may have imported (accepted) at once.
+    pub max_imports: usize,
+    /// Largest segment an announced topic may make this endpoint create
+    /// (bytes; a topic that already exists here costs nothing).
+    pub max_topic_bytes: u64,
+    /// Most bytes of segments one peer's imports may create in total.
+    pub max_import_bytes: u64,
+}
+
+impl Limits {
+    /// Default `max_imports`.
+    pub const DEFAULT_MAX_IMPORTS: usize = 256;
+    /// Default `max_topic_bytes`: 128 MiB.
+    pub const DEFAULT_MAX_TOPIC_BYTES: u64 = 128 << 20;
+    /// Default `max_import_bytes`: 256 MiB.
+    pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_imports: Self::DEFAULT_MAX_IMPORTS,
+            max_topic_bytes: Self::DEFAULT_MAX_TOPIC_BYTES,
+            max_import_bytes: Self::DEFAULT_MAX_IMPORT_BYTES,
         }
     }
 }
@@ -172,8 +219,13 @@ pub struct LinkConfig {
     pub domain: Domain,
     /// Timings.
     pub timing: Timing,
-    /// Most simultaneous peers of a listener.
+    /// Most simultaneous established peers of a listener.
     pub max_peers: usize,
+    /// Most connections of a listener still in their handshake; a new
+    /// connection beyond this closes the oldest of them.
+    pub max_pending: usize,
+    /// Resource limits on what one peer may make this endpoint create.
+    pub limits: Limits,
     /// Log connections, refusals and errors to stderr (default true).
     pub log: bool,
 }
@@ -191,6 +243,8 @@ impl LinkConfig {
             domain,
             timing: Timing::default(),
             max_peers: 16,
+            max_pending: 16,
+            limits: Limits::default(),
             log: true,
         }
     }

@@ -15,6 +15,9 @@ pub trait Conn: Read + Write + Send {
     fn set_io_timeout(&self, slice: Duration) -> io::Result<()>;
     /// Shuts both directions down: blocked calls on any handle return.
     fn shutdown_both(&self);
+    /// Shuts the read direction down: a blocked or later read on any handle
+    /// returns end-of-stream at once, writes still work (to send `CLOSE`).
+    fn shutdown_read(&self);
     /// The peer's address, for messages.
     fn peer(&self) -> String;
 }
@@ -43,6 +46,10 @@ macro_rules! impl_conn {
 
             fn shutdown_both(&self) {
                 let _ = self.shutdown(::std::net::Shutdown::Both);
+            }
+
+            fn shutdown_read(&self) {
+                let _ = self.shutdown(::std::net::Shutdown::Read);
             }
 
             fn peer(&self) -> String {

@@ -396,7 +396,12 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// Reads frames from a socket whose read timeout is a short slice: between
 /// slices it asks `stop` whether to give up, and it fails with
-/// [`WireError::Timeout`] when nothing arrived for `dead_after`.
+/// [`WireError::Timeout`] when nothing arrived for `dead_after`, or when an
+/// absolute deadline ([`Self::set_deadline`], the handshake's) has passed,
+/// however many bytes arrive meanwhile.
+///
+/// Memory: the reader owns its [`READ_AHEAD`] window and nothing else; a
+/// control body is one allocation of at most [`MAX_CONTROL_BODY`] bytes.
 pub struct FrameReader<R> {
     inner: R,
     buf: Box<[u8; READ_AHEAD]>,
@@ -404,6 +409,9 @@ pub struct FrameReader<R> {
     end: usize,
     last_rx: Instant,
     dead_after: Duration,
+    /// An absolute deadline and the budget it was computed from (for the
+    /// error message).
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -416,6 +424,21 @@ impl<R: Read> FrameReader<R> {
             end: 0,
             last_rx: Instant::now(),
             dead_after,
+            deadline: None,
+        }
+    }
+
+    /// Sets (or clears) an absolute deadline: once `at` has passed, every
+    /// read fails with [`WireError::Timeout`]`(budget)`, even if the peer
+    /// keeps sending (a byte a second must not keep a handshake alive).
+    pub fn set_deadline(&mut self, deadline: Option<(Instant, Duration)>) {
+        self.deadline = deadline;
+    }
+
+    fn past_deadline(&self) -> Result<(), WireError> {
+        match self.deadline {
+            Some((at, budget)) if Instant::now() >= at => Err(WireError::Timeout(budget)),
+            _ => Ok(()),
         }
     }
 
@@ -442,6 +465,7 @@ impl<R: Read> FrameReader<R> {
         stop: &dyn Fn() -> bool,
     ) -> Result<usize, WireError> {
         loop {
+            self.past_deadline()?;
             let r = match dst {
                 Some([]) => return Ok(0),
                 Some(ref mut d) => self.inner.read(d),
