@@ -10,6 +10,10 @@
 //! fuzz subscribers intact: a wrong payload under one of its sequence numbers
 //! is a bug too.
 //!
+//! Each input runs twice: once as a segment whose participants died (their
+//! records are reaped, their lanes taken over), once with them alive (this
+//! process holds their record locks, so their records stay in force).
+//!
 //! Bounds: the image is written once to a file of its own size (so the
 //! segment can never be larger than the input, and no file is truncated while
 //! mapped), at most [`MAX_RECEIVES`] receives and [`MAX_SENDS`] sends are made
@@ -29,10 +33,12 @@ use std::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::inspect::{self, Scope};
+use crate::layout::{publisher_lock, subscriber_lock};
 use crate::names::{Domain, TopicName};
 use crate::publisher::{RawPublisher, TypeDesc};
 use crate::qos::{Durability, Qos, Reliability};
 use crate::subscriber::RawSubscriber;
+use crate::sys::SegmentFile;
 use crate::wake::WakeMechanism;
 use crate::{Node, Schema};
 
@@ -97,9 +103,28 @@ impl Drop for ScratchDir {
 
 /// Writes `data` as the segment of [`TOPIC`] in a private directory and
 /// exercises the validator, the inspection of the tools, the subscriber's
-/// reader paths and a publisher taking a lane over. Never panics, hangs or
-/// allocates beyond the input's size on any input, unless axon has a bug.
+/// reader paths and a publisher taking a lane over, with the image's
+/// participants dead and then alive. Never panics, hangs or allocates
+/// beyond the input's size on any input, unless axon has a bug.
 pub fn segment_image(data: &[u8]) {
+    run(data, Peers::Dead);
+    run(data, Peers::Alive);
+}
+
+/// Whether the participants the image lists are still alive.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peers {
+    /// They died (nobody holds their record locks): joining reaps them, a
+    /// publisher takes their lanes over.
+    Dead,
+    /// They live: this process holds their record locks through a file
+    /// description of its own, as their processes would, so they are not
+    /// reaped and their records (cursors, hazards, reliable and sleeper bits,
+    /// wake areas) act on the fuzz participants.
+    Alive,
+}
+
+fn run(data: &[u8], peers: Peers) {
     let Ok(dir) = ScratchDir::new() else { return };
     let domain = Domain::new(&dir.0, DOMAIN).expect("valid domain name");
     let topic = TopicName::new(TOPIC).expect("valid topic name");
@@ -107,12 +132,34 @@ pub fn segment_image(data: &[u8]) {
     if write_private(&path, data).is_err() {
         return;
     }
+    let held = match peers {
+        Peers::Dead => None,
+        Peers::Alive => match hold_records(&path, &topic) {
+            Some(f) => Some(f),
+            None => return, // not a valid segment: the dead pass covered it
+        },
+    };
     inspect_all(&domain, &topic, &path);
     exercise(&domain, &topic);
+    drop(held);
     // The whole domain again, after our participants left (and reaped or
     // replaced what they found).
     inspect_all(&domain, &topic, &path);
     let _ = inspect::clean(domain.dir(), Scope::Domain(&domain), false);
+}
+
+/// Takes the record locks of every lane and subscriber record the segment at
+/// `path` lists (at most 32 + 64), if it is a valid segment.
+fn hold_records(path: &Path, topic: &TopicName) -> Option<SegmentFile> {
+    let report = inspect::segment_report(path, topic.clone()).ok()?;
+    let file = SegmentFile::open(path).ok()?;
+    for p in &report.publishers {
+        let _ = file.try_lock(publisher_lock(p.lane), true);
+    }
+    for s in &report.subscribers {
+        let _ = file.try_lock(subscriber_lock(s.index), true);
+    }
+    Some(file)
 }
 
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
