@@ -67,8 +67,12 @@ fn corpus_segment_image_replays_without_panic() {
     assert_eq!(leftover_scratch_dirs(), Vec::<String>::new());
 }
 
+/// Makes topic [`TOPIC`] with `node`'s participants and returns the bytes
+/// of its segment file, copied while they are alive.
+type MakeSeed = fn(&Node) -> Vec<u8>;
+
 /// The seeds: name, and how to make the topic's segment.
-const SEEDS: &[(&str, fn(&Node) -> Vec<u8>)] = &[
+const SEEDS: &[(&str, MakeSeed)] = &[
     ("sample_best_effort", sample_best_effort),
     ("sample_reliable_full", sample_reliable_full),
     ("sample_transient_local", sample_transient_local),
@@ -283,11 +287,9 @@ fn seed_images_are_real_segments_that_still_deliver() {
     let write = std::env::var_os("AXON_FUZZ_WRITE_SEEDS").is_some();
     for (i, (name, make)) in SEEDS.iter().enumerate() {
         let dom = format!("fuzzseed-{}-{i}", std::process::id());
-        let image = {
-            let node = support::node_in(&dom, "seed");
-            make(&node)
-        };
+        let image = std::panic::catch_unwind(|| make(&support::node_in(&dom, "seed")));
         support::remove_domain(&dom);
+        let image = image.unwrap_or_else(|e| std::panic::resume_unwind(e));
         assert!(image.len() <= 64 << 10, "{name}: {} bytes", image.len());
 
         let published: &[u64] = match *name {
