@@ -77,7 +77,7 @@ const SEEDS: &[(&str, MakeSeed)] = &[
     ("sample_reliable_full", sample_reliable_full),
     ("sample_transient_local", sample_transient_local),
     ("sample_two_publishers", sample_two_publishers),
-    ("sample_semaphore_waiter", sample_semaphore_waiter),
+    ("sample_semaphore_sleeper", sample_semaphore_sleeper),
     ("blob_slices", blob_slices),
 ];
 
@@ -187,22 +187,41 @@ fn sample_two_publishers(node: &Node) -> Vec<u8> {
     segment_bytes(node)
 }
 
-/// A subscriber that sleeps on the process-shared semaphore in the segment.
-fn sample_semaphore_waiter(node: &Node) -> Vec<u8> {
+/// A subscriber asleep on the process-shared semaphore in the segment (its
+/// sleeper bit set) when the file is copied.
+fn sample_semaphore_sleeper(node: &Node) -> Vec<u8> {
+    use axon::layout::{Membership, SegmentHeader};
+    use std::time::{Duration, Instant};
     let p = small(node.publisher::<FuzzSample>(TOPIC)).create().unwrap();
-    let s = node
-        .subscriber::<FuzzSample>(TOPIC)
-        .history(2)
-        .max_held(1)
-        .max_loans(1)
-        .wake(WakeMechanism::Semaphore)
-        .create()
-        .unwrap();
-    assert!(s.recv_timeout(std::time::Duration::from_millis(1)).is_err());
     p.publish(&sample(1)).unwrap();
-    assert_eq!(s.recv().unwrap().seq, 1);
     p.publish(&sample(2)).unwrap();
-    segment_bytes(node)
+    let domain = node.domain().clone();
+    let sleeper = std::thread::spawn(move || {
+        let n = Node::builder("sleeper").domain(domain).create().unwrap();
+        let s = n
+            .subscriber::<FuzzSample>(TOPIC)
+            .history(2)
+            .max_held(1)
+            .max_loans(1)
+            .wake(WakeMechanism::Semaphore)
+            .create()
+            .unwrap();
+        s.recv_timeout(Duration::from_secs(60)).map(|v| v.seq)
+    });
+    let sleepers =
+        std::mem::offset_of!(SegmentHeader, members) + std::mem::offset_of!(Membership, sleepers);
+    let deadline = Instant::now() + Duration::from_secs(60); // watchdog
+    let image = loop {
+        let image = segment_bytes(node);
+        if image[sleepers..sleepers + 8] != [0; 8] {
+            break image;
+        }
+        assert!(Instant::now() < deadline, "the subscriber never slept");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    p.publish(&sample(3)).unwrap();
+    assert_eq!(sleeper.join().unwrap().unwrap(), 3);
+    image
 }
 
 /// A slice message: samples of 0, 3 and 8 elements (the first lapped), one held.
@@ -294,7 +313,7 @@ fn seed_images_are_real_segments_that_still_deliver() {
 
         let published: &[u64] = match *name {
             "sample_best_effort" => &[4],
-            "sample_reliable_full" | "sample_semaphore_waiter" => &[2],
+            "sample_reliable_full" | "sample_semaphore_sleeper" => &[2],
             "sample_transient_local" | "blob_slices" => &[3],
             "sample_two_publishers" => &[2, 2],
             _ => unreachable!("{name}"),
