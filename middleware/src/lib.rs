@@ -45,6 +45,9 @@ mod error;
 #[cfg(not(loom))]
 pub mod executor;
 #[cfg(not(loom))]
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(not(loom))]
 pub mod inspect;
 #[cfg(not(loom))]
 pub mod layout;

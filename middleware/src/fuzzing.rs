@@ -1,0 +1,401 @@
+//! Entry points for the fuzzers in `fuzz/` (not part of the API).
+//!
+//! [`segment_image`] treats its input as the bytes of a topic's segment file,
+//! as a crashed, buggy or hostile process could have left it, and runs the
+//! real code on it: the read-only inspection of the tools, joining as
+//! subscribers (type-free as the CLI does, and typed), receiving, taking a
+//! publisher lane over and sending. Whatever the bytes, every call must return
+//! `Ok` or a clear error: a panic, a hang or an unbounded allocation is a bug
+//! (the fuzzer reports it). Samples the fuzz publisher sends must reach the
+//! fuzz subscribers intact: a wrong payload under one of its sequence numbers
+//! is a bug too.
+//!
+//! Each input runs twice: once as a segment whose participants died (their
+//! records are reaped, their lanes taken over), once with them alive (this
+//! process holds their record locks, so their records stay in force).
+//!
+//! Bounds: the image is written once to a file of its own size (so the
+//! segment can never be larger than the input, and no file is truncated while
+//! mapped), at most [`MAX_RECEIVES`] receives and [`MAX_SENDS`] sends are made
+//! per input, and the one blocking call waits at most [`WAIT`].
+//!
+//! The file lives in a private directory, `axon.fuzz.<pid>.<n>` under
+//! `/dev/shm` (or the temporary directory when there is no `/dev/shm`),
+//! removed again when the call returns or unwinds; domain `fuzz`, topic
+//! `/fuzz` (the topic name inside the image is not checked against the path).
+//! The seeds (`fuzz/corpus/segment_image`) are real segments made with the
+//! public API from the two message types here; see `tests/fuzz_corpus.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::inspect::{self, Scope};
+use crate::layout::{publisher_lock, subscriber_lock};
+use crate::names::{Domain, TopicName};
+use crate::publisher::{RawPublisher, TypeDesc};
+use crate::qos::{Durability, Qos, Reliability};
+use crate::subscriber::RawSubscriber;
+use crate::sys::SegmentFile;
+use crate::wake::WakeMechanism;
+use crate::{Node, Schema};
+
+/// Receives per subscriber and per round (there are two rounds).
+pub const MAX_RECEIVES: usize = 16;
+/// Loans (and sends) by the fuzz publisher per input.
+pub const MAX_SENDS: usize = 4;
+/// How long the one blocking receive waits.
+pub const WAIT: Duration = Duration::from_micros(200);
+/// Domain of the fuzz topic.
+pub const DOMAIN: &str = "fuzz";
+/// The fuzz topic.
+pub const TOPIC: &str = "/fuzz";
+
+/// A sized message type the seeds use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, crate::Message,
+)]
+#[repr(C)]
+pub struct FuzzSample {
+    /// Any number.
+    pub seq: u64,
+    /// Any number.
+    pub value: u64,
+}
+
+/// A slice message type the seeds use.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, crate::Message)]
+#[repr(C)]
+pub struct FuzzBlob {
+    /// Any number.
+    pub seq: u64,
+    /// Any bytes.
+    pub data: [u64],
+}
+
+/// A private directory for one input, removed on drop (also when unwinding
+/// from a panic, before the fuzzer aborts).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = Path::new("/dev/shm");
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("axon.fuzz.{}.{n}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `data` as the segment of [`TOPIC`] in a private directory and
+/// exercises the validator, the inspection of the tools, the subscriber's
+/// reader paths and a publisher taking a lane over, with the image's
+/// participants dead and then alive. Never panics, hangs or allocates
+/// beyond the input's size on any input, unless axon has a bug.
+pub fn segment_image(data: &[u8]) {
+    run(data, Peers::Dead);
+    run(data, Peers::Alive);
+}
+
+/// Whether the participants the image lists are still alive.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peers {
+    /// They died (nobody holds their record locks): joining reaps them, a
+    /// publisher takes their lanes over.
+    Dead,
+    /// They live: this process holds their record locks through a file
+    /// description of its own, as their processes would, so they are not
+    /// reaped and their records (cursors, hazards, reliable and sleeper bits,
+    /// wake areas) act on the fuzz participants.
+    Alive,
+}
+
+fn run(data: &[u8], peers: Peers) {
+    let Ok(dir) = ScratchDir::new() else { return };
+    let domain = Domain::new(&dir.0, DOMAIN).expect("valid domain name");
+    let topic = TopicName::new(TOPIC).expect("valid topic name");
+    let path = domain.segment_path(&topic);
+    if write_private(&path, data).is_err() {
+        return;
+    }
+    let held = match peers {
+        Peers::Dead => None,
+        Peers::Alive => match hold_records(&path, &topic) {
+            Some(f) => Some(f),
+            None => return, // not a valid segment: the dead pass covered it
+        },
+    };
+    inspect_all(&domain, &topic, &path);
+    exercise(&domain, &topic);
+    drop(held);
+    // The whole domain again, after our participants left (and reaped or
+    // replaced what they found).
+    inspect_all(&domain, &topic, &path);
+    let _ = inspect::clean(domain.dir(), Scope::Domain(&domain), false);
+}
+
+/// Takes the record locks of every lane and subscriber record the segment at
+/// `path` lists (at most 32 + 64), if it is a valid segment.
+fn hold_records(path: &Path, topic: &TopicName) -> Option<SegmentFile> {
+    let report = inspect::segment_report(path, topic.clone()).ok()?;
+    let file = SegmentFile::open(path).ok()?;
+    for p in &report.publishers {
+        let _ = file.try_lock(publisher_lock(p.lane), true);
+    }
+    for s in &report.subscribers {
+        let _ = file.try_lock(subscriber_lock(s.index), true);
+    }
+    Some(file)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
+}
+
+/// What the tools do: `topic list/info`, `node list`, `clean --dry-run`.
+fn inspect_all(domain: &Domain, topic: &TopicName, path: &Path) {
+    let report = inspect::segment_report(path, topic.clone());
+    if let Ok(r) = &report {
+        let _ = (r.live_publishers(), r.live_subscribers());
+        let _ = r.dead_participants();
+        let _ = inspect::nodes([r]);
+        let _ = format!("{r:?}");
+    }
+    if let Ok(all) = inspect::topics(domain) {
+        for (_, r) in all {
+            let _ = r.map_err(|e| e.to_string());
+        }
+    }
+    let _ = inspect::clean(domain.dir(), Scope::Domain(domain), true);
+}
+
+/// Joins the topic as the CLI does (any type), typed, and as a publisher.
+fn exercise(domain: &Domain, topic: &TopicName) {
+    // Type-free, best-effort and volatile, like `axon topic echo`.
+    let echo = RawSubscriber::create(domain, topic.clone(), None, &Qos::default(), "fuzz-echo");
+    // Reliable and transient-local at once, sleeping on the semaphore.
+    let durable_qos = Qos {
+        reliability: Reliability::Reliable,
+        durability: Durability::TransientLocal,
+        ..Qos::default()
+    };
+    let durable = RawSubscriber::create(domain, topic.clone(), None, &durable_qos, "fuzz-durable");
+    if let Ok(d) = &durable {
+        let _ = d.set_wake(WakeMechanism::Semaphore);
+    }
+    let subs: Vec<&RawSubscriber> = echo.iter().chain(durable.iter()).collect();
+    for s in &subs {
+        let _ = (s.topic(), s.type_name(), s.publisher_count());
+        let c = s.topic_config();
+        for lane in 0..c.max_publishers as usize {
+            let _ = s.publisher_node(lane);
+        }
+    }
+    drain(&subs, &[]);
+    if let Some(s) = subs.first() {
+        if let Ok(Some(sample)) = s.latest() {
+            check_len(s, &sample);
+        }
+    }
+    if let Some(s) = subs.last() {
+        let _ = s.recv_timeout(WAIT);
+    }
+
+    let Some(config) = subs.first().map(|s| s.topic_config()) else {
+        // Not a valid segment: a typed participant replaces it (nobody uses it).
+        return typed(domain, FuzzSample::TYPE_NAME);
+    };
+    // Take a lane over as `axon-link`'s importer does: with the type the
+    // segment names.
+    let desc = TypeDesc {
+        name: config.type_name(),
+        fingerprint: config.fingerprint,
+        fixed_size: config.fixed_size,
+        elem_size: config.elem_size,
+    };
+    let qos = Qos {
+        history: 1,
+        max_held: 1,
+        max_loans: 1,
+        max_len: Some(config.max_elems.min(1 << 20) as usize),
+        ..Qos::default()
+    };
+    let mut sent = Vec::new();
+    if let Ok(p) = RawPublisher::create(domain, topic.clone(), &desc, &qos, "fuzz-pub") {
+        let _ = (
+            p.topic(),
+            p.published(),
+            p.subscriber_count(),
+            p.slot_stats(),
+        );
+        for k in 0..MAX_SENDS {
+            let elems = k.min(p.max_len());
+            let Ok(mut loan) = p.loan_slot(elems) else {
+                continue;
+            };
+            let bytes = loan.bytes_mut();
+            fill(bytes, k);
+            let len = bytes.len();
+            let seq = loan.send();
+            sent.push((p.lane(), seq, k, elems, len));
+            drain(&subs, &sent);
+        }
+        let _ = p.reap_dead();
+    }
+    drain(&subs, &sent);
+    drop(subs);
+    drop((echo, durable));
+    typed(domain, &config.type_name());
+}
+
+/// Typed participants, if the segment is of one of the seeds' message types.
+fn typed(domain: &Domain, type_name: &str) {
+    let Ok(node) = Node::builder("fuzz-typed").domain(domain.clone()).create() else {
+        return;
+    };
+    if type_name == FuzzSample::TYPE_NAME {
+        typed_sample(&node);
+    } else if type_name == FuzzBlob::TYPE_NAME {
+        typed_blob(&node);
+    }
+}
+
+fn typed_sample(node: &Node) {
+    if let Ok(s) = node
+        .subscriber::<FuzzSample>(TOPIC)
+        .history(1)
+        .max_held(1)
+        .max_loans(1)
+        .transient_local()
+        .create()
+    {
+        for _ in 0..MAX_RECEIVES {
+            match s.try_recv() {
+                Ok(Some(v)) => {
+                    let _ = (v.seq, v.value, v.info());
+                }
+                _ => break,
+            }
+        }
+        if let Ok(p) = node
+            .publisher::<FuzzSample>(TOPIC)
+            .history(1)
+            .max_held(1)
+            .max_loans(1)
+            .create()
+        {
+            let _ = p.publish(&FuzzSample { seq: 1, value: 2 });
+        }
+        let _ = s.latest().map(|v| v.map(|v| v.value));
+    }
+}
+
+fn typed_blob(node: &Node) {
+    if let Ok(s) = node
+        .subscriber::<FuzzBlob>(TOPIC)
+        .history(1)
+        .max_held(1)
+        .max_loans(1)
+        .max_len(1)
+        .create()
+    {
+        if let Ok(p) = node
+            .publisher::<FuzzBlob>(TOPIC)
+            .history(1)
+            .max_held(1)
+            .max_loans(1)
+            .max_len(1)
+            .create()
+        {
+            if let Ok(mut loan) = p.loan_slice(p.max_len().min(3)) {
+                loan.seq = 7;
+                loan.data.fill(9);
+                loan.send();
+            }
+        }
+        for _ in 0..MAX_RECEIVES {
+            match s.try_recv() {
+                Ok(Some(v)) => {
+                    let _ = (v.seq, v.data.len(), v.info());
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// The payload of the fuzz publisher's `k`th loan.
+fn fill(bytes: &mut [u8], k: usize) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(31).wrapping_add(k as u8);
+    }
+}
+
+/// Receives up to [`MAX_RECEIVES`] samples on each subscriber; a sample
+/// under a sequence number of ours must be ours, byte for byte.
+fn drain(subs: &[&RawSubscriber], sent: &[(usize, u64, usize, usize, usize)]) {
+    for s in subs {
+        for _ in 0..MAX_RECEIVES {
+            let sample = match s.try_recv() {
+                Ok(Some(sample)) => sample,
+                Ok(None) | Err(_) => break,
+            };
+            check_len(s, &sample);
+            let info = sample.info();
+            if let Some(&(_, _, k, elems, len)) = sent
+                .iter()
+                .find(|(lane, seq, ..)| *lane == info.publisher && *seq == info.seq)
+            {
+                let mut want = vec![0u8; len];
+                fill(&mut want, k);
+                assert_eq!(
+                    info.elems, elems,
+                    "our sample {} has another length",
+                    info.seq
+                );
+                assert!(
+                    sample.bytes() == want.as_slice(),
+                    "our sample {} arrived with other bytes",
+                    info.seq
+                );
+            }
+        }
+        let _ = (s.received(), s.dropped(), s.corrupt());
+    }
+}
+
+/// A sample's bytes lie within the slot's payload and match its length.
+fn check_len(s: &RawSubscriber, sample: &crate::RawSample<'_>) {
+    let c = s.topic_config();
+    let info = sample.info();
+    assert!(info.publisher < c.max_publishers as usize);
+    assert!(info.elems as u64 <= c.max_elems);
+    let len = sample.bytes().len() as u64;
+    assert!(
+        len <= c.slot_payload,
+        "sample of {len} bytes in a slot of {}",
+        c.slot_payload
+    );
+    assert_eq!(len, c.fixed_size + c.elem_size * info.elems as u64);
+}
