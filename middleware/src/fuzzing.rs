@@ -235,7 +235,7 @@ fn exercise(domain: &Domain, topic: &TopicName) {
         elem_size: config.elem_size,
     };
     let qos = Qos {
-        history: 1,
+        history: Some(1),
         max_held: 1,
         max_loans: 1,
         max_len: Some(config.max_elems.min(1 << 20) as usize),

@@ -817,6 +817,12 @@ impl Segment {
     }
 }
 
+/// Bytes of the segment `spec` would create, if it is representable.
+pub(crate) fn segment_size(spec: &TopicSpec) -> Option<u64> {
+    let config = spec.config().ok()?;
+    Layout::compute(&config).map(|l| l.total as u64)
+}
+
 /// How old an unlocked temporary file must be before it counts as left by a
 /// creator that died (a creator locks its file right after creating it).
 const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

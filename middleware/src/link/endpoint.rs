@@ -1217,35 +1217,10 @@ fn import(
     }
 }
 
-/// Bytes of the segment a new topic for `a` with `qos` would take (the
-/// segment layer's own layout computation), if it is representable.
-fn segment_bytes(a: &Announce, qos: &Qos) -> Option<u64> {
-    let slots = crate::layout::TopicConfig::needed_slots(
-        qos.history,
-        qos.max_subscribers,
-        qos.max_held,
-        qos.max_loans,
-    );
-    let c = crate::layout::TopicConfig {
-        type_name: [0; 128],
-        topic_name: [0; 256],
-        type_name_len: 0,
-        topic_name_len: 0,
-        fingerprint: a.fingerprint,
-        fixed_size: a.fixed_size,
-        elem_size: a.elem_size,
-        max_elems: a.max_elems,
-        slot_payload: a.max_size,
-        depth: qos.history,
-        max_publishers: qos.max_publishers,
-        max_subscribers: qos.max_subscribers,
-        max_held: qos.max_held,
-        max_loans: qos.max_loans,
-        slots_per_lane: u32::try_from(slots).ok()?,
-        owner_uid: 0,
-        reserved: 0,
-    };
-    crate::layout::Layout::compute(&c).map(|l| l.total as u64)
+/// Bytes of the segment a new topic would take (the segment layer's own
+/// computation), if it is representable.
+fn segment_bytes(desc: &TypeDesc, topic: &TopicName, qos: &Qos) -> Option<u64> {
+    crate::segment::segment_size(&desc.spec(topic.clone(), qos))
 }
 
 /// Decides whether to import an announced topic; creates its publisher.
@@ -1294,7 +1269,7 @@ fn accept(
     let existed = std::fs::symlink_metadata(&path).is_ok();
     let qos = if existed {
         Qos {
-            history: Some(1),
+            history: None,
             max_publishers: 1,
             max_subscribers: 1,
             max_held: 1,
@@ -1312,7 +1287,7 @@ fn accept(
     let new_bytes = if existed {
         0
     } else {
-        let bytes = segment_bytes(a, &qos).unwrap_or(u64::MAX);
+        let bytes = segment_bytes(&desc, &topic, &qos).unwrap_or(u64::MAX);
         if bytes > limits.max_topic_bytes {
             return Err(format!(
                 "{}: a segment for it would take {bytes} bytes, more than the per-topic limit \
