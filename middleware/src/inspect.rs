@@ -418,6 +418,13 @@ pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, Insp
             unread,
         });
     }
+    if seg.poisoned() {
+        // Truncated while we read it: what we read is zeros (fault.rs).
+        return Err(InspectError::Corrupted {
+            path: path.to_path_buf(),
+            reason: "truncated by another process while it was read".into(),
+        });
+    }
     Ok(TopicReport {
         topic,
         path: path.to_path_buf(),

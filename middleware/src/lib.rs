@@ -45,6 +45,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod executor;
 #[cfg(not(loom))]
+mod fault;
+#[cfg(not(loom))]
 pub mod inspect;
 #[cfg(not(loom))]
 pub mod layout;

@@ -221,6 +221,10 @@ impl RawPublisher {
     /// Reserves a slot for a sample with `elems` trailing elements.
     #[inline(always)]
     pub fn loan_slot(&self, elems: usize) -> Result<RawLoan<'_>, LoanError> {
+        // A truncated segment (fault.rs): one relaxed load.
+        if self.seg.poisoned() {
+            return Err(self.truncated());
+        }
         let c = &self.seg.config;
         if elems as u64 > c.max_elems {
             return Err(LoanError::TooLarge {
@@ -260,6 +264,14 @@ impl RawPublisher {
             elems,
             done: false,
         })
+    }
+
+    /// The error of a loan on a truncated segment (`fault.rs`).
+    #[cold]
+    fn truncated(&self) -> LoanError {
+        LoanError::SegmentTruncated {
+            topic: self.seg.topic_name(),
+        }
     }
 
     /// Reliable subscribers: the next send (plus loans already out) must not

@@ -125,6 +125,13 @@ pub enum WaitError {
         /// The maximum (QoS `max_held`).
         max: u32,
     },
+    /// The topic's segment file was truncated (by another process) while
+    /// mapped: nothing in it can be trusted any more (`fault.rs`).
+    #[error("topic {topic}: its shared-memory segment was truncated by another process while in use; this participant stopped using it (recreate the publisher or subscriber once the topic is set up again)")]
+    SegmentTruncated {
+        /// The topic.
+        topic: String,
+    },
     /// The operating system refused to sleep (not a timeout or a signal).
     #[error("waiting failed: {0}")]
     Os(#[from] std::io::Error),
