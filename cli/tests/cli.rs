@@ -808,6 +808,63 @@ fn non_regular_files_named_like_segments_are_refused_not_hung() {
     );
 }
 
+/// `axon topic echo` died of SIGBUS when another process truncated the
+/// segment it had mapped; now it ends with one clear line and exit code 1.
+fn echo_survives_a_segment_truncated_under_it() {
+    let mut w = World::new("cut");
+    w.spawn("pub:odom", "/cut", "cutter", 100.0);
+    let mut echo = Command::new(AXON)
+        .args(["topic", "echo", "/cut"])
+        .env("AXON_DOMAIN", &w.domain)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(echo.stdout.take().unwrap());
+    let mut err = echo.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = out.read_line(&mut first);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    let first = rx.recv_timeout(WAIT).expect("echo printed nothing");
+    assert!(!first.is_empty(), "echo ended early");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.segment("/cut"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = echo.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            let _ = echo.kill();
+            let _ = echo.wait();
+            panic!("watchdog: echo did not end after the truncation");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut text = String::new();
+    err.read_to_string(&mut text).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "echo died ({status:?}; SIGBUS is signal 7): {text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("topic /cut: its shared-memory segment was truncated"),
+        "{text}"
+    );
+}
+
 fn a_closed_pipe_ends_echo_quietly() {
     let mut w = World::new("pipe");
     w.spawn("pub:odom", "/odom", "odom", 200.0);
@@ -975,6 +1032,10 @@ fn main() {
         trial(
             "non_regular_files_named_like_segments_are_refused_not_hung",
             non_regular_files_named_like_segments_are_refused_not_hung,
+        ),
+        trial(
+            "echo_survives_a_segment_truncated_under_it",
+            echo_survives_a_segment_truncated_under_it,
         ),
         trial(
             "a_closed_pipe_ends_echo_quietly",
