@@ -117,13 +117,12 @@ impl GuardedMap {
                     .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             })
-            .map(|e| {
+            .inspect(|e| {
                 e.start.store(start, Ordering::Relaxed);
                 e.len.store(len, Ordering::Relaxed);
                 // SYNC POINT F (Release): pairs with the handler's Acquire
                 // load of `state`; it then reads this range.
                 e.state.store(ACTIVE, Ordering::Release);
-                e
             })
             .unwrap_or(&UNLISTED);
         GuardedMap {
