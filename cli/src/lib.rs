@@ -168,3 +168,37 @@ pub fn main() -> i32 {
         }
     }
 }
+
+/// Entry points for fuzzing (issue 12): each takes arbitrary bytes and must
+/// never panic, hang or allocate without bound. The seeds are in
+/// `fuzz/corpus/<name>/`; `tests/fuzz_corpus.rs` replays them.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The message types [`value_parser`] encodes a parsed value as: flat,
+    /// nested, with arrays and with fixed strings.
+    const TYPES: [&str; 5] = [
+        "axon-msgs/Twist",
+        "axon-msgs/Vector3",
+        "axon-msgs/Header",
+        "axon-msgs/Imu",
+        "axon-msgs/Odometry",
+    ];
+
+    /// `data` as the VALUE of `axon topic pub` (UTF-8, as the shell hands
+    /// it over): parsed by [`crate::text::parse_yaml`], encoded as each
+    /// of a few axon-msgs types, and printed back as `topic echo` would.
+    pub fn value_parser(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let Ok(value) = crate::text::parse_yaml(text) else {
+            return;
+        };
+        for name in TYPES {
+            if let Some(info) = axon_msgs::registry::describe(name) {
+                let _ = info.encode(&value);
+            }
+        }
+        let _ = crate::text::to_yaml(&value, crate::text::YamlStyle { max_array: Some(8) });
+    }
+}

@@ -310,6 +310,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 /// (`{linear: {x: 0.5}, angular: {z: 1}}`), block style (`key: value`
 /// lines, nested by indentation, `- item` lists) and plain scalars. Not
 /// supported: anchors, tags, multi-line strings, several documents.
+///
+/// Bounded: nesting deeper than [`MAX_DEPTH`] (brackets, braces or indented
+/// blocks) is an error naming where, so no input can exhaust the stack; no
+/// input makes it panic (it scans by characters, never slices inside one).
 pub fn parse_yaml(input: &str) -> Result<Value, String> {
     if let Ok(v) = serde_json::from_str::<Value>(input) {
         return Ok(v);
@@ -326,7 +330,7 @@ pub fn parse_yaml(input: &str) -> Result<Value, String> {
     if lines.len() == 1 && !is_block_line(lines[0].1.trim_start()) {
         return Flow::new(lines[0].1.trim()).parse_all();
     }
-    let (v, used) = parse_block(&lines, 0, lines[0].0)?;
+    let (v, used) = parse_block(&lines, 0, lines[0].0, 0)?;
     if used != lines.len() {
         return Err(format!(
             "unexpected indentation at `{}`",
@@ -380,8 +384,17 @@ fn parse_block(
     lines: &[(usize, &str)],
     start: usize,
     indent: usize,
+    depth: usize,
 ) -> Result<(Value, usize), String> {
     let first = lines[start].1.trim_start();
+    if depth >= MAX_DEPTH {
+        return Err(format!(
+            "nesting deeper than {MAX_DEPTH} levels at line {} (`{}`)",
+            start + 1,
+            excerpt(first)
+        ));
+    }
+    let depth = depth + 1;
     let is_list = first.starts_with("- ") || first == "-";
     let mut i = start;
     if is_list {
@@ -395,7 +408,7 @@ fn parse_block(
             i += 1;
             if rest.is_empty() {
                 if i < lines.len() && lines[i].0 > indent {
-                    let (v, next) = parse_block(lines, i, lines[i].0)?;
+                    let (v, next) = parse_block(lines, i, lines[i].0, depth)?;
                     items.push(v);
                     i = next;
                 } else {
@@ -408,11 +421,11 @@ fn parse_block(
                 // indented to where `key` starts.
                 let inner = indent + (l.len() - rest.len());
                 let mut m = Map::new();
-                let (v, next) = block_value(lines, i, indent, value)?;
+                let (v, next) = block_value(lines, i, indent, value, depth)?;
                 m.insert(key, v);
                 i = next;
                 if i < lines.len() && lines[i].0 == inner {
-                    let (more, next) = parse_block(lines, i, inner)?;
+                    let (more, next) = parse_block(lines, i, inner, depth)?;
                     match more {
                         Value::Object(more) => m.extend(more),
                         _ => {
@@ -423,7 +436,7 @@ fn parse_block(
                 }
                 items.push(Value::Object(m));
             } else {
-                items.push(Flow::new(rest).parse_all()?);
+                items.push(Flow::nested(rest, depth).parse_all()?);
             }
         }
         Ok((Value::Array(items), i))
@@ -433,7 +446,7 @@ fn parse_block(
             let l = lines[i].1.trim_start();
             let (key, value) =
                 key_split(l).ok_or_else(|| format!("expected `key: value` at `{l}`"))?;
-            let (v, next) = block_value(lines, i + 1, indent, value)?;
+            let (v, next) = block_value(lines, i + 1, indent, value, depth)?;
             if m.insert(key.clone(), v).is_some() {
                 return Err(format!("`{key}` is given twice"));
             }
@@ -449,17 +462,18 @@ fn block_value(
     next: usize,
     indent: usize,
     inline_text: &str,
+    depth: usize,
 ) -> Result<(Value, usize), String> {
     if !inline_text.is_empty() {
-        return Ok((Flow::new(inline_text).parse_all()?, next));
+        return Ok((Flow::nested(inline_text, depth).parse_all()?, next));
     }
     if next < lines.len() && lines[next].0 > indent {
-        return parse_block(lines, next, lines[next].0);
+        return parse_block(lines, next, lines[next].0, depth);
     }
     // A list may sit at the key's own indentation (`key:\n- a\n- b`).
     if next < lines.len() && lines[next].0 == indent && lines[next].1.trim_start().starts_with('-')
     {
-        return parse_block(lines, next, indent);
+        return parse_block(lines, next, indent, depth);
     }
     Ok((Value::Null, next))
 }
@@ -495,34 +509,77 @@ fn parse_plain(s: &str) -> Value {
     Value::String(s.to_string())
 }
 
+/// Deepest nesting [`parse_yaml`] reads: brackets and braces of flow style
+/// and indented blocks together (a `topic pub` value of any axon-msgs type
+/// needs fewer than 10).
+pub const MAX_DEPTH: usize = 64;
+
+/// At most 40 characters of `s`, for error messages (whole characters).
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// A recursive-descent reader of YAML flow style (a superset of JSON).
+///
+/// `pos` is a byte offset that only ever moves by whole characters
+/// (`len_utf8`), so every `&s[pos..]` is on a character boundary.
 struct Flow<'a> {
     s: &'a str,
     pos: usize,
+    /// Open brackets and braces around `pos`, plus the block levels this
+    /// text sits in; at most [`MAX_DEPTH`].
+    depth: usize,
 }
 
 impl<'a> Flow<'a> {
     fn new(s: &'a str) -> Self {
-        Flow { s, pos: 0 }
+        Self::nested(s, 0)
+    }
+
+    /// Flow text inside `depth` levels of block nesting.
+    fn nested(s: &'a str, depth: usize) -> Self {
+        Flow { s, pos: 0, depth }
     }
 
     fn parse_all(mut self) -> Result<Value, String> {
         let v = self.value(false)?;
         self.ws();
         if self.pos != self.s.len() {
-            return Err(format!("unexpected `{}`", &self.s[self.pos..]));
+            return Err(format!("unexpected `{}`", excerpt(self.rest())));
         }
         Ok(v)
     }
 
+    /// What is left to read.
+    fn rest(&self) -> &'a str {
+        self.s.get(self.pos..).unwrap_or("")
+    }
+
     fn peek(&self) -> Option<char> {
-        self.s[self.pos..].chars().next()
+        self.rest().chars().next()
     }
 
     fn ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
         }
+    }
+
+    /// Enters a bracket or brace: an error past [`MAX_DEPTH`], naming the
+    /// character position.
+    fn enter(&mut self) -> Result<(), String> {
+        if self.depth >= MAX_DEPTH {
+            let column = self.s[..self.pos].chars().count() + 1;
+            return Err(format!(
+                "nesting deeper than {MAX_DEPTH} levels at character {column} (`{}`)",
+                excerpt(self.rest())
+            ));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn expect(&mut self, c: char) -> Result<(), String> {
@@ -534,9 +591,9 @@ impl<'a> Flow<'a> {
             Err(format!(
                 "expected `{c}` at `{}`",
                 if self.pos < self.s.len() {
-                    &self.s[self.pos..]
+                    excerpt(self.rest())
                 } else {
-                    "the end"
+                    "the end".to_string()
                 }
             ))
         }
@@ -546,8 +603,18 @@ impl<'a> Flow<'a> {
     fn value(&mut self, nested: bool) -> Result<Value, String> {
         self.ws();
         match self.peek() {
-            Some('{') => self.map(),
-            Some('[') => self.list(),
+            Some('{') => {
+                self.enter()?;
+                let v = self.map();
+                self.depth -= 1;
+                v
+            }
+            Some('[') => {
+                self.enter()?;
+                let v = self.list();
+                self.depth -= 1;
+                v
+            }
             Some(q @ ('"' | '\'')) => Ok(Value::String(self.quoted(q)?)),
             Some(_) => Ok(parse_plain(self.plain(nested, false).trim())),
             None => Err("a value is missing".into()),
@@ -558,7 +625,7 @@ impl<'a> Flow<'a> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             if (nested && matches!(c, ',' | ']' | '}'))
-                || (key && c == ':' && self.s[self.pos + 1..].starts_with([' ', ',', '}', ']']))
+                || (key && c == ':' && self.rest()[1..].starts_with([' ', ',', '}', ']']))
                 || (key && c == ':' && self.pos + 1 == self.s.len())
             {
                 break;
@@ -572,8 +639,9 @@ impl<'a> Flow<'a> {
     /// `'...'` where `''` is a quote.
     fn quoted(&mut self, q: char) -> Result<String, String> {
         let start = self.pos;
+        // `q` is one byte ('"' or '\''), so `start + 1` is a boundary.
         let rest = &self.s[start + 1..];
-        let unterminated = || format!("unterminated string `{}`", &self.s[start..]);
+        let unterminated = || format!("unterminated string `{}`", excerpt(&self.s[start..]));
         if q == '"' {
             let mut escaped = false;
             for (i, c) in rest.char_indices() {
@@ -627,7 +695,7 @@ impl<'a> Flow<'a> {
                     self.pos += 1;
                     return Ok(Value::Array(items));
                 }
-                _ => return Err(format!("expected `,` or `]` at `{}`", &self.s[self.pos..])),
+                _ => return Err(format!("expected `,` or `]` at `{}`", excerpt(self.rest()))),
             }
         }
     }
@@ -647,7 +715,7 @@ impl<'a> Flow<'a> {
                 _ => self.plain(true, true).trim().to_string(),
             };
             if key.is_empty() {
-                return Err(format!("a key is missing at `{}`", &self.s[self.pos..]));
+                return Err(format!("a key is missing at `{}`", excerpt(self.rest())));
             }
             self.expect(':')?;
             let v = self.value(true)?;
@@ -661,7 +729,12 @@ impl<'a> Flow<'a> {
                     self.pos += 1;
                     return Ok(Value::Object(m));
                 }
-                _ => return Err(format!("expected `,` or `}}` at `{}`", &self.s[self.pos..])),
+                _ => {
+                    return Err(format!(
+                        "expected `,` or `}}` at `{}`",
+                        excerpt(self.rest())
+                    ))
+                }
             }
         }
     }

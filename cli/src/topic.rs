@@ -113,6 +113,7 @@ fn hint(e: &InspectError) -> &'static str {
         InspectError::VersionMismatch { .. } | InspectError::Corrupted { .. } => {
             " (`axon clean` removes it once no process uses it)"
         }
+        InspectError::NotASegment { .. } => " (`axon clean` removes it)",
         InspectError::ForeignOwner { .. } => {
             " (each user has their own segments; run the tool as that user)"
         }

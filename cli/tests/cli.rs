@@ -727,6 +727,144 @@ fn bad_segments_and_bad_input_get_one_line_each() {
     assert!(!old.exists() && !junk.exists(), "{done}");
 }
 
+/// A FIFO named like a segment hung every command that opened it
+/// (`open(O_RDONLY)` waits for a writer), and `clean` skipped it while
+/// `topic list` said `clean` removes it. A directory and a socket in a
+/// segment's place are refused the same way. Every command runs under
+/// `run_with_deadline` (the watchdog).
+fn non_regular_files_named_like_segments_are_refused_not_hung() {
+    let mut w = World::new("fifo");
+    w.spawn("pub:odom", "/live", "alive", 50.0);
+    let fifo = w.segment("/fifo");
+    let dir = w.segment("/dir");
+    let sock = w.segment("/sock");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    struct Remove(Vec<PathBuf>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+    let _remove = Remove(vec![fifo.clone(), dir.clone(), sock.clone()]);
+
+    for (topic, kind) in [
+        ("/fifo", "a FIFO"),
+        ("/dir", "a directory"),
+        ("/sock", "a socket"),
+    ] {
+        let want = format!("{kind}, not a regular file: it cannot be a topic segment");
+        for cmd in ["info", "echo", "hz", "bw"] {
+            let o = w.axon(&["topic", cmd, topic]);
+            fails_with(&o, &want);
+            assert!(
+                stderr(&o).contains("`axon clean` removes it"),
+                "{}",
+                stderr(&o)
+            );
+        }
+        let o = w.axon(&["topic", "pub", topic, "Twist", "{}"]);
+        fails_with(&o, &want);
+    }
+    // The library refuses it too, for a publisher and a subscriber.
+    let node = Node::builder("direct").domain(w.dom()).create().unwrap();
+    let e = node.publisher::<Twist>("/fifo").create().unwrap_err();
+    assert!(e.to_string().contains("a FIFO, not a regular file"), "{e}");
+    let e = node.subscriber::<Twist>("/fifo").create().unwrap_err();
+    assert!(e.to_string().contains("a FIFO, not a regular file"), "{e}");
+
+    let list = w.axon(&["topic", "list"]);
+    assert_eq!(list.status.code(), Some(1), "{}", stderr(&list));
+    assert!(stdout(&list).contains("/live"), "{}", stdout(&list));
+    let err = stderr(&list);
+    assert_eq!(err.lines().count(), 3, "{err}");
+    assert!(
+        err.lines().all(|l| l.contains("`axon clean` removes it")),
+        "{err}"
+    );
+    let nodes = w.axon(&["node", "list"]);
+    assert!(stdout(&nodes).contains("alive"), "{}", stdout(&nodes));
+
+    // What `topic list` promises, `clean` does: a dry run names all three...
+    let dry = json(&w.axon(&["clean", "--dry-run", "--json"]));
+    let removed = dry["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 3, "{dry}");
+    assert!(fifo.exists() && dir.exists() && sock.exists());
+    // ...and the real run removes them and leaves the live topic alone.
+    let done = json(&w.axon(&["clean", "--json"]));
+    assert_eq!(done["removed"].as_array().unwrap().len(), 3, "{done}");
+    assert!(!fifo.exists() && !dir.exists() && !sock.exists(), "{done}");
+    assert!(w.segment("/live").exists());
+    assert!(
+        json(&w.axon(&["topic", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    );
+}
+
+/// `axon topic echo` died of SIGBUS when another process truncated the
+/// segment it had mapped; now it ends with one clear line and exit code 1.
+fn echo_survives_a_segment_truncated_under_it() {
+    let mut w = World::new("cut");
+    w.spawn("pub:odom", "/cut", "cutter", 100.0);
+    let mut echo = Command::new(AXON)
+        .args(["topic", "echo", "/cut"])
+        .env("AXON_DOMAIN", &w.domain)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(echo.stdout.take().unwrap());
+    let mut err = echo.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = out.read_line(&mut first);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    let first = rx.recv_timeout(WAIT).expect("echo printed nothing");
+    assert!(!first.is_empty(), "echo ended early");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.segment("/cut"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = echo.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            let _ = echo.kill();
+            let _ = echo.wait();
+            panic!("watchdog: echo did not end after the truncation");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut text = String::new();
+    err.read_to_string(&mut text).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "echo died ({status:?}; SIGBUS is signal 7): {text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("topic /cut: its shared-memory segment was truncated"),
+        "{text}"
+    );
+}
+
 fn a_closed_pipe_ends_echo_quietly() {
     let mut w = World::new("pipe");
     w.spawn("pub:odom", "/odom", "odom", 200.0);
@@ -890,6 +1028,14 @@ fn main() {
         trial(
             "bad_segments_and_bad_input_get_one_line_each",
             bad_segments_and_bad_input_get_one_line_each,
+        ),
+        trial(
+            "non_regular_files_named_like_segments_are_refused_not_hung",
+            non_regular_files_named_like_segments_are_refused_not_hung,
+        ),
+        trial(
+            "echo_survives_a_segment_truncated_under_it",
+            echo_survives_a_segment_truncated_under_it,
         ),
         trial(
             "a_closed_pipe_ends_echo_quietly",

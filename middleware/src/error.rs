@@ -166,7 +166,20 @@ pub enum LoanError {
         /// Bytes the slot needs.
         needed: u64,
     },
+    /// The topic's segment file was truncated (by another process) while
+    /// mapped: nothing in it can be trusted any more (`fault.rs`).
+    #[error("topic {topic}: {TRUNCATED}")]
+    SegmentTruncated {
+        /// The topic.
+        topic: String,
+    },
 }
+
+/// What the `SegmentTruncated` variants say after the topic (`WaitError`'s,
+/// in `wake/`, says the same).
+pub(crate) const TRUNCATED: &str = "its shared-memory segment was truncated by another process \
+     while in use; this participant stopped using it (recreate the publisher or subscriber once \
+     the topic is set up again)";
 
 /// Why a receive failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,6 +190,13 @@ pub enum RecvError {
     TooManyHeld {
         /// The maximum (QoS `max_held`).
         max: u32,
+    },
+    /// The topic's segment file was truncated (by another process) while
+    /// mapped: nothing in it can be trusted any more (`fault.rs`).
+    #[error("topic {topic}: {TRUNCATED}")]
+    SegmentTruncated {
+        /// The topic.
+        topic: String,
     },
 }
 

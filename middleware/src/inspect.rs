@@ -67,6 +67,16 @@ pub enum InspectError {
         /// What check failed.
         reason: String,
     },
+    /// A file named like a segment that is not a regular file (a FIFO, a
+    /// directory, a socket, a symlink, a device): it cannot be anyone's
+    /// segment, and [`clean`] removes it.
+    #[error("{}: {kind}, not a regular file: it cannot be a topic segment", .path.display())]
+    NotASegment {
+        /// The file.
+        path: PathBuf,
+        /// What it is: "a FIFO", "a directory", ...
+        kind: &'static str,
+    },
     /// An operating-system error (permission denied, ...).
     #[error("{}: {source}", .path.display())]
     Io {
@@ -103,7 +113,15 @@ impl InspectError {
                 uid,
                 me: sys::euid(),
             },
-            OpenError::Io { path, source } => InspectError::Io { path, source },
+            OpenError::Io { path, source } => {
+                match source
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<sys::NotRegular>())
+                {
+                    Some(n) => InspectError::NotASegment { path, kind: n.kind },
+                    None => InspectError::Io { path, source },
+                }
+            }
             other => InspectError::Io {
                 path: path.to_path_buf(),
                 source: io::Error::other(other.to_string()),
@@ -325,6 +343,14 @@ pub fn topics(domain: &Domain) -> io::Result<Vec<(TopicName, Result<TopicReport,
 /// Inspects the segment file at `path` (read-only; joins nothing).
 pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, InspectError> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| InspectError::io(path, e))?;
+    if !meta.file_type().is_file() {
+        // Never opened: a FIFO would block the open (sys.rs opens with
+        // O_NONBLOCK and checks again, for one swapped in meanwhile).
+        return Err(InspectError::NotASegment {
+            path: path.to_path_buf(),
+            kind: sys::file_kind(meta.file_type()),
+        });
+    }
     let me = sys::euid();
     if meta.uid() != me {
         return Err(InspectError::ForeignOwner {
@@ -390,6 +416,13 @@ pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, Insp
             dropped: rec.dropped.load(Ordering::Relaxed),
             corrupt: rec.corrupt.load(Ordering::Relaxed),
             unread,
+        });
+    }
+    if seg.poisoned() {
+        // Truncated while we read it: what we read is zeros (fault.rs).
+        return Err(InspectError::Corrupted {
+            path: path.to_path_buf(),
+            reason: "truncated by another process while it was read".into(),
         });
     }
     Ok(TopicReport {
@@ -519,10 +552,14 @@ pub const TEMPORARY_GRACE: Duration = Duration::from_secs(600);
 
 /// Removes the files of `scope` in `dir` that no live process uses: segments
 /// whose record locks are all free (their processes exited or were killed),
-/// whatever state their header is in, and abandoned temporary files. Never
-/// touches a file of another user or one with a live participant. A dry run
-/// reports the same without removing anything. A file that cannot be
-/// checked is reported as [`CleanAction::Failed`] and the others still cleaned.
+/// whatever state their header is in, abandoned temporary files, and files
+/// named like a segment that are not regular files (a FIFO, socket,
+/// symlink, device or empty directory: nobody can use them as a segment,
+/// and a FIFO would hang whoever opens it without `O_NONBLOCK`). Never
+/// touches a file of another user or one with a live participant; never
+/// follows a symlink or empties a directory. A dry run reports the same
+/// without removing anything. A file that cannot be checked or removed is
+/// reported as [`CleanAction::Failed`] and the others still cleaned.
 pub fn clean(dir: &Path, scope: Scope<'_>, dry_run: bool) -> io::Result<Vec<CleanEntry>> {
     let me = sys::euid();
     let mut out = Vec::new();
@@ -531,7 +568,11 @@ pub fn clean(dir: &Path, scope: Scope<'_>, dry_run: bool) -> io::Result<Vec<Clea
             Ok(m) => m,
             Err(_) => continue, // gone meanwhile
         };
-        if meta.uid() != me || !meta.file_type().is_file() {
+        if meta.uid() != me {
+            continue;
+        }
+        if !meta.file_type().is_file() {
+            out.push(remove_not_a_segment(f, &meta, dry_run));
             continue;
         }
         let bytes = meta.blocks() * 512;
@@ -595,6 +636,48 @@ pub fn clean(dir: &Path, scope: Scope<'_>, dry_run: bool) -> io::Result<Vec<Clea
         });
     }
     Ok(out)
+}
+
+/// [`clean`] of a file named like a segment that is not a regular file.
+/// It is removed only if the name still names the same inode (`ino`, `dev`)
+/// and kind just before; a directory only if empty (`rmdir`).
+fn remove_not_a_segment(f: SegmentFileName, meta: &std::fs::Metadata, dry_run: bool) -> CleanEntry {
+    let kind = sys::file_kind(meta.file_type());
+    let mut entry = CleanEntry {
+        reason: CleanReason::Unusable(format!(
+            "{kind}, not a regular file: it cannot be a topic segment"
+        )),
+        path: f.path,
+        topic: f.topic,
+        action: CleanAction::Removed,
+        bytes: 0,
+    };
+    if dry_run {
+        return entry;
+    }
+    let same = std::fs::symlink_metadata(&entry.path).is_ok_and(|m| {
+        m.ino() == meta.ino() && m.dev() == meta.dev() && m.file_type() == meta.file_type()
+    });
+    if !same {
+        entry.action = CleanAction::Vanished;
+        return entry;
+    }
+    let removed = if meta.file_type().is_dir() {
+        std::fs::remove_dir(&entry.path)
+    } else {
+        std::fs::remove_file(&entry.path)
+    };
+    match removed {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => entry.action = CleanAction::Vanished,
+        Err(e) => {
+            entry.action = CleanAction::Failed;
+            entry.reason = CleanReason::Unusable(format!(
+                "{kind}, not a regular file: it cannot be a topic segment, but removing it failed: {e}"
+            ));
+        }
+    }
+    entry
 }
 
 /// The layout version this build reads and writes.

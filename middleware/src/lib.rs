@@ -45,6 +45,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod executor;
 #[cfg(not(loom))]
+mod fault;
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(not(loom))]

@@ -80,6 +80,7 @@ impl TypeDesc {
             max_loans: qos.max_loans,
             mode: qos.mode,
             allow_foreign: qos.allow_other_users,
+            semaphore_wake: qos.semaphore_wake,
         }
     }
 }
@@ -241,6 +242,10 @@ impl RawPublisher {
     /// Reserves a slot for a sample with `elems` trailing elements.
     #[inline(always)]
     pub fn loan_slot(&self, elems: usize) -> Result<RawLoan<'_>, LoanError> {
+        // A truncated segment (fault.rs): one relaxed load.
+        if self.seg.poisoned() {
+            return Err(self.truncated());
+        }
         let c = &self.seg.config;
         if elems as u64 > c.max_elems {
             return Err(LoanError::TooLarge {
@@ -296,6 +301,14 @@ impl RawPublisher {
         }
         st.reserved[slot as usize] = true;
         Ok(())
+    }
+
+    /// The error of a loan on a truncated segment (`fault.rs`).
+    #[cold]
+    fn truncated(&self) -> LoanError {
+        LoanError::SegmentTruncated {
+            topic: self.seg.topic_name(),
+        }
     }
 
     /// Reliable subscribers: the next send (plus loans already out) must not
@@ -432,6 +445,13 @@ impl RawPublisher {
     /// Samples published on this lane so far (by every owner it had).
     pub fn published(&self) -> u64 {
         self.state.borrow().next_seq - 1
+    }
+
+    /// Wake-ups where a sleeping subscriber's record asked for a semaphore
+    /// on a topic created without semaphore wake-ups: a forged (corrupted)
+    /// record, woken with the futex instead and counted here.
+    pub fn corrupt_wake_records(&self) -> u64 {
+        self.seg.wake_mismatches()
     }
 
     /// Subscribers currently on the topic (including ones not yet found dead).

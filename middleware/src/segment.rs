@@ -24,9 +24,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
-use memmap2::MmapRaw;
-
 use crate::error::OpenError;
+use crate::fault::GuardedMap;
 use crate::layout::{self, *};
 use crate::names::{Domain, TopicName};
 use crate::sync::{AtomicU64, Ordering};
@@ -57,6 +56,8 @@ pub(crate) struct TopicSpec {
     pub mode: u32,
     /// Accept segments owned by other users.
     pub allow_foreign: bool,
+    /// Create the topic with semaphore wake-ups allowed (`WAKE_SEMAPHORE`).
+    pub semaphore_wake: bool,
 }
 
 impl TopicSpec {
@@ -107,7 +108,11 @@ impl TopicSpec {
             max_loans: self.max_loans,
             slots_per_lane: slots.min(u32::MAX as u64) as u32,
             owner_uid: sys::euid(),
-            reserved: 0,
+            wake_modes: if self.semaphore_wake {
+                layout::WAKE_SEMAPHORE
+            } else {
+                0
+            },
         };
         c.check()
             .map_err(|why| OpenError::InvalidQos(why.to_string()))?;
@@ -119,7 +124,8 @@ impl TopicSpec {
 #[derive(Debug)]
 pub(crate) struct Segment {
     file: SegmentFile,
-    map: MmapRaw,
+    /// SIGBUS on it is contained (`fault.rs`): a truncated file poisons it.
+    map: GuardedMap,
     path: PathBuf,
     info: FileInfo,
     /// Private copy of the immutable config, checked.
@@ -127,6 +133,9 @@ pub(crate) struct Segment {
     /// Offsets computed from `config`.
     pub layout: Layout,
     writable: bool,
+    /// Sleeper records whose mode word asked for a semaphore on a topic
+    /// created without semaphore wake-ups (forged): woken by futex instead.
+    wake_mismatches: std::sync::atomic::AtomicU64,
 }
 
 /// Why an existing segment cannot be used as it is.
@@ -239,8 +248,8 @@ impl Segment {
                 .map_err(|e| OpenError::io(&tmp, e))?;
             file.allocate_range(0, needed)
                 .map_err(|e| space_or_io(domain.dir(), &tmp, e, needed))?;
-            let map = file.map(layout.total).map_err(|e| OpenError::io(&tmp, e))?;
-            let hdr = map.as_mut_ptr() as *mut SegmentHeader;
+            let map = GuardedMap::new(file.map(layout.total).map_err(|e| OpenError::io(&tmp, e))?);
+            let hdr = map.map().as_mut_ptr() as *mut SegmentHeader;
             // SAFETY: (1) the mapping is `layout.total` bytes, at least
             // `size_of::<SegmentHeader>()`, and page-aligned, so `hdr` is in
             // bounds and aligned; (2) the file is still private to us (its
@@ -254,7 +263,13 @@ impl Segment {
                 std::ptr::addr_of_mut!((*hdr).version).write(LAYOUT_VERSION);
                 std::ptr::addr_of_mut!((*hdr).magic).write(MAGIC);
             }
-            map.flush().map_err(|e| OpenError::io(&tmp, e))?;
+            if map.poisoned() {
+                return Err(OpenError::io(
+                    &tmp,
+                    io::Error::other("truncated by another process while being created"),
+                ));
+            }
+            map.map().flush().map_err(|e| OpenError::io(&tmp, e))?;
             file.set_mode(mode).map_err(|e| OpenError::io(&tmp, e))?;
             Ok(())
         })();
@@ -304,10 +319,10 @@ impl Segment {
             file.map_read_only(hsize)
         };
         let head = match mapped {
-            Ok(m) => m,
+            Ok(m) => GuardedMap::new(m),
             Err(e) => return Err((Some(file), OpenError::io(path, e))),
         };
-        let hdr = head.as_ptr() as *const SegmentHeader;
+        let hdr = head.map().as_ptr() as *const SegmentHeader;
         // SAFETY: (1) `head` maps `size_of::<SegmentHeader>()` bytes and is
         // page-aligned; (2) these fields are plain bytes, copied out with
         // volatile reads because another process may (if hostile) write them
@@ -321,7 +336,14 @@ impl Segment {
                 std::ptr::read_volatile(std::ptr::addr_of!((*hdr).config)),
             )
         };
+        let truncated = head.poisoned();
         drop(head);
+        if truncated {
+            return Err((
+                Some(file),
+                corrupt("truncated by another process while its header was read".into()),
+            ));
+        }
         if magic != MAGIC {
             return Err((
                 Some(file),
@@ -358,7 +380,7 @@ impl Segment {
         } else {
             file.map_read_only(layout.total)
         } {
-            Ok(m) => m,
+            Ok(m) => GuardedMap::new(m),
             Err(e) => return Err((Some(file), OpenError::io(path, e))),
         };
         Ok(Segment {
@@ -369,6 +391,7 @@ impl Segment {
             config,
             layout,
             writable,
+            wake_mismatches: Default::default(),
         })
     }
 
@@ -457,7 +480,7 @@ impl Segment {
         // is page-aligned; (3) `T` is one of the layout's types, made only of
         // atomics (or bytes read volatile), for which any bit pattern is valid
         // and concurrent access from other processes is what they are for.
-        unsafe { &*(self.map.as_ptr().add(offset) as *const T) }
+        unsafe { &*(self.map.map().as_ptr().add(offset) as *const T) }
     }
 
     /// The header.
@@ -520,7 +543,7 @@ impl Segment {
             // layout, `lane` and `slot` checked above), and a prefetch neither
             // faults nor changes memory: it only warms the cache.
             unsafe {
-                let p = self.map.as_ptr().add(offset) as *const i8;
+                let p = self.map.map().as_ptr().add(offset) as *const i8;
                 core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p);
             }
         }
@@ -534,7 +557,52 @@ impl Segment {
         let offset = self.layout.slot(lane, slot as usize) + SLOT_HEADER;
         // SAFETY: `offset + slot_payload <= layout.total` by construction of
         // the layout (the slot stride covers header and payload).
-        unsafe { self.map.as_mut_ptr().add(offset) }
+        unsafe { self.map.map().as_mut_ptr().add(offset) }
+    }
+
+    /// Whether the file was truncated under the mapping and a fault there
+    /// replaced it with zeros (`fault.rs`): one relaxed load. Nothing read
+    /// from the mapping since can be trusted.
+    #[inline(always)]
+    pub fn poisoned(&self) -> bool {
+        self.map.poisoned()
+    }
+
+    /// Counts a forged semaphore mode word (see `wake_mismatches`).
+    #[cold]
+    pub fn count_wake_mismatch(&self) {
+        self.wake_mismatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forged semaphore mode words seen by this participant's wake-ups.
+    pub fn wake_mismatches(&self) -> u64 {
+        self.wake_mismatches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The topic's name, for errors.
+    #[cold]
+    pub fn topic_name(&self) -> String {
+        self.config.topic_name()
+    }
+
+    /// Whether the mapping is still backed by the file: not poisoned, and
+    /// the file (one `fstat`) not shorter than the layout. A shorter file
+    /// poisons the mapping as a fault would, so every later check agrees.
+    /// For the slow paths (a failed sleep, the liveness slice): a sleeping
+    /// subscriber touches no memory, so no fault tells it.
+    pub fn check_intact(&self) -> bool {
+        if self.poisoned() {
+            return false;
+        }
+        match self.file.info() {
+            Ok(i) if i.size < self.layout.total as u64 => {
+                self.map.poison();
+                false
+            }
+            _ => true,
+        }
     }
 
     fn ensure_writable(&self) -> Result<(), OpenError> {

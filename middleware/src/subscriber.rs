@@ -208,6 +208,10 @@ impl RawSubscriber {
     /// The next sample from any publisher, if one is there.
     #[inline(always)]
     pub fn try_recv(&self) -> Result<Option<RawSample<'_>>, RecvError> {
+        // A truncated segment (fault.rs): one relaxed load.
+        if self.seg.poisoned() {
+            return Err(self.truncated());
+        }
         let used = self.used_lanes();
         let lanes = self.cursors.len();
         if used & used.wrapping_sub(1) == 0 {
@@ -270,8 +274,21 @@ impl RawSubscriber {
     }
 
     /// Chooses how this subscriber sleeps in `recv` (default: futex).
+    /// `Semaphore` only on a topic created for it (`Qos::semaphore_wake`):
+    /// elsewhere publishers never post semaphores, so it is refused.
     pub fn set_wake(&self, mechanism: WakeMechanism) -> std::io::Result<()> {
         if mechanism == WakeMechanism::Semaphore {
+            if self.seg.config.wake_modes & crate::layout::WAKE_SEMAPHORE == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "topic {} was created for futex wake-ups only, so its publishers never \
+                         post a semaphore: use WakeMechanism::Futex, or create the topic from a \
+                         node whose wake mechanism is Semaphore",
+                        self.seg.topic_name()
+                    ),
+                ));
+            }
             wake::init_semaphore(&self.seg.subscriber(self.index).wake)?;
         }
         self.wake.set(mechanism);
@@ -359,13 +376,21 @@ impl RawSubscriber {
             busy = 0;
             let slice = left.min(wake::LIVENESS_SLICE);
             let until = crate::sys::monotonic_ns() + slice.as_nanos() as u64;
-            wake::sleep_once(&self.seg, self.index, mechanism, || self.pending(), until)?;
+            if let Err(e) =
+                wake::sleep_once(&self.seg, self.index, mechanism, || self.pending(), until)
+            {
+                // A futex wait on a truncated page fails (EFAULT), no SIGBUS.
+                return Err(self.wait_failed(e));
+            }
             if let Some(s) = self.take()? {
                 return Ok(s);
             }
             let due = quiet_since.elapsed() >= wake::LIVENESS_SLICE
                 || deadline.is_some_and(|d| Instant::now() >= d);
             if due && !self.pending() {
+                if !self.seg.check_intact() {
+                    return Err(self.wait_failed_truncated());
+                }
                 if self.check_gone(true) {
                     return Err(WaitError::PublisherGone);
                 }
@@ -379,7 +404,33 @@ impl RawSubscriber {
     fn take(&self) -> Result<Option<RawSample<'_>>, WaitError> {
         self.try_recv().map_err(|e| match e {
             RecvError::TooManyHeld { max } => WaitError::TooManyHeld { max },
+            RecvError::SegmentTruncated { topic } => WaitError::SegmentTruncated { topic },
         })
+    }
+
+    /// The error of a receive from a truncated segment (`fault.rs`).
+    #[cold]
+    fn truncated(&self) -> RecvError {
+        RecvError::SegmentTruncated {
+            topic: self.seg.topic_name(),
+        }
+    }
+
+    #[cold]
+    fn wait_failed_truncated(&self) -> WaitError {
+        WaitError::SegmentTruncated {
+            topic: self.seg.topic_name(),
+        }
+    }
+
+    /// A sleep failed: because the segment was truncated, or `e`.
+    #[cold]
+    fn wait_failed(&self, e: std::io::Error) -> WaitError {
+        if self.seg.check_intact() {
+            WaitError::Os(e)
+        } else {
+            self.wait_failed_truncated()
+        }
     }
 
     /// Polls until something is pending (`Ok`) or `budget` has passed

@@ -5,6 +5,11 @@
 //! and `O_NOFOLLOW` (a segment is never reached through a symlink someone
 //! else planted). Nothing above this module calls `libc` or `nix` for files.
 //!
+//! An existing segment is opened `O_NONBLOCK` too, and refused unless
+//! `fstat` says it is a regular file ([`NotRegular`]): a FIFO in a
+//! segment's place would block a read-only `open` until a writer came
+//! (forever), and a socket, directory or device is no segment either.
+//!
 //! ## Liveness through open-file-description locks
 //! A participant (publisher lane or subscriber record) owns its record by
 //! holding an OFD write lock on one byte of the segment file (byte
@@ -67,20 +72,38 @@ impl SegmentFile {
 
     /// Opens an existing file read-write.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(path)?;
-        Ok(SegmentFile { file })
+        Self::open_existing(path, true)
     }
 
     /// Opens an existing file read-only (tools that only look).
     pub fn open_read_only(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
+        Self::open_existing(path, false)
+    }
+
+    /// Opens an existing regular file without ever blocking: `O_NONBLOCK`
+    /// makes opening a FIFO return at once (it has no effect on a regular
+    /// file), and `fstat` then refuses anything but a regular file. An open
+    /// that fails on a file of another kind (a directory opened for
+    /// writing, a socket, a symlink under `O_NOFOLLOW`) reports that kind.
+    fn open_existing(path: &Path, write: bool) -> io::Result<Self> {
+        let opened = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(path)?;
+            .write(write)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path);
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(match std::fs::symlink_metadata(path) {
+                    Ok(m) if !m.file_type().is_file() => NotRegular::error(m.file_type()),
+                    _ => e,
+                })
+            }
+        };
+        let kind = file.metadata()?.file_type();
+        if !kind.is_file() {
+            return Err(NotRegular::error(kind));
+        }
         Ok(SegmentFile { file })
     }
 
@@ -194,6 +217,59 @@ impl SegmentFile {
         fl.l_len = len as libc::off_t;
         self.fcntl_lock(libc::F_OFD_GETLK, &mut fl)?;
         Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+}
+
+/// A file in a segment's place that is not a regular file (the error
+/// inside the `io::Error`, kind `InvalidInput`, that opening it returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotRegular {
+    /// What it is instead: "a FIFO", "a directory", ...
+    pub kind: &'static str,
+}
+
+impl NotRegular {
+    fn error(kind: std::fs::FileType) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NotRegular {
+                kind: file_kind(kind),
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, not a regular file: it cannot be a topic segment",
+            self.kind
+        )
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// What kind of file `t` is, for messages ("a FIFO", "a directory", ...).
+pub(crate) fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
     }
 }
 

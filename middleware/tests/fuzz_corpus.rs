@@ -278,7 +278,7 @@ fn check_image(image: &[u8], name: &str, i: usize, published: &[u64]) {
             elem_size: c.elem_size,
         };
         let qos = Qos {
-            history: 1,
+            history: Some(1),
             max_held: 1,
             max_loans: 1,
             max_len: Some(1),
