@@ -334,11 +334,12 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
     )?;
     writeln!(
         out,
-        "segment:     {} (mode {:04o}, uid {}, {} of memory, {} slots per lane)",
+        "segment:     {} (mode {:04o}, uid {}, {} of memory reserved of {} at most, {} slots per lane)",
         r.path.display(),
         r.mode,
         r.owner_uid,
         text::bytes(r.allocated as f64),
+        text::bytes(r.file_size as f64),
         c.slots_per_lane
     )?;
     writeln!(out, "publishers:  {}", r.live_publishers())?;
