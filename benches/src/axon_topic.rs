@@ -104,14 +104,7 @@ impl End {
         parent: bool,
     ) -> anyhow::Result<Self> {
         let domain = crate::bench_domain("bench", &ctx.run_id.0)?;
-        // The node's mechanism, not only the subscriber's: a topic allows
-        // semaphore wake-ups only if created for them (`Qos::semaphore_wake`),
-        // and either side's publisher may create it.
-        let mut builder = Node::builder("bench").domain(domain.clone());
-        if let Some(w) = wake {
-            builder = builder.wake(w);
-        }
-        let node = builder.create()?;
+        let node = Node::builder("bench").domain(domain.clone()).create()?;
         let (publisher, subscriber) = ping_pong_topics(&node, parent, payload.size, 1, wake)?;
         Ok(End {
             publisher,

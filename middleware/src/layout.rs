@@ -141,17 +141,9 @@ pub struct TopicConfig {
     pub slots_per_lane: u32,
     /// Creator's effective uid.
     pub owner_uid: u32,
-    /// Wake mechanisms publishers may use toward this topic's sleepers,
-    /// fixed by the creator (bit [`WAKE_SEMAPHORE`]; the futex is always
-    /// allowed). Publishers take the mechanism from this checked private
-    /// copy, never from a subscriber's `WakeArea::mode` alone (`wake/`).
-    pub wake_modes: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
-
-/// [`TopicConfig::wake_modes`] bit: subscribers may sleep on a
-/// process-shared semaphore, and publishers `sem_post` it (libc then reads
-/// bytes a peer can write: a topic for trusted peers only).
-pub const WAKE_SEMAPHORE: u32 = 1;
 
 impl TopicConfig {
     /// The type name as text.
@@ -198,9 +190,6 @@ impl TopicConfig {
         }
         if !(1..=MAX_DEPTH).contains(&self.depth) {
             return Err("depth out of range");
-        }
-        if self.wake_modes & !WAKE_SEMAPHORE != 0 {
-            return Err("unknown wake modes");
         }
         if !(1..=MAX_PUBLISHERS).contains(&self.max_publishers) {
             return Err("max_publishers out of range");
@@ -253,7 +242,7 @@ impl TopicConfig {
             .u64(c.max_loans as u64)
             .u64(c.slots_per_lane as u64)
             .u64(c.owner_uid as u64)
-            .u64(c.wake_modes as u64)
+            .u64(c.reserved as u64)
             .finish()
     }
 }

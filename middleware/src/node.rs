@@ -392,9 +392,8 @@ impl<T: Message + ?Sized> PublisherBuilder<'_, T> {
         let topic = self.node.resolve(&self.topic)?;
         let desc = TypeDesc::of::<T>();
         check_alignment::<T>(&desc)?;
-        let mut qos = self.qos;
-        qos.semaphore_wake |= self.node.wake == WakeMechanism::Semaphore;
-        let raw = RawPublisher::create(&self.node.domain, topic, &desc, &qos, &self.node.name)?;
+        let raw =
+            RawPublisher::create(&self.node.domain, topic, &desc, &self.qos, &self.node.name)?;
         Ok(Publisher::from_raw(raw))
     }
 }
@@ -435,21 +434,19 @@ impl<T: Message + ?Sized> SubscriberBuilder<'_, T> {
         let topic = self.node.resolve(&self.topic)?;
         let desc = TypeDesc::of::<T>();
         check_alignment::<T>(&desc)?;
-        let wake = self.wake.unwrap_or(self.node.wake);
-        let mut qos = self.qos;
-        qos.semaphore_wake |= wake == WakeMechanism::Semaphore;
         let raw = RawSubscriber::create(
             &self.node.domain,
             topic.clone(),
             Some(&desc),
-            &qos,
+            &self.qos,
             &self.node.name,
         )?;
         raw.set_node_id(self.node.id);
-        raw.set_wake(wake).map_err(|e| OpenError::Io {
-            path: self.node.domain.segment_path(&topic),
-            source: e,
-        })?;
+        raw.set_wake(self.wake.unwrap_or(self.node.wake))
+            .map_err(|e| OpenError::Io {
+                path: self.node.domain.segment_path(&topic),
+                source: e,
+            })?;
         Ok(Subscriber::from_raw(raw))
     }
 }

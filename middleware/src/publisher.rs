@@ -80,7 +80,6 @@ impl TypeDesc {
             max_loans: qos.max_loans,
             mode: qos.mode,
             allow_foreign: qos.allow_other_users,
-            semaphore_wake: qos.semaphore_wake,
         }
     }
 }
@@ -445,13 +444,6 @@ impl RawPublisher {
     /// Samples published on this lane so far (by every owner it had).
     pub fn published(&self) -> u64 {
         self.state.borrow().next_seq - 1
-    }
-
-    /// Wake-ups where a sleeping subscriber's record asked for a semaphore
-    /// on a topic created without semaphore wake-ups: a forged (corrupted)
-    /// record, woken with the futex instead and counted here.
-    pub fn corrupt_wake_records(&self) -> u64 {
-        self.seg.wake_mismatches()
     }
 
     /// Subscribers currently on the topic (including ones not yet found dead).

@@ -59,14 +59,6 @@ pub struct Qos {
     pub mode: u32,
     /// Accept a segment created by another user. Default false.
     pub allow_other_users: bool,
-    /// If this creates the topic: allow its subscribers to sleep on a
-    /// process-shared semaphore (`WakeMechanism::Semaphore`). Publishers of
-    /// such a topic hand a semaphore in shared memory to libc, which aborts
-    /// the process on some corruptions, so only topics created for it allow
-    /// it; on others a semaphore subscriber is refused and publishers only
-    /// ever use the futex. Default false; the builders set it when the
-    /// participant's (or its node's) wake mechanism is `Semaphore`.
-    pub semaphore_wake: bool,
 }
 
 /// History of a topic created by a participant that did not ask for one.
@@ -88,7 +80,6 @@ impl Default for Qos {
             max_len: None,
             mode: 0o600,
             allow_other_users: false,
-            semaphore_wake: false,
         }
     }
 }

@@ -56,8 +56,6 @@ pub(crate) struct TopicSpec {
     pub mode: u32,
     /// Accept segments owned by other users.
     pub allow_foreign: bool,
-    /// Create the topic with semaphore wake-ups allowed (`WAKE_SEMAPHORE`).
-    pub semaphore_wake: bool,
 }
 
 impl TopicSpec {
@@ -108,11 +106,7 @@ impl TopicSpec {
             max_loans: self.max_loans,
             slots_per_lane: slots.min(u32::MAX as u64) as u32,
             owner_uid: sys::euid(),
-            wake_modes: if self.semaphore_wake {
-                layout::WAKE_SEMAPHORE
-            } else {
-                0
-            },
+            reserved: 0,
         };
         c.check()
             .map_err(|why| OpenError::InvalidQos(why.to_string()))?;
@@ -133,9 +127,6 @@ pub(crate) struct Segment {
     /// Offsets computed from `config`.
     pub layout: Layout,
     writable: bool,
-    /// Sleeper records whose mode word asked for a semaphore on a topic
-    /// created without semaphore wake-ups (forged): woken by futex instead.
-    wake_mismatches: std::sync::atomic::AtomicU64,
 }
 
 /// Why an existing segment cannot be used as it is.
@@ -391,7 +382,6 @@ impl Segment {
             config,
             layout,
             writable,
-            wake_mismatches: Default::default(),
         })
     }
 
@@ -566,19 +556,6 @@ impl Segment {
     #[inline(always)]
     pub fn poisoned(&self) -> bool {
         self.map.poisoned()
-    }
-
-    /// Counts a forged semaphore mode word (see `wake_mismatches`).
-    #[cold]
-    pub fn count_wake_mismatch(&self) {
-        self.wake_mismatches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Forged semaphore mode words seen by this participant's wake-ups.
-    pub fn wake_mismatches(&self) -> u64 {
-        self.wake_mismatches
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The topic's name, for errors.

@@ -274,21 +274,8 @@ impl RawSubscriber {
     }
 
     /// Chooses how this subscriber sleeps in `recv` (default: futex).
-    /// `Semaphore` only on a topic created for it (`Qos::semaphore_wake`):
-    /// elsewhere publishers never post semaphores, so it is refused.
     pub fn set_wake(&self, mechanism: WakeMechanism) -> std::io::Result<()> {
         if mechanism == WakeMechanism::Semaphore {
-            if self.seg.config.wake_modes & crate::layout::WAKE_SEMAPHORE == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "topic {} was created for futex wake-ups only, so its publishers never \
-                         post a semaphore: use WakeMechanism::Futex, or create the topic from a \
-                         node whose wake mechanism is Semaphore",
-                        self.seg.topic_name()
-                    ),
-                ));
-            }
             wake::init_semaphore(&self.seg.subscriber(self.index).wake)?;
         }
         self.wake.set(mechanism);

@@ -174,13 +174,6 @@ fn truncate(domain: &str, len: u64) {
 
 fn every_participant_reports_truncation_to(len: u64) {
     let domain = format!("trunc-{}-{len}", std::process::id());
-    struct Cleanup(String);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            support::remove_domain(&self.0); // pass or fail
-        }
-    }
-    let _cleanup = Cleanup(domain.clone());
     let publisher = Participant::spawn("publisher", &domain);
     let sleeper = Participant::spawn("sleeper", &domain);
     let poller = Participant::spawn("poller", &domain);
@@ -194,6 +187,7 @@ fn every_participant_reports_truncation_to(len: u64) {
             "{what}: {line:?}"
         );
     }
+    support::remove_domain(&domain);
 }
 
 #[test]

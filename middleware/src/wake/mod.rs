@@ -20,10 +20,7 @@
 //! **Publisher**, after `protocol::publish` (ring store): a SeqCst fence, then
 //! load `sleepers` (Acquire). Zero, the common case: done, no system call.
 //! Otherwise, for each bit: futex mode: add 1 to the word (Release), then
-//! `FUTEX_WAKE` (shared); semaphore mode: `sem_post`. The mode comes from
-//! the record's word only on a topic whose checked config allows
-//! semaphores (`layout::WAKE_SEMAPHORE`); on any other topic it is the
-//! futex, and a word saying "semaphore" is counted as a corrupt record.
+//! `FUTEX_WAKE` (shared); semaphore mode: `sem_post`.
 //!
 //! **Why no wake-up is lost.** The two SeqCst fences (waiter after
 //! announcing, publisher after its ring store) are totally ordered. If the
@@ -76,9 +73,7 @@ pub(crate) use imp::*;
 #[cfg(not(loom))]
 pub use futex::waitv_in_use as futex_waitv_in_use;
 
-/// [`WakeArea::mode`] value: futex (also what unknown values mean, and
-/// what a publisher uses whatever the word says on a topic created
-/// without `layout::WAKE_SEMAPHORE`).
+/// [`WakeArea::mode`] value: futex (also what unknown values mean).
 pub const MODE_FUTEX: u32 = 0;
 /// [`WakeArea::mode`] value: process-shared semaphore.
 pub const MODE_SEMAPHORE: u32 = 1;
@@ -188,23 +183,13 @@ mod imp {
         }
     }
 
-    /// The mechanism comes from the topic's checked private config: on a
-    /// topic created without `WAKE_SEMAPHORE`, every sleeper is woken with
-    /// the futex (no libc), and a record whose mode word says semaphore
-    /// was written by no legitimate subscriber: it is counted
-    /// (`Segment::wake_mismatches`) and never handed to `sem_post`.
     #[cold]
     fn notify_all(seg: &Segment, mask: u64) {
         let max = seg.config.max_subscribers as usize;
-        let semaphores = seg.config.wake_modes & crate::layout::WAKE_SEMAPHORE != 0;
         for j in bits(mask).filter(|j| *j < max) {
             let area = &seg.subscriber(j).wake;
             match area.mode.load(Ordering::Relaxed) {
-                MODE_SEMAPHORE if semaphores => Semaphore::notify(area),
-                MODE_SEMAPHORE => {
-                    seg.count_wake_mismatch();
-                    Futex::notify(area)
-                }
+                MODE_SEMAPHORE => Semaphore::notify(area),
                 _ => Futex::notify(area),
             }
         }
