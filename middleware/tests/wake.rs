@@ -152,6 +152,24 @@ fn child_entry() {
             let r = s.recv_timeout(Duration::from_secs(120)).map(|t| t.seq);
             println!("ENDED {r:?}");
         }
+        // publish n ticks to /forge
+        "forge-pub" => {
+            let n: u64 = args[2].parse().unwrap();
+            let p = node
+                .publisher::<Tick>("/forge")
+                .history(16)
+                .create()
+                .unwrap();
+            for seq in 1..=n {
+                let mut l = p.loan_timeout(Duration::from_secs(30)).expect("room");
+                *l = Tick {
+                    seq,
+                    check: seq.wrapping_mul(31),
+                };
+                l.send();
+            }
+            println!("SENT {n}");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -505,6 +523,85 @@ fn corrupted_semaphore_flags_do_not_abort_the_publisher() {
         .recv_timeout(WATCHDOG)
         .expect("watchdog: waiter hung");
     assert_eq!(got, Ok(7));
+    cleanup(&dom);
+}
+
+/// A publisher chooses its wake mechanism from the sleeper's mode word in
+/// shared memory, so a peer that set a futex subscriber's word to
+/// "semaphore" (and garbage into the semaphore's `private` word, which
+/// glibc hands to the futex call) made it call libc's `sem_post` on bytes
+/// the peer controls, and glibc aborts the process on those. A publisher
+/// now posts without libc (`semaphore::post`): it lives, and the other
+/// subscribers get every sample, in order and whole.
+#[test]
+fn forged_semaphore_mode_word_does_not_abort_the_publisher() {
+    use axon::layout::{Membership, SegmentHeader, SubscriberRecord, WakeArea};
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+    let dom = domain_name("forge");
+    let node = node_in(&dom);
+    let victim = node
+        .subscriber::<Tick>("/forge")
+        .history(16)
+        .create()
+        .unwrap();
+    let ok = node
+        .subscriber::<Tick>("/forge")
+        .history(16)
+        .reliable()
+        .create()
+        .unwrap();
+    let (map, _, layout) = support::map_segment(&node, "/forge");
+    let base = map.as_mut_ptr() as usize;
+    let area = base + layout.subscriber(0) + std::mem::offset_of!(SubscriberRecord, wake);
+    let sleepers = base
+        + std::mem::offset_of!(SegmentHeader, members)
+        + std::mem::offset_of!(Membership, sleepers);
+    let sem = area + std::mem::offset_of!(WakeArea, sem);
+    // SAFETY: `sem..sem + 16` is record 0's semaphore inside the mapping,
+    // 8-aligned; the other side uses only atomics on these bytes. A count
+    // of 0 with one waiter: a `sem_post` would make the count 1 and call
+    // the futex with the `private` word below.
+    let data = unsafe { &*(sem as *const AtomicU64) };
+    data.store(1 << 32, Ordering::SeqCst);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let hostile = std::thread::spawn(move || {
+        // SAFETY: each address is an aligned atomic word of the live
+        // mapping `map` (record 0's wake area and the sleepers mask),
+        // which outlives this thread (joined below).
+        let (mode, private, mask) = unsafe {
+            (
+                &*((area + std::mem::offset_of!(WakeArea, mode)) as *const AtomicU32),
+                &*((sem + 8) as *const AtomicU64),
+                &*(sleepers as *const AtomicU64),
+            )
+        };
+        while !stop2.load(Ordering::Relaxed) {
+            mode.store(axon::wake::MODE_SEMAPHORE, Ordering::SeqCst);
+            private.store(0xDEAD_BEEF_0BAD_F00D, Ordering::SeqCst);
+            mask.fetch_or(1, Ordering::SeqCst);
+            std::hint::spin_loop();
+        }
+    });
+    let n = 20_000u64;
+    let mut child = support::spawn_role(ROLE, "forge-pub", &[&dom, &n.to_string()], true);
+    let mut out = child.stdout.take().unwrap();
+    for seq in 1..=n {
+        match ok.recv_timeout(WATCHDOG) {
+            Ok(t) => {
+                assert_eq!(t.seq, seq, "out of order");
+                assert_eq!(t.check, seq.wrapping_mul(31), "torn sample");
+            }
+            Err(e) => panic!("the other subscriber stopped receiving at {seq}: {e}"),
+        }
+    }
+    let status = wait_child(child, "publisher");
+    stop.store(true, Ordering::Relaxed);
+    hostile.join().unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut out, &mut text).unwrap();
+    assert!(status.success(), "the publisher died: {status:?} {text}");
+    drop(victim);
     cleanup(&dom);
 }
 

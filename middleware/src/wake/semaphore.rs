@@ -29,6 +29,61 @@ fn sem(area: &WakeArea) -> *mut libc::sem_t {
     area.sem.as_ptr() as *mut libc::sem_t
 }
 
+/// A publisher's `sem_post`, without libc (glibc, 64-bit): the publisher
+/// posts semaphores in records any peer can write, and glibc's `sem_post`
+/// aborts the process when the futex call it makes from those bytes fails
+/// (a corrupted `private` word). This is glibc's own algorithm on its
+/// `{ u64 data (value | waiters << 32); int private; .. }`: add one to the
+/// value unless it is at `SEM_VALUE_MAX`, and if the waiter count is not
+/// zero, `FUTEX_WAKE` the value word (shared: the semaphore is
+/// `pshared`). Nothing read from the record decides an operation, so
+/// garbage costs a spurious or a missed wake-up (bounded by the waiter's
+/// liveness slice), never the publisher. So a forged mode word (`MODE_*`)
+/// can only make a publisher post into bytes it does not trust.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_pointer_width = "64",
+    target_endian = "little"
+))]
+fn post(area: &WakeArea) {
+    let data = &area.sem[0];
+    let mut d = data.load(Ordering::Relaxed);
+    loop {
+        if d as u32 >= i32::MAX as u32 {
+            return; // at SEM_VALUE_MAX: the waiter has posts to take
+        }
+        // SYNC POINT (Release, as glibc's `sem_post`): pairs with the
+        // waiter's Acquire in `sem_timedwait`.
+        match data.compare_exchange_weak(d, d + 1, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => d = now,
+        }
+    }
+    if d >> 32 != 0 {
+        // SAFETY: the value is the low half of `data` (little-endian: the
+        // first 4 bytes; glibc's SEM_VALUE_OFFSET is 0 there), a 4-aligned
+        // u32 inside the record for as long as `area` is borrowed, only ever
+        // accessed atomically.
+        let word = unsafe { &*(data.as_ptr() as *const std::sync::atomic::AtomicU32) };
+        super::futex::wake(word, false);
+    }
+}
+
+/// Elsewhere (musl, 32-bit, big-endian): libc's `sem_post`, after the repair.
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_pointer_width = "64",
+    target_endian = "little"
+)))]
+fn post(area: &WakeArea) {
+    repair(area);
+    // SAFETY: as in `init`. The result is ignored: EOVERFLOW or EINVAL (a
+    // corrupted semaphore) must not stop or block the publisher.
+    unsafe { libc::sem_post(sem(area)) };
+}
+
 /// Restores the semaphore's futex flags before every call into libc.
 ///
 /// glibc's 64-bit `sem_t` is `{ u64 data; int private; int pad; }` and it
@@ -231,10 +286,6 @@ impl Mechanism for Semaphore {
     }
 
     fn notify(area: &WakeArea) {
-        repair(area);
-        // SAFETY: as in `init`. The result is ignored: EOVERFLOW (a waiter
-        // that died with its bit set, posted to its limit) or EINVAL (a
-        // corrupted semaphore) must not stop or block the publisher.
-        unsafe { libc::sem_post(sem(area)) };
+        post(area);
     }
 }
