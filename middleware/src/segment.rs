@@ -764,6 +764,9 @@ impl Segment {
     /// `head + max_loans - depth`: the cursor starts at least there. Those
     /// samples were published before this join completed; a volatile
     /// reader never expected them, a transient-local one gets less history.
+    /// The floor never passes `head` itself, so with `depth < max_loans` a
+    /// loan checked before the join and sent after it can still overwrite
+    /// a sample the joiner has not read (it counts it as dropped).
     fn become_reliable(&self, index: usize) {
         let m = self.members();
         let rec = self.subscriber(index);
@@ -778,7 +781,12 @@ impl Segment {
         let c = &self.config;
         for lane in 0..c.max_publishers as usize {
             let head = self.publisher(lane).head.load(Ordering::SeqCst);
-            let floor = (head + c.max_loans as u64).saturating_sub(c.depth as u64);
+            // Never beyond `head`: samples published after the join are this
+            // reader's (with `depth < max_loans`, one loan checked before
+            // the join can still overwrite one of them: counted as dropped).
+            let floor = (head + c.max_loans as u64)
+                .saturating_sub(c.depth as u64)
+                .min(head);
             if rec.cursors[lane].load(Ordering::Relaxed) < floor {
                 rec.cursors[lane].store(floor, Ordering::Release);
             }
