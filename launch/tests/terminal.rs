@@ -198,7 +198,7 @@ impl Tmux {
         let text = self.wait_for(&[STATUS]);
         let code = text
             .lines()
-            .find_map(|l| l.strip_prefix(STATUS))
+            .find_map(|l| l.find(STATUS).map(|i| &l[i + STATUS.len()..]))
             .and_then(|c| c.trim().parse().ok())
             .unwrap_or_else(|| panic!("no exit status in the pane:\n{text}"));
         (code, text)
