@@ -9,7 +9,7 @@
 //! or the first time a wait set or an executor is created, or when
 //! [`install`] is called; later calls do nothing. Until then SIGINT keeps its
 //! default action. So a node that only calls `recv()` sees
-//! `RecvError::Shutdown` on Ctrl-C, runs its shutdown code and exits 0.
+//! `WaitError::Shutdown` on Ctrl-C, runs its shutdown code and exits 0.
 //!
 //! Once installed, a *second* SIGINT/SIGTERM while the first is still
 //! pending (received, and not taken back by [`clear_shutdown`]) terminates
