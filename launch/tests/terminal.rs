@@ -271,11 +271,10 @@ depends_on = ["talker"]
                 text.contains(&format!("{name}: FINAL clean exit")),
                 "{name}'s final line is missing; {ctx}"
             );
-            let stopped = text
-                .lines()
-                .find(|l| l.contains(&format!("{name} (pid ")) && l.contains("stopped: "))
-                .unwrap_or_else(|| panic!("no exit status logged for {name}; {ctx}"));
-            assert!(stopped.ends_with("stopped: exit 0"), "{name}: {ctx}");
+            // Each node's exit status, from the launcher's summary table
+            // (printed after everything else). Its per-node "stopped: exit 0"
+            // line can be split on a terminal by a node's line written at
+            // the same instant (the printer writes a line in pieces).
             assert!(row(&text, name).contains("exit 0"), "{name}: {ctx}");
         }
         assert!(!text.contains("SIGKILL"), "{ctx}");
