@@ -5,7 +5,10 @@
 //! (read-only, joins nothing) or takes part through the public topic API
 //! (`RawSubscriber`, `RawPublisher`) like any node.
 //!
-//! A crate with its own message types builds its own `axon` that knows them:
+//! A crate with its own message types builds its own `axon` that knows
+//! them: its `main` registers them and calls [`main`], the whole program
+//! (arguments, run, error line, exit code). [`run`] is the part below it,
+//! for parsed arguments and another output.
 //!
 //! ```no_run
 //! // src/bin/axon.rs of a crate with its own messages:

@@ -61,7 +61,8 @@ pub struct EchoArgs {
     /// ranges, points).
     #[arg(long, value_name = "N")]
     max_array: Option<usize>,
-    /// Wait for a publisher instead of failing when the topic has none.
+    /// Wait for the topic and a publisher instead of failing when the topic
+    /// does not exist yet or has no publisher.
     #[arg(long)]
     wait: bool,
 }
@@ -79,7 +80,8 @@ pub struct RateArgs {
     /// One JSON object per report.
     #[arg(long)]
     json: bool,
-    /// Wait for a publisher instead of failing when the topic has none.
+    /// Wait for the topic and a publisher instead of failing when the topic
+    /// does not exist yet or has no publisher.
     #[arg(long)]
     wait: bool,
 }
@@ -413,15 +415,35 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
     Ok(())
 }
 
+/// How often `--wait` looks for a topic that does not exist yet.
+const TOPIC_POLL: Duration = Duration::from_millis(20);
+
 /// Checks the topic (exists, readable, has a publisher unless `wait`) and
-/// joins it as a best-effort subscriber.
+/// joins it as a best-effort subscriber. With `wait`, a topic that does not
+/// exist yet is waited for (polling its file, Ctrl-C ends the wait: `None`).
 fn subscribe(
     domain: &Domain,
     topic: &str,
     wait: bool,
-) -> anyhow::Result<(TopicReport, RawSubscriber)> {
+) -> anyhow::Result<Option<(TopicReport, RawSubscriber)>> {
     let name = topic_name(topic)?;
-    let report = inspect::topic(domain, &name).map_err(inspect_error)?;
+    axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
+    let mut said = false;
+    let report = loop {
+        match inspect::topic(domain, &name) {
+            Err(InspectError::NoSuchTopic { .. }) if wait => {
+                if !said {
+                    eprintln!("axon: waiting for topic {name} to appear (Ctrl-C to stop)");
+                    said = true;
+                }
+                if axon::shutdown_requested() {
+                    return Ok(None);
+                }
+                std::thread::sleep(TOPIC_POLL);
+            }
+            r => break r.map_err(inspect_error)?,
+        }
+    };
     if report.live_publishers() == 0 && !wait {
         bail!(
             "topic {} has no live publisher (add --wait to wait for one)",
@@ -436,13 +458,14 @@ fn subscribe(
     };
     let sub = RawSubscriber::create(domain, name, None, &qos, NODE)
         .with_context(|| format!("cannot subscribe to {}", report.topic))?;
-    axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
-    Ok((report, sub))
+    Ok(Some((report, sub)))
 }
 
 pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let domain = g.domain()?;
-    let (report, sub) = subscribe(&domain, &a.topic, a.wait)?;
+    let Some((report, sub)) = subscribe(&domain, &a.topic, a.wait)? else {
+        return Ok(());
+    };
     let type_name = report.config.type_name();
     let decoder = known_type(&report);
     if decoder.is_none() {
@@ -545,7 +568,9 @@ pub enum Measure {
 
 pub fn rate(g: &Global, a: &RateArgs, what: Measure, out: &mut dyn Write) -> anyhow::Result<()> {
     let domain = g.domain()?;
-    let (report, sub) = subscribe(&domain, &a.topic, a.wait)?;
+    let Some((report, sub)) = subscribe(&domain, &a.topic, a.wait)? else {
+        return Ok(());
+    };
     let mut window = Window::new(a.window);
     let mut reports = 0u64;
     let mut next = Instant::now() + Duration::from_secs(1);

@@ -899,6 +899,77 @@ fn a_closed_pipe_ends_echo_quietly() {
     assert_eq!(err, "");
 }
 
+/// `echo --wait` used to fail at once ("no such topic") when the topic did
+/// not exist yet; it waits for the topic to appear, then for a sample.
+fn echo_wait_waits_for_a_topic_that_does_not_exist_yet() {
+    let mut w = World::new("late");
+    let mut child = Command::new(AXON)
+        .args(["topic", "echo", "/late", "--wait", "--json", "-n", "1"])
+        .env("AXON_DOMAIN", &w.domain)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        "axon: waiting for topic /late to appear (Ctrl-C to stop)\n",
+        "{:?}",
+        child.try_wait()
+    );
+    // The topic appears only now.
+    w.spawn("pub:odom", "/late", "late", 100.0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            panic!("echo --wait never printed the topic's sample");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["header"]["frame_id"], "odom", "{out}");
+}
+
+/// The docs once named `axon_cli::run()` as the entry point; the function a
+/// tool's `main` calls is `axon_cli::main()` (`run` takes parsed arguments).
+fn docs_name_the_entry_point_axon_cli_main() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for file in [
+        "README.md",
+        "ARCHITECTURE.md",
+        "cli/src/lib.rs",
+        "cli/src/main.rs",
+        "msgs/src/registry.rs",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(
+            !text.contains("axon_cli::run()"),
+            "{file} names axon_cli::run(), which does not exist"
+        );
+    }
+    // And the documented call is the real one.
+    let entry: fn() -> i32 = axon_cli::main;
+    let _ = entry;
+}
+
 fn doctor_flags_a_broken_segment() {
     let mut w = World::new("doc");
     let p = w.spawn("pub:odom", "/odom", "odom", 50.0);
@@ -1040,6 +1111,14 @@ fn main() {
         trial(
             "a_closed_pipe_ends_echo_quietly",
             a_closed_pipe_ends_echo_quietly,
+        ),
+        trial(
+            "echo_wait_waits_for_a_topic_that_does_not_exist_yet",
+            echo_wait_waits_for_a_topic_that_does_not_exist_yet,
+        ),
+        trial(
+            "docs_name_the_entry_point_axon_cli_main",
+            docs_name_the_entry_point_axon_cli_main,
         ),
         trial(
             "doctor_flags_a_broken_segment",

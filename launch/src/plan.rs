@@ -203,9 +203,42 @@ pub enum ReadyCondition {
     Topic(String),
 }
 
+impl std::fmt::Display for ReadyCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadyCondition::Delay(d) => write!(f, "a delay of {}", human(*d)),
+            ReadyCondition::Log(text) => write!(f, "a stdout line containing \"{text}\""),
+            ReadyCondition::Topic(t) => write!(f, "a publisher on topic {t}"),
+        }
+    }
+}
+
+/// A duration as a launch file writes it: `500ms`, `2s`, `1.5s`.
+pub fn human(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) && d.subsec_nanos() % 1_000_000 == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        let s = format!("{:.3}", d.as_secs_f64());
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_a_launch_file_writes_them() {
+        assert_eq!(human(Duration::from_secs(5)), "5s");
+        assert_eq!(human(Duration::from_millis(200)), "200ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(
+            ReadyCondition::Log("up".into()).to_string(),
+            "a stdout line containing \"up\""
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

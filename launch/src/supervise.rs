@@ -19,9 +19,17 @@
 //! waits up to the grace period, then sends SIGKILL to the rest and reports
 //! them. A second SIGINT/SIGTERM sends SIGKILL at once.
 //!
-//! Children stay in the launcher's process group and are started with
-//! `PR_SET_PDEATHSIG = SIGTERM`, so they are told to stop if the launcher
-//! dies, even by SIGKILL. Linux delivers that signal when the *thread* that
+//! Each child starts in a process group of its own (`setpgid(0, 0)`), so
+//! the terminal's Ctrl-C (SIGINT to the terminal's foreground process
+//! group) reaches the launcher alone. Shutdown is then exactly one request
+//! per node: the launcher's SIGTERM, sent to the node's whole group (a node
+//! started through a shell script stops with its children), then SIGKILL
+//! to the group only after the grace period or on a second Ctrl-C. A node's
+//! own "second signal exits at once" escape hatch (`axon::shutdown`) never
+//! fires on that single request, so its shutdown code runs to the end.
+//!
+//! Children are started with `PR_SET_PDEATHSIG = SIGTERM`, so they are told
+//! to stop if the launcher dies, even by SIGKILL. Linux delivers that signal when the *thread* that
 //! forked the child exits, which is why all spawning happens on the thread
 //! that calls [`run`]: it must live as long as the children (the `launch`
 //! binary calls it from its main thread).
@@ -469,8 +477,9 @@ impl Supervisor {
             p.state = State::Backoff(now + delay);
             let n = p.restarts;
             self.say(format_args!(
-                "{name} (pid {pid}) ended: {status}; restart {n}/{} in {delay:?}",
-                respawn.max_restarts
+                "{name} (pid {pid}) ended: {status}; restart {n}/{} in {}",
+                respawn.max_restarts,
+                crate::plan::human(delay)
             ));
             return;
         }
@@ -509,8 +518,10 @@ impl Supervisor {
                 self.mark_ready(i);
             } else if now >= first + ready.timeout {
                 let msg = format!(
-                    "{} did not become ready within {:?} ({:?})",
-                    p.spec.name, ready.timeout, ready.condition
+                    "{} did not become ready within {} (waited for {})",
+                    p.spec.name,
+                    crate::plan::human(ready.timeout),
+                    ready.condition
                 );
                 self.say(format_args!("{msg}"));
                 self.begin_shutdown(msg, true);
@@ -587,14 +598,14 @@ impl Supervisor {
             .collect();
         running.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (_, pid) in running {
-            let _ = kill(pid, Signal::SIGTERM);
+            signal_group(pid, Signal::SIGTERM);
         }
     }
 
     fn kill_remaining(&mut self, why: &str) {
         for p in &mut self.procs {
             if let State::Running { pid, .. } = p.state {
-                if kill(pid, Signal::SIGKILL).is_ok() {
+                if signal_group(pid, Signal::SIGKILL) {
                     p.killed = true;
                     self.printer
                         .say(format_args!("{} (pid {pid}): SIGKILL ({why})", p.spec.name));
@@ -684,6 +695,9 @@ impl Supervisor {
         let p = &self.procs[i];
         let spec = &p.spec;
         let mut cmd = Command::new(&spec.program);
+        // Its own process group: the terminal's SIGINT is the launcher's
+        // alone (see the module docs).
+        cmd.process_group(0);
         cmd.args(&spec.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -793,6 +807,19 @@ impl Supervisor {
         // waits for nor kills it.
         drop(child);
         Ok(pid)
+    }
+}
+
+/// Sends `sig` to the process group of child `pid` (which leads it, see
+/// [`Supervisor::try_spawn`]); falls back to the child alone if the group
+/// cannot be signalled. True if the signal was sent.
+///
+/// Only called for children not yet reaped, so the group id still names
+/// this child's group and no other.
+fn signal_group(pid: Pid, sig: Signal) -> bool {
+    match nix::sys::signal::killpg(pid, sig) {
+        Ok(()) => true,
+        Err(_) => kill(pid, sig).is_ok(),
     }
 }
 

@@ -535,11 +535,14 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
 
 /// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"1m"`, `"1h"`.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
+    // One spelling: no spaces ("5 s" is refused by name in `duration`).
+    if s.contains(char::is_whitespace) {
+        return None;
+    }
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
+    let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
@@ -552,10 +555,17 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 fn duration(src: &SourceFile, s: &Spanned<String>, args: &Args) -> Result<Duration, LoadError> {
     let text = subst(src, s, args)?;
     parse_duration(&text).ok_or_else(|| {
+        let spaces = if text.contains(char::is_whitespace) {
+            " (no spaces: write the number and the unit together)"
+        } else {
+            ""
+        };
         invalid(
             src,
             s.span(),
-            format!("`{text}` is not a duration (use e.g. \"500ms\", \"2s\", \"1.5s\", \"1m\")"),
+            format!(
+                "`{text}` is not a duration{spaces}; use e.g. \"500ms\", \"2s\", \"1.5s\", \"1m\""
+            ),
         )
     })
 }
@@ -1427,6 +1437,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("fast"), None);
+        assert_eq!(parse_duration("5 s"), None);
+        assert_eq!(parse_duration(" 5s"), None);
     }
 
     #[test]

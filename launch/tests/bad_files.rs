@@ -91,6 +91,21 @@ fn bad_duration() {
     );
 }
 
+/// "5 s" used to be taken as 5 seconds although no documented spelling
+/// has a space; now it is refused by name, with its place.
+#[test]
+fn duration_with_a_space_is_refused_with_its_place() {
+    rejects(
+        "[launch]\ngrace = \"5 s\"\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:7:9:",
+            "`5 s` is not a duration (no spaces: write the number and the unit together)",
+        ],
+    );
+}
+
 #[test]
 fn duplicate_node_name() {
     rejects(

@@ -351,6 +351,30 @@ depends_on = ["silent"]
     assert!(!dir.exists("spawned.after"));
 }
 
+/// The message used to print Rust debug text: `within 300ms
+/// (Topic("/never"))`.
+#[test]
+fn ready_timeout_message_has_no_rust_debug_text() {
+    let (_dir, mut l) = launch_robot(
+        "readymsg",
+        r#"
+[[node]]
+name = "silent"
+exec = "sh"
+args = ["good.sh"]
+ready = { topic = "/never", timeout = "300ms" }
+"#,
+    );
+    let out = l.expect_exit(1);
+    assert!(
+        out.contains(
+            "silent did not become ready within 300ms (waited for a publisher on topic /never)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Topic("), "{out}");
+}
+
 #[test]
 fn closed_stdout_does_not_stop_the_launcher() {
     let dir = robot_dir(

@@ -218,6 +218,9 @@ pub enum NodeError {
         /// What went wrong.
         reason: String,
     },
+    /// The SIGINT/SIGTERM/SIGHUP handlers could not be installed.
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 /// Why a parameter could not be read.

@@ -1,10 +1,10 @@
 //! axon: zero-copy publish/subscribe over shared memory, for robots.
 //!
 //! ```no_run
-//! use axon::{Node, Message, zerocopy::{FromBytes, IntoBytes, KnownLayout, Immutable}};
+//! use axon::Node;
 //!
-//! #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
-//! #[repr(C)]
+//! #[axon::message]           // #[repr(C)] + zerocopy derives + Message
+//! #[derive(Debug, Clone, Copy)]
 //! struct Ping { seq: u64, stamp_ns: u64 }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -78,7 +78,7 @@ pub mod waitset;
 #[cfg(not(loom))]
 pub mod wake;
 
-pub use axon_derive::Message;
+pub use axon_derive::{message, Message};
 pub use axon_message::{Fingerprint, Message, Schema, ViewMeta};
 pub use zerocopy;
 

@@ -11,6 +11,10 @@
 //! | `AXON_REMAP` | topic renames, `from=to;from2=to2` |
 //! | `AXON_PARAMS_FILE` | JSON object of the node's parameters |
 //! | `AXON_DOMAIN`, `AXON_SHM_DIR` | see [`Domain`] |
+//!
+//! Creating a node also installs the process's shutdown handling
+//! ([`crate::shutdown`]): SIGINT/SIGTERM end every blocking wait with
+//! `Shutdown`. [`NodeBuilder::no_signal_handlers`] opts out.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -63,6 +67,7 @@ impl Node {
             remap: HashMap::new(),
             params_file: None,
             wake: WakeMechanism::default(),
+            signals: true,
         }
     }
 
@@ -231,6 +236,8 @@ pub struct NodeBuilder {
     remap: HashMap<String, String>,
     params_file: Option<PathBuf>,
     wake: WakeMechanism,
+    /// Install the SIGINT/SIGTERM/SIGHUP handlers on `create`.
+    signals: bool,
 }
 
 impl NodeBuilder {
@@ -293,9 +300,28 @@ impl NodeBuilder {
         self
     }
 
-    /// Creates the node.
+    /// Leaves SIGINT, SIGTERM and SIGHUP alone when the node is created.
+    ///
+    /// By default creating a node installs [`crate::shutdown`]'s handlers
+    /// (once per process): Ctrl-C or the launcher's SIGTERM then makes every
+    /// blocking wait (`recv`, wait sets, `spin`) return `Shutdown`, so the
+    /// node runs its shutdown code and exits 0. Opt out when the program
+    /// handles these signals itself; then only
+    /// [`request_shutdown`](crate::request_shutdown) ends a wait, until a
+    /// wait set or an executor is created (they need the handlers and
+    /// install them) or [`crate::shutdown::install`] is called.
+    pub fn no_signal_handlers(mut self) -> Self {
+        self.signals = false;
+        self
+    }
+
+    /// Creates the node (and, unless [`no_signal_handlers`](Self::no_signal_handlers)
+    /// was called, installs the shutdown handling).
     pub fn create(self) -> Result<Node, NodeError> {
         validate_node_name(&self.name)?;
+        if self.signals {
+            crate::shutdown::install().map_err(NodeError::Signals)?;
+        }
         let domain = match self.domain {
             Some(d) => d,
             None => Domain::from_env()?,

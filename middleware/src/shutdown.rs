@@ -4,11 +4,21 @@
 //! `Node::reload_params`.
 //!
 //! Signals are per process, so this state is too. The handlers are
-//! installed the first time a wait set or an executor is created (or
-//! [`install`] is called): until then SIGINT keeps its default action. Once
-//! installed, a *second* SIGINT/SIGTERM while the first is still pending
-//! terminates the process at once (exit code 130 / 143), so a node stuck in
-//! user code can still be stopped.
+//! installed when the first [`Node`](crate::Node) is created (unless its
+//! builder said [`no_signal_handlers`](crate::NodeBuilder::no_signal_handlers)),
+//! or the first time a wait set or an executor is created, or when
+//! [`install`] is called; later calls do nothing. Until then SIGINT keeps its
+//! default action. So a node that only calls `recv()` sees
+//! `WaitError::Shutdown` on Ctrl-C, runs its shutdown code and exits 0.
+//!
+//! Once installed, a *second* SIGINT/SIGTERM while the first is still
+//! pending (received, and not taken back by [`clear_shutdown`]) terminates
+//! the process at once (exit code 130 / 143), so a node stuck in user code
+//! can still be stopped. A shutdown requested in code
+//! ([`request_shutdown`]) does not count: only signals do. `launch` starts
+//! each node in its own process group, so the terminal's Ctrl-C reaches the
+//! launcher alone and a node gets exactly one SIGTERM, never this escape
+//! hatch.
 //!
 //! A waiter sleeps on [`word`] (a process-private futex word) next to its
 //! wake words: the handler bumps it and issues `FUTEX_WAKE`, both
@@ -18,7 +28,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -29,6 +39,9 @@ static FLAGS: AtomicU32 = AtomicU32::new(0);
 /// Futex word bumped on every request (shutdown or reload).
 static WORD: AtomicU32 = AtomicU32::new(0);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+/// A SIGINT/SIGTERM was received and not taken back by [`clear_shutdown`]:
+/// the next one exits at once.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the SIGINT/SIGTERM/SIGHUP handlers (once per process; later
 /// calls return the first result).
@@ -40,18 +53,15 @@ pub fn install() -> io::Result<()> {
 }
 
 fn install_handlers() -> io::Result<()> {
-    let term = Arc::new(AtomicBool::new(false));
     for (sig, code) in [(SIGINT, 130), (SIGTERM, 143)] {
-        // First registered, first run: on a second signal `term` is already
-        // set and the process exits.
-        signal_hook::flag::register_conditional_shutdown(sig, code, term.clone())?;
-        let t = term.clone();
-        // SAFETY: the action only stores atomics and calls `signal` (atomic
-        // RMW + one futex syscall, saving errno), all async-signal-safe; it
-        // allocates nothing and takes no lock.
+        // SAFETY: the action only touches atomics, calls `signal` (atomic
+        // RMW + one futex syscall, saving errno) or `_exit`, all
+        // async-signal-safe; it allocates nothing and takes no lock.
         unsafe {
             signal_hook::low_level::register(sig, move || {
-                t.store(true, Ordering::SeqCst);
+                if SIGNALLED.swap(true, Ordering::SeqCst) {
+                    signal_hook::low_level::exit(code);
+                }
                 signal(SHUTDOWN);
             })?;
         }
@@ -94,6 +104,7 @@ pub fn shutdown_requested() -> bool {
 /// and decides to go on).
 pub fn clear_shutdown() {
     FLAGS.fetch_and(!SHUTDOWN, Ordering::SeqCst);
+    SIGNALLED.store(false, Ordering::SeqCst);
 }
 
 /// Takes the "reload parameters" request (SIGHUP), if any.

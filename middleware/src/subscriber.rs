@@ -60,6 +60,12 @@ pub struct RawSubscriber {
     spin: Cell<Option<Duration>>,
     /// A live publisher was seen since "gone" was last reported.
     saw_publisher: Cell<bool>,
+    /// Per lane, the `claims` count of the publisher found dead there (that
+    /// incarnation was reported gone, or counted as gone); 0: none. A dead
+    /// publisher's bit stays in `publishers` until someone reaps it, so
+    /// without this every liveness check would see it "back" and report it
+    /// gone again.
+    dead_claims: Box<[Cell<u64>]>,
     /// The node that created this subscriber (0: none, the raw API).
     node_id: Cell<u64>,
     /// Lanes seen in `Membership::used_lanes` so far: that word is never
@@ -118,6 +124,7 @@ impl RawSubscriber {
                     let next_slot = (0..cursors.len())
                         .map(|_| Cell::new(NO_SLOT as u64))
                         .collect();
+                    let dead_claims = (0..cursors.len()).map(|_| Cell::new(0)).collect();
                     return Ok(RawSubscriber {
                         seg,
                         index,
@@ -133,6 +140,7 @@ impl RawSubscriber {
                         wake: Cell::new(WakeMechanism::default()),
                         spin: Cell::new(None),
                         saw_publisher: Cell::new(false),
+                        dead_claims,
                         node_id: Cell::new(0),
                         seen_lanes: Cell::new(0),
                     });
@@ -476,14 +484,28 @@ impl RawSubscriber {
     /// Whether the publishers went away since one was last seen: true once
     /// per disappearance. `thorough` also asks the kernel whether the
     /// publishers whose bits are set are alive (one `F_OFD_GETLK` each).
+    /// A publisher found dead is remembered by its lane's `claims` count, so
+    /// it is reported once, not again at every check while its bit stays
+    /// set; a new publisher on that lane has another count.
     pub(crate) fn check_gone(&self, thorough: bool) -> bool {
         let pubs = self.seg.members().publishers.load(Ordering::Acquire);
-        let max = self.seg.config.max_publishers as usize;
-        let alive = pubs != 0
-            && (!thorough
-                || bits(pubs)
-                    .filter(|l| *l < max)
-                    .any(|l| self.seg.publisher_alive(l)));
+        let mut alive = false;
+        for lane in bits(pubs).filter(|l| *l < self.dead_claims.len()) {
+            // SYNC POINT: Acquire pairs with the claim's SeqCst fetch_or of
+            // the bit, after its `claims` increment.
+            let claims = self.seg.publisher(lane).claims.load(Ordering::Acquire);
+            if self.dead_claims[lane].get() == claims {
+                continue;
+            }
+            if thorough && !self.seg.publisher_alive(lane) {
+                self.dead_claims[lane].set(claims);
+                continue;
+            }
+            alive = true;
+            if !thorough {
+                break;
+            }
+        }
         if alive {
             self.saw_publisher.set(true);
             false

@@ -272,6 +272,57 @@ fn killed_publisher_wakes_semaphore_waiter() {
     publisher_killed("semaphore");
 }
 
+/// Counts the `PublisherGone`s a waiter sees in `window` (about five
+/// liveness slices), receiving with short timeouts as a node's loop would.
+fn gone_reports(sub: &axon::Subscriber<Tick>, window: Duration) -> usize {
+    let end = Instant::now() + window;
+    let mut gone = 0;
+    while Instant::now() < end {
+        match sub.recv_timeout(Duration::from_millis(50)) {
+            Err(WaitError::PublisherGone) => gone += 1,
+            Err(WaitError::Timeout) => {}
+            other => panic!("expected PublisherGone or Timeout, got {other:?}"),
+        }
+    }
+    gone
+}
+
+/// A SIGKILLed publisher's bit stays set until someone reaps it; each
+/// liveness check used to see it "back" and report it gone again, every
+/// 200 ms for ever. Now: once per publisher incarnation, and a new
+/// publisher (on the same lane) is reported again when it dies.
+#[test]
+fn killed_publisher_is_reported_gone_once_per_incarnation() {
+    let dom = domain_name("gone-once");
+    let node = node_in(&dom);
+    let sub = node.subscriber::<Tick>("/gone").create().unwrap();
+    let window = axon::wake::LIVENESS_SLICE * 6;
+    for incarnation in 1..=2 {
+        let mut child = spawn("one-then-hang", &[&dom]);
+        // (A new owner of the lane goes on with its sequence numbers.)
+        drop(
+            sub.recv_timeout(Duration::from_secs(30))
+                .expect("the publisher's sample"),
+        );
+        kill9(&mut child);
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            match sub.recv_timeout(Duration::from_millis(50)) {
+                Err(WaitError::PublisherGone) => break,
+                Err(WaitError::Timeout) => {}
+                other => panic!("expected PublisherGone, got {other:?}"),
+            }
+            assert!(Instant::now() < deadline, "watchdog: no PublisherGone");
+        }
+        assert_eq!(
+            gone_reports(&sub, window),
+            0,
+            "incarnation {incarnation}: PublisherGone reported again for the same dead publisher"
+        );
+    }
+    cleanup(&dom);
+}
+
 #[test]
 fn exited_publisher_wakes_waiter() {
     let dom = domain_name("exited");

@@ -25,7 +25,7 @@
 //!
 //! A user crate's own message types join the registry with [`register`],
 //! after which `describe`, `by_fingerprint` and `decode` find them too. A
-//! tool built with them (`axon_cli::run()` after `register`) can then print
+//! tool built with them (`axon_cli::main()` after `register`) can then print
 //! and publish them:
 //!
 //! ```

@@ -17,8 +17,13 @@
 //! is_message::<WheelSpeed>();
 //! ```
 //!
-//! Users normally write `#[derive(axon::Message)]`; the runtime re-exports
-//! this macro. A crate that only depends on `axon-message` (such as
+//! Users normally write `#[axon::message]` (the attribute [`macro@message`]:
+//! `#[repr(C)]`, the zerocopy derives through `axon`'s re-export, and this
+//! derive, so the crate needs only `axon`), or `#[derive(axon::Message)]`
+//! next to zerocopy's derives; the runtime re-exports both macros. Plain
+//! zerocopy derives in a crate without its own `zerocopy` dependency need
+//! `#[zerocopy(crate = "axon::zerocopy")]`, since they expand to
+//! `::zerocopy::` paths. A crate that only depends on `axon-message` (such as
 //! `axon-msgs`, which must not depend on the runtime) can use the macro too:
 //! the emitted paths name whichever of `axon` / `axon-message` the crate
 //! depends on (found with `proc-macro-crate`).
@@ -160,6 +165,98 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
+}
+
+/// `#[axon::message]`: makes a struct an axon message with one line.
+///
+/// It adds `#[repr(C)]` (unless a `repr` with `C` is already there), the
+/// zerocopy derives `FromBytes, IntoBytes, KnownLayout, Immutable` with
+/// their paths through `axon`'s re-export (`#[zerocopy(crate =
+/// "::axon::zerocopy")]`), so the crate needs no `zerocopy` dependency of
+/// its own, and the `Schema` + `Message` impls of `#[derive(Message)]`.
+///
+/// Options: `#[axon::message(name = "pkg/Name")]` sets the type name (as
+/// `#[axon(name = ..)]` does for the derive); `#[axon::message(padded)]`
+/// leaves out `IntoBytes`, for a struct with padding bytes (zerocopy refuses
+/// `IntoBytes` there; the type is still a `Message`, published by loan).
+///
+/// ```
+/// // A crate that depends on `axon-message` alone names zerocopy directly.
+/// # use axon_message::Schema;
+/// #[axon_derive::message]
+/// #[derive(Debug, Clone, Copy)]
+/// struct Wheel { left: f64, right: f64 }
+///
+/// #[axon_derive::message(name = "demo/Padded", padded)]
+/// struct Padded { a: u8, b: u64 }
+///
+/// assert_eq!(Wheel::TYPE_NAME, "axon-derive/Wheel");
+/// assert_eq!(Padded::TYPE_NAME, "demo/Padded");
+/// ```
+///
+/// Unknown options are refused:
+///
+/// ```compile_fail
+/// #[axon_derive::message(title = "x")]
+/// struct Bad { a: u64 }
+/// ```
+#[proc_macro_attribute]
+pub fn message(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.clone().into();
+    match expand_attribute(args.into(), item2) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => {
+            // The item as written too, so that its uses do not add errors.
+            let item: TokenStream2 = item.into();
+            let err = err.to_compile_error();
+            quote!(#err #item).into()
+        }
+    }
+}
+
+fn expand_attribute(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let mut input: DeriveInput = syn::parse2(item)?;
+    let mut name: Option<LitStr> = None;
+    let mut padded = false;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            name = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("padded") {
+            padded = true;
+            Ok(())
+        } else {
+            Err(meta.error(
+                "unknown #[axon::message] option; expected `name = \"pkg/Name\"` or `padded`",
+            ))
+        }
+    });
+    syn::parse::Parser::parse2(parser, args)?;
+    if let Some(name) = &name {
+        input.attrs.push(syn::parse_quote!(#[axon(name = #name)]));
+    }
+    if matches!(input.data, Data::Struct(_)) && check_repr(&input).is_err() {
+        input.attrs.push(syn::parse_quote!(#[repr(C)]));
+    }
+    let impls = expand(&input)?;
+    // No `#[derive(Message)]` is applied, so its helper attribute would be
+    // unknown: the options were read by `expand` above.
+    input.attrs.retain(|a| !a.path().is_ident("axon"));
+
+    let zerocopy = zerocopy_path();
+    let zerocopy_str = zerocopy.to_string().replace(' ', "");
+    let mut derives = vec![quote!(#zerocopy::FromBytes)];
+    if !padded {
+        derives.push(quote!(#zerocopy::IntoBytes));
+    }
+    derives.push(quote!(#zerocopy::KnownLayout));
+    derives.push(quote!(#zerocopy::Immutable));
+    Ok(quote! {
+        #[derive(#(#derives),*)]
+        #[zerocopy(crate = #zerocopy_str)]
+        #input
+        #impls
+    })
 }
 
 /// What the `#[axon(..)]` attributes say.
@@ -345,6 +442,22 @@ fn parse_options(input: &DeriveInput) -> syn::Result<Options> {
         })?;
     }
     Ok(options)
+}
+
+/// The path of zerocopy as the crate being compiled can name it: through
+/// `axon`'s re-export when it depends on `axon`, else its own `zerocopy`
+/// (crates on `axon-message` alone, such as `axon-msgs`, list it).
+fn zerocopy_path() -> TokenStream2 {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    match crate_name("axon") {
+        Ok(FoundCrate::Itself) => quote!(::axon::zerocopy),
+        Ok(FoundCrate::Name(name)) => {
+            let ident = syn::Ident::new(&name, Span::call_site());
+            quote!(::#ident::zerocopy)
+        }
+        Err(_) if crate_name("axon-message").is_ok() => quote!(::zerocopy),
+        Err(_) => quote!(::axon::zerocopy),
+    }
 }
 
 /// The path of the crate that defines `Schema`, `Message` and `Fingerprint`,
