@@ -291,8 +291,12 @@ args = ["good.sh"]
 }
 
 #[test]
-fn ready_topic_waits_for_the_shm_segment() {
+fn ready_topic_waits_for_a_live_publisher_not_a_leftover_file() {
     let uid = nix::unistd::getuid().as_raw();
+    let me = std::env::current_exe().unwrap().display().to_string();
+    let args = ["child_entry", "--exact", "--nocapture", "--test-threads=1"]
+        .map(|a| format!("{a:?}"))
+        .join(", ");
     let dir = robot_dir(
         "topic",
         &format!(
@@ -303,8 +307,9 @@ duration = "60s"
 
 [[node]]
 name = "imu"
-exec = "sh"
-args = ["-c", "sleep 0.2; touch ./axon.u{uid}.dt.sensors.imu; exec sh good.sh"]
+exec = "{me}"
+args = [{args}]
+env = {{ {ROLE_VAR} = "imu" }}
 ready = {{ topic = "/sensors/imu", timeout = "20s" }}
 
 [[node]]
@@ -315,16 +320,46 @@ depends_on = ["imu"]
 "#
         ),
     );
+    // What an earlier run could leave: a file under the topic's name. It
+    // must not make the imu count as ready (only a live publisher that has
+    // published does).
+    std::fs::write(dir.0.join(format!("axon.u{uid}.dt.sensors.imu")), b"").unwrap();
     let mut l = launch_with_env(&dir, &["robot.toml"], &[("AXON_SHM_DIR", ".")]);
     l.wait_for("fusion: up");
     // The launcher's own lines come in order on one stream; the node's
     // output on another, merged by a second thread: wait for ours too.
     l.wait_for("started fusion");
     let out = l.output();
+    let published = out.find("imu: published").expect("published");
     let ready = out.find("imu is ready").expect("ready");
+    assert!(published < ready, "{out}");
     assert!(ready < out.find("started fusion").unwrap(), "{out}");
     l.signal(Signal::SIGINT);
     assert_eq!(l.wait(), 0);
+}
+
+const ROLE_VAR: &str = "AXON_LIFECYCLE_ROLE";
+
+/// Re-executed as a node by the tests above (`ROLE_VAR` names the role).
+#[test]
+fn child_entry() {
+    let Ok(role) = std::env::var(ROLE_VAR) else {
+        return;
+    };
+    assert_eq!(role, "imu", "unknown role");
+    let node = axon::Node::new("imu").expect("node");
+    let p = node
+        .publisher::<u64>("/sensors/imu")
+        .create()
+        .expect("publisher");
+    // Joined, but not ready yet: nothing published.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.publish(&1).expect("publish");
+    println!("imu: published");
+    while !node.shutdown_requested() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::process::exit(0);
 }
 
 #[test]
