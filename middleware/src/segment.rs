@@ -448,14 +448,10 @@ impl Segment {
         let info = file.info().map_err(|e| OpenError::io(path, e))?;
         file.lock_wait(ADMIN_LOCK, true)
             .map_err(|e| OpenError::io(path, e))?;
-        let in_use = any_record_locked(&file).map_err(|e| OpenError::io(path, e))?;
-        if in_use {
-            return Err(err);
+        match unlink_if_unheld(&file, path, &info).map_err(|e| OpenError::io(path, e))? {
+            Removal::InUse => Err(err),
+            _ => Ok(()), // the admin lock goes with `file`
         }
-        if sys::same_file(path, &info) {
-            std::fs::remove_file(path).map_err(|e| OpenError::io(path, e))?;
-        }
-        Ok(()) // the admin lock goes with `file`
     }
 
     #[inline]
@@ -740,9 +736,10 @@ impl Segment {
         if !self.writable || !matches!(self.file.try_lock(ADMIN_LOCK, true), Ok(true)) {
             return false;
         }
-        let removed = matches!(any_record_locked(&self.file), Ok(false))
-            && sys::same_file(&self.path, &self.info)
-            && std::fs::remove_file(&self.path).is_ok();
+        let removed = matches!(
+            unlink_if_unheld(&self.file, &self.path, &self.info),
+            Ok(Removal::Removed)
+        );
         let _ = self.file.unlock(ADMIN_LOCK);
         removed
     }
@@ -961,17 +958,28 @@ pub(crate) fn remove_if_unused(path: &Path, dry_run: bool) -> io::Result<Removal
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    if !locked || any_record_locked(&file)? {
+    if !locked {
         return Ok(Removal::InUse);
     }
-    if !sys::same_file(path, &info) {
+    unlink_if_unheld(&file, path, &info) // the admin lock goes with `file`
+}
+
+/// The last step of every removal of a segment (replacing an unusable one,
+/// the last participant leaving, `axon clean`), with the admin lock held
+/// exclusive: unlinks `path` only if no record lock is held and `path`
+/// still names the file `info` describes.
+fn unlink_if_unheld(file: &SegmentFile, path: &Path, info: &FileInfo) -> io::Result<Removal> {
+    if any_record_locked(file)? {
+        return Ok(Removal::InUse);
+    }
+    if !sys::same_file(path, info) {
         return Ok(Removal::Replaced);
     }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(Removal::Removed),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::Replaced),
         Err(e) => Err(e),
-    } // the admin lock goes with `file`
+    }
 }
 
 /// Indices of the set bits of `mask`.
