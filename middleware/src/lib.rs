@@ -79,7 +79,7 @@ pub mod waitset;
 pub mod wake;
 
 pub use axon_derive::{message, Message};
-pub use axon_message::{Fingerprint, Message, Schema, ViewMeta};
+pub use axon_message::{desc, Description, Fingerprint, Kind, Message, Schema, ViewMeta};
 pub use zerocopy;
 
 #[cfg(not(loom))]

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use axon_message::{Fingerprint, Message, Schema};
+use axon_message::{Fingerprint, Kind, Message, Schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -196,7 +196,8 @@ impl<'de, const N: usize> Deserialize<'de> for FixedString<N> {
 // fingerprint and in the size, so `FixedString<60>` and `FixedString<28>`
 // differ.
 impl<const N: usize> Schema for FixedString<N> {
-    const TYPE_NAME: &'static str = "axon-msgs/FixedString";
+    const TYPE_NAME: &'static str = axon_message::desc::STRING_TYPE_NAME;
+    const KIND: Kind = Kind::String { capacity: N };
     const FINGERPRINT: u64 = Fingerprint::new()
         .str("struct")
         .str(Self::TYPE_NAME)

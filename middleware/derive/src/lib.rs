@@ -13,6 +13,12 @@
 //! }
 //!
 //! assert_eq!(WheelSpeed::TYPE_NAME, "axon-derive/WheelSpeed");
+//!
+//! // The type's description, for tools that were not built with it.
+//! let d = axon_message::Description::of::<WheelSpeed>();
+//! let fields = &d.root_struct().unwrap().fields;
+//! assert_eq!((fields[1].name.as_str(), fields[1].offset), ("seq", 32));
+//! assert_eq!(d.fingerprint(), WheelSpeed::FINGERPRINT);
 //! fn is_message<T: Message + ?Sized>() {}
 //! is_message::<WheelSpeed>();
 //! ```
@@ -42,6 +48,13 @@
 //!     `u64(align_of::<E>())`, and a struct with a trailing slice ends with
 //!     `str("slice")`, a sized one with `u64(size_of::<T>())`,
 //!     `u64(align_of::<T>())`. Tuple structs name their fields `"0"`, `"1"`...
+//!   * `KIND` is `Kind::Struct(&TypeDesc { .. })`: the type's name, size
+//!     and alignment, and for every field its name, offset, the field
+//!     type's `KIND`, and whether it is padding (a `[u8; N]` field whose
+//!     name starts with `_`). A slice message's size is the offset of its
+//!     trailing slice, computed as `repr(C)` (or `packed`) lays it out;
+//!     its alignment is the largest of its fields' (capped by `packed(N)`,
+//!     raised by `align(N)`). `axon_message::desc` has the details.
 //! * `impl Message for T {}`, whose supertraits make the compiler check that
 //!   `T` also derives zerocopy's `FromBytes, KnownLayout, Immutable`. Derive
 //!   `IntoBytes` too where the layout allows it (no padding): the runtime
@@ -285,9 +298,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     };
     // An enum's repr is beside the point; say only that it is not a struct.
+    let mut repr = Repr::default();
     if data.is_some() {
-        if let Err(e) = check_repr(input) {
-            push(e);
+        match check_repr(input) {
+            Ok(r) => repr = r,
+            Err(e) => push(e),
         }
     }
     if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
@@ -326,7 +341,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     };
     let field_count = fields.len() as u64;
     let mut steps = Vec::with_capacity(fields.len());
+    let mut described = Vec::with_capacity(fields.len());
+    let mut aligns = Vec::with_capacity(fields.len());
     let mut trailing_slice = false;
+    let mut tail_offset = quote!(0usize);
     for (index, field) in fields.iter().enumerate() {
         let member = match &field.ident {
             Some(ident) => quote!(#ident),
@@ -351,14 +369,81 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     .u64(<#ty as #krate::Schema>::FINGERPRINT)
                     .u64(::core::mem::align_of::<#elem>() as u64)
                 });
+                aligns.push(quote!(::core::mem::align_of::<#elem>()));
+                // The slice starts at the end of the field before it, rounded
+                // up to the element's alignment (capped by `packed(N)`).
+                if index > 0 {
+                    let prev = fields[index - 1];
+                    let prev_ty = &prev.ty;
+                    let prev_member = match &prev.ident {
+                        Some(ident) => quote!(#ident),
+                        None => {
+                            let index = syn::Index::from(index - 1);
+                            quote!(#index)
+                        }
+                    };
+                    let elem_align = match repr.packed {
+                        Some(n) => {
+                            quote!(#krate::desc::min(::core::mem::align_of::<#elem>(), #n as usize))
+                        }
+                        None => quote!(::core::mem::align_of::<#elem>()),
+                    };
+                    tail_offset = quote! {
+                        #krate::desc::round_up(
+                            ::core::mem::offset_of!(#ident, #prev_member)
+                                + ::core::mem::size_of::<#prev_ty>(),
+                            #elem_align,
+                        )
+                    };
+                }
+                described.push(quote_spanned! {span=>
+                    #krate::desc::Field {
+                        name: #name,
+                        offset: #tail_offset,
+                        kind: <#ty as #krate::Schema>::KIND,
+                        padding: false,
+                    }
+                });
             }
-            _ => steps.push(quote_spanned! {span=>
-                .str(#name)
-                .u64(<#ty as #krate::Schema>::FINGERPRINT)
-                .u64(::core::mem::offset_of!(#ident, #member) as u64)
-            }),
+            _ => {
+                steps.push(quote_spanned! {span=>
+                    .str(#name)
+                    .u64(<#ty as #krate::Schema>::FINGERPRINT)
+                    .u64(::core::mem::offset_of!(#ident, #member) as u64)
+                });
+                aligns.push(quote!(::core::mem::align_of::<#ty>()));
+                let padding = is_padding(&name, ty);
+                described.push(quote_spanned! {span=>
+                    #krate::desc::Field {
+                        name: #name,
+                        offset: ::core::mem::offset_of!(#ident, #member),
+                        kind: <#ty as #krate::Schema>::KIND,
+                        padding: #padding,
+                    }
+                });
+            }
         }
     }
+    // A sized struct's size and alignment are the compiler's; a slice
+    // message's (unsized) are computed as `repr(C)` lays it out.
+    let (size, align) = if trailing_slice {
+        let mut align = quote!(1usize);
+        for a in &aligns {
+            align = match repr.packed {
+                Some(n) => quote!(#krate::desc::max(#align, #krate::desc::min(#a, #n as usize))),
+                None => quote!(#krate::desc::max(#align, #a)),
+            };
+        }
+        if let Some(n) = repr.align {
+            align = quote!(#krate::desc::max(#align, #n as usize));
+        }
+        (tail_offset, align)
+    } else {
+        (
+            quote!(::core::mem::size_of::<#ident>()),
+            quote!(::core::mem::align_of::<#ident>()),
+        )
+    };
     let tail = if trailing_slice {
         quote!(.str("slice"))
     } else {
@@ -379,11 +464,24 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #(#steps)*
                 #tail
                 .finish();
+            const KIND: #krate::Kind = #krate::Kind::Struct(&#krate::desc::TypeDesc {
+                name: <Self as #krate::Schema>::TYPE_NAME,
+                size: #size,
+                align: #align,
+                fields: &[#(#described),*],
+            });
         }
 
         #[automatically_derived]
         impl #krate::Message for #ident {}
     })
+}
+
+/// A padding field, by convention: a `[u8; N]` whose name starts with `_`.
+fn is_padding(name: &str, ty: &Type) -> bool {
+    name.starts_with('_')
+        && matches!(ty, Type::Array(array)
+            if matches!(&*array.elem, Type::Path(p) if p.path.is_ident("u8")))
 }
 
 fn not_a_struct(span: Span) -> syn::Error {
@@ -393,26 +491,46 @@ fn not_a_struct(span: Span) -> syn::Error {
     )
 }
 
+/// What `#[repr(..)]` says beyond `C`: `packed` (as `packed(1)`) or
+/// `packed(N)`, and `align(N)`.
+#[derive(Default, Clone, Copy)]
+struct Repr {
+    packed: Option<u64>,
+    align: Option<u64>,
+}
+
 /// Requires `C` among the `#[repr(..)]` hints (`repr(C)`, `repr(C, align(N))`,
 /// `repr(C, packed)`, or `C` and `align` in separate attributes).
-fn check_repr(input: &DeriveInput) -> syn::Result<()> {
+fn check_repr(input: &DeriveInput) -> syn::Result<Repr> {
     let mut has_c = false;
+    let mut repr = Repr::default();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("C") {
                 has_c = true;
             }
-            // Skip the arguments of `align(N)` / `packed(N)`; rustc checks them.
+            let packed = meta.path.is_ident("packed");
+            if packed {
+                repr.packed = Some(1);
+            }
+            // The argument of `align(N)` / `packed(N)`; rustc checks it.
             if meta.input.peek(syn::token::Paren) {
                 let content;
                 syn::parenthesized!(content in meta.input);
+                let value: Option<syn::LitInt> = content.parse().ok();
                 let _: TokenStream2 = content.parse()?;
+                let value = value.and_then(|v| v.base10_parse::<u64>().ok());
+                if packed {
+                    repr.packed = value.or(Some(1));
+                } else if meta.path.is_ident("align") {
+                    repr.align = value;
+                }
             }
             Ok(())
         })?;
     }
     if has_c {
-        Ok(())
+        Ok(repr)
     } else {
         Err(syn::Error::new(
             input.ident.span(),

@@ -24,7 +24,9 @@
 
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
+pub mod desc;
 mod view;
+pub use desc::{Description, Kind};
 pub use view::{view_mut, ViewMeta};
 
 /// A type's stable name and layout fingerprint.
@@ -37,6 +39,10 @@ pub trait Schema {
     const TYPE_NAME: &'static str;
     /// Hash of the layout (see the module documentation).
     const FINGERPRINT: u64;
+    /// What the type's bytes mean: its fields, their offsets and kinds
+    /// (see [`desc`]). Tools read samples of types they were not built with
+    /// from it.
+    const KIND: Kind;
 }
 
 /// A type that can be published on a topic.
@@ -104,9 +110,10 @@ impl Default for Fingerprint {
 }
 
 macro_rules! primitive_schema {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $p:ident),*) => {$(
         impl Schema for $t {
             const TYPE_NAME: &'static str = stringify!($t);
+            const KIND: Kind = Kind::Primitive(desc::Primitive::$p);
             const FINGERPRINT: u64 = Fingerprint::new()
                 .str("primitive")
                 .str(stringify!($t))
@@ -116,10 +123,18 @@ macro_rules! primitive_schema {
         }
     )*};
 }
-primitive_schema!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64, usize, isize);
+primitive_schema!(
+    u8 => U8, u16 => U16, u32 => U32, u64 => U64, u128 => U128,
+    i8 => I8, i16 => I16, i32 => I32, i64 => I64, i128 => I128,
+    f32 => F32, f64 => F64, usize => Usize, isize => Isize
+);
 
 impl<T: Schema, const N: usize> Schema for [T; N] {
     const TYPE_NAME: &'static str = "array";
+    const KIND: Kind = Kind::Array {
+        elem: &T::KIND,
+        len: N,
+    };
     const FINGERPRINT: u64 = Fingerprint::new()
         .str("array")
         .u64(T::FINGERPRINT)
@@ -129,6 +144,7 @@ impl<T: Schema, const N: usize> Schema for [T; N] {
 
 impl<T: Schema> Schema for [T] {
     const TYPE_NAME: &'static str = "slice";
+    const KIND: Kind = Kind::Slice { elem: &T::KIND };
     const FINGERPRINT: u64 = Fingerprint::new().str("slice").u64(T::FINGERPRINT).finish();
 }
 
