@@ -18,12 +18,11 @@
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use crate::error::OpenError;
 use crate::layout::{TopicConfig, LAYOUT_VERSION};
 use crate::names::{Domain, TopicName};
-use crate::segment::{self, bits, Removal, Segment};
+use crate::segment::{self, bits, Removal, Segment, Temporary};
 use crate::sync::Ordering;
 use crate::sys;
 
@@ -546,9 +545,9 @@ pub struct CleanEntry {
     pub bytes: u64,
 }
 
-/// A `~tmp.` file older than this belongs to a creation that died: a
-/// creation takes milliseconds (its pages are reserved, then it is linked).
-pub const TEMPORARY_GRACE: Duration = Duration::from_secs(600);
+/// A `~tmp.` file older than this that no creator holds locked belongs to a
+/// creation that died (the rule of every segment creation too).
+pub use crate::segment::TEMPORARY_GRACE;
 
 /// Removes the files of `scope` in `dir` that no live process uses: segments
 /// whose record locks are all free (their processes exited or were killed),
@@ -577,29 +576,20 @@ pub fn clean(dir: &Path, scope: Scope<'_>, dry_run: bool) -> io::Result<Vec<Clea
         }
         let bytes = meta.blocks() * 512;
         let Some(topic) = f.topic.clone() else {
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .unwrap_or_default();
-            let action = if age < TEMPORARY_GRACE {
-                CleanAction::Recent
-            } else if dry_run {
-                CleanAction::Removed
-            } else {
-                match std::fs::remove_file(&f.path) {
-                    Ok(()) => CleanAction::Removed,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => CleanAction::Vanished,
-                    Err(e) => {
-                        out.push(CleanEntry {
-                            reason: CleanReason::Unusable(format!("{}: {e}", f.path.display())),
-                            path: f.path,
-                            topic: None,
-                            action: CleanAction::Failed,
-                            bytes,
-                        });
-                        continue;
-                    }
+            let action = match segment::remove_temporary_if_abandoned(&f.path, dry_run) {
+                Ok(Temporary::Removed) => CleanAction::Removed,
+                Ok(Temporary::Recent) => CleanAction::Recent,
+                Ok(Temporary::InUse) => CleanAction::InUse,
+                Ok(Temporary::Vanished) => CleanAction::Vanished,
+                Err(e) => {
+                    out.push(CleanEntry {
+                        reason: CleanReason::Unusable(format!("{}: {e}", f.path.display())),
+                        path: f.path,
+                        topic: None,
+                        action: CleanAction::Failed,
+                        bytes,
+                    });
+                    continue;
                 }
             };
             out.push(CleanEntry {

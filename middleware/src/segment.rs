@@ -874,43 +874,76 @@ pub(crate) fn segment_size(spec: &TopicSpec) -> Option<u64> {
 }
 
 /// How old an unlocked temporary file must be before it counts as left by a
-/// creator that died (a creator locks its file right after creating it).
-const TEMP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// creator that died (a creator locks its file right after creating it and
+/// holds the lock until the file is published or removed).
+pub const TEMPORARY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Removes the temporary files (`<prefix>~tmp.<pid>.<n>`) that creators
-/// killed between creating a segment and publishing it left in `dir`: those
-/// no creator holds locked and older than [`TEMP_GRACE`]. Returns how many.
+/// What [`remove_temporary_if_abandoned`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Temporary {
+    /// Abandoned: removed (or, in a dry run, would have been).
+    Removed,
+    /// Younger than [`TEMPORARY_GRACE`]: its creator may not have locked it yet.
+    Recent,
+    /// Its creator holds it locked: a creation in progress.
+    InUse,
+    /// Gone meanwhile (published or removed by someone else).
+    Vanished,
+}
+
+/// The one rule for a temporary file (`<prefix>~tmp.<pid>.<n>`): it was left
+/// by a creator killed between creating a segment and publishing it when it
+/// is older than [`TEMPORARY_GRACE`] and nobody holds its admin lock. Used by
+/// every segment creation (for its domain) and by `axon clean`.
+pub(crate) fn remove_temporary_if_abandoned(path: &Path, dry_run: bool) -> io::Result<Temporary> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Temporary::Vanished),
+        Err(e) => return Err(e),
+    };
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default();
+    if age < TEMPORARY_GRACE {
+        return Ok(Temporary::Recent);
+    }
+    let file = match SegmentFile::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Temporary::Vanished),
+        Err(e) => return Err(e),
+    };
+    if !file.try_lock(ADMIN_LOCK, true)? {
+        return Ok(Temporary::InUse);
+    }
+    if dry_run {
+        return Ok(Temporary::Removed);
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(Temporary::Removed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Temporary::Vanished),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the abandoned temporary files of `prefix` in `dir` (see
+/// [`remove_temporary_if_abandoned`]). Returns how many.
 pub(crate) fn remove_stale_temporaries(dir: &Path, prefix: &str) -> usize {
     let stem = format!("{prefix}~tmp.");
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(&stem) {
-            continue;
-        }
-        let path = entry.path();
-        let old = std::fs::symlink_metadata(&path).is_ok_and(|m| {
-            m.is_file()
-                && m.modified()
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= TEMP_GRACE)
-        });
-        if !old {
-            continue;
-        }
-        let Ok(file) = SegmentFile::open(&path) else {
-            continue;
-        };
-        if let Ok(true) = file.try_lock(ADMIN_LOCK, true) {
-            if std::fs::remove_file(&path).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&stem))
+        .filter(|e| {
+            matches!(
+                remove_temporary_if_abandoned(&e.path(), false),
+                Ok(Temporary::Removed)
+            )
+        })
+        .count()
 }
 
 /// What [`remove_if_unused`] found.

@@ -228,6 +228,68 @@ fn reliable_transient_local_joiner_is_not_overwritten_by_a_cached_minimum() {
     support::remove_domain(n.domain().name());
 }
 
+/// Holds an OFD write lock on byte 0 (the admin lock) of `path`, as a
+/// creator does while it builds a segment; released when the file closes.
+fn hold_admin_lock(path: &std::path::Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    // SAFETY: a zeroed `flock` is a valid value; the fields set below are
+    // the ones F_OFD_SETLK reads.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    // SAFETY: `f` is an open descriptor and `fl` a valid flock.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    f
+}
+
+fn make_old(path: &std::path::Path) {
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+}
+
+#[test]
+fn clean_and_creation_apply_one_rule_to_temporary_files() {
+    use axon::inspect::{clean, CleanAction, Scope};
+    let n = node("tmprule");
+    let dir = n.domain().dir().to_path_buf();
+    let name = |i: u32| dir.join(format!("{}~tmp.999999.{i}", n.domain().prefix()));
+    let (abandoned, building, recent) = (name(0), name(1), name(2));
+    for path in [&abandoned, &building, &recent] {
+        std::fs::write(path, b"half a segment").unwrap();
+    }
+    make_old(&abandoned);
+    make_old(&building);
+    let _creator = hold_admin_lock(&building);
+    let report = clean(&dir, Scope::Domain(n.domain()), true).unwrap();
+    let action = |p: &std::path::Path| report.iter().find(|e| e.path == p).map(|e| e.action);
+    assert_eq!(action(&abandoned), Some(CleanAction::Removed));
+    assert_eq!(
+        action(&building),
+        Some(CleanAction::InUse),
+        "an old file its creator still holds"
+    );
+    assert_eq!(action(&recent), Some(CleanAction::Recent));
+    assert!(abandoned.exists(), "a dry run removes nothing");
+    // A creation sweeps by the same rule.
+    let _p = n.publisher::<Ping>("/t").create().unwrap();
+    assert!(!abandoned.exists());
+    assert!(building.exists() && recent.exists());
+    support::remove_domain(n.domain().name());
+}
+
 #[test]
 fn temporary_file_of_a_creator_killed_before_publishing_is_removed() {
     let n = node("staletmp");
