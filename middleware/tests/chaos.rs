@@ -78,10 +78,10 @@
 //! failure of its trial, not a hung test.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
+use std::io::{BufRead, Write};
+use std::process::{Child, ChildStdin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use axon::layout::{Layout, Membership, SegmentHeader, SubscriberRecord, TopicConfig};
@@ -997,20 +997,8 @@ impl Peer {
             }
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = support::role_command(ROLE, role, &args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn a chaos child");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) =
+            support::spawn_with_lines(&mut support::role_command(ROLE, role, &args));
         Peer {
             role: part.role.clone(),
             stdin: child.stdin.take(),

@@ -8,9 +8,9 @@
 //! its guard drops, and every wait has a deadline: no trial can hang.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -59,24 +59,13 @@ struct Peer {
 impl Peer {
     fn spawn(role: &str, domain: &str, args: &[(&str, String)]) -> Peer {
         let a: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env("AXON_TEST_ROLE", role)
-            .env("AXON_TEST_DOMAIN", domain)
-            .env("AXON_TEST_ARGS", a.join(","))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn peer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) = support::spawn_with_lines(
+            Command::new(std::env::current_exe().unwrap())
+                .env("AXON_TEST_ROLE", role)
+                .env("AXON_TEST_DOMAIN", domain)
+                .env("AXON_TEST_ARGS", a.join(","))
+                .stderr(Stdio::inherit()),
+        );
         Peer {
             stdin: child.stdin.take(),
             child,

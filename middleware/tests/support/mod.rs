@@ -1,6 +1,8 @@
 //! Helpers shared by the multi-process test binaries (`mod support;`).
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
 
 use axon::layout::{Layout, SegmentHeader, TopicConfig};
 use axon::{Domain, Node, TopicName};
@@ -72,4 +74,25 @@ pub fn role_command(role_var: &str, role: &str, args: &[&str]) -> Command {
     c.args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
         .env(role_var, format!("{role} {}", args.join(" ")));
     c
+}
+
+/// Spawns `command` with stdin and stdout piped; its stdout lines arrive on
+/// the returned channel (read by a thread, so a test can wait with a timeout).
+#[allow(dead_code)]
+pub fn spawn_with_lines(command: &mut Command) -> (Child, Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn a child process");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
 }
