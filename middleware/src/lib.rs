@@ -60,11 +60,15 @@ pub mod names;
 #[cfg(not(loom))]
 mod node;
 #[cfg(not(loom))]
+pub mod param;
+#[cfg(not(loom))]
 mod protocol;
 #[cfg(not(loom))]
 mod publisher;
 #[cfg(not(loom))]
 pub mod qos;
+#[cfg(not(loom))]
+mod run;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
@@ -85,11 +89,13 @@ pub use zerocopy;
 #[cfg(not(loom))]
 pub use {
     error::{LoanError, NodeError, OpenError, ParamError, RecvError},
-    executor::{Executor, SpinError},
+    executor::{CallbackResult, Executor, SpinError},
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
+    param::{Hz, Seconds},
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    run::run,
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,
