@@ -21,6 +21,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A node's program: [`run`] for `main`; the [`executor`] (callbacks on
+//! subscribers, timers and SIGHUP reloads) or a [`WaitSet`] for its loop;
+//! [`Node::param_or`] with [`Hz`] / [`Seconds`] ([`param`]) for its
+//! settings. The README's "Writing nodes" shows all of them.
+//!
 //! The layers, bottom up (ARCHITECTURE.md has the map): `sys` (OS calls),
 //! `layout` + `protocol` (shared-memory bytes and the lock-free algorithm),
 //! `segment` (a topic's file: create, validate, join, reap), then the safe
