@@ -14,14 +14,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `spin` waits on one [`WaitSet`](crate::WaitSet) over everything
+//! `spin` waits on one [`WaitSet`] over everything
 //! registered; a subscriber's callback runs for each of its samples (at most
 //! [`BATCH`] per wake-up, so one busy topic cannot starve the others); a
 //! timer's callback runs once per firing: deadlines are absolute (the n-th
 //! firing is due at start + n x period, so a late callback does not shift
 //! the later ones) and periods missed while the node was busy are skipped,
-//! not replayed (a [`WaitSet`](crate::WaitSet) counts them, in
-//! [`Event::Timer`](crate::Event::Timer)). Registration errors (a foreign
+//! not replayed (a [`WaitSet`] counts them, in
+//! [`Event::Timer`]). Registration errors (a foreign
 //! subscriber, a bad period) are returned by `spin` before anything runs.
 //!
 //! **Callbacks that can fail** return a `Result` (anything that converts
@@ -57,6 +57,7 @@
 //! per subscriber per wake-up; the wait set's own bounds (at most
 //! `wake::MAX_WORDS - 1` subscribers).
 
+use std::error::Error as StdError;
 use std::time::Duration;
 
 use axon_message::Message;
@@ -65,7 +66,6 @@ use crate::error::{NodeError, RecvError};
 use crate::node::Node;
 use crate::subscriber::{Sample, Subscriber};
 use crate::waitset::{Event, Key, WaitSet, WaitSetError};
-use std::error::Error as StdError;
 
 /// Most samples one subscriber's callback gets per wake-up.
 pub const BATCH: usize = 64;
