@@ -97,6 +97,10 @@ pub enum SpinError {
 /// [`Executor::spin`] with [`SpinError::Callback`].
 ///
 /// Sealed: implemented for those two shapes only.
+#[diagnostic::on_unimplemented(
+    message = "an axon callback returns `()` or `Result<(), E>`, not `{Self}`",
+    note = "end a fallible callback with `Ok(())`, e.g. `publisher.publish(&x)?; Ok(())`"
+)]
 pub trait CallbackResult: sealed::Sealed {
     /// `Ok(())` to go on, or the error that ends `spin`.
     fn into_result(self) -> Result<(), Box<dyn StdError + Send + Sync>>;
