@@ -14,14 +14,50 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `spin` waits on one [`WaitSet`](crate::WaitSet) over everything
+//! `spin` waits on one [`WaitSet`] over everything
 //! registered; a subscriber's callback runs for each of its samples (at most
 //! [`BATCH`] per wake-up, so one busy topic cannot starve the others); a
-//! timer's callback runs once per firing (missed periods are skipped). SIGHUP
-//! reloads the node's parameters between callbacks. Registration errors
-//! (a foreign subscriber, a bad period) are returned by `spin` before
-//! anything runs.
+//! timer's callback runs once per firing: deadlines are absolute (the n-th
+//! firing is due at start + n x period, so a late callback does not shift
+//! the later ones) and periods missed while the node was busy are skipped,
+//! not replayed (a [`WaitSet`] counts them, in
+//! [`Event::Timer`]). Registration errors (a foreign
+//! subscriber, a bad period) are returned by `spin` before anything runs.
+//!
+//! **Callbacks that can fail** return a `Result` (anything that converts
+//! into `Box<dyn Error + Send + Sync>`, such as `anyhow::Error` or
+//! axon's own errors); the first error ends `spin` with
+//! [`SpinError::Callback`], and no other callback runs after it. A closure
+//! that uses `?` names its return type:
+//!
+//! ```no_run
+//! # use axon::Node;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::new("doubler")?;
+//! let input = node.subscriber::<u64>("/in").create()?;
+//! let output = node.publisher::<u64>("/out").create()?; // captured by reference
+//! node.on(&input, |n| -> Result<(), axon::LoanError> {
+//!     output.publish(&(*n * 2))?; // an error here ends spin with it
+//!     Ok(())
+//! })
+//! .spin()?;
+//! # Ok(()) }
+//! ```
+//!
+//! **SIGHUP** (what `launch` sends after rewriting a node's params file)
+//! reloads the node's parameters between callbacks. Without an
+//! [`on_reload`](Executor::on_reload) callback a file that cannot be read
+//! ends `spin` with [`SpinError::Params`]; with one, that callback gets the
+//! outcome (the old parameters stay on an error) and `spin` goes on. Values
+//! a node read into variables at start do not change by themselves: read
+//! them again in `on_reload` (or read them with [`Node::param`] where they
+//! are used).
+//!
+//! Bounds: one boxed closure per registration; at most [`BATCH`] samples
+//! per subscriber per wake-up; the wait set's own bounds (at most
+//! `wake::MAX_WORDS - 1` subscribers).
 
+use std::error::Error as StdError;
 use std::time::Duration;
 
 use axon_message::Message;
@@ -45,18 +81,62 @@ pub enum SpinError {
     #[error(transparent)]
     Recv(#[from] RecvError),
     /// SIGHUP asked for a parameter reload and the file was bad (the old
-    /// parameters stay; `spin` may be called again).
+    /// parameters stay; `spin` may be called again). Not returned when an
+    /// [`on_reload`](Executor::on_reload) callback is registered: it gets
+    /// the error instead.
     #[error(transparent)]
     Params(#[from] NodeError),
+    /// A callback returned this error (`spin` may be called again).
+    #[error(transparent)]
+    Callback(Box<dyn StdError + Send + Sync>),
 }
 
-type Handler<'a> = Box<dyn FnMut() -> Result<(), RecvError> + 'a>;
+/// What a callback may return: `()` (it cannot fail), or `Result<(), E>`
+/// with any error `E` that converts into `Box<dyn Error + Send + Sync>`
+/// (`anyhow::Error`, `std::io::Error`, axon's errors, ...). An `Err` ends
+/// [`Executor::spin`] with [`SpinError::Callback`].
+///
+/// Sealed: implemented for those two shapes only.
+#[diagnostic::on_unimplemented(
+    message = "an axon callback returns `()` or `Result<(), E>`, not `{Self}`",
+    note = "end a fallible callback with `Ok(())`, e.g. `publisher.publish(&x)?; Ok(())`"
+)]
+pub trait CallbackResult: sealed::Sealed {
+    /// `Ok(())` to go on, or the error that ends `spin`.
+    fn into_result(self) -> Result<(), Box<dyn StdError + Send + Sync>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+    impl<E> Sealed for Result<(), E> {}
+}
+
+impl CallbackResult for () {
+    fn into_result(self) -> Result<(), Box<dyn StdError + Send + Sync>> {
+        Ok(())
+    }
+}
+
+impl<E: Into<Box<dyn StdError + Send + Sync>>> CallbackResult for Result<(), E> {
+    fn into_result(self) -> Result<(), Box<dyn StdError + Send + Sync>> {
+        self.map_err(Into::into)
+    }
+}
+
+type Handler<'a> = Box<dyn FnMut() -> Result<(), SpinError> + 'a>;
+type ReloadHandler<'a> = Box<dyn FnMut(Result<(), &NodeError>) -> Result<(), SpinError> + 'a>;
+
+fn callback(r: impl CallbackResult) -> Result<(), SpinError> {
+    r.into_result().map_err(SpinError::Callback)
+}
 
 /// Callbacks on subscribers and timers, run by [`Executor::spin`].
 pub struct Executor<'a> {
     node: &'a Node,
     set: Result<WaitSet<'a>, WaitSetError>,
     handlers: Vec<(Key, Handler<'a>)>,
+    reload: Vec<ReloadHandler<'a>>,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -73,6 +153,7 @@ impl<'a> Executor<'a> {
             node,
             set: node.wait_set(),
             handlers: Vec::new(),
+            reload: Vec::new(),
         }
     }
 
@@ -90,16 +171,17 @@ impl<'a> Executor<'a> {
         self
     }
 
-    /// Runs `f` for every sample of `sub`.
-    pub fn on<T: Message + ?Sized>(
+    /// Runs `f` for every sample of `sub` (see [`CallbackResult`] for what
+    /// `f` may return).
+    pub fn on<T: Message + ?Sized, R: CallbackResult>(
         self,
         sub: &'a Subscriber<T>,
-        mut f: impl FnMut(Sample<'_, T>) + 'a,
+        mut f: impl FnMut(Sample<'_, T>) -> R + 'a,
     ) -> Self {
         let h: Handler<'a> = Box::new(move || {
             for _ in 0..BATCH {
                 match sub.try_recv()? {
-                    Some(s) => f(s),
+                    Some(s) => callback(f(s))?,
                     None => break,
                 }
             }
@@ -108,29 +190,53 @@ impl<'a> Executor<'a> {
         self.add(|set| set.subscriber(sub), h)
     }
 
-    /// Runs `f` every `period` (no drift; missed periods are skipped).
-    pub fn every(self, period: Duration, mut f: impl FnMut() + 'a) -> Self {
+    /// Runs `f` every `period`: absolute deadlines (no drift), missed
+    /// periods skipped. A period read from a param: [`Hz::period`](crate::Hz::period).
+    pub fn every<R: CallbackResult>(self, period: Duration, mut f: impl FnMut() -> R + 'a) -> Self {
+        self.add(|set| set.interval(period), Box::new(move || callback(f())))
+    }
+
+    /// Runs `f` once, `after` from now.
+    pub fn once<R: CallbackResult>(self, after: Duration, f: impl FnOnce() -> R + 'a) -> Self {
+        let mut f = Some(f);
         self.add(
-            |set| set.interval(period),
-            Box::new(move || {
-                f();
-                Ok(())
+            |set| set.once(after),
+            Box::new(move || match f.take() {
+                Some(f) => callback(f()),
+                None => Ok(()),
             }),
         )
     }
 
-    /// Runs `f` once, `after` from now.
-    pub fn once(self, after: Duration, f: impl FnOnce() + 'a) -> Self {
-        let mut f = Some(f);
-        self.add(
-            |set| set.once(after),
-            Box::new(move || {
-                if let Some(f) = f.take() {
-                    f();
-                }
-                Ok(())
-            }),
-        )
+    /// Runs `f` after each SIGHUP with the outcome of
+    /// [`Node::reload_params`]: `Ok(())` when the new parameters are in
+    /// (read the ones the node uses again here), or the error when the file
+    /// could not be read (the old parameters stay). Registering one means a
+    /// bad file no longer ends `spin`; `f` decides (return an error to end it).
+    ///
+    /// ```no_run
+    /// # use axon::Node;
+    /// # use std::cell::Cell;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let node = Node::new("base")?;
+    /// let timeout = Cell::new(node.param_or("cmd_timeout", 0.5)?);
+    /// node.every(std::time::Duration::from_millis(20), || { let _ = timeout.get(); })
+    ///     .on_reload(|reloaded| -> Result<(), axon::ParamError> {
+    ///         match reloaded {
+    ///             Ok(()) => timeout.set(node.param_or("cmd_timeout", 0.5)?),
+    ///             Err(e) => eprintln!("base: keeping the old params: {e}"),
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .spin()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_reload<R: CallbackResult>(
+        mut self,
+        mut f: impl FnMut(Result<(), &NodeError>) -> R + 'a,
+    ) -> Self {
+        self.reload.push(Box::new(move |r| callback(f(r))));
+        self
     }
 
     /// Runs the callbacks until shutdown is requested; then returns `Ok(())`.
@@ -152,7 +258,14 @@ impl<'a> Executor<'a> {
                 return Ok(());
             }
             if ready.reload() {
-                self.node.reload_params()?;
+                let result = self.node.reload_params();
+                if self.reload.is_empty() {
+                    result?;
+                } else {
+                    for h in &mut self.reload {
+                        h(result.as_ref().map(|_| ()))?;
+                    }
+                }
             }
             for (key, event) in ready.iter() {
                 if matches!(event, Event::PublisherGone) {

@@ -21,6 +21,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A node's program: [`run`] for `main`; the [`executor`] (callbacks on
+//! subscribers, timers and SIGHUP reloads) or a [`WaitSet`] for its loop;
+//! [`Node::param_or`] with [`Hz`] / [`Seconds`] ([`param`]) for its
+//! settings. The README's "Writing nodes" shows all of them.
+//!
 //! The layers, bottom up (ARCHITECTURE.md has the map): `sys` (OS calls),
 //! `layout` + `protocol` (shared-memory bytes and the lock-free algorithm),
 //! `segment` (a topic's file: create, validate, join, reap), then the safe
@@ -60,11 +65,15 @@ pub mod names;
 #[cfg(not(loom))]
 mod node;
 #[cfg(not(loom))]
+pub mod param;
+#[cfg(not(loom))]
 mod protocol;
 #[cfg(not(loom))]
 mod publisher;
 #[cfg(not(loom))]
 pub mod qos;
+#[cfg(not(loom))]
+mod run;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
@@ -85,11 +94,13 @@ pub use zerocopy;
 #[cfg(not(loom))]
 pub use {
     error::{LoanError, NodeError, OpenError, ParamError, RecvError},
-    executor::{Executor, SpinError},
+    executor::{CallbackResult, Executor, SpinError},
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
+    param::{Hz, Seconds},
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    run::run,
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use axon_message::{Message, ViewMeta};
 
 use crate::error::{NodeError, OpenError, ParamError};
-use crate::executor::{Executor, SpinError};
+use crate::executor::{CallbackResult, Executor, SpinError};
 use crate::names::{validate_node_name, Domain, NameError, TopicName};
 use crate::publisher::{Publisher, RawPublisher, TypeDesc};
 use crate::qos::{Durability, Qos, Reliability};
@@ -94,16 +94,20 @@ impl Node {
 
     /// An executor that runs `f` for every sample of `sub`; chain more
     /// `on`/`every`, then `spin()`.
-    pub fn on<'a, T: Message + ?Sized>(
+    pub fn on<'a, T: Message + ?Sized, R: CallbackResult>(
         &'a self,
         sub: &'a Subscriber<T>,
-        f: impl FnMut(Sample<'_, T>) + 'a,
+        f: impl FnMut(Sample<'_, T>) -> R + 'a,
     ) -> Executor<'a> {
         self.executor().on(sub, f)
     }
 
     /// An executor that runs `f` every `period`; chain more, then `spin()`.
-    pub fn every<'a>(&'a self, period: Duration, f: impl FnMut() + 'a) -> Executor<'a> {
+    pub fn every<'a, R: CallbackResult>(
+        &'a self,
+        period: Duration,
+        f: impl FnMut() -> R + 'a,
+    ) -> Executor<'a> {
         self.executor().every(period, f)
     }
 
@@ -171,6 +175,11 @@ impl Node {
     }
 
     /// Parameter `name` from the launch file, `None` if it is not set.
+    ///
+    /// Any `serde` type is a parameter type. Validation belongs in the type:
+    /// one whose `Deserialize` refuses bad values (as [`Hz`](crate::Hz) and
+    /// [`Seconds`](crate::Seconds) do, see [`crate::param`]) turns a bad
+    /// value into a [`ParamError`] naming the parameter, the value and why.
     pub fn param<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,
@@ -187,7 +196,19 @@ impl Node {
         }
     }
 
-    /// Parameter `name`, or `default` if it is not set.
+    /// Parameter `name`, or `default` if it is not set (a value that is set
+    /// but wrong is an error, never silently the default).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let node = axon::Node::new("camera")?;
+    /// use axon::{Hz, Seconds};
+    /// let width: u32 = node.param_or("width", 640)?;
+    /// let rate = node.param_or("rate", Hz::new(30.0))?; // "rate": -1 is an error
+    /// let timeout = node.param_or("timeout", Seconds::new(0.5))?;
+    /// println!("{width} px at {rate}, every {:?}, timeout {:?}", rate.period(), timeout.duration());
+    /// # Ok(()) }
+    /// ```
     pub fn param_or<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,

@@ -349,7 +349,11 @@ fn bad_input_gets_clear_errors() {
     // A zero timeout checks once.
     assert!(ws.wait_timeout(Duration::ZERO).unwrap().is_empty());
     // The executor reports registration errors from spin, before running.
-    let e = node.every(Duration::ZERO, || panic!("must not run")).spin();
+    let e = node
+        .every(Duration::ZERO, || -> Result<(), axon::LoanError> {
+            panic!("must not run")
+        })
+        .spin();
     assert!(e.is_err());
     cleanup(&dom);
 }

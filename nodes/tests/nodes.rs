@@ -259,3 +259,134 @@ fn the_whole_robot_runs_and_every_node_exits_0_on_sigint() {
         );
     }
 }
+
+/// Params that used to reach `Duration::from_secs_f64` or a timer unchecked
+/// (a negative timeout panicked the node with exit 101) are refused with
+/// one line naming the param, and exit status 1.
+#[test]
+fn bad_param_values_are_one_error_line_and_exit_1_not_a_panic() {
+    let domain = TestDomain::new("bad-params");
+    let cases = [
+        (
+            env!("CARGO_BIN_EXE_demo-base"),
+            "base",
+            json!({ "cmd_timeout": -1.0 }),
+            "base: error: parameter \"cmd_timeout\": -1 is not a span of time in seconds",
+        ),
+        (
+            env!("CARGO_BIN_EXE_demo-controller"),
+            "controller",
+            json!({ "stale_after": -0.5 }),
+            "controller: error: parameter \"stale_after\": -0.5 is not a span of time",
+        ),
+        (
+            env!("CARGO_BIN_EXE_demo-monitor"),
+            "monitor",
+            json!({ "poll_ms": -1.0 }),
+            "monitor: error: param poll_ms: -0.001 is not a span of time",
+        ),
+        (
+            env!("CARGO_BIN_EXE_demo-camera"),
+            "camera",
+            json!({ "rate": 0.0 }),
+            "camera: error: parameter \"rate\": 0 is not a frequency",
+        ),
+        (
+            env!("CARGO_BIN_EXE_demo-imu"),
+            "imu",
+            json!({ "rate": "fast" }),
+            "imu: error: parameter \"rate\": invalid type: string \"fast\", expected f64",
+        ),
+    ];
+    for (exe, name, params, expected) in cases {
+        let mut p = domain.spawn(exe, name, params);
+        let status = p.wait(EXIT_WATCHDOG);
+        let out = p.output();
+        assert_eq!(status.code(), Some(1), "{name}:\n{}", out.join("\n"));
+        let errors: Vec<&String> = out.iter().filter(|l| l.starts_with("[stderr]")).collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "{name}: one line expected:\n{}",
+            out.join("\n")
+        );
+        assert!(
+            errors[0].starts_with(&format!("[stderr] {expected}")),
+            "{name}: {:?} does not start with {expected:?}",
+            errors[0]
+        );
+    }
+}
+
+/// SIGHUP (what `launch` sends after rewriting the params file): a bad file
+/// is reported and the base keeps running on its old params; a good one
+/// changes `cmd_timeout` while it runs (a command then lasts 30 s instead
+/// of 0.2 s).
+#[test]
+fn base_reads_cmd_timeout_again_on_sighup_and_survives_a_bad_params_file() {
+    let domain = TestDomain::new("base-reload");
+    let mut base = domain.spawn(
+        env!("CARGO_BIN_EXE_demo-base"),
+        "base",
+        json!({ "rate": 50.0, "cmd_timeout": 0.2 }),
+    );
+    base.wait_output(WATCHDOG, |out| out.iter().any(|l| l.starts_with("base: ")));
+    let params_file = domain.dir.join("base.params.json");
+
+    std::fs::write(&params_file, "{ not json").unwrap();
+    base.signal(nix::sys::signal::Signal::SIGHUP);
+    base.wait_output(WATCHDOG, |out| {
+        out.iter()
+            .any(|l| l.starts_with("[stderr] base: reloading params: parameters file "))
+    });
+    std::fs::write(&params_file, json!({ "cmd_timeout": -3 }).to_string()).unwrap();
+    base.signal(nix::sys::signal::Signal::SIGHUP);
+    base.wait_output(WATCHDOG, |out| {
+        out.iter().any(|l| l.contains("-3 is not a span of time"))
+    });
+    std::fs::write(&params_file, json!({ "cmd_timeout": 30.0 }).to_string()).unwrap();
+    base.signal(nix::sys::signal::Signal::SIGHUP);
+    base.wait_output(WATCHDOG, |out| {
+        out.iter().any(|l| l == "base: params reloaded")
+    });
+
+    // One command, then none: with the new timeout the base still drives
+    // half a second later (with the old 0.2 s it would have stopped).
+    let node = domain.node("driver");
+    let cmd = node
+        .publisher::<Twist>("/cmd_vel")
+        .create()
+        .expect("cmd_vel");
+    let odom = node.subscriber::<Odometry>("/odom").create().expect("odom");
+    let forward = Twist {
+        linear: Vector3 {
+            x: 1.0,
+            y: 0.0,
+            z: 0.0,
+        },
+        angular: Vector3::default(),
+    };
+    let deadline = Instant::now() + WATCHDOG;
+    while cmd.raw().subscriber_count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: the base never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cmd.publish(&forward).expect("publish");
+    let sent = Instant::now();
+    let deadline = Instant::now() + WATCHDOG;
+    let moving_late = loop {
+        assert!(Instant::now() < deadline, "watchdog: no odometry");
+        match odom.recv_timeout(Duration::from_millis(100)) {
+            Ok(o) if sent.elapsed() > Duration::from_millis(500) => {
+                break o.twist.twist.linear.x;
+            }
+            Ok(_) | Err(axon::WaitError::Timeout | axon::WaitError::PublisherGone) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+    };
+    assert_eq!(moving_late, 1.0, "{}", base.output().join("\n"));
+    assert_eq!(base.terminate(EXIT_WATCHDOG).code(), Some(0));
+}

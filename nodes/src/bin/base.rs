@@ -4,24 +4,33 @@
 //! `odom`. A command older than `cmd_timeout` counts as zero (the base
 //! stops when its controller goes away).
 //!
+//! Executor callbacks: one per command (keeps the newest), a timer at
+//! `rate` (integrates and publishes; a failed loan ends the node with that
+//! error), and `on_reload`. State two callbacks share lives in `Cell`s.
+//!
 //! Params: `rate` (Hz, 50), `cmd_timeout` (0.5 s), `frame_id` ("odom"),
-//! `child_frame_id` ("base_link").
+//! `child_frame_id` ("base_link"). On SIGHUP `cmd_timeout` is read again
+//! (a bad new value keeps the old one); the others apply at the next start.
 
+use std::cell::Cell;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use axon::{Hz, Node, Seconds};
 use axon_msgs::{FrameId, Header, Odometry, Quaternion, Twist};
-use axon_nodes::{Ctx, Timer};
 
 fn main() -> ExitCode {
-    axon_nodes::run("base", base)
+    axon::run("base", base)
 }
 
-fn base(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
-    let hz = ctx.hz("rate", 50.0)?;
-    let cmd_timeout = Duration::from_secs_f64(node.param_or("cmd_timeout", 0.5)?);
+fn cmd_timeout(node: &Node) -> Result<Duration, axon::ParamError> {
+    Ok(node.param_or("cmd_timeout", Seconds::new(0.5))?.duration())
+}
+
+fn base(node: &Node) -> anyhow::Result<()> {
+    let rate = node.param_or("rate", Hz::new(50.0))?;
+    let timeout = Cell::new(cmd_timeout(node)?);
     let frame_id: String = node.param_or("frame_id", "odom".to_string())?;
     let child_frame_id: String = node.param_or("child_frame_id", "base_link".to_string())?;
     let commands = node
@@ -33,25 +42,22 @@ fn base(ctx: Ctx) -> anyhow::Result<()> {
         .create()
         .context("publisher on odom")?;
     println!(
-        "base: {} -> {} at {hz} Hz",
+        "base: {} -> {} at {rate}",
         commands.topic(),
         publisher.topic()
     );
-    let mut cmd: Option<(Instant, Twist)> = None;
+    let cmd: Cell<Option<(Instant, Twist)>> = Cell::new(None);
     let (mut x, mut y, mut yaw) = (0.0f64, 0.0f64, 0.0f64);
-    let mut timer = Timer::hz(hz);
     let mut last = Instant::now();
     let mut seq = 0u64;
-    while ctx.running() {
-        if let Some(twist) = ctx.recv_until(&commands, Some(timer.deadline()))? {
-            cmd = Some((Instant::now(), *twist));
-        }
-        if timer.due() {
+    node.on(&commands, |twist| cmd.set(Some((Instant::now(), *twist))))
+        .every(rate.period(), || -> anyhow::Result<()> {
             let now = Instant::now();
             let dt = (now - last).as_secs_f64();
             last = now;
             let twist = cmd
-                .filter(|(at, _)| now - *at < cmd_timeout)
+                .get()
+                .filter(|(at, _)| now - *at < timeout.get())
                 .map(|(_, t)| t)
                 .unwrap_or_default();
             let (v, w) = (twist.linear.x, twist.angular.z);
@@ -60,7 +66,7 @@ fn base(ctx: Ctx) -> anyhow::Result<()> {
             x += v * dt * mid.cos();
             y += v * dt * mid.sin();
             yaw = wrap(yaw + w * dt);
-            let mut odom = publisher.loan()?;
+            let mut odom = publisher.loan().context("loaning on odom")?;
             let mut header = Header::now(&frame_id);
             header.seq = seq;
             odom.header = header;
@@ -74,8 +80,21 @@ fn base(ctx: Ctx) -> anyhow::Result<()> {
             odom.twist.twist.angular.z = w;
             odom.send();
             seq += 1;
-        }
-    }
+            Ok(())
+        })
+        .on_reload(|reloaded| {
+            match reloaded
+                .map_err(|e| e.to_string())
+                .and_then(|()| cmd_timeout(node).map_err(|e| e.to_string()))
+            {
+                Ok(t) => {
+                    timeout.set(t);
+                    println!("{}: params reloaded", node.name());
+                }
+                Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+            }
+        })
+        .spin()?;
     println!("base: stopping at x={x:.2} y={y:.2} yaw={yaw:.2} after {seq} odometry messages");
     Ok(())
 }

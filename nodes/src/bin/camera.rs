@@ -3,28 +3,33 @@
 //! colour bands that scroll one step per frame, with a white bar sweeping
 //! down the picture.
 //!
+//! An executor timer at `rate` draws and sends each frame; the publisher is
+//! captured by reference.
+//!
 //! Params: `rate` (Hz, 30), `width` (640), `height` (480), `frame_id`
-//! ("camera"), `history` (4).
+//! ("camera"), `history` (4). Read at start: a SIGHUP reload applies them
+//! at the next start.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use axon::{Hz, Node};
 use axon_msgs::{encodings, Encoding, Header, Image};
-use axon_nodes::{Ctx, Rate};
 
 fn main() -> ExitCode {
-    axon_nodes::run("camera", camera)
+    axon::run("camera", camera)
 }
 
-fn camera(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
-    let hz = ctx.hz("rate", 30.0)?;
+fn camera(node: &Node) -> anyhow::Result<()> {
+    let rate = node.param_or("rate", Hz::new(30.0))?;
     let width: u32 = node.param_or("width", 640)?;
     let height: u32 = node.param_or("height", 480)?;
     let frame_id: String = node.param_or("frame_id", "camera".to_string())?;
     let history: u32 = node.param_or("history", 4)?;
     anyhow::ensure!(width > 0 && height > 0, "width and height must be positive");
-    let step = width * 3;
+    let step = width
+        .checked_mul(3)
+        .context("width is too large for an rgb8 row")?;
     let len = step as usize * height as usize;
     let publisher = node
         .publisher::<Image>("camera/image")
@@ -33,17 +38,16 @@ fn camera(ctx: Ctx) -> anyhow::Result<()> {
         .create()
         .context("publisher on camera/image")?;
     println!(
-        "camera: {width}x{height} rgb8 at {hz} Hz on {}",
+        "camera: {width}x{height} rgb8 at {rate} on {}",
         publisher.topic()
     );
-    let mut rate = Rate::new(hz);
     let mut seq = 0u64;
-    while ctx.sleep(&mut rate) {
+    node.every(rate.period(), || {
         let mut image = match publisher.loan_slice(len) {
             Ok(image) => image,
             Err(e) => {
                 eprintln!("camera: frame {seq} skipped: {e}");
-                continue;
+                return;
             }
         };
         image.encoding = Encoding::new(encodings::RGB8);
@@ -57,7 +61,12 @@ fn camera(ctx: Ctx) -> anyhow::Result<()> {
         image.header = header;
         image.send();
         seq += 1;
-    }
+    })
+    .on_reload(|reloaded| match reloaded {
+        Ok(()) => println!("{}: params reloaded", node.name()),
+        Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+    })
+    .spin()?; // returns on SIGINT/SIGTERM
     println!("camera: stopping after {seq} frames");
     Ok(())
 }

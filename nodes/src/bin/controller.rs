@@ -8,22 +8,28 @@
 //! at `turn_rate`. The IMU's yaw rate closes the loop on the turn. With no
 //! detection for `stale_after` seconds the base is told to stop.
 //!
+//! It waits on several inputs in a loop of its own: one wait set over both
+//! subscribers, the control timer and the shutdown request. Each wake-up
+//! takes the newest IMU sample and detection (`latest`), and a timer firing
+//! publishes a command. After the loop it tells the base to stop.
+//!
 //! Params: `rate` (Hz, 50), `cruise` (0.5 m/s), `turn_rate` (0.8 rad/s),
 //! `slow_distance` (1.5 m), `stop_distance` (0.5 m), `yaw_gain` (0.5),
-//! `stale_after` (0.5 s).
+//! `stale_after` (0.5 s). On SIGHUP (`launch` rewrote the params) all but
+//! `rate` are read again; a bad new value keeps the old settings.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use axon::{Hz, Node, Seconds};
 use axon_msgs::{Imu, PoseStamped, Twist, Vector3};
-use axon_nodes::{Ctx, Timer};
 
 fn main() -> ExitCode {
-    axon_nodes::run("controller", controller)
+    axon::run("controller", controller)
 }
 
-/// The controller's settings (the params).
+/// The controller's settings (the params), read at start and on SIGHUP.
 #[derive(Debug, Clone, Copy)]
 struct Gains {
     cruise: f64,
@@ -31,23 +37,30 @@ struct Gains {
     slow_distance: f64,
     stop_distance: f64,
     yaw_gain: f64,
+    stale_after: Duration,
 }
 
-fn controller(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
-    let hz = ctx.hz("rate", 50.0)?;
-    let gains = Gains {
-        cruise: node.param_or("cruise", 0.5)?,
-        turn_rate: node.param_or("turn_rate", 0.8)?,
-        slow_distance: node.param_or("slow_distance", 1.5)?,
-        stop_distance: node.param_or("stop_distance", 0.5)?,
-        yaw_gain: node.param_or("yaw_gain", 0.5)?,
-    };
-    anyhow::ensure!(
-        gains.slow_distance > gains.stop_distance,
-        "slow_distance must exceed stop_distance"
-    );
-    let stale_after = Duration::from_secs_f64(node.param_or("stale_after", 0.5)?);
+impl Gains {
+    fn read(node: &Node) -> anyhow::Result<Gains> {
+        let gains = Gains {
+            cruise: node.param_or("cruise", 0.5)?,
+            turn_rate: node.param_or("turn_rate", 0.8)?,
+            slow_distance: node.param_or("slow_distance", 1.5)?,
+            stop_distance: node.param_or("stop_distance", 0.5)?,
+            yaw_gain: node.param_or("yaw_gain", 0.5)?,
+            stale_after: node.param_or("stale_after", Seconds::new(0.5))?.duration(),
+        };
+        anyhow::ensure!(
+            gains.slow_distance > gains.stop_distance,
+            "slow_distance must exceed stop_distance"
+        );
+        Ok(gains)
+    }
+}
+
+fn controller(node: &Node) -> anyhow::Result<()> {
+    let rate = node.param_or("rate", Hz::new(50.0))?;
+    let mut gains = Gains::read(node)?;
     let imu = node
         .subscriber::<Imu>("imu")
         .history(16)
@@ -62,27 +75,49 @@ fn controller(ctx: Ctx) -> anyhow::Result<()> {
         .create()
         .context("publisher on cmd_vel")?;
     println!(
-        "controller: {} + {} -> {} at {hz} Hz",
+        "controller: {} + {} -> {} at {rate}",
         imu.topic(),
         obstacles.topic(),
         publisher.topic()
     );
+    let mut set = node.wait_set()?;
+    let imu_ready = set.subscriber(&imu)?;
+    let obstacle_ready = set.subscriber(&obstacles)?;
+    let tick = set.interval(rate.period())?;
     let mut yaw_rate = 0.0;
     let mut obstacle: Option<(Instant, f64, f64)> = None; // (received, distance, bearing)
-    let mut timer = Timer::hz(hz);
     let mut sent = 0u64;
-    while ctx.running() {
-        // Block on the busiest input (200 Hz) until the timer is due; poll
-        // the detections whenever we wake (no wait set yet).
-        if let Some(sample) = ctx.recv_until(&imu, Some(timer.deadline()))? {
-            yaw_rate = sample.angular_velocity.z;
+    loop {
+        let ready = set.wait()?;
+        if ready.shutdown() {
+            break;
         }
-        if let Some(det) = obstacles.latest()? {
-            let p = det.pose.position;
-            obstacle = Some((Instant::now(), p.x.hypot(p.y), p.y.atan2(p.x)));
+        if ready.reload() {
+            match node
+                .reload_params()
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Gains::read(node))
+            {
+                Ok(new) => {
+                    gains = new;
+                    println!("{}: params reloaded", node.name());
+                }
+                Err(e) => eprintln!("{}: reloading params: {e:#}", node.name()),
+            }
         }
-        if timer.due() {
-            let fresh = obstacle.filter(|(at, ..)| at.elapsed() < stale_after);
+        if ready.contains(imu_ready) {
+            if let Some(sample) = imu.latest()? {
+                yaw_rate = sample.angular_velocity.z;
+            }
+        }
+        if ready.contains(obstacle_ready) {
+            if let Some(det) = obstacles.latest()? {
+                let p = det.pose.position;
+                obstacle = Some((Instant::now(), p.x.hypot(p.y), p.y.atan2(p.x)));
+            }
+        }
+        if ready.contains(tick) {
+            let fresh = obstacle.filter(|(at, ..)| at.elapsed() < gains.stale_after);
             let cmd = command(&gains, fresh.map(|(_, d, b)| (d, b)), yaw_rate);
             publisher.publish(&cmd)?;
             sent += 1;

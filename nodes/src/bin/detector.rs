@@ -4,21 +4,24 @@
 //! a consumer sees how old the measurement is), facing away from the sensor.
 //! A scan with no valid return publishes nothing.
 //!
+//! One executor callback per scan; the publisher is captured by reference,
+//! and a failed publish ends the node with that error (the callback returns
+//! a `Result`).
+//!
 //! Params: `beams` (360: the most beams a scan may have; a subscriber
-//! needs no more room than the topic was created with).
+//! needs no more room than the topic was created with). Read at start.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use axon::Node;
 use axon_msgs::{LaserScan, Point, Pose, PoseStamped, Quaternion};
-use axon_nodes::Ctx;
 
 fn main() -> ExitCode {
-    axon_nodes::run("detector", detector)
+    axon::run("detector", detector)
 }
 
-fn detector(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
+fn detector(node: &Node) -> anyhow::Result<()> {
     let beams: usize = node.param_or("beams", 360)?;
     let scans = node
         .subscriber::<LaserScan>("scan")
@@ -31,22 +34,27 @@ fn detector(ctx: Ctx) -> anyhow::Result<()> {
         .context("publisher on obstacle")?;
     println!("detector: {} -> {}", scans.topic(), publisher.topic());
     let mut detections = 0u64;
-    while ctx.running() {
-        let Some(scan) = ctx.recv_until(&scans, None)? else {
-            continue;
-        };
+    node.on(&scans, |scan| -> anyhow::Result<()> {
         let Some(nearest) = nearest(&scan) else {
-            continue;
+            return Ok(());
         };
         let mut header = scan.header();
         header.seq = detections;
-        drop(scan);
-        publisher.publish(&PoseStamped {
-            header,
-            pose: nearest,
-        })?;
+        drop(scan); // hand the slot back before publishing
+        publisher
+            .publish(&PoseStamped {
+                header,
+                pose: nearest,
+            })
+            .context("publishing on obstacle")?;
         detections += 1;
-    }
+        Ok(())
+    })
+    .on_reload(|reloaded| match reloaded {
+        Ok(()) => println!("{}: params reloaded", node.name()),
+        Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+    })
+    .spin()?;
     println!("detector: stopping after {detections} detections");
     Ok(())
 }

@@ -1,26 +1,28 @@
 //! `demo-imu`: a simulated IMU. Publishes `Imu` on `imu`: gravity on z,
 //! a slow yaw oscillation, and uniform noise.
 //!
+//! An executor timer at `rate` fills a loaned sample and sends it.
+//!
 //! Params: `rate` (Hz, 200), `noise` (0.02, uniform amplitude in rad/s and
-//! m/s²), `frame_id` ("imu_link").
+//! m/s²), `frame_id` ("imu_link"). Read at start: a SIGHUP reload applies
+//! them at the next start.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use axon::{Hz, Node};
 use axon_msgs::{Header, Imu, Quaternion, Vector3};
 use axon_nodes::sim::Noise;
-use axon_nodes::{Ctx, Rate};
 
 const GRAVITY: f64 = 9.806_65;
 
 fn main() -> ExitCode {
-    axon_nodes::run("imu", imu)
+    axon::run("imu", imu)
 }
 
-fn imu(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
-    let hz = ctx.hz("rate", 200.0)?;
+fn imu(node: &Node) -> anyhow::Result<()> {
+    let rate = node.param_or("rate", Hz::new(200.0))?;
     let amp: f64 = node.param_or("noise", 0.02)?;
     let frame_id: String = node.param_or("frame_id", "imu_link".to_string())?;
     let publisher = node
@@ -28,12 +30,11 @@ fn imu(ctx: Ctx) -> anyhow::Result<()> {
         .history(16)
         .create()
         .context("publisher on imu")?;
-    println!("imu: {hz} Hz on {}", publisher.topic());
+    println!("imu: {rate} on {}", publisher.topic());
     let mut noise = Noise::new(0x1A0);
     let start = Instant::now();
-    let mut rate = Rate::new(hz);
     let mut seq = 0u64;
-    while ctx.sleep(&mut rate) {
+    node.every(rate.period(), || {
         let t = start.elapsed().as_secs_f64();
         // Yaw oscillates ±0.3 rad with a 10 s period.
         let w = std::f64::consts::TAU / 10.0;
@@ -43,7 +44,7 @@ fn imu(ctx: Ctx) -> anyhow::Result<()> {
             Ok(imu) => imu,
             Err(e) => {
                 eprintln!("imu: sample {seq} skipped: {e}");
-                continue;
+                return;
             }
         };
         imu.orientation = Quaternion::from_yaw(yaw);
@@ -65,7 +66,12 @@ fn imu(ctx: Ctx) -> anyhow::Result<()> {
         imu.header = header;
         imu.send();
         seq += 1;
-    }
+    })
+    .on_reload(|reloaded| match reloaded {
+        Ok(()) => println!("{}: params reloaded", node.name()),
+        Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+    })
+    .spin()?;
     println!("imu: stopping after {seq} samples");
     Ok(())
 }

@@ -2,25 +2,26 @@
 //! (`axon_nodes::sim::Room`) with an obstacle moving across it. Publishes
 //! `LaserScan` on `scan`, loaned with `loan_slice` and filled in place.
 //!
+//! An executor timer at `rate` casts the beams and sends each scan.
+//!
 //! Params: `rate` (Hz, 10), `beams` (360), `range_min` (0.1 m),
 //! `range_max` (12 m), `noise` (0.01 m, uniform amplitude), `frame_id`
-//! ("laser").
+//! ("laser"). Read at start: a SIGHUP reload applies them at the next start.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use axon::{Hz, Node};
 use axon_msgs::{Header, LaserScan};
 use axon_nodes::sim::{Noise, Room};
-use axon_nodes::{Ctx, Rate};
 
 fn main() -> ExitCode {
-    axon_nodes::run("lidar", lidar)
+    axon::run("lidar", lidar)
 }
 
-fn lidar(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
-    let hz = ctx.hz("rate", 10.0)?;
+fn lidar(node: &Node) -> anyhow::Result<()> {
+    let rate = node.param_or("rate", Hz::new(10.0))?;
     let beams: usize = node.param_or("beams", 360)?;
     let range_min: f32 = node.param_or("range_min", 0.1)?;
     let range_max: f32 = node.param_or("range_max", 12.0)?;
@@ -32,19 +33,18 @@ fn lidar(ctx: Ctx) -> anyhow::Result<()> {
         .max_len(beams)
         .create()
         .context("publisher on scan")?;
-    println!("lidar: {beams} beams at {hz} Hz on {}", publisher.topic());
+    println!("lidar: {beams} beams at {rate} on {}", publisher.topic());
     let room = Room::default();
     let mut noise = Noise::new(0x5CA9);
     let increment = std::f32::consts::TAU / beams as f32;
     let start = Instant::now();
-    let mut rate = Rate::new(hz);
     let mut seq = 0u64;
-    while ctx.sleep(&mut rate) {
+    node.every(rate.period(), || {
         let mut scan = match publisher.loan_slice(beams) {
             Ok(scan) => scan,
             Err(e) => {
                 eprintln!("lidar: scan {seq} skipped: {e}");
-                continue;
+                return;
             }
         };
         let obstacle = room.obstacle_at(start.elapsed().as_secs_f64());
@@ -69,7 +69,12 @@ fn lidar(ctx: Ctx) -> anyhow::Result<()> {
         scan.header = header;
         scan.send();
         seq += 1;
-    }
+    })
+    .on_reload(|reloaded| match reloaded {
+        Ok(()) => println!("{}: params reloaded", node.name()),
+        Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+    })
+    .spin()?;
     println!("lidar: stopping after {seq} scans");
     Ok(())
 }

@@ -15,17 +15,23 @@
 //!
 //! Both include the monitor's polling delay (`poll_ms`, default 0.2 ms here).
 //!
+//! It polls rather than sleeps on the topics' wake words, so watching never
+//! makes a publisher pay for a wake-up (as `axon topic hz` does). Its loop
+//! is a wait set with two timers and no subscriber: `poll_ms` drains every
+//! topic, `period` prints the table and retries missing topics. The wait
+//! set also ends the loop on SIGINT/SIGTERM.
+//!
 //! Params: `topics` (list; default the demo robot's six), `period` (1.0 s),
-//! `poll_ms` (0.2 unless set).
+//! `poll_ms` (0.2 unless set; at least the timer resolution,
+//! `axon::waitset::min_period`, 50 us by default). Read at start.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axon::zerocopy::FromBytes;
-use axon::{OpenError, Qos, RawSubscriber, TopicName};
-use axon_msgs::Header;
-use axon_nodes::{Ctx, Timer};
+use axon::{Node, OpenError, Qos, RawSubscriber, Seconds, TopicName};
+use axon_msgs::{Header, Time};
 
 const DEFAULT_TOPICS: [&str; 6] = ["camera/image", "scan", "imu", "obstacle", "cmd_vel", "odom"];
 
@@ -43,7 +49,7 @@ const WITH_HEADER: [&str; 9] = [
 ];
 
 fn main() -> ExitCode {
-    axon_nodes::run("monitor", monitor)
+    axon::run("monitor", monitor)
 }
 
 /// One watched topic and this period's numbers.
@@ -59,15 +65,16 @@ struct Watch {
     shm_ns: Vec<u64>,
 }
 
-fn monitor(ctx: Ctx) -> anyhow::Result<()> {
-    let node = &ctx.node;
+fn monitor(node: &Node) -> anyhow::Result<()> {
     let names: Vec<String> = node.param_or(
         "topics",
         DEFAULT_TOPICS.iter().map(|s| s.to_string()).collect(),
     )?;
-    let period: f64 = node.param_or("period", 1.0)?;
-    anyhow::ensure!(period > 0.0, "period must be positive");
-    let poll = Duration::from_secs_f64(node.param_or::<f64>("poll_ms", 0.2)? / 1000.0);
+    let period = node.param_or("period", Seconds::new(1.0))?;
+    let poll_ms: f64 = node.param_or("poll_ms", 0.2)?;
+    let poll = Seconds::try_from(poll_ms / 1000.0)
+        .context("param poll_ms")?
+        .duration();
     let mut watches = names
         .iter()
         .map(|n| {
@@ -84,34 +91,44 @@ fn monitor(ctx: Ctx) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut set = node.wait_set()?;
+    let poll_tick = set.interval(poll).context("param poll_ms")?;
+    let table_tick = set.interval(period.duration()).context("param period")?;
     println!(
-        "monitor: watching {} topics every {period} s",
-        watches.len()
+        "monitor: watching {} topics every {} s",
+        watches.len(),
+        period.get()
     );
     for w in &mut watches {
-        open(&ctx, w);
+        open(node, w);
     }
-    let mut timer = Timer::new(Duration::from_secs_f64(period));
     let mut window_start = Instant::now();
     let mut elapsed_total = Duration::ZERO;
-    while ctx.running() {
-        let mut busy = false;
-        for w in &mut watches {
-            busy |= drain(w)?;
+    loop {
+        let ready = set.wait()?;
+        if ready.shutdown() {
+            break;
         }
-        if timer.due() {
+        if ready.contains(poll_tick) || ready.contains(table_tick) {
+            for w in &mut watches {
+                drain(w)?;
+            }
+        }
+        if ready.contains(table_tick) {
             let window = window_start.elapsed();
             window_start = Instant::now();
             elapsed_total += window;
             print_table(&mut watches, window, elapsed_total);
             for w in watches.iter_mut().filter(|w| w.sub.is_none()) {
-                open(&ctx, w);
+                open(node, w);
             }
         }
-        if !busy {
-            std::thread::sleep(
-                poll.min(timer.deadline().saturating_duration_since(Instant::now())),
-            );
+        if ready.reload() {
+            // Watched topics and timers are set at start; nothing to re-read.
+            match node.reload_params() {
+                Ok(()) => println!("{}: params reloaded", node.name()),
+                Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
+            }
         }
     }
     println!("monitor: stopping");
@@ -119,8 +136,7 @@ fn monitor(ctx: Ctx) -> anyhow::Result<()> {
 }
 
 /// Tries to subscribe to an existing topic of any type.
-fn open(ctx: &Ctx, w: &mut Watch) {
-    let node = &ctx.node;
+fn open(node: &Node, w: &mut Watch) {
     let qos = Qos {
         history: Some(64),
         ..Qos::default()
@@ -145,16 +161,15 @@ fn open(ctx: &Ctx, w: &mut Watch) {
     }
 }
 
-/// Reads every waiting sample of `w`; true if there was any.
-fn drain(w: &mut Watch) -> anyhow::Result<bool> {
+/// Reads every waiting sample of `w`.
+fn drain(w: &mut Watch) -> anyhow::Result<()> {
     let Some(sub) = &w.sub else {
-        return Ok(false);
+        return Ok(());
     };
-    let mut any = false;
     while let Some(sample) = sub.try_recv()? {
         let recv_mono = axon::monotonic_ns();
-        let recv_real = axon_nodes::realtime_ns();
-        any = true;
+        // The clock of header stamps.
+        let recv_real = Time::now().as_nanos();
         w.count += 1;
         w.shm_ns
             .push(recv_mono.saturating_sub(sample.info().sent_ns));
@@ -165,7 +180,7 @@ fn drain(w: &mut Watch) -> anyhow::Result<bool> {
             }
         }
     }
-    Ok(any)
+    Ok(())
 }
 
 fn print_table(watches: &mut [Watch], window: Duration, total: Duration) {
