@@ -441,8 +441,12 @@ fn median(values: &[u64]) -> u64 {
 mod tests {
     use super::*;
 
+    /// Loads `text` from a file of its own: tests run in parallel threads of one process.
     fn load(text: &str) -> anyhow::Result<Thresholds> {
-        let dir = std::env::temp_dir().join(format!("axon-gate-unit-{}", std::process::id()));
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("axon-gate-unit-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("t.toml");
         std::fs::write(&path, text)?;
@@ -456,6 +460,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("thresholds.toml");
         let t = Thresholds::load(&path).unwrap();
         assert!(t.ratios.len() >= 6);
+        assert!(t.memory.iter().any(|m| m.row == "resident/defaults"));
     }
 
     #[test]
@@ -487,6 +492,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_memory_rows_name_what_is_wrong() {
+        let e = load("[[memory]]\nname = \"m\"\nrow = \"resident/huge\"\nmax = 1.5\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown memory row \"resident/huge\""),
+            "{e:#}"
+        );
+        let e = load(
+            "[[memory]]\nname = \"m\"\nrow = \"resident/defaults\"\nmax = 1.5\nmax_of_topic_max = 0.0\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("must be positive"), "{e:#}");
+        let e = load("repeats = 2\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("no [[ratio]] or [[memory]]"),
+            "{e:#}"
+        );
+        let t =
+            load("[[memory]]\nname = \"m\"\nrow = \"resident/defaults-burst\"\nmax = 2\n").unwrap();
+        assert_eq!(t.memory.len(), 1);
     }
 
     #[test]

@@ -641,6 +641,17 @@ mod axon_side {
     }
 
     pub(super) struct Pub(Publisher<Image>);
+
+    /// `AXON_BENCH_HOLD_LOANS=N`: the publisher takes N loans it never gives back, a
+    /// deliberate memory regression for proving that the gate fails (benches/tests/gate.rs).
+    fn held_loans() -> anyhow::Result<u32> {
+        match std::env::var("AXON_BENCH_HOLD_LOANS") {
+            Ok(v) => v
+                .parse()
+                .context("AXON_BENCH_HOLD_LOANS must be a number of loans"),
+            Err(_) => Ok(0),
+        }
+    }
     pub(super) struct Sub(Subscriber<Image>);
 
     pub(super) fn publisher(ctx: &Ctx, caps: Capacities) -> anyhow::Result<Pub> {
@@ -660,6 +671,11 @@ mod axon_side {
             len == IMAGE_BYTES,
             "Image sample is {len} bytes, not {IMAGE_BYTES}"
         );
+        for _ in 0..held_loans()? {
+            // A loan reserves its slot's pages; never sent nor dropped, it keeps them for
+            // the rest of the run, as a leak would.
+            std::mem::forget(publisher.loan_slice(PIXELS)?);
+        }
         Ok(Pub(publisher))
     }
 
