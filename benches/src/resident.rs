@@ -4,10 +4,14 @@
 //!
 //! One 640x480 RGB8 image topic (`axon_msgs::Image`, 921 600 bytes of pixels plus its 136-byte
 //! header: [`IMAGE_BYTES`] per sample), one publisher process and one subscriber process, the
-//! same history ([`HISTORY`]) and capacities on both sides. The publisher publishes
-//! [`SAMPLES`] frames back to back, writing every pixel; the subscriber busy-polls and reads
-//! every byte of each frame it gets, until it has seen the last one. Then, with both processes
-//! still holding their ports, the parent measures what each middleware holds for the topic:
+//! same history ([`HISTORY`]) and capacities on both sides. The publisher sends [`SAMPLES`]
+//! frames, writing every pixel; the subscriber busy-polls and reads every byte of each frame it
+//! gets. Two paces ([`Pace`]): *lockstep*, the next frame once the subscriber has read and
+//! released the previous one (a subscriber that keeps up, like a viewer of a 30 Hz camera; the
+//! working set is then fixed by the protocol, so the figures repeat exactly), and *burst*,
+//! every frame back to back while the subscriber falls behind (the working set a slow reader
+//! causes, which depends on timing). Then, with both processes still holding their ports, the
+//! parent measures what each middleware holds for the topic:
 //!
 //! - **shared memory resident**: the allocated tmpfs pages (`st_blocks * 512`) of every file
 //!   the run created in `/dev/shm` (axon: the files of the run's private domain, found by the
@@ -41,16 +45,20 @@
 //! axon reserves `history + max_subscribers x max_held + max_loans + 1` slots per publisher lane
 //! at most (23 or 9 here; lanes above 4 MiB reserve a slot on its first use, and only lanes a
 //! publisher claimed); iceoryx2's publisher data segment holds
-//! `max_subscribers x (buffer + borrowed) + history + loans` samples (54 or 12 here), and
-//! iceoryx2 zeroes (so touches) the whole segment when the publisher is created.
+//! `max_subscribers x (buffer + borrowed) + history + loans` samples (54 or 12 here). Both
+//! files are sparse: only the slots (axon) or chunks (iceoryx2's pool allocator) handed out
+//! get pages, so the resident figures follow the working set, not these worst cases.
 //!
 //! # Processes
 //!
 //! The parent re-executes its own binary twice (`current_exe() __axon-resident-child
-//! publisher|subscriber ...`), the publisher first; each child prints `base <RssAnon kB>`, creates its side,
-//! prints `ready`. The parent then writes `go` to the publisher, waits for `published N` and
-//! `received M`, measures, and closes both children's stdin, on which they drop their ports
-//! and exit 0. Every wait has a 30 s watchdog; children die with the parent
+//! publisher|subscriber ...`), the publisher first; each child prints `base <RssAnon kB>`,
+//! creates its side, prints `ready`. The subscriber prints `got <seq>` for every frame it has
+//! read and released. Lockstep: the parent writes `next` to the publisher (which sends one frame
+//! and prints `sent <seq>`) and waits for the subscriber's `got <seq>`, [`SAMPLES`] times.
+//! Burst: it writes `burst` once and reads `got` lines until the last frame's. Then it
+//! measures, and closes both children's stdin, on which they drop their ports and exit 0.
+//! Every wait has a 30 s watchdog; children die with the parent
 //! (`PR_SET_PDEATHSIG`); the run's files are removed at the end (axon's last participant
 //! removes its segment itself; the parent removes iceoryx2's root and `/dev/shm` files).
 
