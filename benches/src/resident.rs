@@ -309,7 +309,8 @@ impl Kid {
                 )
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = self.child.as_mut().map(|c| c.wait());
+                std::thread::sleep(Duration::from_millis(50));
+                let status = self.child.as_mut().map(|c| c.try_wait());
                 bail!("the {} exited before {word:?} ({status:?})", self.role)
             }
         };
