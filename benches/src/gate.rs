@@ -360,8 +360,7 @@ fn run_memory(
     for _ in 0..repeats {
         for row in &rows {
             for mw in [Middleware::Axon, Middleware::Iceoryx2] {
-                let f = resident::measure(mw, *row, opts.pinning)
-                    .with_context(|| format!("measuring {} {}", row.id(), mw.as_str()))?;
+                let f = resident::measure(mw, *row, opts.pinning).context("measuring")?;
                 runs.push(f);
                 write!(out, " .")?;
                 out.flush()?;

@@ -310,8 +310,11 @@ impl Kid {
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 std::thread::sleep(Duration::from_millis(50));
-                let status = self.child.as_mut().map(|c| c.try_wait());
-                bail!("the {} exited before {word:?} ({status:?})", self.role)
+                let status = match self.child.as_mut().map(Child::try_wait) {
+                    Some(Ok(Some(st))) => st.to_string(),
+                    _ => "closed its output".to_string(),
+                };
+                bail!("the {} exited before {word:?} ({status})", self.role)
             }
         };
         match line.split_once(' ') {
@@ -426,7 +429,12 @@ impl Drop for Cleanup {
 }
 
 /// Runs one publisher and one subscriber process of `mw` as `row` says and measures them.
+/// Errors start with the row and the middleware (`resident/defaults axon: ...`).
 pub fn measure(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Footprint> {
+    measure_once(mw, row, pinning).with_context(|| format!("{} {}", row.id(), mw.as_str()))
+}
+
+fn measure_once(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Footprint> {
     if mw == Middleware::Iceoryx2 {
         crate::iceoryx2_peer::sweep_stale();
     }
@@ -439,19 +447,18 @@ pub fn measure(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Foo
         run_id: ctx.run_id.0.clone(),
     };
     let placement = affinity::plan(pinning);
-    let label = format!("{} {}", row.id(), mw.as_str());
     let caps = row.capacities;
     let mut publisher = Kid::spawn("publisher", mw, caps, &ctx, placement.parent_cpu())?;
     let number = |s: String| -> anyhow::Result<u64> {
         s.trim()
             .parse()
-            .with_context(|| format!("{label}: not a number: {s:?}"))
+            .with_context(|| format!("not a number: {s:?}"))
     };
     let pub_base = number(publisher.expect("base")?)? as i64;
-    publisher.expect("ready").context(label.clone())?;
+    publisher.expect("ready")?;
     let mut subscriber = Kid::spawn("subscriber", mw, caps, &ctx, placement.child_cpu())?;
     let sub_base = number(subscriber.expect("base")?)? as i64;
-    subscriber.expect("ready").context(label.clone())?;
+    subscriber.expect("ready")?;
     let mut received = 0;
     match row.pace {
         Pace::Lockstep => {
@@ -461,7 +468,7 @@ pub fn measure(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Foo
                 let got = number(subscriber.expect("got")?)?;
                 ensure!(
                     sent == seq && got == seq,
-                    "{label}: frame {seq}: the publisher sent {sent}, the subscriber got {got}"
+                    "frame {seq}: the publisher sent {sent}, the subscriber got {got}"
                 );
                 received += 1;
             }
@@ -469,10 +476,7 @@ pub fn measure(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Foo
         Pace::Burst => {
             publisher.say("burst")?;
             let sent = number(publisher.expect("sent")?)?;
-            ensure!(
-                sent == SAMPLES,
-                "{label}: sent {sent} frames, not {SAMPLES}"
-            );
+            ensure!(sent == SAMPLES, "sent {sent} frames, not {SAMPLES}");
             loop {
                 received += 1;
                 if number(subscriber.expect("got")?)? >= SAMPLES {
@@ -521,8 +525,8 @@ pub fn measure(mw: Middleware, row: Row, pinning: Pinning) -> anyhow::Result<Foo
         received,
         topic_info,
     };
-    subscriber.finish().context(label.clone())?;
-    publisher.finish().context(label)?;
+    subscriber.finish()?;
+    publisher.finish()?;
     Ok(footprint)
 }
 

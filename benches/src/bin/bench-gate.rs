@@ -246,7 +246,7 @@ fn run() -> anyhow::Result<bool> {
                 Ok(f) => footprints.push(f),
                 Err(e) => {
                     ok = false;
-                    eprintln!("FAILED: {} {}: {e:#}", row.id(), mw.as_str());
+                    eprintln!("FAILED: {e:#}");
                 }
             }
         }
