@@ -26,9 +26,9 @@
 //!
 //! [[memory]]                  # resident memory (`crate::resident`), not a latency
 //! name = "camera topic resident vs iceoryx2"
-//! row = "resident/defaults"   # resident/defaults or resident/one-to-one
-//! max = 1.55                  # axon's shared memory resident / iceoryx2's, same run
-//! max_of_topic_max = 0.12     # optional: axon's resident / the most its topic can reserve
+//! row = "resident/defaults"   # or resident/one-to-one, resident/defaults-burst
+//! max = 1.5                   # axon's shared memory resident / iceoryx2's, same run
+//! max_of_topic_max = 0.1      # optional: axon's resident / the most its topic can reserve
 //! ```
 //!
 //! Memory rows are measured `repeats` times too (a fresh publisher and subscriber process
