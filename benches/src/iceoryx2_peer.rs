@@ -21,7 +21,7 @@ use iceoryx2::prelude::*;
 
 use crate::{read_message, Ctx, Endpoint, Mechanism, Payload, Pinger, Ponger, Touch, Watchdog};
 
-const ROOT: &str = "/tmp/iceoryx2";
+pub(crate) const ROOT: &str = "/tmp/iceoryx2";
 const SHM_DIR: &str = "/dev/shm";
 
 /// iceoryx2 publish-subscribe, waiting by busy polling or by an event listener.
@@ -38,7 +38,7 @@ fn run_root(ctx: &Ctx) -> String {
     format!("{ROOT}/{}/", ctx.run_id)
 }
 
-fn config(ctx: &Ctx) -> anyhow::Result<Config> {
+pub(crate) fn config(ctx: &Ctx) -> anyhow::Result<Config> {
     let mut config = Config::default();
     config.global.set_root_path(
         &Path::new(run_root(ctx).as_bytes()).map_err(|e| anyhow!("root path: {e:?}"))?,
@@ -48,7 +48,7 @@ fn config(ctx: &Ctx) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn remove_run_files(run_id: &str) {
+pub(crate) fn remove_run_files(run_id: &str) {
     let _ = std::fs::remove_dir_all(format!("{ROOT}/{run_id}"));
     // iceoryx2's own root; removed only if no other run uses it.
     let _ = std::fs::remove_dir(ROOT);

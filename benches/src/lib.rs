@@ -19,6 +19,7 @@
 //!   sleep), [`floor_sem`], [`floor_unix`], [`floor_tcp`], [`iceoryx2_peer`], and axon's own
 //!   rows: [`axon_topic`] (poll, futex, semaphore, adaptive) and [`axon_link`] (Unix, TCP).
 //! - [`gate`]: the regression gate over `benches/thresholds.toml`; [`plot`]: the SVG plot.
+//! - [`resident`]: resident memory of a 640x480 image topic, axon beside iceoryx2 (a gate row).
 //! - [`throughput`]: one publisher process and N subscriber processes streaming (msgs/s, GB/s,
 //!   fan-out), for the `bench-throughput` binary.
 //!
@@ -44,6 +45,7 @@ pub mod harness;
 pub mod iceoryx2_peer;
 pub mod plot;
 pub mod report;
+pub mod resident;
 pub mod shm;
 pub mod stream;
 pub mod throughput;

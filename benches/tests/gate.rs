@@ -1,5 +1,6 @@
 //! The regression gate can fail: real `bench-gate` runs (real processes, real shared memory)
-//! with a deliberate regression injected into axon's send path, and with broken threshold files.
+//! with a deliberate regression injected into axon's send path or its memory use, and with
+//! broken threshold files.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -72,4 +73,73 @@ fn a_broken_thresholds_file_is_a_usage_error_with_file_and_line() {
         stderr.contains("unknown mechanism \"axon/teleport\""),
         "{stderr}"
     );
+}
+
+/// Files of runs of bench-gate process `pid` in /dev/shm and /tmp/iceoryx2 (run ids are
+/// `axb<pid>x<n>`; axon's domain files carry it too).
+fn leftovers_of(pid: u32) -> Vec<String> {
+    let tag = format!("axb{pid}x");
+    let mut v = vec![];
+    for dir in ["/dev/shm", "/tmp/iceoryx2"] {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(&tag) {
+                v.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    v
+}
+
+/// Runs `bench-gate --gate FILE` with `env`; returns its exit code, output and pid.
+fn gate_with_env(path: &PathBuf, env: &[(&str, &str)]) -> (Option<i32>, String, u32) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bench-gate"));
+    cmd.arg("--gate").arg(path).envs(env.iter().copied());
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text, pid)
+}
+
+const CAMERA_MEMORY: &str = "repeats = 1\n\
+    [[memory]]\nname = \"camera topic resident vs iceoryx2\"\nrow = \"resident/defaults\"\n\
+    max = 1.5\nmax_of_topic_max = 0.1\n";
+
+/// The committed resident-memory check, as it stands (lockstep: axon 7 slots, iceoryx2 5
+/// samples, ratio 1.41), passes, and the run leaves nothing in /dev/shm or /tmp/iceoryx2.
+#[test]
+fn the_camera_memory_row_passes_and_leaves_nothing_behind() {
+    let path = thresholds("memory-ok", CAMERA_MEMORY);
+    let (code, out, pid) = gate_with_env(&path, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("camera topic resident vs iceoryx2") && out.contains("GATE PASSED"),
+        "{out}"
+    );
+    assert_eq!(leftovers_of(pid), Vec::<String>::new(), "{out}");
+}
+
+/// One loan the axon publisher never gives back reserves one more slot (8 instead of 7,
+/// 7.1 MiB against iceoryx2's 4.4 MiB, ratio 1.61 > 1.5): the memory check fails, names the
+/// row, and the failed run still removes its files.
+#[test]
+fn held_loans_trip_the_memory_gate_and_name_the_row() {
+    let path = thresholds("memory-leak", CAMERA_MEMORY);
+    let (code, out, pid) = gate_with_env(&path, &[("AXON_BENCH_HOLD_LOANS", "1")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "camera topic resident vs iceoryx2: resident/defaults axon / iceoryx2 resident"
+        ),
+        "{out}"
+    );
+    assert_eq!(leftovers_of(pid), Vec::<String>::new(), "{out}");
 }

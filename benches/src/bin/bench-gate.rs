@@ -17,6 +17,7 @@ use anyhow::{bail, Context as _};
 use axon_benches::affinity::{self, Pinning};
 use axon_benches::gate::{self, Thresholds};
 use axon_benches::report::{measure, print_table, MeasureConfig};
+use axon_benches::resident::{self, Middleware, Row};
 use axon_benches::{mechanisms, Mechanism, Payload, SessionOptions, Touch, HEADER_LEN};
 
 const SIZES: [usize; 5] = [HEADER_LEN, 1 << 10, 64 << 10, 1 << 20, 8 << 20];
@@ -79,6 +80,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     axon_benches::mechanisms()
                         .iter()
                         .map(|m| m.id())
+                        .chain(Row::ALL.iter().map(|r| r.id()))
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
@@ -122,6 +124,7 @@ fn rows_for(m: &dyn Mechanism, args: &Args) -> Vec<Payload> {
 
 fn main() -> ExitCode {
     axon_benches::run_child_if_requested();
+    axon_benches::resident::run_child_if_requested();
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -195,12 +198,13 @@ fn run() -> anyhow::Result<bool> {
     if let Some(t) = &thresholds {
         writeln!(
             out,
-            "gate: {} ratios from {}, each row measured {} times, median of the medians used\n",
+            "gate: {} ratios and {} memory rows from {}, each row measured {} times, median of the medians used\n",
             t.ratios.len(),
+            t.memory.len(),
             args.gate.as_ref().expect("gate").display(),
             t.repeats
         )?;
-        let failed = gate::run(t, opts, &args.cfg, &mut out)?;
+        let failed = gate::run(t, opts, &args.cfg, &args.filters, &mut out)?;
         writeln!(out, "\ngate ran in {:.1} s", t0.elapsed().as_secs_f64())?;
         if failed.is_empty() {
             writeln!(out, "GATE PASSED")?;
@@ -232,8 +236,30 @@ fn run() -> anyhow::Result<bool> {
             }
         }
     }
+    let mut footprints = vec![];
+    for row in Row::ALL {
+        if !args.filters.is_empty() && !args.filters.iter().any(|f| row.id().contains(f.as_str())) {
+            continue;
+        }
+        for mw in [Middleware::Axon, Middleware::Iceoryx2] {
+            match resident::measure(mw, row, args.pinning) {
+                Ok(f) => footprints.push(f),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("FAILED: {e:#}");
+                }
+            }
+        }
+    }
     writeln!(out)?;
-    print_table(&mut out, &rows)?;
+    if !rows.is_empty() {
+        print_table(&mut out, &rows)?;
+    }
+    if !footprints.is_empty() {
+        writeln!(out)?;
+        resident::print_table(&mut out, &footprints)?;
+        resident::print_ratios(&mut out, &footprints)?;
+    }
     if let Some(path) = &args.plot {
         let title = format!(
             "one-way latency vs payload, {} ({} CPUs)",
@@ -246,8 +272,9 @@ fn run() -> anyhow::Result<bool> {
     }
     writeln!(
         out,
-        "\n{} rows in {:.1} s{}",
+        "\n{} latency rows and {} resident-memory runs in {:.1} s{}",
         rows.len(),
+        footprints.len(),
         t0.elapsed().as_secs_f64(),
         if ok { "" } else { "; SOME ROWS FAILED" }
     )?;
