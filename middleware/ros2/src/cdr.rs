@@ -137,7 +137,7 @@ pub fn decode_into(
 ) -> Result<Option<usize>, DecodeError> {
     out.clear();
     match cdr {
-        [0, 1, ..] => {}
+        [0, 1, _, _, ..] => {}
         [0, 0, ..] => {
             return Err(DecodeError {
                 at: 0,
@@ -412,12 +412,15 @@ impl<'a> Reader<'a> {
     /// A sequence count, at most what the remaining bytes can hold with
     /// each element taking `min` bytes.
     fn count(&mut self, min: usize) -> Result<usize, DecodeError> {
+        self.align(4);
+        let at = self.pos + HEADER.len();
         let n = self.u32()? as usize;
         let left = self.buf.len().saturating_sub(self.pos);
         if n > left / min.max(1) {
-            return Err(self.err(format!(
-                "a sequence of {n} elements in {left} remaining bytes"
-            )));
+            return Err(DecodeError {
+                at,
+                what: format!("a sequence of {n} elements in {left} remaining bytes"),
+            });
         }
         Ok(n)
     }
