@@ -209,10 +209,15 @@ impl<'a> Writer<'a> {
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn put_str(&mut self, s: &[u8]) {
-        self.put_u32(s.len() as u32 + 1);
+    fn put_str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
+        let len = u32::try_from(s.len() + 1).map_err(|_| EncodeError::OutOfRange {
+            what: "a string length",
+            value: s.len() as i128,
+        })?;
+        self.put_u32(len);
         self.out.extend_from_slice(s);
         self.out.push(0);
+        Ok(())
     }
 
     fn count(&mut self, n: usize) -> Result<(), EncodeError> {
@@ -276,7 +281,7 @@ impl<'a> Writer<'a> {
                 Op::PointFields => {
                     self.put_u32(PCL_FIELDS.len() as u32);
                     for (name, offset, datatype, count) in PCL_FIELDS {
-                        self.put_str(name.as_bytes());
+                        self.put_str(name.as_bytes())?;
                         self.put_u32(offset);
                         self.out.push(datatype);
                         self.put_u32(count);
@@ -347,7 +352,7 @@ impl<'a> Writer<'a> {
                     Ok(s) => s.as_bytes(),
                     Err(e) => &bytes[..e.valid_up_to()],
                 };
-                self.put_str(text);
+                self.put_str(text)?;
             }
             Elem::Msg(m) => self.plan(view, m, off)?,
         }
