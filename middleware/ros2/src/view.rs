@@ -468,8 +468,11 @@ impl Builder<'_> {
 
     /// A field mapped by its own type: primitives, strings and structs as
     /// themselves, arrays (flattened) as `T[N]`, the slice as `T[]`.
-    fn natural(&self, off: usize, ty: &Ty) -> (RosType, Shape, Op) {
-        match ty {
+    /// Arrays of no elements, or of zero-sized ones, are refused: ROS has
+    /// no `T[0]`, and they would let a description make the codec loop or
+    /// write without reading input (`what` names the field).
+    fn natural(&self, off: usize, ty: &Ty, what: &str) -> Result<(RosType, Shape, Op), ViewError> {
+        Ok(match ty {
             Ty::Slice { elem } => {
                 let (base, per_item) = base_of(elem);
                 let (rt, e) = self.ros_of(base);
@@ -488,6 +491,11 @@ impl Builder<'_> {
                 if n == 1 && !matches!(other, Ty::Array { .. }) {
                     (rt, Shape::Scalar, Op::One { off, elem: e })
                 } else {
+                    if n == 0 || self.base_size(base) == 0 {
+                        return Err(ViewError::Invalid(format!(
+                            "{what}: an array of no elements or of zero-sized ones has no ROS 2 form"
+                        )));
+                    }
                     let op = Op::Fixed {
                         off,
                         elem: e,
@@ -497,7 +505,7 @@ impl Builder<'_> {
                     (rt, Shape::Array(n), op)
                 }
             }
-        }
+        })
     }
 
     fn map_user(&mut self, s: &Struct) -> Result<usize, ViewError> {
@@ -505,7 +513,8 @@ impl Builder<'_> {
         let mut ops = Vec::new();
         for f in s.fields.iter().filter(|f| !f.padding) {
             let name = field_name(&f.name);
-            let (ty, shape, op) = self.natural(f.offset as usize, &f.ty);
+            let (ty, shape, op) =
+                self.natural(f.offset as usize, &f.ty, &format!("{}.{}", s.name, f.name))?;
             fields.push(RosField { name, ty, shape });
             ops.push(op);
         }
@@ -538,7 +547,7 @@ impl Builder<'_> {
             let (ty, shape, op) = match *src {
                 Src::Field(name) => {
                     let f = field(name)?;
-                    self.natural(f.offset as usize, &f.ty)
+                    self.natural(f.offset as usize, &f.ty, &format!("{}.{name}", s.name))?
                 }
                 Src::Counted { field: name, count } => {
                     let f = field(name)?;

@@ -388,6 +388,44 @@ fn hostile_descriptions_are_refused() {
         ],
     };
     assert!(View::new(&d).is_err());
+    // Arrays of nothing, or of zero-sized structs (which would make a
+    // decoder loop without reading or an encoder write without reading).
+    let empty = s("t/Empty", vec![], 0);
+    for (len, elem) in [(0, Ty::Primitive(Primitive::U8)), (1 << 40, Ty::Struct(0))] {
+        let d = Description {
+            root: Ty::Struct(1),
+            structs: vec![
+                empty.clone(),
+                s(
+                    "t/B",
+                    vec![f(
+                        "a",
+                        Ty::Array {
+                            elem: Box::new(elem),
+                            len,
+                        },
+                    )],
+                    0,
+                ),
+            ],
+        };
+        d.validate().unwrap();
+        let err = View::new(&d).unwrap_err();
+        assert!(err.to_string().contains("no ROS 2 form"), "{err}");
+    }
+    // An empty struct alone is rosidl's one-byte message.
+    let d = Description {
+        root: Ty::Struct(0),
+        structs: vec![empty],
+    };
+    let view = View::new(&d).unwrap();
+    assert_eq!(
+        view.msg_text(),
+        "uint8 structure_needs_at_least_one_member\n"
+    );
+    let mut out = Vec::new();
+    view.encode(&[], &mut out).unwrap();
+    assert_eq!(out, [0, 1, 0, 0, 0]);
     // A forward reference (validation).
     let d = Description {
         root: Ty::Struct(0),
