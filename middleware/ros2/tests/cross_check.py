@@ -2,8 +2,10 @@
 
 Reads a JSON list of cases written by the Rust test; for each case
 (a ROS 2 type name, axon's ros2msg schema text, axon's CDR bytes, axon's
-RIHS01 hash, and the values the sample holds, in ROS shape) it uses the
-`rosbags` package to:
+RIHS01 hash, and the values the sample holds, in ROS shape) it uses two
+independent implementations. Foxglove's `mcap-ros2-support` (what MCAP
+readers use) parses the schema text, decodes axon's CDR to the values, and
+encodes the values to the same bytes. The `rosbags` package is used to:
 
 1. parse axon's schema text (and, for a standard type, require that every
    definition in it equals the ROS 2 definition rosbags ships);
@@ -20,6 +22,7 @@ import json
 import sys
 
 import numpy as np
+from mcap_ros2._dynamic import generate_dynamic, serialize_dynamic
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 from rosbags.typesys.base import Nodetype
 
@@ -73,6 +76,40 @@ def build_value(ts, desc, value):
     return value
 
 
+def plain_mcap(ts, typ, value):
+    """A message decoded by mcap-ros2-support as plain Python values."""
+    out = {}
+    for name, desc in ts.fielddefs[typ][1]:
+        out[name] = plain_mcap_value(ts, desc, getattr(value, name))
+    return out
+
+
+def plain_mcap_value(ts, desc, value):
+    kind, rest = desc
+    if kind == Nodetype.NAME:
+        return plain_mcap(ts, rest, value)
+    if kind in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+        if isinstance(value, (bytes, bytearray)):
+            return list(value)
+        return [plain_mcap_value(ts, rest[0], v) for v in value]
+    return value
+
+
+def mcap_check(case, ts, cdr, fails):
+    name = case['type']
+    try:
+        msg = generate_dynamic(name, case['msg_text'])[name](cdr)
+        diff('mcap ' + name, plain_mcap(ts, name, msg), case['values'], fails)
+    except Exception as e:  # noqa: BLE001 - reported to the Rust test
+        fails.append(f'mcap-ros2-support cannot decode axon CDR: {e!r}')
+    try:
+        own = bytes(serialize_dynamic(name, case['msg_text'])[name](case['values']))
+        if own != cdr:
+            fails.append(f'mcap-ros2-support encodes {own.hex()}, axon {cdr.hex()}')
+    except Exception as e:  # noqa: BLE001
+        fails.append(f'mcap-ros2-support cannot encode the values: {e!r}')
+
+
 def diff(path, got, want, out):
     if isinstance(want, dict):
         if not isinstance(got, dict) or set(got) != set(want):
@@ -114,6 +151,7 @@ def check(case, ros):
         diff(name, plain(ts, name, msg), case['values'], fails)
     except Exception as e:  # noqa: BLE001
         fails.append(f'rosbags cannot decode axon CDR: {e!r}')
+    mcap_check(case, ts, cdr, fails)
     own = b''
     try:
         own = bytes(ts.serialize_cdr(build(ts, name, case['values']), name))

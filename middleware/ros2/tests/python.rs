@@ -1,11 +1,13 @@
-//! axon's ROS 2 wire format checked against an independent implementation:
-//! the Python package `rosbags` (tests/requirements.txt), which the
-//! repository's `./test` installs into a virtual environment and names in
-//! `AXON_ROS2_PYTHON`.
+//! axon's ROS 2 wire format checked against independent implementations:
+//! the Python packages `rosbags` and `mcap-ros2-support`
+//! (tests/requirements.txt), which the repository's `./test` installs into a
+//! virtual environment and names in `AXON_ROS2_PYTHON`.
 //!
 //! For every standard type and for user types with nested structs, fixed
 //! and nested arrays, strings, 128-bit integers and slices
-//! (`support::all`), the script `cross_check.py`:
+//! (`support::all`), the script `cross_check.py` checks with
+//! mcap-ros2-support that it decodes axon's CDR to the values and encodes
+//! them to the same bytes, and with rosbags that it
 //! parses axon's ros2msg schema text (for a standard type, every definition
 //! in it must equal the ROS 2 one rosbags ships), decodes axon's CDR and
 //! compares it field for field with the values written out by hand in
