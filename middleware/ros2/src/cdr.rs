@@ -107,6 +107,9 @@ pub fn encode(view: &View, sample: &[u8], out: &mut Vec<u8>) -> Result<(), Encod
         .slice_item
         .map_or(0, |item| (sample.len() - view.size) / item.max(1));
     let start = out.len();
+    // Enough for every type but those whose strings or sequences grow
+    // (PointCloud2's fields): one allocation at most for a fresh buffer.
+    out.reserve(sample.len() + 256);
     out.extend_from_slice(&HEADER);
     let mut w = Writer {
         out,
@@ -199,11 +202,27 @@ impl<'a> Writer<'a> {
             })
     }
 
+    #[inline]
     fn u32_at(&self, off: usize) -> Result<u32, EncodeError> {
         let b = self.get(off, 4)?;
         Ok(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
+    fn put_prim<const N: usize>(&mut self, off: usize) -> Result<(), EncodeError> {
+        self.align(N);
+        let b: [u8; N] = self
+            .get(off, N)?
+            .try_into()
+            .map_err(|_| EncodeError::ShortSample {
+                len: self.sample.len(),
+                need: off.saturating_add(N),
+            })?;
+        self.out.extend_from_slice(&b);
+        Ok(())
+    }
+
+    #[inline]
     fn put_u32(&mut self, v: u32) {
         self.align(4);
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -229,6 +248,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    #[inline]
     fn plan(&mut self, view: &View, m: usize, base: usize) -> Result<(), EncodeError> {
         for op in &view.plans[m].ops {
             match *op {
@@ -292,6 +312,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    #[inline]
     fn elems(
         &mut self,
         view: &View,
@@ -321,8 +342,14 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    #[inline]
     fn elem(&mut self, view: &View, elem: Elem, off: usize) -> Result<(), EncodeError> {
         match elem {
+            // Fixed-size copies compile to moves, not calls to memmove.
+            Elem::Prim(1) => self.put_prim::<1>(off)?,
+            Elem::Prim(2) => self.put_prim::<2>(off)?,
+            Elem::Prim(4) => self.put_prim::<4>(off)?,
+            Elem::Prim(8) => self.put_prim::<8>(off)?,
             Elem::Prim(n) => {
                 let n = n as usize;
                 self.align(n);
@@ -399,10 +426,30 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32, DecodeError> {
         self.align(4);
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A primitive of `N` bytes, aligned, into the sample at `off`.
+    #[inline]
+    fn prim<const N: usize>(&mut self, off: usize) -> Result<(), String> {
+        self.align(N);
+        let b = self.take(N).map_err(|e| e.what)?;
+        let b: [u8; N] = b.try_into().map_err(|_| "short read".to_string())?;
+        Self::put_arr(self.out, off, b)
+    }
+
+    /// Writes `N` bytes into the sample at `off` (a move, not a memmove call).
+    #[inline]
+    fn put_arr<const N: usize>(out: &mut [u8], off: usize, bytes: [u8; N]) -> Result<(), String> {
+        off.checked_add(N)
+            .and_then(|end| out.get_mut(off..end))
+            .and_then(|d| <&mut [u8; N]>::try_from(d).ok())
+            .map(|d| *d = bytes)
+            .ok_or_else(|| format!("field at offset {off} outside the sample"))
     }
 
     /// Writes `bytes` into the sample at `off`.
@@ -612,6 +659,10 @@ impl<'a> Reader<'a> {
 
     fn elem(&mut self, view: &View, elem: Elem, off: usize) -> Result<(), DecodeError> {
         let r = match elem {
+            Elem::Prim(1) => self.prim::<1>(off),
+            Elem::Prim(2) => self.prim::<2>(off),
+            Elem::Prim(4) => self.prim::<4>(off),
+            Elem::Prim(8) => self.prim::<8>(off),
             Elem::Prim(n) => {
                 let n = n as usize;
                 self.align(n);
@@ -626,7 +677,7 @@ impl<'a> Reader<'a> {
                 self.align(4);
                 let b = self.take(4)?;
                 let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
-                Self::put(self.out, off, &v.to_ne_bytes())
+                Self::put_arr(self.out, off, v.to_ne_bytes())
             }
             Elem::Str(cap) => {
                 let at = self.pos;
@@ -647,7 +698,7 @@ impl<'a> Reader<'a> {
                     });
                 }
                 let len = (text.len() as u32).to_ne_bytes();
-                Self::put(self.out, off, &len).and_then(|()| Self::put(self.out, off + 4, text))
+                Self::put_arr(self.out, off, len).and_then(|()| Self::put(self.out, off + 4, text))
             }
             Elem::Msg(m) => return self.plan(view, m, off),
         };

@@ -814,3 +814,26 @@ mod tests {
         assert_eq!(field_name("_reserved__bits_"), "reserved_bits");
     }
 }
+#[cfg(test)]
+mod plan_tests {
+    use super::{Elem, Op, View};
+
+    /// The Imu's program is four steps: the narrowed seconds, the
+    /// nanoseconds, the frame id, and its 37 `f64` (quaternion, vectors and
+    /// covariances lie back to back in both layouts) in one copy.
+    #[test]
+    fn nested_structs_are_inlined_and_contiguous_floats_merged() {
+        let v = View::of::<axon_msgs::Imu>().unwrap();
+        let ops = &v.plans[v.root_index()].ops;
+        assert_eq!(ops.len(), 4, "{ops:#?}");
+        assert_eq!(
+            ops[3],
+            Op::Fixed {
+                off: 88,
+                elem: Elem::Prim(8),
+                stride: 8,
+                len: 37
+            }
+        );
+    }
+}
