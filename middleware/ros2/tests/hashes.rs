@@ -131,7 +131,9 @@ fn standard_type_hashes_equal_the_published_ros2_hashes() {
 
 #[test]
 fn imu_schema_text_is_the_ros_definition_with_its_dependencies() {
-    let text = View::of::<m::Imu>().unwrap().msg_text();
+    let view = View::of::<m::Imu>().unwrap();
+    assert_eq!(view.dds_type_name(), "sensor_msgs::msg::dds_::Imu_");
+    let text = view.msg_text();
     let sep = "=".repeat(80);
     let expected = format!(
         "std_msgs/Header header
