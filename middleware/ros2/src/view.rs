@@ -11,7 +11,7 @@ use core::fmt;
 
 use axon_message::desc::{Description, Primitive, Struct, Ty};
 
-use crate::std_map::{self, Src, PCL_FIELDS};
+use crate::std_map::{self, Src};
 
 /// A ROS 2 primitive type (the ones axon layouts can produce).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -662,9 +662,7 @@ impl Builder<'_> {
             ],
             axon: None,
         };
-        // Never run as a plan (PointFields writes the values itself); its
-        // minimum size bounds nothing.
-        debug_assert_eq!(PCL_FIELDS.len(), 4);
+        // Never run as a plan (PointFields writes the values itself).
         let m = self.push(msg, vec![Op::Dummy]);
         self.point_field = Some(m);
         m
