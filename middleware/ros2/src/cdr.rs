@@ -375,9 +375,14 @@ impl<'a> Writer<'a> {
                 // capacity, then the longest valid UTF-8 prefix.
                 let len = (self.u32_at(off)? as usize).min(cap);
                 let bytes = self.get(off + 4, len)?;
-                let text = match core::str::from_utf8(bytes) {
-                    Ok(s) => s.as_bytes(),
-                    Err(e) => &bytes[..e.valid_up_to()],
+                // (ASCII, the common case, is checked inline first.)
+                let text = if bytes.is_ascii() {
+                    bytes
+                } else {
+                    match core::str::from_utf8(bytes) {
+                        Ok(s) => s.as_bytes(),
+                        Err(e) => &bytes[..e.valid_up_to()],
+                    }
                 };
                 self.put_str(text)?;
             }
@@ -691,7 +696,7 @@ impl<'a> Reader<'a> {
                         ),
                     });
                 }
-                if core::str::from_utf8(text).is_err() {
+                if !text.is_ascii() && core::str::from_utf8(text).is_err() {
                     return Err(DecodeError {
                         at: at + HEADER.len(),
                         what: "a string that is not UTF-8".into(),
