@@ -9,7 +9,8 @@
 //! holds is made again from the next participant's request.
 
 /// What happens when a subscriber falls behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Reliability {
     /// Keep-last-N: a slow subscriber loses its oldest samples (counted in
     /// `Subscriber::dropped`) and never slows the publisher.
@@ -22,7 +23,8 @@ pub enum Reliability {
 }
 
 /// What a subscriber gets when it joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Only samples published after it joined.
     #[default]
