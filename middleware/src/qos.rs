@@ -6,7 +6,10 @@
 //! takes what the topic offers for what it left to the defaults (`history`,
 //! `max_len`); one that explicitly needs more gets
 //! `OpenError::CapacityMismatch` naming both numbers. A segment nobody
-//! holds is made again from the next participant's request.
+//! holds is made again from the next participant's request. A launch
+//! file's `[topic]` declaration, when the node has one for the topic
+//! ([`crate::declared`]), replaces the request's capacities before any of
+//! this happens.
 
 /// What happens when a subscriber falls behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
