@@ -138,7 +138,10 @@ fn child_entry() {
     if let [name, "u64"] = parts[..] {
         // Publishes `u64` on `/odd` until shutdown.
         let node = axon::Node::new(name).expect("node");
-        let p = node.publisher::<u64>("/odd").create().expect("publisher");
+        let p = node.publisher::<u64>("/odd").create().unwrap_or_else(|e| {
+            println!("{name}: publisher failed: {e}");
+            std::process::exit(1)
+        });
         while !node.shutdown_requested() {
             p.publish(&1).expect("publish");
             std::thread::sleep(Duration::from_millis(20));
@@ -462,6 +465,59 @@ ready = {{ topic = "/odd", type = "{ty}", timeout = "1s" }}
             "wrong did not become ready within 1s (waited for a publisher of {ty} on topic /odd; \
              found: topic /odd has type u64, declared {ty})"
         )),
+        "{out}"
+    );
+    remove_domain(&d);
+}
+
+/// Through `launch`: a node whose code explicitly asks for more than the
+/// `[topic]` declaration fails with `CapacityMismatch` naming both numbers
+/// and the declaration's line; another type fails naming both types.
+#[test]
+fn a_request_the_declaration_cannot_meet_fails_naming_the_launch_file() {
+    let d = domain("beyond");
+    let me = std::env::current_exe().unwrap().display().to_string();
+    let args = ["child_entry", "--exact", "--nocapture", "--test-threads=1"]
+        .map(|a| format!("{a:?}"))
+        .join(", ");
+    let toml = format!(
+        r#"[topic."/cam"]
+history = 6
+
+[topic."/odd"]
+type = "{}"
+
+[launch]
+domain = "{d}"
+
+[[node]]
+name = "greedy"
+exec = "{me}"
+args = [{args}]
+env = {{ {ROLE_VAR} = "greedy sub 9 -" }}
+
+[[node]]
+name = "wrong"
+exec = "{me}"
+args = [{args}]
+env = {{ {ROLE_VAR} = "wrong u64" }}
+"#,
+        Frame::TYPE_NAME
+    );
+    let (_dir, mut l) = launch_robot("beyond", &toml);
+    let out = l.expect_exit(0);
+    assert!(
+        out.contains(
+            "greedy: subscriber failed: topic /cam is declared in the launch file with \
+             history depth 6 ("
+        ) && out.contains("robot.toml:1:8), this participant explicitly needs 9"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "topic /odd is declared as {} in the launch file (",
+            Frame::TYPE_NAME
+        )) && out.contains("robot.toml:4:8), this participant uses u64"),
         "{out}"
     );
     remove_domain(&d);
