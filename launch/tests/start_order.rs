@@ -146,6 +146,7 @@ fn child_entry() {
             p.publish(&1).expect("publish");
             std::thread::sleep(Duration::from_millis(20));
         }
+        drop(p);
         std::process::exit(0);
     }
     let [name, kind, history, max_len] = parts[..] else {
@@ -229,8 +230,37 @@ fn remove_domain(domain: &str) {
     }
 }
 
-fn domain(tag: &str) -> String {
-    format!("so{}{tag}", std::process::id())
+/// A unique domain for one run, whose files are removed when the test
+/// ends, passed or failed.
+struct TestDomain(String);
+
+impl TestDomain {
+    fn new(tag: &str) -> TestDomain {
+        TestDomain(format!("so{}{tag}", std::process::id()))
+    }
+}
+
+impl std::ops::Deref for TestDomain {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TestDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for TestDomain {
+    fn drop(&mut self) {
+        remove_domain(&self.0);
+    }
+}
+
+fn domain(tag: &str) -> TestDomain {
+    TestDomain::new(tag)
 }
 
 /// A node started by hand, its stdout lines sent to a channel.
