@@ -805,7 +805,13 @@ impl Loader {
             }
             None => None,
         };
-        let mut at = here.to_string();
+        // What a node shows in messages: no control characters (a path may
+        // have them), and the end of a long path (the file name, line:col).
+        let mut at: String = here
+            .to_string()
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         if at.len() > axon::declared::MAX_DECLARED_AT_LEN {
             // Keep the end: the file name and line:col.
             let mut cut = at.len() - axon::declared::MAX_DECLARED_AT_LEN + 3;

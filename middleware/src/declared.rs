@@ -29,7 +29,7 @@
 //! `imu` in namespace `/robot1` and to `/imu` remapped to `/robot1/imu`.
 //!
 //! **Bounds.** The file is read with `O_NONBLOCK` and must be a regular file
-//! of at most [`MAX_FILE_BYTES`] (4 MiB); it declares at most
+//! of at most [`MAX_FILE_BYTES`] (8 MiB); it declares at most
 //! [`MAX_DECLARED_TOPICS`] (4096) topics; every name, type and number is
 //! checked as [`crate::Qos::validate`] would, and each problem is one
 //! [`crate::NodeError::Topics`] naming the file.
@@ -49,14 +49,17 @@ use crate::qos::{Durability, Qos, Reliability};
 
 /// The environment variable with the declarations file's path.
 pub const TOPICS_ENV: &str = "AXON_TOPICS";
-/// Largest declarations file a node reads.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// Largest declarations file a node reads. What `launch` writes always
+/// fits: at most [`MAX_DECLARED_TOPICS`] entries of at most ~1.3 KiB each
+/// (a 200-byte name, a 128-byte type and a 256-byte `declared_at`, each
+/// escaped at most twice over, and the numbers), about 5.3 MiB.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
 /// Most topics one file declares.
 pub const MAX_DECLARED_TOPICS: usize = 4096;
 /// Longest type name (what a segment records).
 pub const MAX_TYPE_NAME_LEN: usize = 128;
 /// Longest `declared_at` text kept.
-pub const MAX_DECLARED_AT_LEN: usize = 1024;
+pub const MAX_DECLARED_AT_LEN: usize = 256;
 /// The file format's version.
 pub const VERSION: u32 = 1;
 
@@ -109,14 +112,15 @@ impl TopicDecl {
         if let Some(n) = self.max_subscribers {
             check_range("max_subscribers", n as u64, 1, MAX_SUBSCRIBERS as u64)?;
         }
-        if self
-            .declared_at
-            .as_ref()
-            .is_some_and(|a| a.len() > MAX_DECLARED_AT_LEN)
-        {
-            return Err(format!(
-                "declared_at is longer than {MAX_DECLARED_AT_LEN} bytes"
-            ));
+        if let Some(at) = &self.declared_at {
+            if at.len() > MAX_DECLARED_AT_LEN {
+                return Err(format!(
+                    "declared_at is longer than {MAX_DECLARED_AT_LEN} bytes"
+                ));
+            }
+            if at.chars().any(char::is_control) {
+                return Err("declared_at contains a control character".into());
+            }
         }
         Ok(())
     }

@@ -242,7 +242,11 @@ fn a_bad_declarations_file_is_one_error_naming_it() {
     assert!(e.contains("not a regular file"), "{e}");
     // Too large.
     let s = Setup::new("large", "");
-    std::fs::write(s.file(), vec![b' '; (4 << 20) + 1]).unwrap();
+    std::fs::write(
+        s.file(),
+        vec![b' '; axon::declared::MAX_FILE_BYTES as usize + 1],
+    )
+    .unwrap();
     let e = s
         .builder("n")
         .topics_file(s.file())
