@@ -24,8 +24,10 @@
 //!   at most [`MAX_NESTING`] deep: args doubled at each include level
 //!   cannot grow exponentially;
 //! - at most [`MAX_PROCESSES`] (10,000) nodes and links, [`MAX_TOPICS`]
-//!   (65,536) declared topics and [`MAX_IMPORT_PATTERNS`] (1024) link import
-//!   patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
+//!   (65,536) `publishes`/`subscribes` entries, [`MAX_DECLARED_TOPICS`]
+//!   (4096) `[topic]` declarations (each value range-checked here as a node
+//!   will check it, so the file `launch` writes always fits what a node
+//!   reads) and [`MAX_IMPORT_PATTERNS`] (1024) link import patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
 //!   topological sort, an iterative cycle search that cannot overflow the
 //!   stack).
 

@@ -401,6 +401,31 @@ mod tests {
         }
     }
 
+    /// What `launch` writes for the most and largest declarations still
+    /// fits what a node reads.
+    #[test]
+    fn the_largest_file_launch_can_write_fits_the_read_bound() {
+        let mut d = TopicDecls::new();
+        for i in 0..MAX_DECLARED_TOPICS {
+            let name = format!("/{:0>199}", i);
+            let decl = TopicDecl {
+                // Escaped twice over in JSON.
+                type_name: Some("\"".repeat(MAX_TYPE_NAME_LEN)),
+                history: Some(MAX_DEPTH),
+                max_len: Some(u32::MAX as u64),
+                reliability: Some(Reliability::BestEffort),
+                durability: Some(Durability::TransientLocal),
+                max_publishers: Some(MAX_PUBLISHERS),
+                max_subscribers: Some(MAX_SUBSCRIBERS),
+                declared_at: Some("\\".repeat(MAX_DECLARED_AT_LEN)),
+            };
+            d.insert(TopicName::new(&name).unwrap(), decl).unwrap();
+        }
+        let text = d.to_json();
+        assert!(text.len() as u64 <= MAX_FILE_BYTES, "{} bytes", text.len());
+        assert_eq!(TopicDecls::from_json(text.as_bytes()).unwrap().len(), 4096);
+    }
+
     #[test]
     fn explicit_requests_beyond_the_declaration_are_refused() {
         let t = TopicName::new("/cam").unwrap();
