@@ -44,6 +44,20 @@ pub struct Settings {
     pub domain: Option<String>,
     /// Topics that come from outside (no publisher needed here).
     pub external: Vec<String>,
+    /// `[topic."/name"]` declarations of the file and its includes, by
+    /// resolved name; every node gets them (`AXON_TOPICS`).
+    pub topics: Vec<DeclaredTopic>,
+}
+
+/// One `[topic."/name"]` table, validated.
+#[derive(Debug, Clone)]
+pub struct DeclaredTopic {
+    /// The resolved (absolute) topic name.
+    pub name: String,
+    /// What it declares, as nodes read it.
+    pub decl: axon::TopicDecl,
+    /// Where it was declared.
+    pub at: Location,
 }
 
 /// Default shutdown grace period.
@@ -199,8 +213,14 @@ pub enum ReadyCondition {
     Delay(Duration),
     /// A stdout line contains this text.
     Log(String),
-    /// This (resolved) topic has a publisher.
-    Topic(String),
+    /// A live publisher of this (resolved) topic has published at least
+    /// once; with `ty`, the topic carries that message type.
+    Topic {
+        /// The resolved topic name.
+        name: String,
+        /// The message type the publisher must have, if declared.
+        ty: Option<String>,
+    },
 }
 
 impl std::fmt::Display for ReadyCondition {
@@ -208,7 +228,10 @@ impl std::fmt::Display for ReadyCondition {
         match self {
             ReadyCondition::Delay(d) => write!(f, "a delay of {}", human(*d)),
             ReadyCondition::Log(text) => write!(f, "a stdout line containing \"{text}\""),
-            ReadyCondition::Topic(t) => write!(f, "a publisher on topic {t}"),
+            ReadyCondition::Topic { name, ty: None } => write!(f, "a publisher on topic {name}"),
+            ReadyCondition::Topic { name, ty: Some(ty) } => {
+                write!(f, "a publisher of {ty} on topic {name}")
+            }
         }
     }
 }

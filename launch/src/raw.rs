@@ -25,6 +25,32 @@ pub struct RawFile {
     /// `[[link]]` tables (socket links), in file order.
     #[serde(default)]
     pub link: Vec<RawLink>,
+    /// `[topic."/name"]` tables: topic declarations, by resolved name.
+    #[serde(default)]
+    pub topic: SpannedMap<RawTopic>,
+}
+
+/// One `[topic."/camera/image"]` table: the type, QoS and capacities every
+/// node that opens the topic gets (see `axon::declared`). Numbers are
+/// integers or strings of one (`"${depth}"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    /// Message type name, e.g. `"axon-msgs/Image"`.
+    #[serde(rename = "type")]
+    pub ty: Option<Spanned<String>>,
+    /// Keep-last depth (1..=65536).
+    pub history: Option<Spanned<toml::Value>>,
+    /// Slice messages: most trailing elements per sample.
+    pub max_len: Option<Spanned<toml::Value>>,
+    /// `"best-effort"` or `"reliable"`: the subscribers' default.
+    pub reliability: Option<Spanned<String>>,
+    /// `"volatile"` or `"transient-local"`: the subscribers' default.
+    pub durability: Option<Spanned<String>>,
+    /// Publishers the topic allows (1..=32).
+    pub max_publishers: Option<Spanned<toml::Value>>,
+    /// Subscribers the topic allows (1..=64).
+    pub max_subscribers: Option<Spanned<toml::Value>>,
 }
 
 /// One `[[link]]` table: a socket link endpoint, supervised like a node.
@@ -252,8 +278,12 @@ pub struct RawReady {
     pub delay: Option<Spanned<String>>,
     /// Ready once a stdout line contains this.
     pub log: Option<Spanned<String>>,
-    /// Ready once the topic is advertised.
+    /// Ready once a live publisher has published on this topic.
     pub topic: Option<Spanned<String>>,
+    /// With `topic`: the publisher's message type (default: the topic's
+    /// declared type, or the node's `publishes` type).
+    #[serde(rename = "type")]
+    pub ty: Option<Spanned<String>>,
     /// Give up after this long.
     pub timeout: Option<Spanned<String>>,
 }

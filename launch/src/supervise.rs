@@ -222,6 +222,8 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<Report, SuperviseError> {
         source,
     })?;
 
+    let topics_file = write_topics(&log_dir, &plan)?;
+
     // Handlers go in before any child exists, so no early signal is lost.
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD]).map_err(SuperviseError::Signals)?;
@@ -283,6 +285,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<Report, SuperviseError> {
         reason: String::new(),
         next_seq: 0,
         pumps: Vec::new(),
+        topics_file,
     };
     let report = sup.event_loop(&rx);
     handle.close();
@@ -303,6 +306,8 @@ struct Supervisor {
     next_seq: usize,
     /// Output threads; drained (with a bound) before the report.
     pumps: Vec<thread::JoinHandle<()>>,
+    /// The `[topic]` declarations file every node gets in `AXON_TOPICS`.
+    topics_file: Option<PathBuf>,
 }
 
 impl Supervisor {
@@ -509,16 +514,26 @@ impl Supervisor {
             let (Some(first), Some(ready)) = (p.first_start, &p.spec.ready) else {
                 continue;
             };
+            let mut found = None;
             let is_ready = match &ready.condition {
                 ReadyCondition::Delay(d) => now >= first + *d,
-                ReadyCondition::Topic(t) => self.opts.probe.has_publisher(t),
+                ReadyCondition::Topic { name, ty } => {
+                    match self.opts.probe.probe(name, ty.as_deref()) {
+                        Ok(()) => true,
+                        Err(what) => {
+                            found = Some(what);
+                            false
+                        }
+                    }
+                }
                 ReadyCondition::Log(_) => false,
             };
             if is_ready {
                 self.mark_ready(i);
             } else if now >= first + ready.timeout {
+                let found = found.map(|f| format!("; found: {f}")).unwrap_or_default();
                 let msg = format!(
-                    "{} did not become ready within {} (waited for {})",
+                    "{} did not become ready within {} (waited for {}{found})",
                     p.spec.name,
                     crate::plan::human(ready.timeout),
                     ready.condition
@@ -715,6 +730,10 @@ impl Supervisor {
                 let remap: Vec<String> =
                     node.remap.iter().map(|(f, t)| format!("{f}={t}")).collect();
                 cmd.env("AXON_REMAP", remap.join(";"));
+                match &self.topics_file {
+                    Some(f) => cmd.env(axon::declared::TOPICS_ENV, f),
+                    None => cmd.env_remove(axon::declared::TOPICS_ENV),
+                };
                 if let Some(d) = &self.plan.settings.domain {
                     cmd.env("AXON_DOMAIN", d);
                 }
@@ -854,6 +873,37 @@ impl ChildSetup {
         }
         Ok(())
     }
+}
+
+/// Name of the declarations file in the log directory.
+pub const TOPICS_FILE: &str = "topics.json";
+
+/// Writes the plan's `[topic]` declarations to `<log_dir>/topics.json`
+/// (atomically) for `AXON_TOPICS`; `None` when there are none. Written once
+/// per run: a SIGHUP reload does not change the topics of a running robot.
+fn write_topics(log_dir: &Path, plan: &Plan) -> Result<Option<PathBuf>, SuperviseError> {
+    let path = log_dir.join(TOPICS_FILE);
+    if plan.settings.topics.is_empty() {
+        // Not one from an earlier run: nobody is told about it, but a
+        // reader of the log directory should not be misled.
+        let _ = std::fs::remove_file(&path);
+        return Ok(None);
+    }
+    let err = |source: io::Error| SuperviseError::LogDir {
+        path: path.clone(),
+        source,
+    };
+    let mut decls = axon::TopicDecls::new();
+    for t in &plan.settings.topics {
+        let name = axon::TopicName::new(&t.name).map_err(|e| err(io::Error::other(e)))?;
+        decls
+            .insert(name, t.decl.clone())
+            .map_err(|e| err(io::Error::other(e)))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, decls.to_json()).map_err(err)?;
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    Ok(Some(path))
 }
 
 /// Writes a node's params as a JSON object, atomically (temp file + rename),

@@ -30,16 +30,20 @@ pub fn segment_path(shm_dir: &Path, uid: u32, domain: &str, topic: &str) -> Path
     shm_dir.join(format!("axon.u{uid}.d{domain}.{topic}"))
 }
 
-/// Answers "is this topic advertised?" for `ready = { topic = ".." }`.
+/// Answers `ready = { topic = "..", type = ".." }`.
 pub trait TopicProbe: Send {
-    /// True once some process publishes `topic` (a resolved name).
-    fn has_publisher(&self, topic: &str) -> bool;
+    /// `Ok` once a live process publishes `topic` (a resolved name), with
+    /// message type `ty` if one is given, and has published at least once;
+    /// otherwise what was found instead (`topic /x has type A, declared B`),
+    /// for the ready-timeout message.
+    fn probe(&self, topic: &str, ty: Option<&str>) -> Result<(), String>;
 }
 
 /// The default probe: a live process publishes the topic and has sent at
-/// least one sample (read from the segment with `axon::inspect`, which
-/// joins nothing). A segment an earlier run left behind, whose publisher is
-/// gone, does not count.
+/// least one sample, and the topic carries the expected type (read from the
+/// segment with `axon::inspect`, which joins nothing). A segment an earlier
+/// run left behind, whose publisher is gone, does not count, nor does a
+/// live topic of another type.
 #[derive(Debug, Clone)]
 pub struct ShmTopicProbe {
     /// `$AXON_SHM_DIR` or `/dev/shm`.
@@ -70,19 +74,37 @@ impl ShmTopicProbe {
 }
 
 impl TopicProbe for ShmTopicProbe {
-    fn has_publisher(&self, topic: &str) -> bool {
-        let (Ok(domain), Ok(topic)) = (
-            axon::Domain::new(&self.shm_dir, &self.domain),
-            axon::TopicName::new(topic),
-        ) else {
-            return false;
+    fn probe(&self, topic: &str, ty: Option<&str>) -> Result<(), String> {
+        use axon::inspect::{InspectError, Liveness};
+        let domain = axon::Domain::new(&self.shm_dir, &self.domain).map_err(|e| e.to_string())?;
+        let name = axon::TopicName::new(topic).map_err(|e| e.to_string())?;
+        let report = match axon::inspect::topic(&domain, &name) {
+            Ok(r) => r,
+            Err(InspectError::NoSuchTopic { .. }) => return Err(format!("no topic {topic} yet")),
+            Err(e) => return Err(format!("topic {topic}: {e}")),
         };
-        axon::inspect::topic(&domain, &topic).is_ok_and(|report| {
-            report
-                .publishers
-                .iter()
-                .any(|p| p.liveness == axon::inspect::Liveness::Alive && p.published > 0)
-        })
+        let found = report.config.type_name();
+        if let Some(ty) = ty.filter(|ty| *ty != found) {
+            return Err(format!("topic {topic} has type {found}, declared {ty}"));
+        }
+        let live: Vec<_> = report
+            .publishers
+            .iter()
+            .filter(|p| p.liveness == Liveness::Alive)
+            .collect();
+        if live.is_empty() {
+            return Err(if report.publishers.is_empty() {
+                format!("topic {topic} has no publisher")
+            } else {
+                format!("topic {topic} has no live publisher (only ones that died or left)")
+            });
+        }
+        if live.iter().all(|p| p.published == 0) {
+            return Err(format!(
+                "topic {topic} has a live publisher that has not published yet"
+            ));
+        }
+        Ok(())
     }
 }
 

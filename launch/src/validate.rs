@@ -24,8 +24,10 @@
 //!   at most [`MAX_NESTING`] deep: args doubled at each include level
 //!   cannot grow exponentially;
 //! - at most [`MAX_PROCESSES`] (10,000) nodes and links, [`MAX_TOPICS`]
-//!   (65,536) declared topics and [`MAX_IMPORT_PATTERNS`] (1024) link import
-//!   patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
+//!   (65,536) `publishes`/`subscribes` entries, [`MAX_DECLARED_TOPICS`]
+//!   (4096) `[topic]` declarations (each value range-checked here as a node
+//!   will check it, so the file `launch` writes always fits what a node
+//!   reads) and [`MAX_IMPORT_PATTERNS`] (1024) link import patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
 //!   topological sort, an iterative cycle search that cannot overflow the
 //!   stack).
 
@@ -77,6 +79,8 @@ pub const MAX_PROCESSES: usize = 10_000;
 pub const MAX_TOPICS: usize = 65_536;
 /// Most `import` patterns of all `[[link]]`s together.
 pub const MAX_IMPORT_PATTERNS: usize = 1024;
+/// Most `[topic."/name"]` declarations in one launch (what a node reads).
+pub const MAX_DECLARED_TOPICS: usize = axon::declared::MAX_DECLARED_TOPICS;
 
 /// The args a file sees, and the launch-wide expansion budget they draw on.
 #[derive(Debug, Clone)]
@@ -200,17 +204,22 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Pla
         names: HashMap::new(),
         external: Vec::new(),
         imports: Vec::new(),
+        declared: Vec::new(),
+        declared_index: HashMap::new(),
     };
     loader.add_file(top, raw, args, Vec::new())?;
     let Loader {
-        nodes,
+        mut nodes,
         external,
         imports,
+        declared,
         ..
     } = loader;
 
+    ready_types(&mut nodes, &declared)?;
     let processes = order(nodes)?;
     check_wiring(&processes, &external, &imports)?;
+    check_declared_types(&processes, &declared)?;
     Ok(Plan {
         file: path.to_path_buf(),
         settings: Settings {
@@ -219,6 +228,7 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, opts: &LoadOptions) -> Result<Pla
             duration,
             domain,
             external: external.into_iter().map(|(t, _)| t).collect(),
+            topics: declared,
         },
         processes,
     })
@@ -265,6 +275,8 @@ fn invalid(
 struct Collected {
     spec: ProcessSpec,
     deps: Vec<(String, Location)>,
+    /// Where `ready.type` was written, if it was.
+    ready_type_at: Option<Location>,
 }
 
 struct Loader {
@@ -283,6 +295,10 @@ struct Loader {
     external: Vec<(String, Location)>,
     /// Import patterns of every `[[link]]`: their topics come from a peer.
     imports: Vec<axon::link::Pattern>,
+    /// `[topic."/name"]` declarations, in file order.
+    declared: Vec<DeclaredTopic>,
+    /// Resolved name -> index in `declared`.
+    declared_index: HashMap<String, usize>,
 }
 
 enum Given {
@@ -622,6 +638,9 @@ impl Loader {
             let name = resolve_topic(&name, None, &[]);
             self.external.push((name, src.location(t.span())));
         }
+        for (name, t) in &raw.topic {
+            self.add_topic(&src, name, t, &args)?;
+        }
         for node in &raw.node {
             self.add_node(&src, node, &args, &env)?;
         }
@@ -704,6 +723,156 @@ impl Loader {
         let child = decode(path, bytes, Some(at))?;
         let raw = parse(&child)?;
         Ok((child, raw))
+    }
+
+    /// One `[topic."/name"]` table: the name absolute and valid, declared
+    /// once in the whole launch, every value in range (each refusal at its
+    /// `file:line:col`).
+    fn add_topic(
+        &mut self,
+        src: &SourceFile,
+        key: &Spanned<String>,
+        t: &Spanned<RawTopic>,
+        args: &Args,
+    ) -> Result<(), LoadError> {
+        let here = src.location(key.span());
+        let name = subst_at(key.get_ref(), here.clone(), args)?;
+        if !name.starts_with('/') {
+            return Err(invalid(
+                src,
+                key.span(),
+                format!(
+                    "`[topic.\"{name}\"]`: declarations are by the resolved topic name, which \
+                     starts with `/` (after a node's namespace and remaps, e.g. `/robot1/{name}`)"
+                ),
+            ));
+        }
+        if let Err(e) = axon::TopicName::new(&name) {
+            return Err(invalid(
+                src,
+                key.span(),
+                format!("`[topic.\"{name}\"]`: {}", e.reason),
+            ));
+        }
+        if let Some(&first) = self.declared_index.get(&name) {
+            return Err(invalid(
+                src,
+                key.span(),
+                format!(
+                    "topic `{name}` is declared twice (first at {})",
+                    self.declared[first].at
+                ),
+            ));
+        }
+        if self.declared.len() >= MAX_DECLARED_TOPICS {
+            return Err(invalid(
+                src,
+                key.span(),
+                format!(
+                    "more than {MAX_DECLARED_TOPICS} `[topic]` declarations (the limit for one launch)"
+                ),
+            ));
+        }
+        let raw = t.get_ref();
+        let number = |v: &Option<Spanned<toml::Value>>, what: &str, hi: u64| {
+            v.as_ref()
+                .map(|v| declared_number(src, v, args, what, hi))
+                .transpose()
+        };
+        let choice = |v: &Option<Spanned<String>>, what: &str, options: [&str; 2]| {
+            v.as_ref()
+                .map(|v| {
+                    let text = subst(src, v, args)?;
+                    if options.contains(&text.as_str()) {
+                        Ok(text)
+                    } else {
+                        Err(invalid(
+                            src,
+                            v.span(),
+                            format!(
+                                "`{what}` is `{text}`: expected \"{}\" or \"{}\"",
+                                options[0], options[1]
+                            ),
+                        ))
+                    }
+                })
+                .transpose()
+        };
+        let type_name = match &raw.ty {
+            Some(ty) => {
+                let text = subst(src, ty, args)?;
+                axon::declared::check_type_name(&text)
+                    .map_err(|e| invalid(src, ty.span(), format!("`type`: {e}")))?;
+                Some(text)
+            }
+            None => None,
+        };
+        // What a node shows in messages: no control characters (a path may
+        // have them), and the end of a long path (the file name, line:col).
+        let mut at: String = here
+            .to_string()
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        if at.len() > axon::declared::MAX_DECLARED_AT_LEN {
+            // Keep the end: the file name and line:col.
+            let mut cut = at.len() - axon::declared::MAX_DECLARED_AT_LEN + 3;
+            while !at.is_char_boundary(cut) {
+                cut += 1;
+            }
+            at = format!("...{}", &at[cut..]);
+        }
+        let decl = axon::TopicDecl {
+            type_name,
+            history: number(&raw.history, "history", axon::layout::MAX_DEPTH as u64)?
+                .map(|n| n as u32),
+            max_len: number(&raw.max_len, "max_len", u32::MAX as u64)?,
+            reliability: choice(&raw.reliability, "reliability", ["best-effort", "reliable"])?.map(
+                |r| {
+                    if r == "reliable" {
+                        axon::Reliability::Reliable
+                    } else {
+                        axon::Reliability::BestEffort
+                    }
+                },
+            ),
+            durability: choice(
+                &raw.durability,
+                "durability",
+                ["volatile", "transient-local"],
+            )?
+            .map(|d| {
+                if d == "transient-local" {
+                    axon::Durability::TransientLocal
+                } else {
+                    axon::Durability::Volatile
+                }
+            }),
+            max_publishers: number(
+                &raw.max_publishers,
+                "max_publishers",
+                axon::layout::MAX_PUBLISHERS as u64,
+            )?
+            .map(|n| n as u32),
+            max_subscribers: number(
+                &raw.max_subscribers,
+                "max_subscribers",
+                axon::layout::MAX_SUBSCRIBERS as u64,
+            )?
+            .map(|n| n as u32),
+            declared_at: Some(at),
+        };
+        // What a node will check when it reads the file: refused here first.
+        decl.check()
+            .map_err(|e| invalid(src, t.span(), format!("topic `{name}`: {e}")))?;
+        self.declared_index
+            .insert(name.clone(), self.declared.len());
+        self.declared.push(DeclaredTopic {
+            name,
+            decl,
+            at: here,
+        });
+        Ok(())
     }
 
     /// Records `name` as a process defined at `here`; a second node or link
@@ -905,6 +1074,7 @@ impl Loader {
                 kind: ProcessKind::Link(spec),
             },
             deps,
+            ready_type_at: None,
         });
         Ok(())
     }
@@ -1052,6 +1222,7 @@ impl Loader {
 
         let respawn = respawn(src, n.respawn.as_ref(), args, Respawn::NEVER)?;
 
+        let mut ready_type_at = None;
         let ready = match &n.ready {
             None => None,
             Some(r) => {
@@ -1076,7 +1247,37 @@ impl Loader {
                             format!("`{text}` is not a topic name"),
                         ));
                     }
-                    conds.push(ReadyCondition::Topic(resolve(&text)));
+                    let topic = resolve(&text);
+                    // Default: the type this node declares it publishes
+                    // (the topic's `[topic]` type is added after loading).
+                    let mut ty = publishes
+                        .iter()
+                        .find(|p| p.name == topic && !p.ty.is_empty())
+                        .map(|p| p.ty.clone());
+                    if let Some(given) = &raw.ty {
+                        let text = subst(src, given, args)?;
+                        axon::declared::check_type_name(&text).map_err(|e| {
+                            invalid(src, given.span(), format!("`ready.type`: {e}"))
+                        })?;
+                        if let Some(own) = ty.as_ref().filter(|own| **own != text) {
+                            return Err(invalid(
+                                src,
+                                given.span(),
+                                format!(
+                                    "`ready.type` is `{text}` but node `{name}` declares it publishes `{own}` on that topic"
+                                ),
+                            ));
+                        }
+                        ready_type_at = Some(src.location(given.span()));
+                        ty = Some(text);
+                    }
+                    conds.push(ReadyCondition::Topic { name: topic, ty });
+                } else if let Some(given) = &raw.ty {
+                    return Err(invalid(
+                        src,
+                        given.span(),
+                        "`ready.type` needs `ready.topic`",
+                    ));
                 }
                 if conds.len() != 1 {
                     return Err(invalid(
@@ -1156,9 +1357,122 @@ impl Loader {
                 }),
             },
             deps,
+            ready_type_at,
         });
         Ok(())
     }
+}
+
+/// A declared number: an integer, or a string that is one after
+/// substitution (`"${depth}"`), from 1 to `hi`.
+fn declared_number(
+    src: &SourceFile,
+    v: &Spanned<toml::Value>,
+    args: &Args,
+    what: &str,
+    hi: u64,
+) -> Result<u64, LoadError> {
+    let n = match v.get_ref() {
+        toml::Value::Integer(i) => Some(*i),
+        toml::Value::String(s) => {
+            let text = subst_str(s, args).map_err(|e| subst_error(src.location(v.span()), e))?;
+            text.trim().parse::<i64>().ok()
+        }
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= 1 && n as u64 <= hi => Ok(n as u64),
+        Some(n) => Err(invalid(
+            src,
+            v.span(),
+            format!("`{what}` is {n}: it must be from 1 to {hi}"),
+        )),
+        None => Err(invalid(
+            src,
+            v.span(),
+            format!("`{what}` must be an integer from 1 to {hi}"),
+        )),
+    }
+}
+
+/// Completes `ready = { topic = .. }` conditions with the topic's declared
+/// type, and refuses a `ready.type` that contradicts it.
+fn ready_types(nodes: &mut [Collected], declared: &[DeclaredTopic]) -> Result<(), LoadError> {
+    let by_name: HashMap<&str, &DeclaredTopic> =
+        declared.iter().map(|d| (d.name.as_str(), d)).collect();
+    for c in nodes {
+        let Some(Ready {
+            condition: ReadyCondition::Topic { name, ty },
+            ..
+        }) = &mut c.spec.ready
+        else {
+            continue;
+        };
+        let Some(d) = by_name.get(name.as_str()) else {
+            continue;
+        };
+        let Some(decl_ty) = &d.decl.type_name else {
+            continue;
+        };
+        match ty {
+            None => *ty = Some(decl_ty.clone()),
+            Some(given) if given != decl_ty => {
+                let at = c
+                    .ready_type_at
+                    .clone()
+                    .unwrap_or_else(|| c.spec.defined_at.clone());
+                return Err(LoadError::Wiring {
+                    at,
+                    message: format!(
+                        "`{}` waits for a publisher of `{given}` on `{name}`, but the topic is \
+                         declared as `{decl_ty}` ({})",
+                        c.spec.name, d.at
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A node's declared `publishes` / `subscribes` type agrees with the
+/// topic's `[topic]` type.
+fn check_declared_types(
+    processes: &[ProcessSpec],
+    declared: &[DeclaredTopic],
+) -> Result<(), LoadError> {
+    let types: HashMap<&str, (&str, &DeclaredTopic)> = declared
+        .iter()
+        .filter_map(|d| Some((d.name.as_str(), (d.decl.type_name.as_deref()?, d))))
+        .collect();
+    if types.is_empty() {
+        return Ok(());
+    }
+    for p in processes {
+        let Some(n) = p.kind.as_node() else {
+            continue;
+        };
+        for (t, verb) in n
+            .publishes
+            .iter()
+            .map(|t| (t, "publishes"))
+            .chain(n.subscribes.iter().map(|t| (t, "subscribes to")))
+        {
+            if let Some((ty, d)) = types.get(t.name.as_str()) {
+                if !t.ty.is_empty() && t.ty != *ty {
+                    return Err(LoadError::Wiring {
+                        at: t.at.clone(),
+                        message: format!(
+                            "`{}` {verb} `{}` as `{}`, but the topic is declared as `{ty}` ({})",
+                            p.name, t.name, t.ty, d.at
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `depends_on` list with args substituted, each name with where it

@@ -286,3 +286,118 @@ fn help_and_usage_errors() {
     assert_eq!(l.wait_quiet(), 2);
     assert!(l.output().contains("missing.toml: cannot read launch file"));
 }
+
+/// `[topic."/name"]` declarations (issue 13): each mistake is refused at
+/// its `file:line:col`, before anything starts.
+#[test]
+fn topic_declaration_history_of_zero() {
+    rejects(
+        "[topic.\"/cam\"]\nhistory = 0\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:7:11:",
+            "`history` is 0: it must be from 1 to 65536",
+        ],
+    );
+}
+
+#[test]
+fn topic_declaration_unknown_key() {
+    rejects(
+        "[topic.\"/cam\"]\nhistroy = 4\n",
+        &[],
+        &[],
+        &["robot.toml:7:1:", "unknown field `histroy`"],
+    );
+}
+
+#[test]
+fn topic_declaration_bad_values() {
+    rejects(
+        "[topic.\"/cam\"]\nreliability = \"sometimes\"\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:7:15:",
+            "expected \"best-effort\" or \"reliable\"",
+        ],
+    );
+    rejects(
+        "[topic.\"/cam\"]\nmax_publishers = 33\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:7:18:",
+            "`max_publishers` is 33: it must be from 1 to 32",
+        ],
+    );
+    rejects(
+        "[topic.\"/cam\"]\nmax_len = \"lots\"\n",
+        &[],
+        &[],
+        &["robot.toml:7:11:", "`max_len` must be an integer"],
+    );
+    rejects(
+        "[topic.\"/cam\"]\ntype = \"\"\n",
+        &[],
+        &[],
+        &["robot.toml:7:8:", "the type name is empty"],
+    );
+}
+
+#[test]
+fn topic_declaration_names_must_be_resolved_and_valid() {
+    rejects(
+        "[topic.\"camera\"]\nhistory = 2\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:6:8:",
+            "by the resolved topic name",
+            "/robot1/camera",
+        ],
+    );
+    rejects(
+        "[topic.\"/a.b\"]\nhistory = 2\n",
+        &[],
+        &[],
+        &["robot.toml:6:8:", "may contain only"],
+    );
+}
+
+#[test]
+fn topic_declared_twice_across_an_include() {
+    rejects(
+        "[launch]\ninclude = [\"inc.toml\"]\n[topic.\"/cam\"]\nhistory = 2\n",
+        &[("inc.toml", "[topic.\"/cam\"]\nhistory = 3\n")],
+        &[],
+        &[
+            "inc.toml:1:8:",
+            "declared twice (first at",
+            "robot.toml:8:8",
+        ],
+    );
+}
+
+#[test]
+fn topic_declared_type_disagrees_with_a_node() {
+    rejects(
+        "[topic.\"/cam\"]\ntype = \"m/Image\"\n[[node]]\nname = \"cam\"\nexec = \"sh\"\npublishes = { \"/cam\" = \"m/Imu\" }\n",
+        &[],
+        &[],
+        &["robot.toml:11:15:", "`cam` publishes `/cam` as `m/Imu`, but the topic is declared as `m/Image` (", "robot.toml:6:8"],
+    );
+    rejects(
+        "[topic.\"/cam\"]\ntype = \"m/Image\"\n[[node]]\nname = \"cam\"\nexec = \"sh\"\nready = { topic = \"/cam\", type = \"m/Imu\" }\n",
+        &[],
+        &[],
+        &["robot.toml:11:34:", "waits for a publisher of `m/Imu` on `/cam`, but the topic is declared as `m/Image`"],
+    );
+    rejects(
+        "[[node]]\nname = \"cam\"\nexec = \"sh\"\nready = { log = \"up\", type = \"m/Imu\" }\n",
+        &[],
+        &[],
+        &["robot.toml:9:", "`ready.type` needs `ready.topic`"],
+    );
+}

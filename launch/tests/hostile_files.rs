@@ -416,3 +416,46 @@ fn more_than_ten_thousand_processes_are_refused() {
         "robot.toml:30002:8: more than 10000 nodes and links (the limit for one launch)",
     );
 }
+
+/// `[topic]` declarations are bounded (what every node must read): 4096
+/// of the largest kind load (from four includes: a file is at most 1 MiB),
+/// and the 4097th is refused at its table.
+#[test]
+fn topic_declarations_are_bounded_to_4096() {
+    let dir = TempDir::new("topicdecls");
+    let long_type = "t".repeat(128);
+    let mut parts = Vec::new();
+    for part in 0..4 {
+        let mut text = String::new();
+        for i in part * 1024..(part + 1) * 1024 {
+            let name = format!("/{:0>199}", i);
+            writeln!(
+                text,
+                "[topic.\"{name}\"]\ntype = \"{long_type}\"\nhistory = 65536\n\
+                 max_len = 4294967295\nreliability = \"best-effort\"\n\
+                 durability = \"transient-local\"\nmax_publishers = 32\nmax_subscribers = 64"
+            )
+            .unwrap();
+        }
+        let file = format!("part{part}.toml");
+        dir.write(&file, &text);
+        parts.push(format!("{file:?}"));
+    }
+    dir.write(
+        "ok.toml",
+        &format!("[launch]\ninclude = [{}]\n", parts.join(", ")),
+    );
+    let (code, out) = check(&dir, "ok.toml");
+    assert_eq!(code, 0, "{out}");
+    dir.write("extra.toml", "[topic.\"/one_more\"]\n");
+    parts.push("\"extra.toml\"".to_owned());
+    dir.write(
+        "robot.toml",
+        &format!("[launch]\ninclude = [{}]\n", parts.join(", ")),
+    );
+    refused(
+        &dir,
+        "robot.toml",
+        "./extra.toml:1:8: more than 4096 `[topic]` declarations (the limit for one launch)",
+    );
+}

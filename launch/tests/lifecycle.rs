@@ -403,7 +403,8 @@ ready = { topic = "/never", timeout = "300ms" }
     let out = l.expect_exit(1);
     assert!(
         out.contains(
-            "silent did not become ready within 300ms (waited for a publisher on topic /never)"
+            "silent did not become ready within 300ms (waited for a publisher on topic /never; \
+             found: no topic /never yet)"
         ),
         "{out}"
     );

@@ -25,10 +25,10 @@ pub enum OpenError {
         /// The names agree but the layout fingerprints differ.
         layouts_differ: bool,
     },
-    /// The topic exists but was created with less room than this participant needs.
-    #[error(
-        "topic {topic} was created with {what} {available}, this participant needs {requested}"
-    )]
+    /// The topic exists but was created with less room than this participant
+    /// needs, or (`declared`) a launch file's topic declaration and this
+    /// participant's explicit request disagree.
+    #[error("{}", capacity_message(topic, what, *requested, *available, declared.as_ref()))]
     CapacityMismatch {
         /// The topic.
         topic: String,
@@ -36,8 +36,22 @@ pub enum OpenError {
         what: &'static str,
         /// What was asked for.
         requested: u64,
-        /// What the topic has.
+        /// What the topic has (or what the declaration allows).
         available: u64,
+        /// Which of the two numbers a launch file's declaration gave, if one did.
+        declared: Option<DeclaredNumber>,
+    },
+    /// The launch file declares the topic with another message type.
+    #[error("topic {topic} is declared as {declared} in the launch file ({at}), this participant uses {requested}")]
+    DeclaredTypeMismatch {
+        /// The topic.
+        topic: String,
+        /// The declared type.
+        declared: String,
+        /// The type this participant uses.
+        requested: String,
+        /// Where it was declared.
+        at: String,
     },
     /// The QoS settings are out of range or inconsistent.
     #[error("invalid QoS: {0}")]
@@ -109,6 +123,48 @@ pub enum OpenError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Which number of an [`OpenError::CapacityMismatch`] came from a launch
+/// file's topic declaration (`AXON_TOPICS`, see [`crate::declared`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeclaredNumber {
+    /// `requested` is the declared number, and the live topic offers less.
+    Requested {
+        /// Where it was declared (`robot.toml:12:1`).
+        at: String,
+    },
+    /// `available` is the declared number, and this participant explicitly
+    /// asked for more.
+    Available {
+        /// Where it was declared.
+        at: String,
+    },
+}
+
+fn capacity_message(
+    topic: &str,
+    what: &str,
+    requested: u64,
+    available: u64,
+    declared: Option<&DeclaredNumber>,
+) -> String {
+    match declared {
+        None => format!(
+            "topic {topic} was created with {what} {available}, this participant needs {requested}"
+        ),
+        Some(DeclaredNumber::Requested { at }) => format!(
+            "topic {topic} was created with {what} {available}, but the launch file declares \
+             {requested} ({at}); it is still held by a participant that did not get the \
+             declaration (stop it, or declare the topic as it is)"
+        ),
+        Some(DeclaredNumber::Available { at }) => format!(
+            "topic {topic} is declared in the launch file with {what} {available} ({at}), \
+             this participant explicitly needs {requested} (raise the declaration or lower \
+             the request)"
+        ),
+    }
 }
 
 impl OpenError {
@@ -210,6 +266,14 @@ pub enum NodeError {
     /// `AXON_REMAP` is malformed.
     #[error("AXON_REMAP entry {0:?} is not of the form /from=/to")]
     Remap(String),
+    /// The topic declarations file (`AXON_TOPICS`) could not be read or is invalid.
+    #[error("topic declarations file {}: {reason}", .path.display())]
+    Topics {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The parameters file could not be read or parsed.
     #[error("parameters file {}: {reason}", .path.display())]
     Params {

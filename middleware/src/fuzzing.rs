@@ -399,3 +399,26 @@ fn check_len(s: &RawSubscriber, sample: &crate::RawSample<'_>) {
     );
     assert_eq!(len, c.fixed_size + c.elem_size * info.elems as u64);
 }
+
+/// Parses `data` as a topic declarations file (`AXON_TOPICS`, see
+/// [`crate::declared`]) with the code a [`Node`] runs on the file's bytes
+/// (`TopicDecls::read` reads at most `MAX_FILE_BYTES` and calls
+/// `from_json`); what it accepts is written as `launch` writes it and must
+/// read back the same. Never panics, hangs or allocates beyond a small
+/// multiple of the input, unless axon has a bug.
+pub fn topics_file(data: &[u8]) {
+    use crate::declared::TopicDecls;
+    let Ok(decls) = TopicDecls::from_json(data) else {
+        return;
+    };
+    let text = decls.to_json();
+    let again = match TopicDecls::from_json(text.as_bytes()) {
+        Ok(d) => d,
+        Err(e) => panic!("accepted declarations do not read back: {e}"),
+    };
+    assert_eq!(
+        again.to_json(),
+        text,
+        "declarations changed on a round trip"
+    );
+}

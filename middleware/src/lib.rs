@@ -46,6 +46,8 @@ pub mod wake;
 #[cfg(not(loom))]
 mod clock;
 #[cfg(not(loom))]
+pub mod declared;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 pub mod executor;
@@ -93,7 +95,8 @@ pub use zerocopy;
 
 #[cfg(not(loom))]
 pub use {
-    error::{LoanError, NodeError, OpenError, ParamError, RecvError},
+    declared::{TopicDecl, TopicDecls},
+    error::{DeclaredNumber, LoanError, NodeError, OpenError, ParamError, RecvError},
     executor::{CallbackResult, Executor, SpinError},
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},

@@ -10,6 +10,7 @@
 //! | `AXON_NAMESPACE` | prefix for relative topic names, e.g. `/robot1` |
 //! | `AXON_REMAP` | topic renames, `from=to;from2=to2` |
 //! | `AXON_PARAMS_FILE` | JSON object of the node's parameters |
+//! | `AXON_TOPICS` | topic declarations of the launch file ([`crate::declared`]) |
 //! | `AXON_DOMAIN`, `AXON_SHM_DIR` | see [`Domain`] |
 //!
 //! Creating a node also installs the process's shutdown handling
@@ -23,6 +24,7 @@ use std::sync::Mutex;
 
 use axon_message::{Message, ViewMeta};
 
+use crate::declared::{TopicDecls, TOPICS_ENV};
 use crate::error::{NodeError, OpenError, ParamError};
 use crate::executor::{CallbackResult, Executor, SpinError};
 use crate::names::{validate_node_name, Domain, NameError, TopicName};
@@ -46,6 +48,8 @@ pub struct Node {
     remap: HashMap<String, String>,
     params_file: Option<PathBuf>,
     params: Mutex<serde_json::Value>,
+    /// The launch file's topic declarations (empty without `AXON_TOPICS`).
+    topics: TopicDecls,
     /// How this node's subscribers sleep unless they choose otherwise.
     wake: WakeMechanism,
     /// Unique in the process.
@@ -66,6 +70,7 @@ impl Node {
             namespace: String::new(),
             remap: HashMap::new(),
             params_file: None,
+            topics_file: None,
             wake: WakeMechanism::default(),
             signals: true,
         }
@@ -150,6 +155,29 @@ impl Node {
         match self.remap.get(resolved.as_str()) {
             Some(to) => TopicName::resolve(&self.namespace, to),
             None => Ok(resolved),
+        }
+    }
+
+    /// The topic declarations this node applies ([`crate::declared`]).
+    pub fn declared_topics(&self) -> &TopicDecls {
+        &self.topics
+    }
+
+    /// The QoS a participant of type `desc` that asked for `qos` opens
+    /// `topic` with, after the topic's declaration (if any).
+    fn declared_qos(
+        &self,
+        topic: &TopicName,
+        desc: &TypeDesc,
+        qos: &Qos,
+    ) -> Result<(Qos, Option<crate::declared::Applied>), OpenError> {
+        match self.topics.get(topic) {
+            None => Ok((qos.clone(), None)),
+            Some(decl) => {
+                let at = self.topics.location(decl);
+                let (q, applied) = decl.apply(topic, desc, qos, &at)?;
+                Ok((q, Some(applied)))
+            }
         }
     }
 
@@ -256,6 +284,7 @@ pub struct NodeBuilder {
     namespace: String,
     remap: HashMap<String, String>,
     params_file: Option<PathBuf>,
+    topics_file: Option<PathBuf>,
     wake: WakeMechanism,
     /// Install the SIGINT/SIGTERM/SIGHUP handlers on `create`.
     signals: bool,
@@ -281,6 +310,9 @@ impl NodeBuilder {
         }
         if let Some(p) = std::env::var_os("AXON_PARAMS_FILE") {
             self.params_file = Some(PathBuf::from(p));
+        }
+        if let Some(p) = std::env::var_os(TOPICS_ENV).filter(|p| !p.is_empty()) {
+            self.topics_file = Some(PathBuf::from(p));
         }
         Ok(self)
     }
@@ -312,6 +344,13 @@ impl NodeBuilder {
     /// Reads parameters from this JSON file.
     pub fn params_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.params_file = Some(path.into());
+        self
+    }
+
+    /// Reads topic declarations from this file (what `launch` writes and
+    /// names in `AXON_TOPICS`; see [`crate::declared`]).
+    pub fn topics_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.topics_file = Some(path.into());
         self
     }
 
@@ -351,6 +390,13 @@ impl NodeBuilder {
             Some(p) => read_params(p)?,
             None => serde_json::Value::Object(Default::default()),
         };
+        let topics = match &self.topics_file {
+            Some(p) => TopicDecls::read(p).map_err(|reason| NodeError::Topics {
+                path: p.clone(),
+                reason,
+            })?,
+            None => TopicDecls::new(),
+        };
         Ok(Node {
             name: self.name,
             domain,
@@ -358,6 +404,7 @@ impl NodeBuilder {
             remap: self.remap,
             params_file: self.params_file,
             params: Mutex::new(params),
+            topics,
             wake: self.wake,
             id: NEXT_NODE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -439,8 +486,15 @@ impl<T: Message + ?Sized> PublisherBuilder<'_, T> {
         let topic = self.node.resolve(&self.topic)?;
         let desc = TypeDesc::of::<T>();
         check_alignment::<T>(&desc)?;
-        let raw =
-            RawPublisher::create(&self.node.domain, topic, &desc, &self.qos, &self.node.name)?;
+        let (qos, declared) = self.node.declared_qos(&topic, &desc, &self.qos)?;
+        let raw = RawPublisher::create_declared(
+            &self.node.domain,
+            topic,
+            &desc,
+            &qos,
+            &self.node.name,
+            declared.as_ref(),
+        )?;
         Ok(Publisher::from_raw(raw))
     }
 }
@@ -481,12 +535,14 @@ impl<T: Message + ?Sized> SubscriberBuilder<'_, T> {
         let topic = self.node.resolve(&self.topic)?;
         let desc = TypeDesc::of::<T>();
         check_alignment::<T>(&desc)?;
-        let raw = RawSubscriber::create(
+        let (qos, declared) = self.node.declared_qos(&topic, &desc, &self.qos)?;
+        let raw = RawSubscriber::create_declared(
             &self.node.domain,
             topic.clone(),
             Some(&desc),
-            &self.qos,
+            &qos,
             &self.node.name,
+            declared.as_ref(),
         )?;
         raw.set_node_id(self.node.id);
         raw.set_wake(self.wake.unwrap_or(self.node.wake))

@@ -80,6 +80,7 @@ impl TypeDesc {
             max_loans: qos.max_loans,
             mode: qos.mode,
             allow_foreign: qos.allow_other_users,
+            declared: None,
         }
     }
 }
@@ -132,8 +133,21 @@ impl RawPublisher {
         qos: &Qos,
         node: &str,
     ) -> Result<Self, OpenError> {
+        Self::create_declared(domain, topic, desc, qos, node, None)
+    }
+
+    /// [`RawPublisher::create`] with what a launch file's declaration decided.
+    pub(crate) fn create_declared(
+        domain: &Domain,
+        topic: TopicName,
+        desc: &TypeDesc,
+        qos: &Qos,
+        node: &str,
+        declared: Option<&crate::declared::Applied>,
+    ) -> Result<Self, OpenError> {
         qos.validate()?;
-        let spec = desc.spec(topic, qos);
+        let mut spec = desc.spec(topic, qos);
+        spec.declared = declared.cloned();
         let mut last = None;
         for _ in 0..4 {
             let seg = Segment::open_or_create(domain, &spec)?;

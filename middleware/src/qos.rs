@@ -6,10 +6,14 @@
 //! takes what the topic offers for what it left to the defaults (`history`,
 //! `max_len`); one that explicitly needs more gets
 //! `OpenError::CapacityMismatch` naming both numbers. A segment nobody
-//! holds is made again from the next participant's request.
+//! holds is made again from the next participant's request. A launch
+//! file's `[topic]` declaration, when the node has one for the topic
+//! ([`crate::declared`]), replaces the request's capacities before any of
+//! this happens.
 
 /// What happens when a subscriber falls behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Reliability {
     /// Keep-last-N: a slow subscriber loses its oldest samples (counted in
     /// `Subscriber::dropped`) and never slows the publisher.
@@ -22,7 +26,8 @@ pub enum Reliability {
 }
 
 /// What a subscriber gets when it joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// Only samples published after it joined.
     #[default]

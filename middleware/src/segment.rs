@@ -24,7 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
-use crate::error::OpenError;
+use crate::error::{DeclaredNumber, OpenError};
 use crate::fault::GuardedMap;
 use crate::layout::{self, *};
 use crate::names::{Domain, TopicName};
@@ -56,6 +56,9 @@ pub(crate) struct TopicSpec {
     pub mode: u32,
     /// Accept segments owned by other users.
     pub allow_foreign: bool,
+    /// What a launch file's topic declaration decided (`declared.rs`): those
+    /// numbers are required of a live topic, and a refusal names the file.
+    pub declared: Option<crate::declared::Applied>,
 }
 
 impl TopicSpec {
@@ -395,38 +398,69 @@ impl Segment {
                 layouts_differ: c.type_name() == spec.type_name,
             });
         }
-        let need = |what: &'static str, requested: u64, available: u64| {
+        let decl = spec.declared.as_ref();
+        // `by_decl`: the requested number is the launch file's declaration.
+        let need = |what: &'static str, requested: u64, available: u64, by_decl: bool| {
             if requested > available {
                 Err(OpenError::CapacityMismatch {
                     topic: spec.topic.to_string(),
                     what,
                     requested,
                     available,
+                    declared: decl
+                        .filter(|_| by_decl)
+                        .map(|d| DeclaredNumber::Requested { at: d.at.clone() }),
                 })
             } else {
                 Ok(())
             }
         };
-        // Defaults adapt to the topic as it is; explicit requests must be met.
+        let declared = |f: fn(&crate::declared::Applied) -> bool| decl.is_some_and(f);
+        // Defaults adapt to the topic as it is; explicit requests (and a
+        // launch file's declarations) must be met.
         if spec.max_elems_required {
             need(
                 "max slice length",
                 spec.max_elems * (spec.elem_size > 0) as u64,
                 c.max_elems,
+                declared(|d| d.max_elems),
             )?;
         }
         if spec.depth_required {
-            need("history depth", spec.depth as u64, c.depth as u64)?;
+            need(
+                "history depth",
+                spec.depth as u64,
+                c.depth as u64,
+                declared(|d| d.depth),
+            )?;
+        }
+        if declared(|d| d.max_publishers) {
+            need(
+                "max publishers",
+                spec.max_publishers as u64,
+                c.max_publishers as u64,
+                true,
+            )?;
+        }
+        if declared(|d| d.max_subscribers) {
+            need(
+                "max subscribers",
+                spec.max_subscribers as u64,
+                c.max_subscribers as u64,
+                true,
+            )?;
         }
         need(
             "samples held per subscriber",
             spec.max_held as u64,
             c.max_held as u64,
+            false,
         )?;
         need(
             "loans per publisher",
             spec.max_loans as u64,
             c.max_loans as u64,
+            false,
         )
     }
 

@@ -92,11 +92,28 @@ impl RawSubscriber {
         qos: &Qos,
         node: &str,
     ) -> Result<Self, OpenError> {
+        Self::create_declared(domain, topic, desc, qos, node, None)
+    }
+
+    /// [`RawSubscriber::create`] with what a launch file's declaration decided.
+    pub(crate) fn create_declared(
+        domain: &Domain,
+        topic: TopicName,
+        desc: Option<&TypeDesc>,
+        qos: &Qos,
+        node: &str,
+        declared: Option<&crate::declared::Applied>,
+    ) -> Result<Self, OpenError> {
         qos.validate()?;
+        let spec = desc.map(|d| {
+            let mut spec = d.spec(topic.clone(), qos);
+            spec.declared = declared.cloned();
+            spec
+        });
         let mut last = None;
         for _ in 0..4 {
-            let seg = match desc {
-                Some(d) => Segment::open_or_create(domain, &d.spec(topic.clone(), qos))?,
+            let seg = match &spec {
+                Some(spec) => Segment::open_or_create(domain, spec)?,
                 None => Segment::open_existing(
                     &domain.segment_path(&topic),
                     true,

@@ -330,3 +330,32 @@ fn seed_images_are_real_segments_that_still_deliver() {
     }
     assert_eq!(leftover_scratch_dirs(), Vec::<String>::new());
 }
+
+/// `fuzz/corpus/topics_file`: each seed, and each of its prefixes and a few
+/// byte flips, through `axon::fuzzing::topics_file` (the libFuzzer target
+/// calls the same function). The full seed is accepted and reads back.
+#[test]
+fn corpus_topics_file_replays_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/topics_file");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fuzz/corpus/topics_file exists")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "the corpus lost its seeds: {files:?}");
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        axon::fuzzing::topics_file(&data);
+        for end in 0..data.len() {
+            axon::fuzzing::topics_file(&data[..end]);
+        }
+        for i in (0..data.len()).step_by(7) {
+            let mut bad = data.clone();
+            bad[i] ^= 0x20;
+            axon::fuzzing::topics_file(&bad);
+        }
+    }
+    let full = std::fs::read(dir.join("full.json")).unwrap();
+    let decls = axon::TopicDecls::from_json(&full).expect("the full seed is valid");
+    assert_eq!(decls.len(), 2);
+}
