@@ -233,6 +233,7 @@ fn exercise(domain: &Domain, topic: &TopicName) {
         fingerprint: config.fingerprint,
         fixed_size: config.fixed_size,
         elem_size: config.elem_size,
+        description: None,
     };
     let qos = Qos {
         history: Some(1),

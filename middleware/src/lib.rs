@@ -41,6 +41,8 @@ pub mod wake;
 #[cfg(not(loom))]
 mod clock;
 #[cfg(not(loom))]
+pub mod dynamic;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 pub mod executor;

@@ -276,6 +276,7 @@ fn check_image(image: &[u8], name: &str, i: usize, published: &[u64]) {
             fingerprint: c.fingerprint,
             fixed_size: c.fixed_size,
             elem_size: c.elem_size,
+            description: None,
         };
         let qos = Qos {
             history: Some(1),
