@@ -66,13 +66,16 @@ pub struct Decoded {
     pub elided: usize,
 }
 
-/// The sample `bytes` of type `d` as JSON. `max_slice`: decode at most this
-/// many elements of the trailing slice (the rest are counted in
-/// [`Decoded::elided`]), since turning megabytes of pixels into JSON
-/// numbers costs far more than the sample.
+/// The sample `bytes` of type `d`, with `elems` trailing-slice elements
+/// (`SampleInfo::elems`; ignored for a sized type, and never more than the
+/// bytes hold), as JSON. `max_slice`: decode at most this many elements of
+/// the trailing slice (the rest are counted in [`Decoded::elided`]), since
+/// turning megabytes of pixels into JSON numbers costs far more than the
+/// sample.
 pub fn decode(
     d: &Description,
     bytes: &[u8],
+    elems: usize,
     max_slice: Option<usize>,
 ) -> Result<Decoded, SampleError> {
     let mut w = Walker {
@@ -92,7 +95,7 @@ pub fn decode(
     let mut elided = 0;
     let value = match &d.root {
         Ty::Slice { elem } => {
-            let (v, left) = w.slice(elem, 0, max_slice, 1)?;
+            let (v, left) = w.slice(elem, 0, elems, max_slice, 1)?;
             elided = left;
             v
         }
@@ -106,7 +109,7 @@ pub fn decode(
                 }
                 let v = match &f.ty {
                     Ty::Slice { elem } => {
-                        let (v, left) = w.slice(elem, f.offset, max_slice, 2)?;
+                        let (v, left) = w.slice(elem, f.offset, elems, max_slice, 2)?;
                         slice_field = Some(f.name.clone());
                         elided = left;
                         v
@@ -211,12 +214,14 @@ impl<'a> Walker<'a> {
         })
     }
 
-    /// The trailing slice starting at `at`: as many elements as the bytes
-    /// hold, at most `max` decoded; returns them and how many were left out.
+    /// The trailing slice starting at `at`: `elems` elements, or as many as
+    /// the bytes hold if fewer, at most `max` decoded; returns them and how
+    /// many were left out.
     fn slice(
         &mut self,
         elem: &Ty,
         at: u64,
+        elems: usize,
         max: Option<usize>,
         depth: usize,
     ) -> Result<(Value, usize), SampleError> {
@@ -225,7 +230,7 @@ impl<'a> Walker<'a> {
             return err("a slice of zero-sized elements");
         }
         let n = (self.bytes.len() as u64).saturating_sub(at) / size;
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(elems);
         let shown = max.map_or(n, |m| m.min(n));
         let mut out = Vec::new();
         for k in 0..shown as u64 {
@@ -281,6 +286,32 @@ fn float(v: f64) -> Value {
     }
 }
 
+/// Where a slice message's trailing slice starts and the size of its
+/// elements; `None` for a sized message.
+pub fn slice_shape(d: &Description) -> Option<(u64, u64)> {
+    match &d.root {
+        Ty::Slice { elem } => Some((0, d.size_of(elem))),
+        Ty::Struct(i) => {
+            let f = d.structs.get(*i)?.fields.last()?;
+            match &f.ty {
+                Ty::Slice { elem } => Some((f.offset, d.size_of(elem))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// How many trailing-slice elements a sample that [`encode`] made holds
+/// (for a description whose slice starts where its fixed part ends, as in
+/// every real type).
+pub fn elems_of(d: &Description, encoded_len: usize) -> usize {
+    match slice_shape(d) {
+        Some((at, size)) if size > 0 => ((encoded_len as u64).saturating_sub(at) / size) as usize,
+        _ => 0,
+    }
+}
+
 /// `value` as a sample of type `d`: fields left out (and `null`) are zero,
 /// a fixed array may be given shorter (the rest is zero), the trailing slice
 /// has as many elements as its JSON array. Errors name the field: an unknown
@@ -313,7 +344,9 @@ pub fn encode(d: &Description, value: &Value, max_bytes: usize) -> Result<Vec<u8
                 ))
             }
         };
-        total = at.saturating_add(n.saturating_mul(d.size_of(elem)));
+        // (A slice starts where the fixed part ends in every real type; a
+        // hostile description may start it earlier.)
+        total = total.max(at.saturating_add(n.saturating_mul(d.size_of(elem))));
     }
     if total > max_bytes as u64 {
         return err(format!(
@@ -493,7 +526,9 @@ fn primitive_bytes(p: Primitive, v: &Value) -> Result<Vec<u8>, String> {
             if x.is_finite() && x.abs() > f32::MAX as f64 {
                 return Err(format!("{x} is out of range for f32"));
             }
-            (x as f32).to_ne_bytes().to_vec()
+            // Through the decimal form, as `decode` wrote it.
+            let y: f32 = x.to_string().parse().unwrap_or(x as f32);
+            y.to_ne_bytes().to_vec()
         } else {
             x.to_ne_bytes().to_vec()
         });
@@ -705,9 +740,10 @@ mod tests {
         let v = serde_json::json!({"a": 7, "s": "hé", "b": [-1, 300], "rest": [1, 2, 3]});
         let bytes = encode(&d, &v, 1024).unwrap();
         assert_eq!(bytes.len(), 16 + 12);
-        let got = decode(&d, &bytes, None).unwrap();
+        let got = decode(&d, &bytes, 3, None).unwrap();
         assert_eq!(got.value, v);
-        let part = decode(&d, &bytes, Some(1)).unwrap();
+        assert_eq!(elems_of(&d, bytes.len()), 3);
+        let part = decode(&d, &bytes, 3, Some(1)).unwrap();
         assert_eq!(part.value["rest"], serde_json::json!([1]));
         assert_eq!(
             (part.slice_field.as_deref(), part.elided),
@@ -721,7 +757,7 @@ mod tests {
         let mut bytes = encode(&d, &serde_json::json!({}), 64).unwrap();
         bytes[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
         bytes[8..12].copy_from_slice(b"ok\xffx");
-        assert_eq!(decode(&d, &bytes, None).unwrap().value["s"], "ok");
+        assert_eq!(decode(&d, &bytes, 0, None).unwrap().value["s"], "ok");
     }
 
     #[test]
@@ -750,7 +786,7 @@ mod tests {
     #[test]
     fn short_samples_and_zero_sized_floods_are_errors_not_loops() {
         let d = sample();
-        assert!(decode(&d, &[0u8; 15], None).is_err());
+        assert!(decode(&d, &[0u8; 15], 0, None).is_err());
         // An array of 2^40 empty structs: valid as a description, but its
         // values are more than any sample's budget.
         let d = Description {
@@ -778,7 +814,7 @@ mod tests {
             ],
         };
         d.validate().unwrap();
-        let e = decode(&d, &[], None).unwrap_err();
+        let e = decode(&d, &[], 0, None).unwrap_err();
         assert!(e.0.contains("more than"), "{e}");
     }
 }

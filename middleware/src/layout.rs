@@ -110,8 +110,19 @@ impl ShmName {
 }
 
 /// The immutable description of a topic, fixed by whoever created it.
+/// Plain bytes (no padding), so tools and tests can read and forge one.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
 pub struct TopicConfig {
     /// Message type name (`Schema::TYPE_NAME`), UTF-8, `type_name_len` bytes.
     pub type_name: [u8; 128],
