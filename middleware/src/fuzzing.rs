@@ -3,8 +3,9 @@
 //! [`segment_image`] treats its input as the bytes of a topic's segment file,
 //! as a crashed, buggy or hostile process could have left it, and runs the
 //! real code on it: the read-only inspection of the tools, joining as
-//! subscribers (type-free as the CLI does, and typed), receiving, taking a
-//! publisher lane over and sending. Whatever the bytes, every call must return
+//! subscribers (type-free as the CLI does, and typed), receiving (and
+//! decoding each sample through the segment's type description as `axon
+//! topic echo` does), taking a publisher lane over and sending. Whatever the bytes, every call must return
 //! `Ok` or a clear error: a panic, a hang or an unbounded allocation is a bug
 //! (the fuzzer reports it). Samples the fuzz publisher sends must reach the
 //! fuzz subscribers intact: a wrong payload under one of its sequence numbers
@@ -484,6 +485,10 @@ fn drain(subs: &[&RawSubscriber], sent: &[(usize, u64, usize, usize, usize)]) {
             };
             check_len(s, &sample);
             let info = sample.info();
+            // What `axon topic echo` does with a described sample.
+            if let Some(d) = s.description() {
+                let _ = crate::dynamic::decode(d, sample.bytes(), info.elems, Some(4));
+            }
             if let Some(&(_, _, k, elems, len)) = sent
                 .iter()
                 .find(|(lane, seq, ..)| *lane == info.publisher && *seq == info.seq)
