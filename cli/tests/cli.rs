@@ -746,6 +746,35 @@ fn hostile_descriptions<T: Message + ?Sized>() -> Vec<(&'static str, Vec<u8>, &'
     d.structs[root].name = "hostile/Other".into();
     d.structs[root].fields[0].name.push('x');
     out.push(("type name", d.encode(), "describes type \"hostile/Other\""));
+    // 256 structs, each holding two of the one before: 2^255 paths through
+    // a few KiB, named like the segment's type so its fingerprint is
+    // computed (desc.rs once recomputed each nested struct per path: every
+    // open hung; `axon` runs under a 20 s deadline here).
+    let mut d = good.clone();
+    d.structs.truncate(1);
+    d.structs[0].fields.truncate(1);
+    d.structs[0].fields[0].ty = Ty::Primitive(Primitive::U8);
+    d.structs[0].fields[0].offset = 0;
+    d.structs[0].name = "chain/S0".into();
+    (d.structs[0].size, d.structs[0].align) = (1, 1);
+    for k in 1..256 {
+        let mut s = d.structs[0].clone();
+        s.name = format!("chain/S{k}");
+        s.size = 1;
+        s.fields = ["a", "b"]
+            .iter()
+            .map(|n| axon::desc::StructField {
+                name: n.to_string(),
+                offset: 0,
+                ty: Ty::Struct(k - 1),
+                padding: false,
+            })
+            .collect();
+        d.structs.push(s);
+    }
+    d.structs[255].name = T::TYPE_NAME.into();
+    d.root = Ty::Struct(255);
+    out.push(("exponential chain", d.encode(), "has fingerprint"));
     out
 }
 
