@@ -1,9 +1,8 @@
 //! `axon topic list | info | echo | hz | bw | pub`.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use axon::desc::{Primitive, Ty};
@@ -489,16 +488,21 @@ fn layout_json(d: &Description) -> Value {
 /// contains (once).
 fn write_layout(out: &mut dyn Write, d: &Description) -> anyhow::Result<()> {
     let structs = dynamic::layout(d);
-    if structs.is_empty() {
+    // A message that is not a struct (`[u8]`, `[Point; 4]`) says so first.
+    let root_is_struct = d.root_struct().is_some();
+    if !root_is_struct {
         writeln!(
             out,
-            "fields:      none ({})",
+            "fields:      none: the message is a {}",
             dynamic::type_text(d, &d.root)
         )?;
-        return Ok(());
     }
     for (i, s) in structs.iter().enumerate() {
-        let label = if i == 0 { "fields:" } else { "" };
+        let label = if i == 0 && root_is_struct {
+            "fields:"
+        } else {
+            ""
+        };
         writeln!(
             out,
             "{label:<13}{} ({}, align {})",
@@ -512,7 +516,7 @@ fn write_layout(out: &mut dyn Write, d: &Description) -> anyhow::Result<()> {
             .map(|f| {
                 vec![
                     format!("  {}", f.offset),
-                    if matches!(f.ty.as_bytes().first(), Some(b'[')) && f.size == 0 {
+                    if f.slice {
                         "-".into()
                     } else {
                         f.size.to_string()

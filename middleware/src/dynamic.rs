@@ -633,6 +633,8 @@ pub struct FieldRow {
     pub ty: String,
     /// Whether it is padding.
     pub padding: bool,
+    /// Whether it is the trailing slice (its size is the sample's).
+    pub slice: bool,
 }
 
 /// One struct of [`layout`].
@@ -672,6 +674,7 @@ pub fn layout(d: &Description) -> Vec<StructRows> {
                     size: d.size_of(&f.ty),
                     ty: type_text(d, &f.ty),
                     padding: f.padding,
+                    slice: matches!(f.ty, Ty::Slice { .. }),
                 })
                 .collect(),
         })
