@@ -431,7 +431,9 @@ impl Encoder<'_> {
             } else {
                 format!("{path}.{key}")
             };
-            let Some(f) = s.fields.iter().find(|f| &f.name == key && !f.padding) else {
+            // The last field of that name: the one `decode` shows (a hostile
+            // description may repeat a name; its value overwrites).
+            let Some(f) = s.fields.iter().rev().find(|f| &f.name == key && !f.padding) else {
                 let names: Vec<&str> = s
                     .fields
                     .iter()
