@@ -576,7 +576,6 @@ fn echo_prints_a_user_type_from_its_description() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "no fallback to bytes");
     let text = stdout(&o);
-    println!("{text}");
     for want in [
         "\ngain:\n  p: 1.5\n  i: -0.25\n",
         "\nwheels: [1, -2, 3, -4]\n",
@@ -671,7 +670,6 @@ fn info_lists_the_fields_of_a_user_type() {
     let o = w.axon(&["topic", "info", "/reading"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    println!("{text}");
     assert!(text.contains("described by its segment"), "{text}");
     assert!(
         text.contains(&format!(
