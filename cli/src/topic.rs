@@ -1,11 +1,14 @@
 //! `axon topic list | info | echo | hz | bw | pub`.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use axon::desc::{Primitive, Ty};
+use axon::dynamic;
 use axon::inspect::{self, InspectError, Liveness, TopicReport};
-use axon::{Domain, Qos, RawPublisher, RawSubscriber, TopicName, TypeDesc};
+use axon::{Description, Domain, Qos, RawPublisher, RawSubscriber, TopicName, TypeDesc};
 use axon_msgs::registry::{self, TypeInfo, TypeLayout};
 use clap::Args;
 use serde_json::{json, Value};
@@ -132,6 +135,47 @@ fn known_type(r: &TopicReport) -> Option<TypeInfo> {
     registry::describe(&r.config.type_name()).filter(|t| t.fingerprint == r.config.fingerprint)
 }
 
+/// How a tool reads and writes a topic's samples. The rule
+/// (`axon_msgs::registry`): the registry's entry only when the type name
+/// and the fingerprint both match it; otherwise the description the
+/// segment carries; raw bytes when there is neither (a segment a socket
+/// link created) or the message is just bytes (`[u8]`).
+enum Codec {
+    Registry(TypeInfo),
+    Described(Arc<Description>),
+    Bytes,
+}
+
+impl Codec {
+    fn of(r: &TopicReport) -> Codec {
+        if let Some(t) = known_type(r) {
+            return Codec::Registry(t);
+        }
+        match &r.description {
+            Some(d) if !is_bytes(d) => Codec::Described(d.clone()),
+            _ => Codec::Bytes,
+        }
+    }
+
+    /// What `topic info` says about it.
+    fn note(&self, r: &TopicReport) -> &'static str {
+        match self {
+            Codec::Registry(_) => "decodable",
+            Codec::Described(_) => "described by its segment",
+            Codec::Bytes if r.description.is_some() => "bytes: echo shows them in hex",
+            Codec::Bytes if registry::describe(&r.config.type_name()).is_some() => {
+                "known name, but another layout than this tool's, and no description"
+            }
+            Codec::Bytes => "no description and unknown to this tool: echo shows bytes",
+        }
+    }
+}
+
+/// A message that is a plain byte slice reads best as a hex dump.
+fn is_bytes(d: &Description) -> bool {
+    matches!(&d.root, Ty::Slice { elem } if **elem == Ty::Primitive(Primitive::U8))
+}
+
 fn counts(live: usize, dead: usize) -> String {
     if dead > 0 {
         format!("{live} (+{dead} dead)")
@@ -182,6 +226,7 @@ fn summary_json(r: &TopicReport) -> Value {
         "type": c.type_name(),
         "fingerprint": format!("{:016x}", c.fingerprint),
         "known_type": known_type(r).is_some(),
+        "described": r.description.is_some(),
         "publishers": r.live_publishers(),
         "subscribers": r.live_subscribers(),
         "dead_publishers": dead_pubs,
@@ -300,16 +345,13 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
                     "corrupt": s.corrupt, "unread": s.unread})
             })
             .collect();
+        if let Some(d) = &r.description {
+            v["layout"] = layout_json(d);
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    let known = match known_type(&r) {
-        Some(_) => "decodable",
-        None if registry::describe(&c.type_name()).is_some() => {
-            "known name, but another layout than this tool's"
-        }
-        None => "unknown to this tool: echo shows bytes",
-    };
+    let known = Codec::of(&r).note(&r);
     writeln!(out, "topic:       {}", r.topic)?;
     writeln!(
         out,
@@ -344,6 +386,9 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
         text::bytes(r.file_size as f64),
         c.slots_per_lane
     )?;
+    if let Some(d) = &r.description {
+        write_layout(out, d)?;
+    }
     writeln!(out, "publishers:  {}", r.live_publishers())?;
     if !r.publishers.is_empty() {
         let rows: Vec<Vec<String>> = r
@@ -415,6 +460,81 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The type's fields, struct by struct (`axon::dynamic::layout`), as JSON.
+fn layout_json(d: &Description) -> Value {
+    let structs: Vec<Value> = dynamic::layout(d)
+        .into_iter()
+        .map(|s| {
+            let fields: Vec<Value> = s
+                .fields
+                .iter()
+                .map(|f| {
+                    json!({"name": f.name, "offset": f.offset, "size": f.size,
+                        "type": f.ty, "padding": f.padding})
+                })
+                .collect();
+            json!({"name": s.name, "size": s.size, "align": s.align, "fields": fields})
+        })
+        .collect();
+    json!({
+        "type": dynamic::type_text(d, &d.root),
+        "size": d.size_of(&d.root),
+        "slice": d.is_slice(),
+        "structs": structs,
+    })
+}
+
+/// The type's fields as tables: the message type, then each struct it
+/// contains (once).
+fn write_layout(out: &mut dyn Write, d: &Description) -> anyhow::Result<()> {
+    let structs = dynamic::layout(d);
+    // A message that is not a struct (`[u8]`, `[Point; 4]`) says so first.
+    let root_is_struct = d.root_struct().is_some();
+    if !root_is_struct {
+        writeln!(
+            out,
+            "fields:      none: the message is a {}",
+            dynamic::type_text(d, &d.root)
+        )?;
+    }
+    for (i, s) in structs.iter().enumerate() {
+        let label = if i == 0 && root_is_struct {
+            "fields:"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{label:<13}{} ({}, align {})",
+            s.name,
+            text::bytes(s.size as f64),
+            s.align
+        )?;
+        let rows: Vec<Vec<String>> = s
+            .fields
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("  {}", f.offset),
+                    if f.slice {
+                        "-".into()
+                    } else {
+                        f.size.to_string()
+                    },
+                    f.name.clone(),
+                    if f.padding {
+                        format!("{} (padding)", f.ty)
+                    } else {
+                        f.ty.clone()
+                    },
+                ]
+            })
+            .collect();
+        out.write_all(text::table(&["  OFFSET", "SIZE", "FIELD", "TYPE"], &rows).as_bytes())?;
+    }
+    Ok(())
+}
+
 /// How often `--wait` looks for a topic that does not exist yet.
 const TOPIC_POLL: Duration = Duration::from_millis(20);
 
@@ -467,16 +587,18 @@ pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()>
         return Ok(());
     };
     let type_name = report.config.type_name();
-    let decoder = known_type(&report);
-    if decoder.is_none() {
-        let why = if registry::describe(&type_name).is_some() {
-            "has another layout here than in this tool"
-        } else {
-            "is not known to this tool"
-        };
-        eprintln!("axon: {type_name} {why}: showing raw bytes");
+    let codec = Codec::of(&report);
+    if matches!(codec, Codec::Bytes) {
+        if report.description.is_none() {
+            let why = if registry::describe(&type_name).is_some() {
+                "has another layout here than in this tool, and its segment carries no description"
+            } else {
+                "is not known to this tool and its segment carries no description"
+            };
+            eprintln!("axon: {type_name} {why}: showing raw bytes");
+        }
         if a.field.is_some() {
-            bail!("a field path needs a known message type");
+            bail!("a field path needs a message type with fields ({type_name} is bytes)");
         }
     }
     let limit = match a.max_array {
@@ -505,29 +627,39 @@ pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()>
         // than the sample.
         let c = &report.config;
         let elems = sample.info().elems;
-        let (part, elided) = match limit {
-            Some(n) if c.elem_size > 0 && elems > n && a.field.is_none() => {
-                let len = (c.fixed_size + c.elem_size * n as u64) as usize;
-                (&bytes[..len.min(bytes.len())], elems - n)
+        let slice_limit = limit.filter(|_| a.field.is_none());
+        let decoded = match &codec {
+            Codec::Registry(t) => {
+                let (part, elided) = match slice_limit {
+                    Some(n) if c.elem_size > 0 && elems > n => {
+                        let len = (c.fixed_size + c.elem_size * n as u64) as usize;
+                        (&bytes[..len.min(bytes.len())], elems - n)
+                    }
+                    _ => (bytes, 0),
+                };
+                let v = t
+                    .decode(part)
+                    .map_err(|e| anyhow!("{}: {e}", report.topic))?;
+                // The slice is the top-level array that has as many
+                // elements as were decoded.
+                let n = elems - elided;
+                let key = v.as_object().and_then(|o| {
+                    o.iter().find_map(|(k, x)| {
+                        (elided > 0 && x.as_array().is_some_and(|a| a.len() == n))
+                            .then(|| k.clone())
+                    })
+                });
+                Some((v, key, elided))
             }
-            _ => (bytes, 0),
+            Codec::Described(d) => {
+                let got = dynamic::decode(d, bytes, elems, slice_limit)
+                    .map_err(|e| anyhow!("{}: {e}", report.topic))?;
+                Some((got.value, got.slice_field, got.elided))
+            }
+            Codec::Bytes => None,
         };
-        let value = match decoder {
-            Some(t) => Some(
-                t.decode(part)
-                    .map_err(|e| anyhow!("{}: {e}", report.topic))?,
-            ),
-            None => None,
-        };
-        // The slice is the top-level array that has as many elements as were decoded.
-        let slice_key = value.as_ref().and_then(|v| {
-            let n = elems - elided;
-            v.as_object()?.iter().find_map(|(k, x)| {
-                (elided > 0 && x.as_array().is_some_and(|a| a.len() == n)).then(|| k.clone())
-            })
-        });
-        let text = match (value, a.json) {
-            (Some(v), json) => {
+        let text = match (decoded, a.json) {
+            (Some((v, slice_key, elided)), json) => {
                 let v = match &a.field {
                     Some(path) => text::field(&v, path)
                         .map_err(|e| anyhow!("{path}: {e}"))?
@@ -537,8 +669,14 @@ pub fn echo(g: &Global, a: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<()>
                 if json {
                     format!("{}\n", serde_json::to_string(&v)?)
                 } else {
-                    let elided = slice_key.as_deref().map(|k| (k, elided));
-                    format!("{}---\n", text::to_yaml_elided(&v, style, elided))
+                    let mut t = match slice_key.as_deref() {
+                        Some(k) => text::to_yaml_elided(&v, style, Some((k, elided))),
+                        None => text::to_yaml(&v, style),
+                    };
+                    if slice_key.is_none() && elided > 0 {
+                        t.push_str(&format!("# ... {elided} more elements\n"));
+                    }
+                    format!("{t}---\n")
                 }
             }
             (None, true) => format!(
@@ -658,43 +796,117 @@ pub fn publish(g: &Global, a: &PubArgs, out: &mut dyn Write) -> anyhow::Result<(
     } else {
         format!("axon-msgs/{}", a.type_name)
     };
-    let info = registry::describe(&type_name).ok_or_else(|| {
-        anyhow!("unknown message type {type_name} (types: axon-msgs/<Name>, e.g. axon-msgs/Twist)")
-    })?;
-    let TypeLayout::Sized { size } = info.layout else {
-        bail!("{type_name} is a slice message; `topic pub` writes sized messages only");
-    };
     let value = text::parse_yaml(&a.value).map_err(|e| anyhow!("VALUE: {e}"))?;
-    let bytes = info.encode(&value).map_err(|e| anyhow!("VALUE: {e}"))?;
     if let Some(hz) = a.rate {
         if !(hz.is_finite() && hz > 0.0 && hz <= 1e6) {
             bail!("--rate {hz}: give a rate in Hz, above 0 and at most 1000000");
         }
     }
-    // Joining an existing topic needs only what this publisher uses; a new
-    // topic gets the defaults, so that other participants find room.
-    let existing = inspect::topic(&domain, &name);
-    let qos = match &existing {
-        Ok(_) => Qos {
-            history: Some(1),
-            max_held: 1,
-            max_loans: 1,
-            ..Qos::default()
-        },
-        Err(InspectError::NoSuchTopic { .. }) => Qos::default(),
-        Err(_) => return Err(inspect_error(existing.unwrap_err())),
+    // An existing topic says what its type is (its segment's description);
+    // a new one must be of a type this tool knows.
+    let existing = match inspect::topic(&domain, &name) {
+        Ok(r) => Some(r),
+        Err(InspectError::NoSuchTopic { .. }) => None,
+        Err(e) => return Err(inspect_error(e)),
     };
-    let desc = TypeDesc {
-        name: type_name.clone(),
-        fingerprint: info.fingerprint,
-        fixed_size: size as u64,
-        elem_size: 0,
+    let (desc, bytes, qos) = match &existing {
+        Some(r) => {
+            let c = &r.config;
+            if c.type_name() != type_name {
+                bail!("topic {name} carries {}, not {type_name}", c.type_name());
+            }
+            let max_bytes = c.payload_len(c.max_elems as usize);
+            let bytes = match Codec::of(r) {
+                Codec::Registry(info) if info.can_encode() => {
+                    info.encode(&value).map_err(|e| anyhow!("VALUE: {e}"))?
+                }
+                _ => match &r.description {
+                    Some(d) => {
+                        dynamic::encode(d, &value, max_bytes).map_err(|e| anyhow!("VALUE: {e}"))?
+                    }
+                    None => bail!(
+                        "topic {name}'s segment carries no type description \
+                         (a socket link made it) and {type_name} is not known to this tool"
+                    ),
+                },
+            };
+            let desc = TypeDesc {
+                name: type_name.clone(),
+                fingerprint: c.fingerprint,
+                fixed_size: c.fixed_size,
+                elem_size: c.elem_size,
+                description: r.description.as_deref().cloned(),
+            };
+            // Joining an existing topic needs only what this publisher uses.
+            let qos = Qos {
+                history: Some(1),
+                max_held: 1,
+                max_loans: 1,
+                ..Qos::default()
+            };
+            (desc, bytes, qos)
+        }
+        None => {
+            let info = registry::describe(&type_name).ok_or_else(|| {
+                anyhow!(
+                    "unknown message type {type_name} (types: axon-msgs/<Name>, e.g. \
+                     axon-msgs/Twist; a topic that exists can be of any type: its \
+                     segment describes it)"
+                )
+            })?;
+            let d = info.description();
+            let (fixed_size, elem_size) = match info.layout {
+                TypeLayout::Sized { size } => (size as u64, 0),
+                TypeLayout::Slice {
+                    header_size,
+                    element_size,
+                } => (header_size as u64, element_size as u64),
+            };
+            let bytes = if info.can_encode() {
+                info.encode(&value).map_err(|e| anyhow!("VALUE: {e}"))?
+            } else {
+                let max = (fixed_size as usize).saturating_add(axon::qos::DEFAULT_SLICE_BYTES);
+                dynamic::encode(&d, &value, max).map_err(|e| anyhow!("VALUE: {e}"))?
+            };
+            let elems = dynamic::elems_of(&d, bytes.len()) as u64;
+            let desc = TypeDesc {
+                name: type_name.clone(),
+                fingerprint: info.fingerprint,
+                fixed_size,
+                elem_size,
+                description: Some(d),
+            };
+            // A new topic gets the defaults, so that other participants
+            // find room (and room for this sample's slice).
+            let qos = Qos {
+                max_len: (elem_size > 0).then(|| {
+                    (elems as usize).max(axon::qos::DEFAULT_SLICE_BYTES / elem_size as usize)
+                }),
+                ..Qos::default()
+            };
+            (desc, bytes, qos)
+        }
     };
+    let elems = desc
+        .description
+        .as_ref()
+        .map_or(0, |d| dynamic::elems_of(d, bytes.len()));
     let publisher = RawPublisher::create(&domain, name.clone(), &desc, &qos, NODE)
         .with_context(|| format!("cannot publish on {name}"))?;
     let send = || -> anyhow::Result<()> {
-        let mut loan = publisher.loan_slot(0)?;
-        loan.bytes_mut().copy_from_slice(&bytes);
+        let mut loan = publisher.loan_slot(elems)?;
+        let dst = loan.bytes_mut();
+        // A slice message's payload may end in padding after its last
+        // element (its fixed part is rounded up to its alignment).
+        if dst.len() < bytes.len() {
+            bail!(
+                "{name}: a sample of {elems} elements is {} bytes here, the value {} bytes",
+                dst.len(),
+                bytes.len()
+            );
+        }
+        dst.fill(0);
+        dst[..bytes.len()].copy_from_slice(&bytes);
         loan.send();
         Ok(())
     };

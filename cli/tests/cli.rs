@@ -13,8 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use axon::inspect::{self, Scope};
+use axon::{Description, Schema};
 use axon::{Domain, Message, Node};
-use axon_msgs::{encodings, Encoding, Header, Image, Imu, Odometry, Twist, Vector3};
+use axon_msgs::{encodings, Encoding, FixedString, Header, Image, Imu, Odometry, Twist, Vector3};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -22,12 +23,34 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A message type no registry knows (echo shows its bytes).
+/// A message type no registry knows (echo reads it from its description).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
 struct Secret {
     magic: u32,
     seq: u32,
+}
+
+/// A user type defined only here: the stock `axon` binary knows nothing of
+/// it but what its segment's description says.
+#[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct Gain {
+    p: f32,
+    i: f32,
+}
+
+/// A nested struct, a fixed array, a fixed-capacity string, padding and a
+/// trailing slice.
+#[derive(FromBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct Reading {
+    seq: u64,
+    gain: Gain,
+    wheels: [i16; 4],
+    label: FixedString<16>,
+    _pad: [u8; 4],
+    samples: [f32],
 }
 
 // ---------------------------------------------------------------- roles
@@ -129,6 +152,31 @@ fn role(role: &str) -> ! {
                     magic: 0xA1B2_C3D4,
                     seq: seq as u32,
                 });
+            })
+            .spin()
+            .unwrap();
+        }
+        "pub:reading" => {
+            let p = node
+                .publisher::<Reading>(&topic)
+                .max_len(100)
+                .create()
+                .unwrap();
+            ready();
+            node.every(period, || {
+                seq += 1;
+                let Ok(mut r) = p.loan_slice(100) else {
+                    return;
+                };
+                r.seq = seq;
+                r.gain = Gain { p: 1.5, i: -0.25 };
+                r.wheels = [1, -2, 3, -4];
+                r.label = FixedString::new("front-left");
+                r._pad = [0; 4];
+                for (k, x) in r.samples.iter_mut().enumerate() {
+                    *x = k as f32 * 0.5;
+                }
+                r.send();
             })
             .spin()
             .unwrap();
@@ -511,25 +559,252 @@ fn echo_prints_the_right_values() {
         &text[..text.len().min(400)]
     );
 
+    // A type no registry knows reads from its segment's description.
     let secret = w.axon(&["topic", "echo", "/secret", "--once"]);
     assert!(secret.status.success(), "{}", stderr(&secret));
-    assert!(
-        stderr(&secret).contains("not known to this tool"),
-        "{}",
-        stderr(&secret)
+    assert_eq!(stderr(&secret), "", "no fallback to bytes");
+    let text = stdout(&secret);
+    assert!(text.starts_with("magic: 2712847316\nseq: "), "{text}");
+    let v = json_lines(&w.axon(&["topic", "echo", "/secret", "--once", "--json"]));
+    assert_eq!(v[0]["magic"], 0xA1B2_C3D4u32, "{}", v[0]);
+}
+
+fn echo_prints_a_user_type_from_its_description() {
+    let mut w = World::new("user");
+    w.spawn("pub:reading", "/reading", "sensor", 100.0);
+    let o = w.axon(&["topic", "echo", "/reading", "--once"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "no fallback to bytes");
+    let text = stdout(&o);
+    for want in [
+        "\ngain:\n  p: 1.5\n  i: -0.25\n",
+        "\nwheels: [1, -2, 3, -4]\n",
+        "\nlabel: front-left\n",
+        "\nsamples: [0",
+        ", 0.5, 1",
+        "68 more]",
+    ] {
+        assert!(
+            text.starts_with("seq: ") && text.contains(want),
+            "{want:?} not in:\n{text}"
+        );
+    }
+    assert!(!text.contains("_pad"), "padding is left out: {text}");
+
+    let v = &json_lines(&w.axon(&["topic", "echo", "/reading", "--once", "--json"]))[0];
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["seq", "gain", "wheels", "label", "samples"], "{v}");
+    assert!(v["seq"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["gain"], serde_json::json!({"p": 1.5, "i": -0.25}));
+    assert_eq!(v["wheels"], serde_json::json!([1, -2, 3, -4]));
+    assert_eq!(v["label"], "front-left");
+    let samples = v["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 100, "--json prints the whole slice");
+    assert_eq!(samples[99], 49.5);
+
+    let cut = &json_lines(&w.axon(&[
+        "topic",
+        "echo",
+        "/reading",
+        "--once",
+        "--json",
+        "--max-array",
+        "3",
+    ]))[0];
+    assert_eq!(cut["samples"], serde_json::json!([0.0, 0.5, 1.0]));
+    let field = json_lines(&w.axon(&["topic", "echo", "/reading", "gain.i", "--once", "--json"]));
+    assert_eq!(field[0], -0.25);
+}
+
+fn pub_writes_a_user_type_from_its_description() {
+    let w = World::new("userpub");
+    let node = Node::builder("reader").domain(w.dom()).create().unwrap();
+    let sub = node.subscriber::<Reading>("/reading").create().unwrap();
+    let o = w.axon(&[
+        "topic",
+        "pub",
+        "/reading",
+        Reading::TYPE_NAME,
+        "{seq: 7, gain: {p: 2}, wheels: [5, -6], label: hi, samples: [1, 2.5, -3]}",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(r.seq, 7);
+    assert_eq!(r.gain, Gain { p: 2.0, i: 0.0 });
+    assert_eq!(r.wheels, [5, -6, 0, 0]);
+    assert_eq!(r.label.as_str(), "hi");
+    assert_eq!(&r.samples, &[1.0, 2.5, -3.0]);
+    drop(r);
+
+    let bad = |value: &str, want: &str| {
+        fails_with(
+            &w.axon(&["topic", "pub", "/reading", Reading::TYPE_NAME, value]),
+            want,
+        )
+    };
+    bad(
+        "{gain: {d: 1}}",
+        "unknown field `gain.d` (axon-cli/Gain has: p, i)",
     );
-    let dump = stdout(&secret);
-    assert!(
-        dump.starts_with("# axon-cli-tests/Secret, 8 bytes\n") || dump.contains(", 8 bytes\n"),
-        "{dump}"
+    bad("{_pad: [1]}", "unknown field `_pad`");
+    bad(
+        "{wheels: [40000]}",
+        "wheels[0]: 40000 is out of range for i16",
     );
-    assert!(dump.contains("00000000  d4 c3 b2 a1"), "{dump}");
-    let hex = json_lines(&w.axon(&["topic", "echo", "/secret", "--once", "--json"]));
-    assert!(
-        hex[0]["hex"].as_str().unwrap().starts_with("d4c3b2a1"),
-        "{}",
-        hex[0]
+    bad("{seq: -1}", "seq: -1 is out of range for u64");
+    bad(
+        "{label: much too long a label}",
+        "label: 21 bytes of text, more than its capacity of 16",
     );
+    bad("{samples: 3}", "samples: expected an array");
+    fails_with(
+        &w.axon(&["topic", "pub", "/reading", "axon-msgs/Twist", "{}"]),
+        &format!("carries {}", Reading::TYPE_NAME),
+    );
+    assert!(sub.try_recv().unwrap().is_none(), "nothing was sent");
+}
+
+fn info_lists_the_fields_of_a_user_type() {
+    let mut w = World::new("userinfo");
+    w.spawn("pub:reading", "/reading", "sensor", 50.0);
+    let o = w.axon(&["topic", "info", "/reading"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("described by its segment"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "fields:      {} (48 B, align 8)",
+            Reading::TYPE_NAME
+        )),
+        "{text}"
+    );
+    for row in [
+        ["0", "8", "seq", "u64"],
+        ["8", "8", "gain", Gain::TYPE_NAME],
+        ["16", "8", "wheels", "[i16; 4]"],
+        ["24", "20", "label", "FixedString<16>"],
+        ["44", "4", "_pad", "[u8; 4] (padding)"],
+        ["48", "-", "samples", "[f32]"],
+        ["0", "4", "p", "f32"],
+    ] {
+        let found = text.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() >= 4 && cols[..3] == row[..3] && l.trim_end().ends_with(row[3])
+        });
+        assert!(found, "{row:?} not in:\n{text}");
+    }
+    let v = json(&w.axon(&["topic", "info", "/reading", "--json"]));
+    assert_eq!(v["described"], true);
+    let fields = v["layout"]["structs"][0]["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["seq", "gain", "wheels", "label", "_pad", "samples"]);
+    let offsets: Vec<u64> = fields
+        .iter()
+        .map(|f| f["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, [0, 8, 16, 24, 44, 48]);
+    assert_eq!(fields[4]["padding"], true);
+    assert_eq!(v["layout"]["structs"][1]["name"], Gain::TYPE_NAME);
+}
+
+/// Hostile type descriptions written into a segment, each with what the
+/// refusal must say.
+fn hostile_descriptions<T: Message + ?Sized>() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    use axon::desc::{Primitive, Ty};
+    let good = Description::of::<T>();
+    let root = good.structs.len() - 1;
+    let mut out = Vec::new();
+    let mut b = good.encode();
+    b[10..12].copy_from_slice(&u16::MAX.to_le_bytes()); // the first name's length
+    out.push(("length", b, "a name of 65535 bytes"));
+    let mut d = good.clone();
+    d.structs[root].fields[0].offset = 1 << 20;
+    out.push(("offset", d.encode(), "lies outside the struct"));
+    let mut d = good.clone();
+    let mut deep = Ty::Primitive(Primitive::U8);
+    for _ in 0..17 {
+        deep = Ty::Array {
+            elem: Box::new(deep),
+            len: 1,
+        };
+    }
+    d.structs[root].fields[0].ty = deep;
+    out.push(("depth", d.encode(), "nest more than 16 deep"));
+    let mut d = good.clone();
+    d.structs[root].fields[0].ty = Ty::Struct(root);
+    out.push(("cycle", d.encode(), "which is not defined before it"));
+    let mut b = good.encode();
+    let tag = b.len() - 5; // the root's kind: TAG_STRUCT + u32 index
+    b[tag] = 9;
+    out.push(("kind", b, "unknown kind 9"));
+    let mut d = good.clone();
+    d.structs[root].fields[0].name.push('x');
+    out.push(("fingerprint", d.encode(), "has fingerprint"));
+    let mut d = good.clone();
+    d.structs[root].name = "hostile/Other".into();
+    d.structs[root].fields[0].name.push('x');
+    out.push(("type name", d.encode(), "describes type \"hostile/Other\""));
+    // 256 structs, each holding two of the one before: 2^255 paths through
+    // a few KiB, named like the segment's type so its fingerprint is
+    // computed (desc.rs once recomputed each nested struct per path: every
+    // open hung; `axon` runs under a 20 s deadline here).
+    let mut d = good.clone();
+    d.structs.truncate(1);
+    d.structs[0].fields.truncate(1);
+    d.structs[0].fields[0].ty = Ty::Primitive(Primitive::U8);
+    d.structs[0].fields[0].offset = 0;
+    d.structs[0].name = "chain/S0".into();
+    (d.structs[0].size, d.structs[0].align) = (1, 1);
+    for k in 1..256 {
+        let mut s = d.structs[0].clone();
+        s.name = format!("chain/S{k}");
+        s.size = 1;
+        s.fields = ["a", "b"]
+            .iter()
+            .map(|n| axon::desc::StructField {
+                name: n.to_string(),
+                offset: 0,
+                ty: Ty::Struct(k - 1),
+                padding: false,
+            })
+            .collect();
+        d.structs.push(s);
+    }
+    d.structs[255].name = T::TYPE_NAME.into();
+    d.root = Ty::Struct(255);
+    out.push(("exponential chain", d.encode(), "has fingerprint"));
+    out
+}
+
+fn hostile_descriptions_are_refused_with_one_line_each() {
+    let w = World::new("hostiledesc");
+    let node = Node::builder("victim").domain(w.dom()).create().unwrap();
+    let p = node.publisher::<Reading>("/template").create().unwrap();
+    let image = std::fs::read(w.segment("/template")).unwrap();
+    drop(p);
+    for (i, (what, bytes, want)) in hostile_descriptions::<Reading>().into_iter().enumerate() {
+        let topic = format!("/bad{i}");
+        let forged = axon::fuzzing::with_description(&image, &bytes).unwrap();
+        std::fs::write(w.segment(&topic), forged).unwrap();
+        for args in [
+            &["topic", "echo", &topic, "--once"][..],
+            &["topic", "echo", &topic, "--once", "--json"],
+            &["topic", "info", &topic],
+            &["topic", "pub", &topic, Reading::TYPE_NAME, "{}"],
+        ] {
+            let o = w.axon(args);
+            let err = stderr(&o);
+            assert!(
+                err.contains("corrupted topic segment (type description "),
+                "{what}: {args:?}: {err}"
+            );
+            fails_with(&o, want);
+        }
+        let list = w.axon(&["topic", "list"]);
+        assert_eq!(list.status.code(), Some(1), "{what}");
+        assert!(stderr(&list).contains(want), "{what}: {}", stderr(&list));
+        std::fs::remove_file(w.segment(&topic)).unwrap();
+    }
 }
 
 fn hz_and_bw_match_a_publisher_at_a_known_rate() {
@@ -1084,6 +1359,22 @@ fn main() {
             list_and_info_show_the_right_counts,
         ),
         trial("echo_prints_the_right_values", echo_prints_the_right_values),
+        trial(
+            "echo_prints_a_user_type_from_its_description",
+            echo_prints_a_user_type_from_its_description,
+        ),
+        trial(
+            "pub_writes_a_user_type_from_its_description",
+            pub_writes_a_user_type_from_its_description,
+        ),
+        trial(
+            "info_lists_the_fields_of_a_user_type",
+            info_lists_the_fields_of_a_user_type,
+        ),
+        trial(
+            "hostile_descriptions_are_refused_with_one_line_each",
+            hostile_descriptions_are_refused_with_one_line_each,
+        ),
         trial(
             "hz_and_bw_match_a_publisher_at_a_known_rate",
             hz_and_bw_match_a_publisher_at_a_known_rate,

@@ -365,6 +365,7 @@ mod tests {
             fingerprint: 1,
             fixed_size: 16,
             elem_size: 1,
+            description: None,
         }
     }
 

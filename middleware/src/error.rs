@@ -56,6 +56,16 @@ pub enum OpenError {
     /// The QoS settings are out of range or inconsistent.
     #[error("invalid QoS: {0}")]
     InvalidQos(String),
+    /// The message type's description cannot go into a segment: it is
+    /// larger than a segment holds (`desc::MAX_ENCODED` bytes), or it does
+    /// not describe the type it came with (a raw creator's mistake).
+    #[error("message type {type_name}: its type description {reason}")]
+    BadDescription {
+        /// The type.
+        type_name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The segment was made by an incompatible version of axon and is in use.
     #[error("{}: made by an incompatible axon (layout version {found}, this is {expected}) and still in use", .path.display())]
     VersionMismatch {

@@ -3,8 +3,9 @@
 //! [`segment_image`] treats its input as the bytes of a topic's segment file,
 //! as a crashed, buggy or hostile process could have left it, and runs the
 //! real code on it: the read-only inspection of the tools, joining as
-//! subscribers (type-free as the CLI does, and typed), receiving, taking a
-//! publisher lane over and sending. Whatever the bytes, every call must return
+//! subscribers (type-free as the CLI does, and typed), receiving (and
+//! decoding each sample through the segment's type description as `axon
+//! topic echo` does), taking a publisher lane over and sending. Whatever the bytes, every call must return
 //! `Ok` or a clear error: a panic, a hang or an unbounded allocation is a bug
 //! (the fuzzer reports it). Samples the fuzz publisher sends must reach the
 //! fuzz subscribers intact: a wrong payload under one of its sequence numbers
@@ -25,6 +26,14 @@
 //! `/fuzz` (the topic name inside the image is not checked against the path).
 //! The seeds (`fuzz/corpus/segment_image`) are real segments made with the
 //! public API from the two message types here; see `tests/fuzz_corpus.rs`.
+//!
+//! [`type_description`] treats its input as the type description a segment
+//! carries (`desc::Description::decode`, as every open does) and, when it is
+//! valid, reads samples of that type with the tools' JSON decoder
+//! (`dynamic::decode`) and writes them back (`dynamic::encode`). Bounds: a
+//! sample buffer of at most [`MAX_SAMPLE`] bytes. [`with_description`]
+//! makes a segment image carry any description (tests use it to make
+//! hostile segments).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +50,118 @@ use crate::subscriber::RawSubscriber;
 use crate::sys::SegmentFile;
 use crate::wake::WakeMechanism;
 use crate::{Node, Schema};
+
+/// Largest sample [`type_description`] decodes.
+pub const MAX_SAMPLE: usize = 64 * 1024;
+
+/// Decodes `data` as a type description; if it is valid, decodes a sample
+/// of that type (its fixed size, or [`MAX_SAMPLE`] if smaller, plus a few
+/// slice elements; bytes from the input, then a pattern) into JSON, encodes
+/// the JSON back, and checks that decoding what was encoded gives the same
+/// JSON. Never panics, hangs or allocates without bound on any input,
+/// unless axon has a bug.
+pub fn type_description(data: &[u8]) {
+    let Ok(d) = crate::Description::decode(data) else {
+        return;
+    };
+    // What tools do with a description besides samples.
+    let _ = (d.type_name(), d.is_slice(), d.fingerprint());
+    let _ = crate::dynamic::layout(&d);
+    let _ = crate::dynamic::type_text(&d, &d.root);
+    let fixed = d.size_of(&d.root).min(MAX_SAMPLE as u64) as usize;
+    let (elem, elems) = match crate::dynamic::slice_shape(&d) {
+        Some((_, size)) => (size.min(MAX_SAMPLE as u64) as usize, 3),
+        None => (0, 0),
+    };
+    let len = (fixed + elem * elems).min(MAX_SAMPLE);
+    let sample: Vec<u8> = (0..len)
+        .map(|i| data.get(i).copied().unwrap_or((i * 37) as u8))
+        .collect();
+    let Ok(first) = crate::dynamic::decode(&d, &sample, elems, None) else {
+        return;
+    };
+    let _ = crate::dynamic::decode(&d, &sample, elems, Some(1));
+    // JSON back to bytes and again to JSON: the same values (padding and
+    // bytes after a string's text aside, which the JSON does not carry).
+    let Ok(bytes) = crate::dynamic::encode(&d, &first.value, MAX_SAMPLE) else {
+        // Only a value JSON cannot carry exactly may fail: none does today
+        // but a NaN's payload, which encodes fine. So this is a bug.
+        panic!("a decoded sample does not encode back: {:?}", first.value);
+    };
+    let again = crate::dynamic::decode(&d, &bytes, elems, None)
+        .unwrap_or_else(|e| panic!("an encoded sample does not decode: {e}"));
+    // Fields that share bytes (a hostile description may say so; no
+    // compiler lays a type out that way) read back what the last write
+    // left, so only types without them must give the same values.
+    if !overlaps(&d) {
+        assert_eq!(
+            again.value, first.value,
+            "decode(encode(decode(x))) differs"
+        );
+    }
+}
+
+/// Whether two fields of a struct of `d` share bytes, or its trailing
+/// slice starts inside its fixed part.
+fn overlaps(d: &crate::Description) -> bool {
+    let fixed = d.size_of(&d.root);
+    if crate::dynamic::slice_shape(d).is_some_and(|(at, _)| at < fixed) {
+        return true;
+    }
+    d.structs.iter().any(|s| {
+        let mut spans: Vec<(u64, u64)> = s
+            .fields
+            .iter()
+            .map(|f| (f.offset, f.offset.saturating_add(d.size_of(&f.ty))))
+            .filter(|(a, b)| a < b)
+            .collect();
+        spans.sort_unstable();
+        spans.windows(2).any(|w| w[0].1 > w[1].0)
+    })
+}
+
+/// `image` (a segment's bytes) carrying `description` (any bytes, at most
+/// `layout::MAX_DESCRIPTION`) as its type description: the config's
+/// `description_len`, checksum and total size set to match, the
+/// description region resized and everything after it moved. `None` if
+/// `image` does not start with a header and a config that lays out.
+pub fn with_description(image: &[u8], description: &[u8]) -> Option<Vec<u8>> {
+    use crate::layout::{Layout, SegmentHeader, TopicConfig, MAX_DESCRIPTION};
+    use zerocopy::FromBytes;
+    let at = std::mem::offset_of!(SegmentHeader, config);
+    let size = std::mem::size_of::<TopicConfig>();
+    let mut config = TopicConfig::read_from_bytes(image.get(at..at + size)?).ok()?;
+    let old = Layout::compute(&config)?;
+    if description.len() > MAX_DESCRIPTION {
+        return None;
+    }
+    config.description_len = description.len() as u32;
+    let new = Layout::compute(&config)?;
+    let mut out = vec![0u8; new.total];
+    out.get_mut(..old.description)?
+        .copy_from_slice(image.get(..old.description)?);
+    out.get_mut(at..at + size)?
+        .copy_from_slice(config.as_bytes());
+    let put = |out: &mut Vec<u8>, offset: usize, bytes: &[u8]| -> Option<()> {
+        out.get_mut(offset..offset + bytes.len())?
+            .copy_from_slice(bytes);
+        Some(())
+    };
+    put(
+        &mut out,
+        std::mem::offset_of!(SegmentHeader, config_checksum),
+        &config.checksum().to_ne_bytes(),
+    )?;
+    put(
+        &mut out,
+        std::mem::offset_of!(SegmentHeader, total_size),
+        &(new.total as u64).to_ne_bytes(),
+    )?;
+    put(&mut out, new.description, description)?;
+    let rest = image.get(old.publishers..old.total)?;
+    put(&mut out, new.publishers, rest)?;
+    Some(out)
+}
 
 /// Receives per subscriber and per round (there are two rounds).
 pub const MAX_RECEIVES: usize = 16;
@@ -233,6 +354,7 @@ fn exercise(domain: &Domain, topic: &TopicName) {
         fingerprint: config.fingerprint,
         fixed_size: config.fixed_size,
         elem_size: config.elem_size,
+        description: None,
     };
     let qos = Qos {
         history: Some(1),
@@ -363,6 +485,10 @@ fn drain(subs: &[&RawSubscriber], sent: &[(usize, u64, usize, usize, usize)]) {
             };
             check_len(s, &sample);
             let info = sample.info();
+            // What `axon topic echo` does with a described sample.
+            if let Some(d) = s.description() {
+                let _ = crate::dynamic::decode(d, sample.bytes(), info.elems, Some(4));
+            }
             if let Some(&(_, _, k, elems, len)) = sent
                 .iter()
                 .find(|(lane, seq, ..)| *lane == info.publisher && *seq == info.seq)

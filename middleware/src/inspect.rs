@@ -269,6 +269,11 @@ pub struct TopicReport {
     pub path: PathBuf,
     /// The immutable configuration its creator fixed.
     pub config: TopicConfig,
+    /// The message type's description, as the segment carries it (decoded
+    /// and checked against `config`'s type name and fingerprint, so tools
+    /// can read samples of any type); `None` if its creator wrote none (a
+    /// socket link's importer).
+    pub description: Option<std::sync::Arc<axon_message::Description>>,
     /// File mode bits (`0o600` by default).
     pub mode: u32,
     /// File owner.
@@ -428,6 +433,7 @@ pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, Insp
         topic,
         path: path.to_path_buf(),
         config: c,
+        description: seg.description.clone(),
         mode: meta.permissions().mode() & 0o7777,
         owner_uid: meta.uid(),
         file_size: meta.size(),

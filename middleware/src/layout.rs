@@ -4,6 +4,9 @@
 //! +--------------------+  0
 //! | SegmentHeader      |  magic, version, checksummed TopicConfig, then
 //! |                    |  the participant bitmasks (own cache line)
+//! +--------------------+  layout.description
+//! | type description   |  config.description_len bytes (desc::encode),
+//! |                    |  immutable, padded to a line; may be empty
 //! +--------------------+  layout.publishers
 //! | PublisherRecord    |  x max_publishers: owner, head (own line), counters
 //! +--------------------+  layout.subscribers
@@ -36,7 +39,8 @@ pub const MAGIC: [u8; 8] = *b"AXONTOPC";
 /// Bumped whenever the layout or the protocol changes incompatibly.
 /// 3: slot headers are sealed and marked retired (protocol step 2').
 /// 4: `Membership::joins` (reliable joins seen by publishers' caches).
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: the type description after the header (`TopicConfig::description_len`).
+pub const LAYOUT_VERSION: u32 = 5;
 /// Cache-line padding unit.
 pub const LINE: usize = 128;
 /// Most publishers (lanes) a topic can have.
@@ -106,8 +110,19 @@ impl ShmName {
 }
 
 /// The immutable description of a topic, fixed by whoever created it.
+/// Plain bytes (no padding), so tools and tests can read and forge one.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
 pub struct TopicConfig {
     /// Message type name (`Schema::TYPE_NAME`), UTF-8, `type_name_len` bytes.
     pub type_name: [u8; 128],
@@ -141,9 +156,14 @@ pub struct TopicConfig {
     pub slots_per_lane: u32,
     /// Creator's effective uid.
     pub owner_uid: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Bytes of the encoded type description (`axon_message::desc`) that
+    /// follows the header, at most [`MAX_DESCRIPTION`]; 0: the creator did
+    /// not know the type's description (a socket link's importer).
+    pub description_len: u32,
 }
+
+/// Most bytes of a segment's type description (`desc::MAX_ENCODED`).
+pub const MAX_DESCRIPTION: usize = axon_message::desc::MAX_ENCODED;
 
 impl TopicConfig {
     /// The type name as text.
@@ -187,6 +207,9 @@ impl TopicConfig {
             || self.topic_name_len as usize > self.topic_name.len()
         {
             return Err("name length out of range");
+        }
+        if self.description_len as usize > MAX_DESCRIPTION {
+            return Err("type description length out of range");
         }
         if !(1..=MAX_DEPTH).contains(&self.depth) {
             return Err("depth out of range");
@@ -242,7 +265,7 @@ impl TopicConfig {
             .u64(c.max_loans as u64)
             .u64(c.slots_per_lane as u64)
             .u64(c.owner_uid as u64)
-            .u64(c.reserved as u64)
+            .u64(c.description_len as u64)
             .finish()
     }
 }
@@ -392,6 +415,8 @@ const _: () = assert!(std::mem::size_of::<SubscriberRecord>() % LINE == 0);
 /// Offsets of everything in a segment, computed from a [`TopicConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// Offset of the type description (`config.description_len` bytes).
+    pub description: usize,
     /// Offset of publisher record 0.
     pub publishers: usize,
     /// Offset of subscriber record 0.
@@ -415,7 +440,8 @@ fn round_up(x: usize, to: usize) -> Option<usize> {
 impl Layout {
     /// Computes the layout; `None` if it would overflow or exceed 1 TiB.
     pub fn compute(c: &TopicConfig) -> Option<Layout> {
-        let publishers = std::mem::size_of::<SegmentHeader>();
+        let description = std::mem::size_of::<SegmentHeader>();
+        let publishers = round_up(description.checked_add(c.description_len as usize)?, LINE)?;
         let subscribers = publishers
             .checked_add(c.max_publishers as usize * std::mem::size_of::<PublisherRecord>())?;
         let lanes = subscribers
@@ -428,6 +454,7 @@ impl Layout {
         )?;
         let total = lanes.checked_add(lane_stride.checked_mul(c.max_publishers as usize)?)?;
         (total <= 1 << 40).then_some(Layout {
+            description,
             publishers,
             subscribers,
             lanes,

@@ -48,6 +48,8 @@ mod clock;
 #[cfg(not(loom))]
 pub mod declared;
 #[cfg(not(loom))]
+pub mod dynamic;
+#[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
 pub mod executor;

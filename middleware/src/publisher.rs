@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use axon_message::{Message, ViewMeta};
+use axon_message::{Description, Message, ViewMeta};
 use zerocopy::KnownLayout;
 
 use crate::error::{LoanError, OpenError};
@@ -32,6 +32,11 @@ pub struct TypeDesc {
     pub fixed_size: u64,
     /// Bytes per trailing element, 0 if sized.
     pub elem_size: u64,
+    /// What the bytes mean, field by field ([`Description::of`]): a
+    /// segment created for this type carries it, so tools can read any
+    /// type. `None` when the creator does not know it (a socket link's
+    /// importer, which learns only name, fingerprint and sizes).
+    pub description: Option<Description>,
 }
 
 impl TypeDesc {
@@ -51,6 +56,7 @@ impl TypeDesc {
             fingerprint: T::FINGERPRINT,
             fixed_size: fixed,
             elem_size,
+            description: Some(Description::of::<T>()),
         }
     }
 
@@ -66,6 +72,7 @@ impl TypeDesc {
         };
         TopicSpec {
             topic,
+            description: self.description.as_ref().map(Description::encode),
             type_name: self.name.clone(),
             fingerprint: self.fingerprint,
             fixed_size: self.fixed_size,
@@ -229,6 +236,12 @@ impl RawPublisher {
             lane,
             state: RefCell::new(state),
         }
+    }
+
+    /// The topic's type description, as its segment carries it; `None`
+    /// if its creator wrote none.
+    pub fn description(&self) -> Option<&Description> {
+        self.seg.description.as_deref()
     }
 
     /// The topic's name.

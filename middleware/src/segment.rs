@@ -7,7 +7,10 @@
 //!   exists: no opener ever sees a half-written header.
 //! - **Open** copies the header's config out once, checks magic, version,
 //!   checksum, internal consistency and file size, then computes every offset
-//!   from the private copy ([`Layout`]).
+//!   from the private copy ([`Layout`]). It copies the type description out
+//!   once too (at most [`MAX_DESCRIPTION`] bytes) and decodes it as hostile
+//!   input: it must decode, name the header's type and have the header's
+//!   fingerprint, or the segment is `Corrupted`.
 //! - **Join** under the *admin lock* held shared: take the OFD lock of a free
 //!   record (that lock *is* ownership), fill the record in, set the member
 //!   bits, then check the path still names this file.
@@ -23,6 +26,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
+use std::sync::Arc;
+
+use axon_message::Description;
 
 use crate::error::{DeclaredNumber, OpenError};
 use crate::fault::GuardedMap;
@@ -36,6 +42,9 @@ use crate::sys::{self, FileInfo, SegmentFile};
 #[derive(Debug, Clone)]
 pub(crate) struct TopicSpec {
     pub topic: TopicName,
+    /// The type's encoded description ([`Description::encode`]), written
+    /// into a segment this participant creates; `None`: not known.
+    pub description: Option<Vec<u8>>,
     pub type_name: String,
     pub fingerprint: u64,
     pub fixed_size: u64,
@@ -72,6 +81,7 @@ impl TopicSpec {
             )));
         }
         type_name[..tn.len()].copy_from_slice(tn);
+        let description_len = self.check_description()?;
         let mut topic_name = [0u8; 256];
         let t = self.topic.as_str().as_bytes();
         topic_name[..t.len()].copy_from_slice(t);
@@ -109,12 +119,56 @@ impl TopicSpec {
             max_loans: self.max_loans,
             slots_per_lane: slots.min(u32::MAX as u64) as u32,
             owner_uid: sys::euid(),
-            reserved: 0,
+            description_len,
         };
         c.check()
             .map_err(|why| OpenError::InvalidQos(why.to_string()))?;
         Ok(c)
     }
+
+    /// The description's length, once it is known to fit in a segment and
+    /// to describe this type (what every opener will check).
+    fn check_description(&self) -> Result<u32, OpenError> {
+        let Some(bytes) = &self.description else {
+            return Ok(0);
+        };
+        let bad = |reason: String| OpenError::BadDescription {
+            type_name: self.type_name.clone(),
+            reason,
+        };
+        if bytes.len() > MAX_DESCRIPTION {
+            return Err(bad(format!(
+                "is {} bytes, more than the {MAX_DESCRIPTION} a segment holds \
+                 (fewer fields or fewer distinct nested types make it smaller)",
+                bytes.len()
+            )));
+        }
+        check_description(bytes, &self.type_name, self.fingerprint).map_err(bad)?;
+        Ok(bytes.len() as u32)
+    }
+}
+
+/// Decodes a segment's description and checks that it describes the type
+/// the header names: the same name and the same fingerprint.
+fn check_description(
+    bytes: &[u8],
+    type_name: &str,
+    fingerprint: u64,
+) -> Result<Description, String> {
+    let d = Description::decode(bytes).map_err(|e| format!("does not decode: {e}"))?;
+    if d.type_name() != type_name {
+        return Err(format!(
+            "describes type {:?}, but the segment's type is {type_name:?}",
+            d.type_name()
+        ));
+    }
+    let computed = d.fingerprint();
+    if computed != fingerprint {
+        return Err(format!(
+            "has fingerprint {computed:016x}, but the segment's type has {fingerprint:016x}"
+        ));
+    }
+    Ok(d)
 }
 
 /// An open, validated, mapped segment.
@@ -129,6 +183,9 @@ pub(crate) struct Segment {
     pub config: TopicConfig,
     /// Offsets computed from `config`.
     pub layout: Layout,
+    /// The type description, copied out and checked at open (`None`: the
+    /// creator wrote none).
+    pub description: Option<Arc<Description>>,
     writable: bool,
 }
 
@@ -162,7 +219,7 @@ impl Segment {
                     Err((_, e)) => return Err(e),
                 },
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match Self::create(domain, &path, &config, spec.mode) {
+                    match Self::create(domain, &path, &config, spec, spec.mode) {
                         Ok(file) => {
                             if let Ok(seg) = Self::from_file(file, &path, true, spec.allow_foreign)
                             {
@@ -207,6 +264,7 @@ impl Segment {
         domain: &Domain,
         path: &Path,
         config: &TopicConfig,
+        spec: &TopicSpec,
         mode: u32,
     ) -> Result<SegmentFile, OpenError> {
         let layout = Layout::compute(config)
@@ -256,6 +314,21 @@ impl Segment {
                     .write(std::mem::size_of::<SegmentHeader>() as u32);
                 std::ptr::addr_of_mut!((*hdr).version).write(LAYOUT_VERSION);
                 std::ptr::addr_of_mut!((*hdr).magic).write(MAGIC);
+            }
+            if let Some(d) = &spec.description {
+                debug_assert_eq!(d.len(), config.description_len as usize);
+                // SAFETY: (1) `layout.description + description_len <=
+                // layout.publishers <= layout.total` (`Layout::compute`), so
+                // the destination lies inside the mapping and `d` (private
+                // memory) cannot overlap it; (2) the file is still private
+                // to us, as above.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        d.as_ptr(),
+                        map.map().as_mut_ptr().add(layout.description),
+                        d.len().min(config.description_len as usize),
+                    );
+                }
             }
             if map.poisoned() {
                 return Err(OpenError::io(
@@ -377,6 +450,13 @@ impl Segment {
             Ok(m) => GuardedMap::new(m),
             Err(e) => return Err((Some(file), OpenError::io(path, e))),
         };
+        let description = match Self::read_description(&map, &config, &layout) {
+            Ok(d) => d.map(Arc::new),
+            Err(why) => {
+                drop(map);
+                return Err((Some(file), corrupt(format!("type description {why}"))));
+            }
+        };
         Ok(Segment {
             file,
             map,
@@ -384,8 +464,38 @@ impl Segment {
             info,
             config,
             layout,
+            description,
             writable,
         })
+    }
+
+    /// Copies the description out of the mapping once and checks it
+    /// against the (already validated) config.
+    fn read_description(
+        map: &GuardedMap,
+        config: &TopicConfig,
+        layout: &Layout,
+    ) -> Result<Option<Description>, String> {
+        let len = config.description_len as usize;
+        if len == 0 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; len.min(MAX_DESCRIPTION)];
+        let base = map.map().as_ptr();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            // SAFETY: (1) `config` passed `check` (so `len <=
+            // MAX_DESCRIPTION`) and `layout` was computed from it and
+            // checked against the file and mapping size, so
+            // `layout.description + i < layout.publishers <= total`; (2)
+            // a byte has no alignment; (3) read volatile because a hostile
+            // process may write it concurrently: any value is decoded as
+            // hostile input below.
+            *b = unsafe { std::ptr::read_volatile(base.add(layout.description + i)) };
+        }
+        if map.poisoned() {
+            return Err("truncated by another process while it was read".into());
+        }
+        check_description(&bytes, &config.type_name(), config.fingerprint).map(Some)
     }
 
     fn check_compatible(&self, spec: &TopicSpec) -> Result<(), OpenError> {

@@ -179,6 +179,12 @@ impl RawSubscriber {
         self.seg.config.type_name()
     }
 
+    /// The topic's type description, as its segment carries it (checked
+    /// when the segment was opened); `None` if its creator wrote none.
+    pub fn description(&self) -> Option<&axon_message::Description> {
+        self.seg.description.as_deref()
+    }
+
     /// The topic's configuration as its segment records it (type, sizes,
     /// capacities): what a socket link announces to its peer.
     pub fn topic_config(&self) -> crate::layout::TopicConfig {

@@ -276,6 +276,7 @@ fn check_image(image: &[u8], name: &str, i: usize, published: &[u64]) {
             fingerprint: c.fingerprint,
             fixed_size: c.fixed_size,
             elem_size: c.elem_size,
+            description: None,
         };
         let qos = Qos {
             history: Some(1),
@@ -358,4 +359,163 @@ fn corpus_topics_file_replays_without_panic() {
     let full = std::fs::read(dir.join("full.json")).unwrap();
     let decls = axon::TopicDecls::from_json(&full).expect("the full seed is valid");
     assert_eq!(decls.len(), 2);
+}
+
+// ------------------------------------------------------ type_description
+
+fn description_corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/type_description")
+}
+
+#[derive(
+    axon::zerocopy::FromBytes, axon::zerocopy::KnownLayout, axon::zerocopy::Immutable, axon::Message,
+)]
+#[repr(C)]
+struct Gain {
+    p: f32,
+    i: f32,
+}
+
+#[derive(
+    axon::zerocopy::FromBytes, axon::zerocopy::KnownLayout, axon::zerocopy::Immutable, axon::Message,
+)]
+#[repr(C)]
+struct Reading {
+    seq: u64,
+    gain: Gain,
+    wheels: [i16; 4],
+    flag: u8,
+    _pad: [u8; 7],
+    history: [[Gain; 2]; 2],
+    samples: [f32],
+}
+
+/// A description with every kind: a string, a nested struct, an array, a
+/// 128-bit integer, and a trailing slice of structs.
+fn with_string() -> axon::Description {
+    use axon::desc::{Primitive, Struct, StructField, Ty};
+    let field = |name: &str, offset, ty| StructField {
+        name: name.into(),
+        offset,
+        ty,
+        padding: false,
+    };
+    axon::Description {
+        root: Ty::Struct(1),
+        structs: vec![
+            Struct {
+                name: "seed/Point".into(),
+                size: 8,
+                align: 4,
+                fields: vec![
+                    field("x", 0, Ty::Primitive(Primitive::F32)),
+                    field("y", 4, Ty::Primitive(Primitive::I32)),
+                ],
+            },
+            Struct {
+                name: "seed/Labelled".into(),
+                size: 48,
+                align: 16,
+                fields: vec![
+                    field("label", 0, Ty::String { capacity: 12 }),
+                    field("big", 16, Ty::Primitive(Primitive::U128)),
+                    field(
+                        "corner",
+                        32,
+                        Ty::Array {
+                            elem: Box::new(Ty::Struct(0)),
+                            len: 2,
+                        },
+                    ),
+                    field(
+                        "points",
+                        48,
+                        Ty::Slice {
+                            elem: Box::new(Ty::Struct(0)),
+                        },
+                    ),
+                ],
+            },
+        ],
+    }
+}
+
+/// The seeds of `type_description`: valid descriptions of real types and
+/// hand-made ones, and hostile encodings.
+fn description_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use axon::desc::{Primitive, Ty};
+    let mut deep = Ty::Primitive(Primitive::U8);
+    for _ in 0..17 {
+        deep = Ty::Array {
+            elem: Box::new(deep),
+            len: 1,
+        };
+    }
+    let mut too_deep = axon::Description::of::<Reading>();
+    let root = too_deep.structs.len() - 1;
+    too_deep.structs[root].fields[0].ty = deep;
+    let mut overlapping = with_string();
+    overlapping.structs[1].fields[1].offset = 0;
+    let mut bad_kind = axon::Description::of::<FuzzSample>().encode();
+    let last = bad_kind.len() - 5;
+    bad_kind[last] = 9;
+    vec![
+        (
+            "fuzz_sample",
+            axon::Description::of::<FuzzSample>().encode(),
+        ),
+        ("fuzz_blob", axon::Description::of::<FuzzBlob>().encode()),
+        ("reading", axon::Description::of::<Reading>().encode()),
+        ("with_string", with_string().encode()),
+        ("overlapping", overlapping.encode()),
+        ("bytes", axon::Description::of::<[u8]>().encode()),
+        ("array", axon::Description::of::<[f64; 3]>().encode()),
+        ("too_deep", too_deep.encode()),
+        ("unknown_kind", bad_kind),
+    ]
+}
+
+#[test]
+fn type_description_seeds_are_current() {
+    let write = std::env::var_os("AXON_FUZZ_WRITE_SEEDS").is_some();
+    for (name, bytes) in description_seeds() {
+        let path = description_corpus_dir().join(name);
+        if write {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let on_disk = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (AXON_FUZZ_WRITE_SEEDS=1 writes it)",
+                path.display()
+            )
+        });
+        assert_eq!(
+            on_disk, bytes,
+            "{name} is stale (AXON_FUZZ_WRITE_SEEDS=1 rewrites it)"
+        );
+        let valid = !matches!(name, "too_deep" | "unknown_kind");
+        assert_eq!(axon::Description::decode(&bytes).is_ok(), valid, "{name}");
+    }
+}
+
+#[test]
+fn corpus_type_description_replays_without_panic() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(description_corpus_dir())
+        .expect("fuzz/corpus/type_description exists")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "the corpus lost its seeds: {files:?}");
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        axon::fuzzing::type_description(&data);
+        for cut in [0, data.len() / 2, data.len().saturating_sub(1)] {
+            axon::fuzzing::type_description(&data[..cut]);
+        }
+        for i in (0..data.len()).step_by(7) {
+            let mut bad = data.clone();
+            bad[i] ^= 0x5a;
+            axon::fuzzing::type_description(&bad);
+        }
+    }
 }

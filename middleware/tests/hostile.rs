@@ -318,3 +318,159 @@ fn temporary_file_of_a_creator_killed_before_publishing_is_removed() {
     );
     support::remove_domain(n.domain().name());
 }
+
+/// Takes the OFD write lock on byte `byte` of `file`, as a participant
+/// holding a record does.
+fn hold_record_lock(file: &std::fs::File, byte: i64) {
+    use std::os::fd::AsRawFd;
+    let fl = libc::flock {
+        l_type: libc::F_WRLCK as i16,
+        l_whence: libc::SEEK_SET as i16,
+        l_start: byte,
+        l_len: 1,
+        l_pid: 0,
+    };
+    // SAFETY: `fl` is a valid flock for the duration of the call and the
+    // descriptor is open; F_OFD_SETLK only reads it.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Hostile type descriptions of `Ping`, each with what the refusal says.
+fn hostile_ping_descriptions() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    use axon::desc::{Primitive, Ty};
+    let good = axon::Description::of::<Ping>();
+    let mut out = Vec::new();
+    let mut b = good.encode();
+    b[10..12].copy_from_slice(&u16::MAX.to_le_bytes()); // the struct name's length
+    out.push(("length", b, "a name of 65535 bytes"));
+    let mut d = good.clone();
+    d.structs[0].fields[0].offset = 1 << 20;
+    out.push(("offset", d.encode(), "lies outside the struct"));
+    let mut d = good.clone();
+    let mut deep = Ty::Primitive(Primitive::U8);
+    for _ in 0..17 {
+        deep = Ty::Array {
+            elem: Box::new(deep),
+            len: 1,
+        };
+    }
+    d.structs[0].fields[0].ty = deep;
+    out.push(("depth", d.encode(), "nest more than 16 deep"));
+    let mut d = good.clone();
+    d.structs[0].fields[0].ty = Ty::Struct(0);
+    out.push(("cycle", d.encode(), "which is not defined before it"));
+    let mut b = good.encode();
+    let tag = b.len() - 5; // the root's kind: TAG_STRUCT + u32 index
+    b[tag] = 9;
+    out.push(("kind", b, "unknown kind 9"));
+    let mut d = good.clone();
+    d.structs[0].fields[0].name = "sek".into();
+    out.push(("fingerprint", d.encode(), "has fingerprint"));
+    let mut d = good.clone();
+    d.structs[0].name = "hostile/Ping".into();
+    out.push(("type name", d.encode(), "describes type \"hostile/Ping\""));
+    out
+}
+
+#[test]
+fn hostile_type_description_makes_the_segment_corrupted_for_typed_opens() {
+    let n = node("desc");
+    let path = |t: &str| n.domain().segment_path(&axon::TopicName::new(t).unwrap());
+    let p = n.publisher::<Ping>("/template").create().unwrap();
+    let image = std::fs::read(path("/template")).unwrap();
+    drop(p);
+    for (i, (what, bytes, want)) in hostile_ping_descriptions().into_iter().enumerate() {
+        let topic = format!("/bad{i}");
+        let forged = axon::fuzzing::with_description(&image, &bytes).unwrap();
+        std::fs::write(path(&topic), forged).unwrap();
+        // A live participant holds it (the lock of publisher lane 0), so a
+        // typed open must refuse it, not replace it.
+        let holder = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path(&topic))
+            .unwrap();
+        hold_record_lock(&holder, 1);
+        for e in [
+            n.subscriber::<Ping>(&topic).create().map(drop).unwrap_err(),
+            n.publisher::<Ping>(&topic).create().map(drop).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&e, axon::OpenError::Corrupted { reason, .. }
+                    if reason.starts_with("type description ") && reason.contains(want)),
+                "{what}: {e}"
+            );
+        }
+        // Once nobody holds it, a typed open replaces it like any
+        // corrupted segment, and the topic works.
+        drop(holder);
+        let p = n.publisher::<Ping>(&topic).create().unwrap();
+        let s = n.subscriber::<Ping>(&topic).create().unwrap();
+        publish(&p, 5).unwrap();
+        assert_eq!(s.try_recv().unwrap().map(|x| x.seq), Some(5), "{what}");
+    }
+    support::remove_domain(n.domain().name());
+}
+
+#[test]
+fn description_too_large_for_a_segment_is_refused_at_creation() {
+    // A raw creator's description that does not describe its type, and one
+    // larger than a segment holds: refused before anything is created.
+    let n = node("bigdesc");
+    let mut desc = axon::TypeDesc::of::<Ping>();
+    let mut d = desc.description.clone().unwrap();
+    d.structs[0].name = "other/Name".into();
+    desc.description = Some(d);
+    let e = axon::RawPublisher::create(
+        n.domain(),
+        axon::TopicName::new("/t").unwrap(),
+        &desc,
+        &axon::Qos::default(),
+        "n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, axon::OpenError::BadDescription { reason, .. } if reason.contains("describes type")),
+        "{e}"
+    );
+    let mut desc = axon::TypeDesc::of::<Ping>();
+    let mut d = desc.description.clone().unwrap();
+    // 256 structs of 1024 fields each would be far above 64 KiB; 200 of
+    // 200 fields with long names are enough.
+    let proto = d.structs[0].clone();
+    d.structs.clear();
+    for k in 0..200 {
+        let mut s = proto.clone();
+        s.name = format!("big/S{k:03}{}", "x".repeat(100));
+        s.fields = (0..200)
+            .map(|f| {
+                let mut field = proto.fields[0].clone();
+                field.name = format!("field_{f:03}_{}", "y".repeat(100));
+                field
+            })
+            .collect();
+        d.structs.push(s);
+    }
+    d.root = axon::desc::Ty::Struct(199);
+    desc.description = Some(d);
+    let e = axon::RawPublisher::create(
+        n.domain(),
+        axon::TopicName::new("/t").unwrap(),
+        &desc,
+        &axon::Qos::default(),
+        "n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, axon::OpenError::BadDescription { reason, .. } if reason.contains("more than the 65536 a segment holds")),
+        "{e}"
+    );
+    assert!(
+        !n.domain()
+            .segment_path(&axon::TopicName::new("/t").unwrap())
+            .exists(),
+        "nothing was created"
+    );
+    support::remove_domain(n.domain().name());
+}

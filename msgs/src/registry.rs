@@ -23,10 +23,27 @@
 //! `{"linear": {"x": 0.5}}` is a whole `Twist`; a field the type does not
 //! have is an error that names it. (Slice messages are decode-only.)
 //!
-//! A user crate's own message types join the registry with [`register`],
-//! after which `describe`, `by_fingerprint` and `decode` find them too. A
-//! tool built with them (`axon_cli::main()` after `register`) can then print
-//! and publish them:
+//! ## The registry and type descriptions
+//!
+//! Tools no longer need this registry to read a type: every topic's segment
+//! carries its type's [`Description`], and `axon::dynamic` prints and
+//! writes any sample field by field from it, so the stock `axon` tool works
+//! on user types with no registration. What the registry still adds is each
+//! type's *serde shape*, where that differs from the field-by-field form:
+//! a `JointState` is lists of its `count` joints (not four fixed arrays and
+//! the count), and `topic pub` checks that shape (as many positions as
+//! names); padding and packed fields read as in ROS. The rule tools
+//! follow: **a registry entry's decoder and encoder are used only when the
+//! topic's type name and fingerprint both match the entry; otherwise the
+//! segment's description.** [`TypeInfo::description`] gives the description
+//! a tool writes when it creates a topic of a registry type itself.
+//!
+//! A user crate's own message types can still join the registry with
+//! [`register`], after which `describe`, `by_fingerprint` and `decode` find
+//! them too; that is worth it only for a type with its own `Serialize`
+//! shape (a plain `#[derive(Message)]` type prints the same from its
+//! description). A tool built with them (`axon_cli::main()` after
+//! `register`) then prints and publishes them in that shape:
 //!
 //! ```
 //! use axon_msgs::registry::{self, TypeInfo};
@@ -47,7 +64,7 @@
 use core::fmt;
 use std::sync::{LazyLock, RwLock};
 
-use axon_message::Message;
+use axon_message::{Description, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -67,6 +84,7 @@ pub struct TypeInfo {
     pub layout: TypeLayout,
     decode: fn(&[u8]) -> Result<serde_json::Value, DecodeError>,
     encode: Option<EncodeFn>,
+    description: fn() -> Description,
 }
 
 type EncodeFn = fn(&Value) -> Result<Vec<u8>, EncodeError>;
@@ -215,6 +233,7 @@ impl TypeInfo {
             },
             decode: decode_sized::<T>,
             encode: Some(encode_sized::<T>),
+            description: Description::of::<T>,
         }
     }
 
@@ -229,6 +248,7 @@ impl TypeInfo {
             layout: slice_layout::<T>(),
             decode: decode_slice::<T>,
             encode: None,
+            description: Description::of::<T>,
         }
     }
 
@@ -236,6 +256,12 @@ impl TypeInfo {
     /// Any alignment of `bytes` is accepted.
     pub fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, DecodeError> {
         (self.decode)(bytes)
+    }
+
+    /// The type's description ([`Description::of`]): what a segment
+    /// created for it carries.
+    pub fn description(&self) -> Description {
+        (self.description)()
     }
 
     /// Whether [`TypeInfo::encode`] can work for this type.

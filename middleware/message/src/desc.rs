@@ -403,10 +403,22 @@ impl Description {
     /// `#[derive(Message)]` computes it at compile time; equal to the
     /// type's `Schema::FINGERPRINT` for a faithful description.
     pub fn fingerprint(&self) -> u64 {
-        self.fingerprint_of(&self.root)
+        // Each struct once, in order (a struct refers only to earlier ones):
+        // recomputing a nested struct at every reference would take time
+        // exponential in the nesting (struct k with two fields of struct
+        // k - 1, 256 levels deep) and recursion as deep as the chain.
+        let mut table = Vec::with_capacity(self.structs.len());
+        for s in &self.structs {
+            let fingerprint = self.struct_fingerprint(s, &table);
+            table.push(fingerprint);
+        }
+        self.fingerprint_of(&self.root, &table)
     }
 
-    fn fingerprint_of(&self, ty: &Ty) -> u64 {
+    /// `table` holds the fingerprints of the structs before the one being
+    /// computed; a reference to any other (only in a description that
+    /// `validate` refuses) counts as 0.
+    fn fingerprint_of(&self, ty: &Ty, table: &[u64]) -> u64 {
         match ty {
             Ty::Primitive(p) => Fingerprint::new()
                 .str("primitive")
@@ -416,39 +428,38 @@ impl Description {
                 .finish(),
             Ty::Array { elem, len } => Fingerprint::new()
                 .str("array")
-                .u64(self.fingerprint_of(elem))
+                .u64(self.fingerprint_of(elem, table))
                 .u64(*len)
                 .finish(),
             Ty::String { capacity } => string_fingerprint(*capacity),
             Ty::Slice { elem } => Fingerprint::new()
                 .str("slice")
-                .u64(self.fingerprint_of(elem))
+                .u64(self.fingerprint_of(elem, table))
                 .finish(),
-            Ty::Struct(i) => {
-                let Some(s) = self.structs.get(*i) else {
-                    return 0;
-                };
-                let mut h = Fingerprint::new()
-                    .str("struct")
-                    .str(&s.name)
-                    .u64(s.fields.len() as u64);
-                let mut slice = false;
-                for f in &s.fields {
-                    h = h.str(&f.name).u64(self.fingerprint_of(&f.ty));
-                    h = match &f.ty {
-                        Ty::Slice { elem } => {
-                            slice = true;
-                            h.u64(self.align_of(elem))
-                        }
-                        _ => h.u64(f.offset),
-                    };
+            Ty::Struct(i) => table.get(*i).copied().unwrap_or(0),
+        }
+    }
+
+    fn struct_fingerprint(&self, s: &Struct, table: &[u64]) -> u64 {
+        let mut h = Fingerprint::new()
+            .str("struct")
+            .str(&s.name)
+            .u64(s.fields.len() as u64);
+        let mut slice = false;
+        for f in &s.fields {
+            h = h.str(&f.name).u64(self.fingerprint_of(&f.ty, table));
+            h = match &f.ty {
+                Ty::Slice { elem } => {
+                    slice = true;
+                    h.u64(self.align_of(elem))
                 }
-                if slice {
-                    h.str("slice").finish()
-                } else {
-                    h.u64(s.size).u64(s.align).finish()
-                }
-            }
+                _ => h.u64(f.offset),
+            };
+        }
+        if slice {
+            h.str("slice").finish()
+        } else {
+            h.u64(s.size).u64(s.align).finish()
         }
     }
 
@@ -1011,6 +1022,54 @@ mod tests {
         let mut d = sample();
         d.structs[1].fields[0].padding = true;
         assert!(refused(&d).contains("padding"));
+    }
+
+    #[test]
+    fn fingerprint_of_a_deep_chain_of_structs_is_linear_not_exponential() {
+        // Struct k holds two fields of struct k - 1, 256 levels: a valid
+        // description of a few KiB whose tree has 2^255 leaves. Every open
+        // of a segment recomputes the fingerprint, so this must not hang;
+        // run under a watchdog so a regression fails instead.
+        let mut structs = vec![Struct {
+            name: "t/S0".into(),
+            size: 1,
+            align: 1,
+            fields: vec![StructField {
+                name: "x".into(),
+                offset: 0,
+                ty: Ty::Primitive(Primitive::U8),
+                padding: false,
+            }],
+        }];
+        for k in 1..MAX_STRUCTS {
+            let size = structs[k - 1].size * 2;
+            let field = |name: &str, offset| StructField {
+                name: name.into(),
+                offset,
+                ty: Ty::Struct(k - 1),
+                padding: false,
+            };
+            structs.push(Struct {
+                name: format!("t/S{k}"),
+                size: size.min(MAX_SIZE),
+                align: 1,
+                fields: vec![field("a", 0), field("b", 0)],
+            });
+        }
+        let d = Description {
+            root: Ty::Struct(MAX_STRUCTS - 1),
+            structs,
+        };
+        let bytes = d.encode();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let decoded = Description::decode(&bytes).map(|d| d.fingerprint());
+            let _ = tx.send(decoded);
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("fingerprint of a 256-deep chain did not finish");
+        assert_eq!(got.unwrap(), d.fingerprint());
     }
 
     #[test]

@@ -1258,6 +1258,7 @@ fn accept(
         fingerprint: a.fingerprint,
         fixed_size: a.fixed_size,
         elem_size: a.elem_size,
+        description: None,
     };
     let max_len = (a.elem_size > 0).then_some(a.max_elems as usize);
     // An existing topic keeps its capacities; ask for the least (it costs
