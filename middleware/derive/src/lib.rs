@@ -412,13 +412,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     .u64(::core::mem::offset_of!(#ident, #member) as u64)
                 });
                 aligns.push(quote!(::core::mem::align_of::<#ty>()));
-                let padding = is_padding(&name, ty);
+                // Padding: a byte array (however it is spelled) named `_...`.
+                let underscore = name.starts_with('_');
                 described.push(quote_spanned! {span=>
                     #krate::desc::Field {
                         name: #name,
                         offset: ::core::mem::offset_of!(#ident, #member),
                         kind: <#ty as #krate::Schema>::KIND,
-                        padding: #padding,
+                        padding: #underscore
+                            && #krate::desc::is_byte_array(&<#ty as #krate::Schema>::KIND),
                     }
                 });
             }
@@ -475,13 +477,6 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         #[automatically_derived]
         impl #krate::Message for #ident {}
     })
-}
-
-/// A padding field, by convention: a `[u8; N]` whose name starts with `_`.
-fn is_padding(name: &str, ty: &Type) -> bool {
-    name.starts_with('_')
-        && matches!(ty, Type::Array(array)
-            if matches!(&*array.elem, Type::Path(p) if p.path.is_ident("u8")))
 }
 
 fn not_a_struct(span: Span) -> syn::Error {

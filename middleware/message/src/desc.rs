@@ -217,6 +217,19 @@ pub const fn max(a: usize, b: usize) -> usize {
     }
 }
 
+/// Whether `kind` is an array of bytes (what a padding field must be); for
+/// the derive, which marks such a field padding when its name starts with `_`.
+#[doc(hidden)]
+pub const fn is_byte_array(kind: &Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Array {
+            elem: Kind::Primitive(Primitive::U8),
+            ..
+        }
+    )
+}
+
 /// The smaller of two numbers, in `const` code; for the derive.
 #[doc(hidden)]
 pub const fn min(a: usize, b: usize) -> usize {
@@ -587,6 +600,8 @@ impl Description {
             if s.fields.len() > MAX_FIELDS {
                 return Err(format!("struct {} has too many fields", s.name));
             }
+            let mut end_of_previous = 0u64;
+            let mut names = std::collections::HashSet::with_capacity(s.fields.len());
             for (i, f) in s.fields.iter().enumerate() {
                 check_name(&f.name)?;
                 let last = i + 1 == s.fields.len();
@@ -603,13 +618,26 @@ impl Description {
                         s.size
                     ));
                 }
-                if f.padding
-                    && !matches!(f.ty, Ty::Array { ref elem, .. } if **elem == Ty::Primitive(Primitive::U8))
-                {
+                // The derive's rule, so a forged flag cannot hide a field.
+                let byte_array = matches!(f.ty, Ty::Array { ref elem, .. } if **elem == Ty::Primitive(Primitive::U8));
+                if f.padding != (f.name.starts_with('_') && byte_array) {
                     return Err(format!(
-                        "padding field {}.{} is not a byte array",
-                        s.name, f.name
+                        "field {}.{} is {}marked as padding (padding is a byte array named _...)",
+                        s.name,
+                        f.name,
+                        if f.padding { "" } else { "not " }
                     ));
+                }
+                // `repr(C)`: fields in declaration order, none overlapping.
+                if f.offset < end_of_previous {
+                    return Err(format!(
+                        "field {}.{} at offset {} overlaps the field before it (which ends at {})",
+                        s.name, f.name, f.offset, end_of_previous
+                    ));
+                }
+                end_of_previous = f.offset + self.size_of(&f.ty);
+                if !names.insert(f.name.as_str()) {
+                    return Err(format!("struct {} has two fields named {}", s.name, f.name));
                 }
             }
         }
@@ -1025,24 +1053,40 @@ mod tests {
     }
 
     #[test]
+    fn forged_padding_flags_overlaps_and_repeated_names_are_refused() {
+        // A byte array named `_...` must be marked padding, and nothing else.
+        let mut d = sample();
+        d.structs[1].fields[1].name = "_b".into();
+        d.structs[1].fields[1].ty = Ty::Array {
+            elem: Box::new(Ty::Primitive(Primitive::U8)),
+            len: 8,
+        };
+        assert!(refused(&d).contains("not marked as padding"));
+        d.structs[1].fields[1].padding = true;
+        Description::decode(&d.encode()).unwrap();
+        let mut d = sample();
+        d.structs[1].fields[1].offset = 4;
+        assert!(refused(&d).contains("overlaps"));
+        let mut d = sample();
+        d.structs[1].fields[1].name = "a".into();
+        assert!(refused(&d).contains("two fields named a"));
+    }
+
+    #[test]
     fn fingerprint_of_a_deep_chain_of_structs_is_linear_not_exponential() {
         // Struct k holds two fields of struct k - 1, 256 levels: a valid
         // description of a few KiB whose tree has 2^255 leaves. Every open
         // of a segment recomputes the fingerprint, so this must not hang;
         // run under a watchdog so a regression fails instead.
+        // Zero-sized structs, so two fields at one offset do not overlap.
         let mut structs = vec![Struct {
             name: "t/S0".into(),
-            size: 1,
+            size: 0,
             align: 1,
-            fields: vec![StructField {
-                name: "x".into(),
-                offset: 0,
-                ty: Ty::Primitive(Primitive::U8),
-                padding: false,
-            }],
+            fields: vec![],
         }];
         for k in 1..MAX_STRUCTS {
-            let size = structs[k - 1].size * 2;
+            let size = 0u64;
             let field = |name: &str, offset| StructField {
                 name: name.into(),
                 offset,
