@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use axon::link::{auth, wire};
-use axon::{Domain, Node, WaitError};
+use axon::{Domain, Node, TopicName, WaitError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::{launch, robot_dir, TempDir, WATCHDOG};
@@ -652,6 +652,98 @@ fn unix_link_joins_two_shm_namespaces_both_ways_without_loops() {
     assert!(!Path::new(sock).exists(), "the listener removes its socket");
 }
 
+/// A struct type only this test defines, to cross a link.
+#[axon::message]
+#[derive(Clone, Copy)]
+struct Wheel {
+    left: f64,
+    right: f64,
+    ticks: [u32; 2],
+}
+
+#[test]
+fn an_imported_topic_carries_its_type_description() {
+    // The importer creates `/wheel` in a namespace where nobody has it: the
+    // segment it makes describes the type, as one made by a local node
+    // does (tools print it with field names; before protocol version 2 it
+    // had no description and printed as hex).
+    let a = Shm::private("da");
+    let b = Shm::private("db");
+    let dir = TempDir::new("desclink");
+    let sock = dir.path().join("link.sock");
+    let sock = sock.to_str().unwrap();
+    let mut left = spawn_link(
+        &args(&s(&[
+            "--name",
+            "left",
+            "--transport",
+            "unix",
+            "--listen",
+            sock,
+            "--export",
+            "/wheel",
+        ])),
+        &a.env(),
+        None,
+    );
+    left.wait_for("listening on");
+    let node = Node::builder("wheels")
+        .domain(a.domain.clone())
+        .create()
+        .unwrap();
+    let wheels = node.publisher::<Wheel>("/wheel").create().unwrap();
+    let mut right = spawn_link(
+        &args(&s(&[
+            "--name",
+            "right",
+            "--transport",
+            "unix",
+            "--connect",
+            sock,
+            "--import",
+            "/wheel",
+        ])),
+        &b.env(),
+        None,
+    );
+    right.wait_for("connected to left@");
+    let path = b.domain.segment_path(&TopicName::new("/wheel").unwrap());
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    let report = loop {
+        wheels
+            .publish(&Wheel {
+                left: 1.0,
+                right: 2.0,
+                ticks: [3, 4],
+            })
+            .unwrap();
+        if let Ok(r) = axon::inspect::segment_report(&path, TopicName::new("/wheel").unwrap()) {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the importer never created /wheel\n--- left:\n{}\n--- right:\n{}",
+            left.log(),
+            right.log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let d = report
+        .description
+        .expect("the imported segment has a description");
+    assert_eq!(*d, axon::Description::of::<Wheel>());
+    let fields: Vec<_> = d
+        .root_struct()
+        .unwrap()
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(fields, ["left", "right", "ticks"]);
+    assert_eq!(left.terminate(), 0, "{}", left.log());
+    assert_eq!(right.terminate(), 0, "{}", right.log());
+}
+
 #[test]
 fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
     let a = Shm::new("ka");
@@ -892,7 +984,7 @@ fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing(
     cases.push((
         "wrong protocol version",
         Box::new(|s| s.write_all(&hello(7, true).1).unwrap()),
-        "protocol version 7 is not supported (this endpoint speaks version 1)",
+        "protocol version 7 is not supported (this endpoint speaks version 2)",
     ));
     cases.push((
         "no secret",
@@ -1453,6 +1545,7 @@ fn announce_floods_cannot_reserve_more_than_the_budget_and_leave_no_segments_beh
         max_size: desc.fixed_size + desc.elem_size * max_elems,
         depth: 1,
         reliable: false,
+        description: None,
     };
     // Each new segment holds 4 lanes of 20 slots: 2 MiB payloads make one
     // of 160 MiB (over the 128 MiB per topic), 1.5 MiB ones 120 MiB (two

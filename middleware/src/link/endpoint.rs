@@ -1001,6 +1001,7 @@ fn scan(
             max_size: max_size.unwrap_or(u64::MAX),
             depth: c.depth.clamp(1, MAX_DEPTH),
             reliable,
+            description: sub.description().cloned(),
         };
         known.insert(name.clone());
         if let Err(why) = a.check() {
@@ -1177,7 +1178,13 @@ fn import(
                     reason,
                 };
                 tx.frame(&wire::encode_verdict(&v))?;
-                table.push(Imported { ann: a, publisher });
+                // The description is in the segment now (or was refused
+                // with the topic): the table keeps ~0.5 KiB per entry.
+                let ann = wire::Announce {
+                    description: None,
+                    ..a
+                };
+                table.push(Imported { ann, publisher });
             }
             Kind::Verdict => {
                 let v = wire::decode_verdict(&rx.control_body(&h, &stop)?)?;
@@ -1258,7 +1265,7 @@ fn accept(
         fingerprint: a.fingerprint,
         fixed_size: a.fixed_size,
         elem_size: a.elem_size,
-        description: None,
+        description: a.description.clone(),
     };
     let max_len = (a.elem_size > 0).then_some(a.max_elems as usize);
     // An existing topic keeps its capacities; ask for the least (it costs

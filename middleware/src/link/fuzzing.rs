@@ -153,6 +153,27 @@ mod tests {
             max_size: 1064,
             depth: 4,
             reliable: true,
+            description: None,
+        })
+    }
+
+    /// An announcement that carries its type's description.
+    fn described_announce(id: u32) -> Vec<u8> {
+        use crate::fuzzing::FuzzSample;
+        use crate::Schema;
+        let size = core::mem::size_of::<FuzzSample>() as u64;
+        wire::encode_announce(&Announce {
+            id,
+            name: "/described".into(),
+            type_name: FuzzSample::TYPE_NAME.into(),
+            fingerprint: FuzzSample::FINGERPRINT,
+            fixed_size: size,
+            elem_size: 0,
+            max_elems: 0,
+            max_size: size,
+            depth: 4,
+            reliable: false,
+            description: Some(axon_message::Description::of::<FuzzSample>()),
         })
     }
 
@@ -174,6 +195,7 @@ mod tests {
     fn session() -> Vec<u8> {
         let mut s = hello(wire::VERSION, false);
         s.extend(announce(0));
+        s.extend(described_announce(1));
         s.extend(wire::encode_verdict(&Verdict {
             id: 0,
             accepted: true,

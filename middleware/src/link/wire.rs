@@ -1,4 +1,4 @@
-//! The link wire protocol, version 1: frames, their encoding, and a reader
+//! The link wire protocol, version 2: frames, their encoding, and a reader
 //! that checks every length and id before it allocates or copies.
 //!
 //! Every frame starts with the same 8-byte header, little-endian:
@@ -22,18 +22,24 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
+use axon_message::Description;
+
 /// First bytes of a `HELLO` body.
 pub const MAGIC: [u8; 8] = *b"AXONLINK";
 /// The protocol version this code speaks.
-pub const VERSION: u16 = 1;
+///
+/// 2: an `ANNOUNCE` carries the type's description (so a topic a link
+/// imports describes itself like any other).
+pub const VERSION: u16 = 2;
 /// Written little-endian: a big-endian peer reads `0x0201`.
 pub const BYTE_ORDER_MARK: u16 = 0x0102;
 /// Bytes of the common frame header.
 pub const FRAME_HEADER: usize = 8;
 /// Bytes of a data frame's header after the common one.
 pub const DATA_HEADER: usize = 24;
-/// Largest body of a control frame.
-pub const MAX_CONTROL_BODY: u32 = 4096;
+/// Largest body of a control frame: 4 KiB, plus the largest type
+/// description an `ANNOUNCE` may carry.
+pub const MAX_CONTROL_BODY: u32 = 4096 + axon_message::desc::MAX_ENCODED as u32;
 /// Largest payload a topic may announce (256 MiB).
 pub const MAX_PAYLOAD: u64 = 256 << 20;
 /// Most topics one side may announce on one connection.
@@ -190,6 +196,9 @@ pub struct Announce {
     pub depth: u32,
     /// Reliable: the receiver applies backpressure instead of dropping.
     pub reliable: bool,
+    /// The type's description, when the source's segment has one; checked
+    /// on decoding to name `type_name` and recompute to `fingerprint`.
+    pub description: Option<Description>,
 }
 
 impl Announce {
@@ -322,6 +331,16 @@ pub fn encode_announce(a: &Announce) -> Vec<u8> {
     b.extend_from_slice(&(ty.len() as u16).to_le_bytes());
     b.extend_from_slice(name.as_bytes());
     b.extend_from_slice(ty.as_bytes());
+    // A description that would not fit (a valid one never is larger than
+    // MAX_ENCODED) is left out: the importer's segment then has none.
+    let description = a
+        .description
+        .as_ref()
+        .map(Description::encode)
+        .filter(|d| d.len() <= axon_message::desc::MAX_ENCODED)
+        .unwrap_or_default();
+    b.extend_from_slice(&(description.len() as u32).to_le_bytes());
+    b.extend_from_slice(&description);
     frame(Kind::Announce, &b)
 }
 
@@ -771,6 +790,29 @@ pub fn decode_announce(b: &[u8]) -> Result<Announce, WireError> {
     let type_len = r.u16()? as usize;
     let name = r.text(name_len, MAX_TOPIC_NAME, "topic name")?;
     let type_name = r.text(type_len, MAX_TYPE_NAME, "type name")?;
+    let description_len = r.u32()? as usize;
+    if description_len > axon_message::desc::MAX_ENCODED {
+        return violation(format!(
+            "type description is {description_len} bytes, more than {}",
+            axon_message::desc::MAX_ENCODED
+        ));
+    }
+    let description = match description_len {
+        0 => None,
+        n => {
+            let d = Description::decode(r.bytes(n)?)
+                .map_err(|e| WireError::Violation(format!("topic {name}: {e}")))?;
+            if d.type_name() != type_name || d.fingerprint() != fingerprint {
+                return violation(format!(
+                    "topic {name}: the type description (type {}, fingerprint {:#x}) disagrees \
+                     with the announced type {type_name}, fingerprint {fingerprint:#x}",
+                    d.type_name(),
+                    d.fingerprint()
+                ));
+            }
+            Some(d)
+        }
+    };
     r.end()?;
     let a = Announce {
         id,
@@ -783,6 +825,7 @@ pub fn decode_announce(b: &[u8]) -> Result<Announce, WireError> {
         max_size,
         depth,
         reliable: flags & 1 != 0,
+        description,
     };
     a.check().map_err(WireError::Violation)?;
     Ok(a)
@@ -843,7 +886,63 @@ mod tests {
             max_size: 1064,
             depth: 4,
             reliable: true,
+            description: None,
         }
+    }
+
+    /// An announcement of `FuzzSample` carrying its description.
+    fn described_announce() -> Announce {
+        use crate::fuzzing::FuzzSample;
+        use crate::Schema;
+        let d = Description::of::<FuzzSample>();
+        Announce {
+            name: "/described".into(),
+            type_name: FuzzSample::TYPE_NAME.into(),
+            fingerprint: FuzzSample::FINGERPRINT,
+            fixed_size: core::mem::size_of::<FuzzSample>() as u64,
+            elem_size: 0,
+            max_elems: 0,
+            max_size: core::mem::size_of::<FuzzSample>() as u64,
+            description: Some(d),
+            ..sample_announce()
+        }
+    }
+
+    fn announce_body(a: &Announce) -> Vec<u8> {
+        encode_announce(a)[FRAME_HEADER..].to_vec()
+    }
+
+    #[test]
+    fn an_announce_carries_its_type_description() {
+        let a = described_announce();
+        assert_eq!(decode_announce(&announce_body(&a)).unwrap(), a);
+        // None travels as none.
+        let plain = sample_announce();
+        assert_eq!(decode_announce(&announce_body(&plain)).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_description_that_disagrees_with_the_announce_is_a_violation() {
+        // Another fingerprint, another type name, a corrupted description,
+        // a length past the bound: each refused with a reason.
+        let mut a = described_announce();
+        a.fingerprint ^= 1;
+        let e = decode_announce(&announce_body(&a)).unwrap_err().to_string();
+        assert!(e.contains("disagrees"), "{e}");
+        let mut a = described_announce();
+        a.type_name = "other/Type".into();
+        let e = decode_announce(&announce_body(&a)).unwrap_err().to_string();
+        assert!(e.contains("disagrees"), "{e}");
+        let mut body = announce_body(&described_announce());
+        let last = body.len() - 1;
+        body[last] = 0xee; // the root's struct index
+        let e = decode_announce(&body).unwrap_err().to_string();
+        assert!(e.contains("type description"), "{e}");
+        let mut body = announce_body(&sample_announce());
+        let at = body.len() - 4;
+        body[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = decode_announce(&body).unwrap_err().to_string();
+        assert!(e.contains("more than"), "{e}");
     }
 
     #[test]
@@ -951,7 +1050,7 @@ mod tests {
     #[test]
     fn bad_bodies_are_refused_with_their_reason() {
         let mut hello = Hello {
-            version: 2,
+            version: VERSION + 1,
             auth: false,
             nonce: [0; NONCE_LEN],
             pid: 1,
@@ -960,7 +1059,11 @@ mod tests {
         };
         let f = encode_hello(&hello);
         let e = decode_hello(&f[FRAME_HEADER..]).unwrap_err();
-        assert!(e.to_string().contains("protocol version 2"), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("protocol version {}", VERSION + 1)),
+            "{e}"
+        );
         hello.version = VERSION;
         let mut f = encode_hello(&hello);
         f[FRAME_HEADER] = b'X';
