@@ -175,6 +175,10 @@ pub fn decode_into(
     Ok(view.slice_item.map(|_| items.unwrap_or(0)))
 }
 
+/// Padding bytes (alignments are primitive sizes, at most 8: fewer than 8
+/// are ever needed; 16 leaves room).
+const ZEROS: [u8; 16] = [0; 16];
+
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
     base: usize,
@@ -183,15 +187,17 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    #[inline]
+    #[inline(always)]
     fn align(&mut self, a: usize) {
         let rem = (self.out.len() - self.base) & (a - 1);
         if rem != 0 {
-            self.out.resize(self.out.len() + a - rem, 0);
+            // Fewer than 8 bytes (alignments are primitive sizes): copied
+            // from a constant rather than a call to memset.
+            self.out.extend_from_slice(&ZEROS[..a - rem]);
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, off: usize, n: usize) -> Result<&'a [u8], EncodeError> {
         let sample: &'a [u8] = self.sample;
         off.checked_add(n)
@@ -202,13 +208,13 @@ impl<'a> Writer<'a> {
             })
     }
 
-    #[inline]
+    #[inline(always)]
     fn u32_at(&self, off: usize) -> Result<u32, EncodeError> {
         let b = self.get(off, 4)?;
         Ok(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_prim<const N: usize>(&mut self, off: usize) -> Result<(), EncodeError> {
         self.align(N);
         let b: [u8; N] = self
@@ -222,12 +228,13 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_u32(&mut self, v: u32) {
         self.align(4);
         self.out.extend_from_slice(&v.to_le_bytes());
     }
 
+    #[inline(always)]
     fn put_str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
         let len = u32::try_from(s.len() + 1).map_err(|_| EncodeError::OutOfRange {
             what: "a string length",
@@ -239,6 +246,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn count(&mut self, n: usize) -> Result<(), EncodeError> {
         let n = u32::try_from(n).map_err(|_| EncodeError::OutOfRange {
             what: "a sequence length",
@@ -312,7 +320,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn elems(
         &mut self,
         view: &View,
@@ -331,7 +339,7 @@ impl<'a> Writer<'a> {
                     stride - rem
                 };
                 self.out.reserve(pad + bytes.len());
-                self.out.resize(self.out.len() + pad, 0);
+                self.out.extend_from_slice(&ZEROS[..pad]);
                 self.out.extend_from_slice(bytes);
                 return Ok(());
             }
@@ -342,7 +350,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn elem(&mut self, view: &View, elem: Elem, off: usize) -> Result<(), EncodeError> {
         match elem {
             // Fixed-size copies compile to moves, not calls to memmove.
@@ -409,7 +417,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn align(&mut self, a: usize) {
         let rem = self.pos & (a - 1);
         if rem != 0 {
@@ -417,7 +425,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let buf: &'a [u8] = self.buf;
         let end = self.pos.checked_add(n).filter(|&e| e <= buf.len());
@@ -431,7 +439,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, DecodeError> {
         self.align(4);
         let b = self.take(4)?;
@@ -439,7 +447,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A primitive of `N` bytes, aligned, into the sample at `off`.
-    #[inline]
+    #[inline(always)]
     fn prim<const N: usize>(&mut self, off: usize) -> Result<(), String> {
         self.align(N);
         let b = self.take(N).map_err(|e| e.what)?;
@@ -448,7 +456,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Writes `N` bytes into the sample at `off` (a move, not a memmove call).
-    #[inline]
+    #[inline(always)]
     fn put_arr<const N: usize>(out: &mut [u8], off: usize, bytes: [u8; N]) -> Result<(), String> {
         off.checked_add(N)
             .and_then(|end| out.get_mut(off..end))
@@ -458,7 +466,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Writes `bytes` into the sample at `off`.
-    #[inline]
+    #[inline(always)]
     fn put(out: &mut [u8], off: usize, bytes: &[u8]) -> Result<(), String> {
         off.checked_add(bytes.len())
             .and_then(|end| out.get_mut(off..end))
@@ -468,6 +476,7 @@ impl<'a> Reader<'a> {
 
     /// A sequence count, at most what the remaining bytes can hold with
     /// each element taking `min` bytes.
+    #[inline(always)]
     fn count(&mut self, min: usize) -> Result<usize, DecodeError> {
         self.align(4);
         let at = self.pos + HEADER.len();
@@ -617,6 +626,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A CDR string's bytes (without the NUL).
+    #[inline(always)]
     fn string(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u32()? as usize;
         if len == 0 {
@@ -634,6 +644,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn elems(
         &mut self,
         view: &View,
@@ -662,6 +673,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn elem(&mut self, view: &View, elem: Elem, off: usize) -> Result<(), DecodeError> {
         let r = match elem {
             Elem::Prim(1) => self.prim::<1>(off),
