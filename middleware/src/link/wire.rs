@@ -37,9 +37,11 @@ pub const BYTE_ORDER_MARK: u16 = 0x0102;
 pub const FRAME_HEADER: usize = 8;
 /// Bytes of a data frame's header after the common one.
 pub const DATA_HEADER: usize = 24;
-/// Largest body of a control frame: 4 KiB, plus the largest type
-/// description an `ANNOUNCE` may carry.
-pub const MAX_CONTROL_BODY: u32 = 4096 + axon_message::desc::MAX_ENCODED as u32;
+/// Largest body of a control frame other than `ANNOUNCE`.
+pub const MAX_SMALL_BODY: u32 = 4096;
+/// Largest body of a control frame: an `ANNOUNCE`'s, 4 KiB plus the
+/// largest type description it may carry.
+pub const MAX_CONTROL_BODY: u32 = MAX_SMALL_BODY + axon_message::desc::MAX_ENCODED as u32;
 /// Largest payload a topic may announce (256 MiB).
 pub const MAX_PAYLOAD: u64 = 256 << 20;
 /// Most topics one side may announce on one connection.
@@ -578,7 +580,9 @@ impl<R: Read> FrameReader<R> {
             }
             Kind::Heartbeat => body_len == 0,
             Kind::Auth => body_len as usize == MAC_LEN,
-            _ => body_len <= MAX_CONTROL_BODY,
+            // Only an ANNOUNCE carries a type description.
+            Kind::Announce => body_len <= MAX_CONTROL_BODY,
+            _ => body_len <= MAX_SMALL_BODY,
         };
         if !ok {
             return violation(format!(
@@ -596,8 +600,17 @@ impl<R: Read> FrameReader<R> {
     ) -> Result<Vec<u8>, WireError> {
         debug_assert!(h.kind != Kind::Data && h.body_len <= MAX_CONTROL_BODY);
         let n = h.body_len as usize;
-        self.fill(n, "control frame body", false, stop)?;
-        Ok(self.take(n).to_vec())
+        const _: () = assert!(MAX_SMALL_BODY as usize <= READ_AHEAD);
+        if n <= READ_AHEAD {
+            self.fill(n, "control frame body", false, stop)?;
+            return Ok(self.take(n).to_vec());
+        }
+        // Larger than the read-ahead window (an ANNOUNCE with a type
+        // description): straight into its own buffer, at most
+        // MAX_CONTROL_BODY bytes (checked by `header`).
+        let mut body = vec![0; n];
+        self.read_into(&mut body, "control frame body", stop)?;
+        Ok(body)
     }
 
     /// The data header of a data frame.
@@ -624,6 +637,16 @@ impl<R: Read> FrameReader<R> {
         dst: &mut [u8],
         stop: &dyn Fn() -> bool,
     ) -> Result<(), WireError> {
+        self.read_into(dst, "payload", stop)
+    }
+
+    /// Fills `dst`: from the read-ahead window, then from the socket.
+    fn read_into(
+        &mut self,
+        dst: &mut [u8],
+        what: &'static str,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(), WireError> {
         let from_buf = self.buffered().min(dst.len());
         dst[..from_buf].copy_from_slice(self.take(from_buf));
         let mut at = from_buf;
@@ -631,7 +654,7 @@ impl<R: Read> FrameReader<R> {
             let n = self.read_some(Some(&mut dst[at..]), stop)?;
             if n == 0 {
                 return Err(WireError::Truncated {
-                    what: "payload",
+                    what,
                     got: at,
                     want: dst.len(),
                 });
@@ -919,6 +942,68 @@ mod tests {
         // None travels as none.
         let plain = sample_announce();
         assert_eq!(decode_announce(&announce_body(&plain)).unwrap(), plain);
+    }
+
+    /// A description of a struct of `fields` one-byte fields (its encoding
+    /// grows ~16 bytes a field).
+    fn wide_description(fields: usize) -> Description {
+        use axon_message::desc::{Primitive, Struct, StructField, Ty};
+        Description {
+            root: Ty::Struct(0),
+            structs: vec![Struct {
+                name: "t/Wide".into(),
+                size: fields as u64,
+                align: 1,
+                fields: (0..fields)
+                    .map(|i| StructField {
+                        name: format!("f{i}"),
+                        offset: i as u64,
+                        ty: Ty::Primitive(Primitive::U8),
+                        padding: false,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_announce_larger_than_the_read_ahead_is_read_whole() {
+        // Found by fuzzing: a body over READ_AHEAD (4 KiB) tripped the
+        // read-ahead window's assertion (and could not have been read).
+        let d = wide_description(600);
+        let a = Announce {
+            name: "/wide".into(),
+            type_name: "t/Wide".into(),
+            fingerprint: d.fingerprint(),
+            fixed_size: 600,
+            elem_size: 0,
+            max_elems: 0,
+            max_size: 600,
+            description: Some(d),
+            ..sample_announce()
+        };
+        let frame = encode_announce(&a);
+        assert!(frame.len() > READ_AHEAD + FRAME_HEADER, "{}", frame.len());
+        let mut both = frame.clone();
+        both.extend_from_slice(&encode_heartbeat());
+        let mut r = reader(both);
+        let h = r.header(&never).unwrap();
+        assert_eq!(
+            decode_announce(&r.control_body(&h, &never).unwrap()).unwrap(),
+            a
+        );
+        // The next frame is still in step.
+        assert_eq!(r.header(&never).unwrap().kind, Kind::Heartbeat);
+        // Cut short: named, not a hang.
+        let mut r = reader(frame[..frame.len() - 10].to_vec());
+        let h = r.header(&never).unwrap();
+        let e = r.control_body(&h, &never).unwrap_err();
+        assert!(matches!(e, WireError::Truncated { .. }), "{e}");
+        // Only an ANNOUNCE may be that large.
+        let e = reader(header(Kind::Verdict, READ_AHEAD + 1).to_vec())
+            .header(&never)
+            .unwrap_err();
+        assert!(e.to_string().contains("outside its bound"), "{e}");
     }
 
     #[test]
