@@ -76,6 +76,9 @@ pub const RETIRED: u64 = 1 << 63;
 
 /// Bits of the sequence number kept in a ring entry.
 pub const SEQ_BITS: u32 = 48;
+/// The largest sequence number a publisher taking over a lane continues
+/// from (a larger `head` was written by a hostile peer).
+pub const MAX_TAKEOVER_SEQ: u64 = 1 << 62;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
 /// Packs a ring entry. `seq` is truncated to 48 bits: entries are only ever

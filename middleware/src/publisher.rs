@@ -183,7 +183,12 @@ impl RawPublisher {
             }
         }
         let head = &seg.publisher(lane).head;
-        let mut next_seq = head.load(Ordering::Acquire).max(1);
+        // A head past MAX_TAKEOVER_SEQ can only be hostile (2^62 sends take
+        // 146 years at one a nanosecond); continuing below it keeps every
+        // later `seq + 1` from overflowing.
+        let mut next_seq = head
+            .load(Ordering::Acquire)
+            .clamp(1, protocol::MAX_TAKEOVER_SEQ);
         // A previous owner killed inside a send: finish that send, so that
         // readers that already took the sample (from the ring, or from the
         // sealed slot, protocol step 2') and readers that take it later see
