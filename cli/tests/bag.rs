@@ -517,3 +517,71 @@ fn play_refuses_a_topic_that_exists_with_another_type_naming_both() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("/imu_again  60 messages"));
 }
+
+#[test]
+fn a_type_without_a_ros2_view_is_recorded_raw_and_played_back() {
+    let python = python();
+    let mut w = World::new("raw");
+    let mut ts = vec![topic::<[u8]>("/blob", "", 12, |i| {
+        json!(vec![i; i as usize + 1])
+    })];
+    ts.push(topics().remove(0)); // /imu beside it
+    let file = record(&mut w, &ts, "zstd");
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    let blob = info["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["topic"] == "/blob")
+        .unwrap();
+    assert_eq!(blob["encoding"], "axon-raw", "{blob}");
+    assert_eq!(blob["ros_type"], "", "{blob}");
+    assert_eq!(blob["axon_type"], "slice", "{blob}");
+    assert_eq!(blob["messages"], 12, "{blob}");
+
+    // Other readers open the file; the raw channel has no schema.
+    let out_json = w.dir.join("py.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bag_check.py");
+    let out = run(Command::new(&python).arg(&script).arg(&file).arg(&out_json));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    assert_eq!(py["/blob"]["encoding"], "axon-raw");
+    assert_eq!(py["/blob"]["messages"][5]["value"]["raw_len"], 6);
+    assert_eq!(py["/imu"]["messages"].as_array().unwrap().len(), 60);
+
+    // play publishes the bytes as they were, on the recorded type.
+    let (name2, dom2) = w.domain("raw-play");
+    let sub = RawSubscriber::create(
+        &dom2,
+        TopicName::new("/blob").unwrap(),
+        Some(&ts[0].desc),
+        &Qos {
+            history: Some(64),
+            ..Qos::default()
+        },
+        "test",
+    )
+    .unwrap();
+    let out = run(Command::new(AXON)
+        .args(["bag", "play", "--topics", "/blob", "--rate", "10"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name2));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = Vec::new();
+    while let Some(s) = sub.try_recv().unwrap() {
+        got.push(s.bytes().to_vec());
+    }
+    assert_eq!(got, ts[0].samples);
+    // --topics left /imu out.
+    assert!(inspect::topic(&dom2, &TopicName::new("/imu").unwrap()).is_err());
+}

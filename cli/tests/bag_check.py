@@ -3,8 +3,9 @@
 Opens the MCAP file with the Python `mcap` package (checking its summary)
 and decodes every message with Foxglove's `mcap-ros2-support`, using only
 the schema text the file carries. Writes, per topic, the schema name, the
-message encoding and every decoded message as JSON to argv[2]; exits
-non-zero on any message it cannot decode.
+message encoding and every decoded message as JSON to argv[2] (a channel
+of encoding `axon-raw` has no schema: its messages are given as their
+length); exits non-zero on any `cdr` message it cannot decode.
 """
 
 import json
@@ -32,12 +33,22 @@ def main():
     path, out = sys.argv[1], sys.argv[2]
     topics = {}
     with open(path, "rb") as f:
-        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        reader = make_reader(f)
+        factory = DecoderFactory()
+        decoders = {}
         header = reader.get_header()
         summary = reader.get_summary()
         assert header.profile == "ros2", header.profile
         count = 0
-        for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=False):
+        for schema, channel, message in reader.iter_messages(log_time_order=False):
+            if channel.message_encoding == "cdr":
+                if channel.id not in decoders:
+                    decoders[channel.id] = factory.decoder_for("cdr", schema)
+                value = plain(decoders[channel.id](message.data))
+            else:
+                assert channel.message_encoding == "axon-raw", channel.message_encoding
+                assert schema is None or schema.encoding == "", schema
+                value = {"raw_len": len(message.data)}
             t = topics.setdefault(
                 channel.topic,
                 {
@@ -48,7 +59,7 @@ def main():
                 },
             )
             t["messages"].append(
-                {"log_time": message.log_time, "publish_time": message.publish_time, "value": plain(decoded)}
+                {"log_time": message.log_time, "publish_time": message.publish_time, "value": value}
             )
             count += 1
         assert summary.statistics.message_count == count, (summary.statistics.message_count, count)
