@@ -295,6 +295,14 @@ fn publish(p: &mut Player, path: &Path, data: &[u8], buf: &mut Vec<u8>) -> Resul
         .loan_slot(elems)
         .map_err(|e| bad(format!("cannot loan a slot for {elems} elements: {e}")))?;
     let dst = loan.bytes_mut();
+    // A decoded slice message may end in alignment padding the slot lacks.
+    if bytes.len() > dst.len() && bytes[dst.len()..].iter().any(|b| *b != 0) {
+        return Err(bad(format!(
+            "a message of {} bytes does not fit the topic's slot of {} bytes",
+            bytes.len(),
+            dst.len()
+        )));
+    }
     let n = dst.len().min(bytes.len());
     dst[..n].copy_from_slice(&bytes[..n]);
     dst[n..].fill(0);

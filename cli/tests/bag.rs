@@ -585,3 +585,70 @@ fn a_type_without_a_ros2_view_is_recorded_raw_and_played_back() {
     // --topics left /imu out.
     assert!(inspect::topic(&dom2, &TopicName::new("/imu").unwrap()).is_err());
 }
+
+#[test]
+fn a_topic_list_records_only_those_topics_and_duration_ends_the_recording() {
+    let mut w = World::new("list");
+    let (name, dom) = w.domain("list");
+    let ts = topics();
+    let pubs: Vec<RawPublisher> = ts[..2]
+        .iter()
+        .map(|t| {
+            RawPublisher::create(
+                &dom,
+                TopicName::new(t.name).unwrap(),
+                &t.desc,
+                &qos(),
+                "test",
+            )
+            .unwrap()
+        })
+        .collect();
+    let file = w.dir.join("list.mcap");
+    // /later does not exist yet: the recorder waits for it.
+    let rec = Command::new(AXON)
+        .args(["bag", "record", "/imu", "/later", "--duration", "3", "-o"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the recorder to join /imu", || {
+        inspect::topic(&dom, &TopicName::new("/imu").unwrap())
+            .is_ok_and(|r| r.live_subscribers() >= 1)
+    });
+    for (i, s) in ts[0].samples.iter().take(5).enumerate() {
+        send(&pubs[0], &ts[0], s);
+        send(&pubs[1], &ts[1], &ts[1].samples[i]);
+    }
+    // No signal: --duration ends it and the file is finished.
+    let out = wait_output(rec);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for /later"));
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    assert_eq!(info["finished"], true);
+    let topics: Vec<&str> = info["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(topics, ["/imu"]);
+    assert_eq!(info["messages"], 5);
+    // An existing file is never overwritten.
+    let out = run(Command::new(AXON)
+        .args(["bag", "record", "/imu", "--duration", "1", "-o"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("list.mcap"));
+}
