@@ -194,3 +194,24 @@ fn clock_ns(id: nix::time::ClockId) -> u64 {
             .saturating_add(t.tv_nsec() as u64)
     })
 }
+
+/// Entries for fuzzing (the repository's convention): each takes arbitrary
+/// bytes and must never panic, hang or allocate without bound. Seeds in
+/// `fuzz/corpus/<name>/`; `tests/fuzz_corpus.rs` replays them.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Largest record or chunk the fuzzing entry accepts (files get
+    /// [`crate::MAX_RECORD`]; the code is the same).
+    pub const LIMIT: usize = 16 << 20;
+
+    /// `data` as an MCAP file read by `axon bag info` (the reader `play`
+    /// uses too).
+    pub fn bag_reader(data: &[u8]) {
+        let _ = crate::info::info_of_bytes(data, LIMIT);
+    }
+
+    /// What [`bag_reader`] finds (for the corpus test).
+    pub fn bag_info(data: &[u8]) -> Result<crate::BagInfo, crate::BagError> {
+        crate::info::info_of_bytes(data, LIMIT)
+    }
+}
