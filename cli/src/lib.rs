@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod bag;
 mod clean;
 mod doctor;
 mod node;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Nodes: list.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Record topics to an MCAP file, show what a file holds, play it back.
+    #[command(subcommand)]
+    Bag(BagCommand),
     /// Remove segments no live process uses (left by crashed or finished runs).
     Clean(clean::CleanArgs),
     /// Check what commonly breaks shared-memory middleware, with the fix for each finding.
@@ -83,6 +87,17 @@ pub enum TopicCommand {
     Bw(topic::RateArgs),
     /// Publish a sample given as YAML or JSON, once or at a rate.
     Pub(topic::PubArgs),
+}
+
+/// `axon bag ...`
+#[derive(Debug, Subcommand)]
+pub enum BagCommand {
+    /// Record topics into an MCAP file (ros2 profile, CDR) until Ctrl-C, SIGTERM or --duration.
+    Record(bag::RecordArgs),
+    /// What a file holds: duration, compression, per topic type, count, rate, losses.
+    Info(bag::InfoArgs),
+    /// Publish a file's messages on their topics with their original timing.
+    Play(bag::PlayArgs),
 }
 
 /// `axon node ...`
@@ -132,6 +147,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Topic(TopicCommand::Bw(a)) => topic::rate(g, &a, topic::Measure::Bw, out),
         Command::Topic(TopicCommand::Pub(a)) => topic::publish(g, &a, out),
         Command::Node(NodeCommand::List(a)) => node::list(g, &a, out),
+        Command::Bag(BagCommand::Record(a)) => bag::record(g, &a, out),
+        Command::Bag(BagCommand::Info(a)) => bag::info(&a, out),
+        Command::Bag(BagCommand::Play(a)) => bag::play(g, &a, out),
         Command::Clean(a) => clean::run(g, &a, out),
         Command::Doctor(a) => doctor::run(g, &a, out),
     }

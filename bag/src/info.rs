@@ -1,0 +1,451 @@
+//! `axon bag info`: what a file holds, and the streaming reader `play`
+//! shares.
+//!
+//! The file is read from start to end through mcap's sans-io reader (a
+//! bounded buffer, never the whole file; see the crate docs, *Bounds*).
+//! A file whose recorder did not finish it (killed, disk full) has no
+//! footer: it is read as far as its records are whole, and [`BagInfo`]
+//! says it was not finished and where reading stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use mcap::records::{ChunkHeader, Record};
+use mcap::sans_io::linear_reader::{LinearReadEvent, LinearReader, LinearReaderOptions};
+use serde_json::{json, Value};
+
+use crate::{keys, BagError, MAX_RECORD};
+
+/// One topic of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicInfo {
+    /// The topic name.
+    pub topic: String,
+    /// The ROS 2 type (schema name), empty for a raw channel.
+    pub ros_type: String,
+    /// The axon type (channel metadata), empty if the file does not say.
+    pub axon_type: String,
+    /// The message encoding (`cdr` or `axon-raw`).
+    pub encoding: String,
+    /// Messages read.
+    pub messages: u64,
+    /// First and last `log_time` (ns since the epoch), 0 if none.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Losses the recorder counted (queue full, dropped in shared memory,
+    /// unencodable), when the file holds the `axon.losses` record.
+    pub losses: Option<Losses>,
+}
+
+/// Samples the recorder counted as lost for one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// The queue to the writer was full.
+    pub queue: u64,
+    /// Overwritten in shared memory before the recorder read them.
+    pub dropped: u64,
+    /// Could not be encoded as CDR (a value out of its ROS 2 range).
+    pub unencodable: u64,
+}
+
+impl Losses {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.queue + self.dropped + self.unencodable
+    }
+}
+
+impl TopicInfo {
+    /// Messages per second between the first and the last (0 with fewer than two).
+    pub fn rate_hz(&self) -> f64 {
+        if self.messages < 2 || self.last_ns <= self.first_ns {
+            return 0.0;
+        }
+        (self.messages - 1) as f64 * 1e9 / (self.last_ns - self.first_ns) as f64
+    }
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BagInfo {
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub size: u64,
+    /// The MCAP profile.
+    pub profile: String,
+    /// Whether the file ends with its footer (its recorder finished it).
+    pub finished: bool,
+    /// Where and why reading stopped early (a truncated or damaged file).
+    pub error: Option<String>,
+    /// Chunk compressions found (`zstd`, `lz4`, `""` for none).
+    pub compression: Vec<String>,
+    /// Chunks read whole.
+    pub chunks: u64,
+    /// Messages read.
+    pub messages: u64,
+    /// First and last `log_time` over all messages.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Per topic, by name.
+    pub topics: Vec<TopicInfo>,
+}
+
+impl BagInfo {
+    /// Duration from the first to the last message.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// The JSON form (`axon bag info --json`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "path": self.path.display().to_string(),
+            "size": self.size,
+            "profile": self.profile,
+            "finished": self.finished,
+            "error": self.error,
+            "compression": self.compression,
+            "chunks": self.chunks,
+            "messages": self.messages,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "duration_s": self.duration_ns() as f64 / 1e9,
+            "topics": self.topics.iter().map(|t| json!({
+                "topic": t.topic,
+                "ros_type": t.ros_type,
+                "axon_type": t.axon_type,
+                "encoding": t.encoding,
+                "messages": t.messages,
+                "rate_hz": t.rate_hz(),
+                "first_ns": t.first_ns,
+                "last_ns": t.last_ns,
+                "losses": t.losses.map(|l| json!({
+                    "queue": l.queue, "dropped": l.dropped, "unencodable": l.unencodable,
+                    "total": l.total(),
+                })),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What the streaming reader hands its visitor.
+pub(crate) enum Seen<'a> {
+    /// A chunk starts (its records follow).
+    Chunk(&'a ChunkHeader),
+    /// A record, top-level or from inside a chunk.
+    Record(Record<'a>),
+}
+
+/// How a stream ended.
+pub(crate) struct StreamEnd {
+    /// A footer was read.
+    pub finished: bool,
+    /// Chunks read whole.
+    pub chunks: u64,
+    /// Why reading stopped before the end.
+    pub error: Option<String>,
+}
+
+/// Whether the visitor wants more.
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Streams the records of `path` to `visit`, chunks unpacked. A damaged
+/// or truncated file ends the stream with `error` set once at least its
+/// start was MCAP; a file that is not MCAP at all is `Err`.
+pub(crate) fn stream(
+    path: &Path,
+    visit: &mut dyn FnMut(Seen<'_>) -> Result<Flow, BagError>,
+) -> Result<StreamEnd, BagError> {
+    let mut file = File::open(path).map_err(|e| BagError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| BagError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(BagError::Format {
+            path: path.to_path_buf(),
+            what: "not a regular file".into(),
+        });
+    }
+    stream_from(path, &mut file, MAX_RECORD, visit)
+}
+
+/// [`stream`] over any reader (`path` names it in errors), no record or
+/// chunk (compressed or not) larger than `limit` bytes.
+pub(crate) fn stream_from(
+    path: &Path,
+    file: &mut dyn Read,
+    limit: usize,
+    visit: &mut dyn FnMut(Seen<'_>) -> Result<Flow, BagError>,
+) -> Result<StreamEnd, BagError> {
+    let mut reader = LinearReader::new_with_options(
+        LinearReaderOptions::default()
+            .with_skip_end_magic(true)
+            .with_emit_chunks(true)
+            .with_record_length_limit(limit),
+    );
+    let mut end = StreamEnd {
+        finished: false,
+        chunks: 0,
+        error: None,
+    };
+    let mut records = 0u64;
+    let mut read_total = 0u64;
+    let mut at_end = false;
+    let fail = |what: String, records: u64, read_total: u64| -> Result<Option<String>, BagError> {
+        if records == 0 {
+            Err(BagError::Format {
+                path: path.to_path_buf(),
+                what,
+            })
+        } else {
+            Ok(Some(format!("after byte {read_total}: {what}")))
+        }
+    };
+    while let Some(event) = reader.next_event() {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                end.error = fail(e.to_string(), records, read_total)?;
+                return Ok(end);
+            }
+        };
+        match event {
+            LinearReadEvent::ReadRequest(need) => {
+                // A reader that asks again after being told of the end would
+                // ask forever (mcap's lz4 path does, on a damaged chunk).
+                if at_end {
+                    end.error = fail(
+                        "the file ends in the middle of a record".into(),
+                        records,
+                        read_total,
+                    )?;
+                    return Ok(end);
+                }
+                let n = file
+                    .read(reader.insert(need.clamp(1, 16 << 20)))
+                    .map_err(|e| BagError::io(path, e))?;
+                at_end = n == 0;
+                read_total += n as u64;
+                reader.notify_read(n);
+            }
+            LinearReadEvent::Record { opcode, data } => {
+                let record = match mcap::parse_record(opcode, data) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        end.error = fail(e.to_string(), records, read_total)?;
+                        return Ok(end);
+                    }
+                };
+                records += 1;
+                match record {
+                    Record::Footer(_) => {
+                        end.finished = true;
+                    }
+                    Record::Chunk { header, data } => {
+                        if let Flow::Stop = visit(Seen::Chunk(&header))? {
+                            return Ok(end);
+                        }
+                        {
+                            let unpacked = match unpack(&header, &data, limit) {
+                                Ok(u) => u,
+                                Err(what) => {
+                                    end.error = fail(what, records, read_total)?;
+                                    return Ok(end);
+                                }
+                            };
+                            for r in mcap::read::LinearReader::sans_magic(&unpacked) {
+                                match r {
+                                    Ok(r) => {
+                                        if let Flow::Stop = visit(Seen::Record(r))? {
+                                            return Ok(end);
+                                        }
+                                    }
+                                    Err(e) => {
+                                        end.error =
+                                            fail(format!("in a chunk: {e}"), records, read_total)?;
+                                        return Ok(end);
+                                    }
+                                }
+                            }
+                        }
+                        end.chunks += 1;
+                    }
+                    r => {
+                        if let Flow::Stop = visit(Seen::Record(r))? {
+                            return Ok(end);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !end.finished && end.error.is_none() {
+        end.error = fail(
+            "the file ends before its footer (its recorder did not finish it)".into(),
+            records,
+            read_total,
+        )?;
+    }
+    Ok(end)
+}
+
+/// A chunk's records, decompressed: at most `limit` bytes (the size the
+/// chunk states, checked first), the whole of them, and their CRC checked
+/// when the chunk has one. Every decoder here returns on any input.
+fn unpack(h: &ChunkHeader, data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    let size = h.uncompressed_size;
+    if size > limit as u64 {
+        return Err(format!(
+            "a chunk of {size} bytes uncompressed (at most {limit})"
+        ));
+    }
+    let size = size as usize;
+    let out = match h.compression.as_str() {
+        "" => data.to_vec(),
+        "zstd" => zstd::bulk::decompress(data, size).map_err(|e| format!("zstd chunk: {e}"))?,
+        "lz4" => {
+            let mut out = Vec::new();
+            lz4_flex::frame::FrameDecoder::new(data)
+                .take(size as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("lz4 chunk: {e}"))?;
+            out
+        }
+        other => {
+            return Err(format!(
+                "a chunk compressed with {other:?} (zstd, lz4 or none)"
+            ))
+        }
+    };
+    if out.len() != size {
+        return Err(format!(
+            "a chunk holds {} bytes uncompressed, its header says {size}",
+            out.len()
+        ));
+    }
+    if h.uncompressed_crc != 0 {
+        let crc = crc32fast::hash(&out);
+        if crc != h.uncompressed_crc {
+            return Err(format!(
+                "a chunk's CRC is {crc:08x}, its header says {:08x}",
+                h.uncompressed_crc
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `path` and says what it holds.
+pub fn info(path: &Path) -> Result<BagInfo, BagError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| BagError::io(path, e))?
+        .len();
+    summarize(path, size, &mut |visit| stream(path, visit))
+}
+
+/// [`info`] of bytes in memory, with records and chunks of at most
+/// `limit` bytes (the fuzzing entry uses a smaller limit than files get, so
+/// that a hostile chunk size costs megabytes per input, not a gigabyte).
+pub(crate) fn info_of_bytes(data: &[u8], limit: usize) -> Result<BagInfo, BagError> {
+    let path = Path::new("<bytes>");
+    summarize(path, data.len() as u64, &mut |visit| {
+        let mut r = data;
+        stream_from(path, &mut r, limit, visit)
+    })
+}
+
+type Streamer<'s> = dyn FnMut(&mut dyn FnMut(Seen<'_>) -> Result<Flow, BagError>) -> Result<StreamEnd, BagError>
+    + 's;
+
+fn summarize(path: &Path, size: u64, run: &mut Streamer<'_>) -> Result<BagInfo, BagError> {
+    let mut out = BagInfo {
+        path: path.to_path_buf(),
+        size,
+        profile: String::new(),
+        finished: false,
+        error: None,
+        compression: Vec::new(),
+        chunks: 0,
+        messages: 0,
+        start_ns: 0,
+        end_ns: 0,
+        topics: Vec::new(),
+    };
+    let mut schemas: HashMap<u16, String> = HashMap::new();
+    // channel id -> index in out.topics
+    let mut channels: HashMap<u16, usize> = HashMap::new();
+    let mut losses: BTreeMap<String, Losses> = BTreeMap::new();
+    let end = run(&mut |seen| {
+        match seen {
+            Seen::Chunk(h) => {
+                if !out.compression.contains(&h.compression) {
+                    out.compression.push(h.compression.clone());
+                }
+            }
+            Seen::Record(Record::Header(h)) => out.profile = h.profile,
+            Seen::Record(Record::Schema { header, .. }) => {
+                schemas.insert(header.id, header.name);
+            }
+            Seen::Record(Record::Channel(c)) => {
+                if let std::collections::hash_map::Entry::Vacant(v) = channels.entry(c.id) {
+                    v.insert(out.topics.len());
+                    out.topics.push(TopicInfo {
+                        topic: c.topic.clone(),
+                        ros_type: schemas.get(&c.schema_id).cloned().unwrap_or_default(),
+                        axon_type: c.metadata.get(keys::TYPE).cloned().unwrap_or_default(),
+                        encoding: c.message_encoding.clone(),
+                        messages: 0,
+                        first_ns: 0,
+                        last_ns: 0,
+                        losses: None,
+                    });
+                }
+            }
+            Seen::Record(Record::Message { header, .. }) => {
+                let t = header.log_time;
+                if out.messages == 0 {
+                    (out.start_ns, out.end_ns) = (t, t);
+                }
+                out.start_ns = out.start_ns.min(t);
+                out.end_ns = out.end_ns.max(t);
+                out.messages += 1;
+                if let Some(&i) = channels.get(&header.channel_id) {
+                    let topic = &mut out.topics[i];
+                    if topic.messages == 0 {
+                        (topic.first_ns, topic.last_ns) = (t, t);
+                    }
+                    topic.first_ns = topic.first_ns.min(t);
+                    topic.last_ns = topic.last_ns.max(t);
+                    topic.messages += 1;
+                }
+            }
+            Seen::Record(Record::Metadata(m)) if m.name == keys::LOSSES => {
+                for (topic, v) in &m.metadata {
+                    let v: Value = serde_json::from_str(v).unwrap_or(Value::Null);
+                    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    losses.insert(
+                        topic.clone(),
+                        Losses {
+                            queue: n("queue"),
+                            dropped: n("dropped"),
+                            unencodable: n("unencodable"),
+                        },
+                    );
+                }
+            }
+            Seen::Record(_) => {}
+        }
+        Ok(Flow::Continue)
+    })?;
+    for t in &mut out.topics {
+        t.losses = losses.get(&t.topic).copied();
+    }
+    out.topics.sort_by(|a, b| a.topic.cmp(&b.topic));
+    out.finished = end.finished;
+    out.error = end.error;
+    out.chunks = end.chunks;
+    Ok(out)
+}

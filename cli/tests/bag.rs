@@ -1,0 +1,654 @@
+//! `axon bag record | info | play` with real processes and real files.
+//!
+//! This test process publishes standard types (Imu, Image, LaserScan,
+//! PointCloud) and a user type in shared memory; the `axon` binary records
+//! them (`bag record -a`, stopped by SIGTERM), reports them (`bag info`)
+//! and plays them into a fresh domain, where this process subscribes. The
+//! Python `mcap` and `mcap-ros2-support` packages (the virtual environment
+//! `./test` makes, named by `AXON_ROS2_PYTHON`) read the file
+//! independently. Every wait has a deadline, so a hang fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use axon::inspect;
+use axon::qos::Qos;
+use axon::{dynamic, Domain, Message, RawPublisher, RawSubscriber, TopicName, TypeDesc};
+use axon_msgs::{FixedString, Image, Imu, LaserScan, PointCloud};
+use serde_json::{json, Value};
+use zerocopy::{FromBytes, Immutable, KnownLayout};
+
+const AXON: &str = env!("CARGO_BIN_EXE_axon");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A user type: nested array, string, padding, trailing slice.
+#[derive(FromBytes, KnownLayout, Immutable, Message)]
+#[repr(C)]
+struct Wheel {
+    id: u32,
+    speed: f32,
+    label: FixedString<12>,
+    temps: [i16; 2],
+    samples: [f32],
+}
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("AXON_ROS2_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ros2-venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "the independent MCAP reader needs the virtual environment with mcap and \
+         mcap-ros2-support: run ./test (it creates target/ros2-venv and sets \
+         AXON_ROS2_PYTHON); not found: {}",
+        path.display()
+    );
+    path
+}
+
+struct World {
+    domains: Vec<String>,
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl World {
+    fn new(tag: &str) -> World {
+        let dir = std::env::temp_dir().join(format!("axon-bag-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        World {
+            domains: Vec::new(),
+            dir,
+            children: Vec::new(),
+        }
+    }
+
+    fn domain(&mut self, name: &str) -> (String, Domain) {
+        let n = format!("bag-{name}-{}", std::process::id());
+        self.domains.push(n.clone());
+        (n.clone(), Domain::new("/dev/shm", &n).unwrap())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in &self.domains {
+            let dom = Domain::new("/dev/shm", d).unwrap();
+            if let Ok(files) = inspect::segment_files(dom.dir(), inspect::Scope::Domain(&dom)) {
+                for f in files {
+                    let _ = std::fs::remove_file(f.path);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `cmd` to its end, killing it after `WAIT`.
+fn run(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("AXON_SHM_DIR")
+        .spawn()
+        .unwrap();
+    wait_output(child)
+}
+
+fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out; stdout {} stderr {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// One test topic: its type and the JSON of each sample sent.
+struct Topic {
+    name: &'static str,
+    desc: TypeDesc,
+    ros_type: &'static str,
+    samples: Vec<Vec<u8>>,
+}
+
+fn topic<T: Message + ?Sized>(
+    name: &'static str,
+    ros_type: &'static str,
+    n: u32,
+    value: impl Fn(u32) -> Value,
+) -> Topic {
+    let desc = TypeDesc::of::<T>();
+    let d = desc.description.clone().unwrap();
+    let samples = (0..n)
+        .map(|i| dynamic::encode(&d, &value(i), 1 << 20).unwrap())
+        .collect();
+    Topic {
+        name,
+        desc,
+        ros_type,
+        samples,
+    }
+}
+
+fn topics() -> Vec<Topic> {
+    let stamp = |i: u32| json!({"stamp": {"sec": 1, "nanosec": i}, "frame_id": "base"});
+    vec![
+        topic::<Imu>("/imu", "sensor_msgs/msg/Imu", 60, |i| {
+            json!({"header": stamp(i), "linear_acceleration": {"x": i as f64 * 0.5, "z": 9.81},
+                   "orientation": {"w": 1.0}})
+        }),
+        topic::<Image>("/camera/image", "sensor_msgs/msg/Image", 20, |i| {
+            let data: Vec<u32> = (0..4 * 6 * 3).map(|k| (k + i) % 256).collect();
+            json!({"header": stamp(i), "encoding": "rgb8", "height": 4, "width": 6, "step": 18,
+                   "data": data})
+        }),
+        topic::<LaserScan>("/scan", "sensor_msgs/msg/LaserScan", 30, |i| {
+            let ranges: Vec<f32> = (0..i % 7 + 1).map(|k| k as f32 + i as f32).collect();
+            json!({"header": stamp(i), "angle_min": -1.5, "angle_max": 1.5, "range_max": 30.0,
+                   "ranges": ranges})
+        }),
+        topic::<PointCloud>("/points", "sensor_msgs/msg/PointCloud2", 15, |i| {
+            let pts: Vec<Value> = (0..i % 4 + 1)
+                .map(|k| json!({"x": k as f32, "y": i as f32, "z": -1.0, "intensity": 0.5}))
+                .collect();
+            json!({"header": stamp(i), "width": pts.len(), "height": 1, "is_dense": 1,
+                   "points": pts})
+        }),
+        topic::<Wheel>("/wheel", "axon_cli/msg/Wheel", 25, |i| {
+            json!({"id": i, "speed": i as f32 * 0.25, "label": format!("w{i}"),
+                   "temps": [i as i16, -(i as i16)], "samples": [1.0, i as f32]})
+        }),
+    ]
+}
+
+fn qos() -> Qos {
+    Qos {
+        history: Some(64),
+        ..Qos::default()
+    }
+}
+
+fn send(p: &RawPublisher, t: &Topic, bytes: &[u8]) {
+    let elems = dynamic::elems_of(t.desc.description.as_ref().unwrap(), bytes.len());
+    let mut loan = p.loan_slot(elems).unwrap();
+    let dst = loan.bytes_mut();
+    dst.fill(0);
+    dst[..bytes.len()].copy_from_slice(bytes);
+    loan.send();
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Records the test topics through `axon bag record -a` (stopped with
+/// SIGTERM) and returns the file.
+fn record(w: &mut World, ts: &[Topic], compression: &str) -> PathBuf {
+    let (name, dom) = w.domain(&format!("rec-{compression}"));
+    let file = w.dir.join(format!("run-{compression}.mcap"));
+    let pubs: Vec<RawPublisher> = ts
+        .iter()
+        .map(|t| {
+            RawPublisher::create(
+                &dom,
+                TopicName::new(t.name).unwrap(),
+                &t.desc,
+                &qos(),
+                "test",
+            )
+            .unwrap()
+        })
+        .collect();
+    let rec = Command::new(AXON)
+        .args(["bag", "record", "-a", "--compression", compression, "-o"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The recorder has joined every topic once each shows a subscriber.
+    for t in ts {
+        until(&format!("the recorder to join {}", t.name), || {
+            inspect::topic(&dom, &TopicName::new(t.name).unwrap())
+                .is_ok_and(|r| r.live_subscribers() >= 1)
+        });
+    }
+    let most = ts.iter().map(|t| t.samples.len()).max().unwrap();
+    for i in 0..most {
+        for (p, t) in pubs.iter().zip(ts) {
+            if let Some(s) = t.samples.get(i) {
+                send(p, t, s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Everything sent has been received once the recorder's counters say so.
+    for t in ts {
+        until(&format!("the recorder to read {}", t.name), || {
+            inspect::topic(&dom, &TopicName::new(t.name).unwrap()).is_ok_and(|r| {
+                r.subscribers.iter().any(|s| {
+                    s.node == "axon-bag" && s.received + s.dropped >= t.samples.len() as u64
+                })
+            })
+        });
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(rec.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = wait_output(rec);
+    assert!(
+        out.status.success(),
+        "record: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(pubs);
+    file
+}
+
+#[test]
+fn recorded_topics_are_counted_read_by_python_and_replayed_in_order() {
+    let python = python();
+    let mut w = World::new("all");
+    let ts = topics();
+    for compression in ["zstd", "lz4", "none"] {
+        let file = record(&mut w, &ts, compression);
+
+        // info: every message sent is in the file, none lost on this idle run.
+        let info = json_of(&run(Command::new(AXON)
+            .args(["bag", "info", "--json"])
+            .arg(&file)));
+        assert_eq!(info["finished"], true, "{info}");
+        assert_eq!(info["profile"], "ros2");
+        let want_comp = if compression == "none" {
+            ""
+        } else {
+            compression
+        };
+        assert_eq!(info["compression"], json!([want_comp]), "{info}");
+        for t in &ts {
+            let ti = info["topics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["topic"] == t.name)
+                .unwrap_or_else(|| panic!("{} missing: {info}", t.name));
+            assert_eq!(ti["ros_type"], t.ros_type, "{ti}");
+            assert_eq!(ti["axon_type"], t.desc.name.as_str(), "{ti}");
+            assert_eq!(ti["losses"]["total"], 0, "{ti}");
+            assert_eq!(ti["messages"], t.samples.len(), "{ti}");
+        }
+
+        // An independent reader decodes every message from the schema text.
+        let out_json = w.dir.join(format!("py-{compression}.json"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bag_check.py");
+        let out = run(Command::new(&python).arg(&script).arg(&file).arg(&out_json));
+        assert!(
+            out.status.success(),
+            "python reader: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let py: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+        for t in &ts {
+            let pt = &py[t.name];
+            assert_eq!(pt["schema"], t.ros_type, "{}", t.name);
+            assert_eq!(pt["schema_encoding"], "ros2msg");
+            assert_eq!(pt["encoding"], "cdr");
+            let msgs = pt["messages"].as_array().unwrap();
+            assert_eq!(msgs.len(), t.samples.len(), "{}", t.name);
+            for (i, m) in msgs.iter().enumerate() {
+                let v = &m["value"];
+                // The send stamp precedes the receive time (one clock domain).
+                assert!(m["publish_time"].as_u64() <= m["log_time"].as_u64(), "{m}");
+                if t.name == "/wheel" {
+                    assert_eq!(v["id"], i, "{v}");
+                    assert_eq!(v["label"], format!("w{i}"), "{v}");
+                    assert_eq!(v["samples"], json!([1.0, i as f64]), "{v}");
+                } else {
+                    assert_eq!(v["header"]["stamp"]["nanosec"], i, "{}: {v}", t.name);
+                    assert_eq!(v["header"]["frame_id"], "base");
+                }
+                if t.name == "/scan" {
+                    let want: Vec<f64> = (0..i % 7 + 1).map(|k| (k + i) as f64).collect();
+                    assert_eq!(v["ranges"], json!(want), "{v}");
+                }
+                if t.name == "/imu" {
+                    assert_eq!(v["linear_acceleration"]["x"], i as f64 * 0.5);
+                }
+                if t.name == "/camera/image" {
+                    assert_eq!(v["encoding"], "rgb8");
+                    assert_eq!(v["data"].as_array().unwrap().len(), 72);
+                }
+                if t.name == "/points" {
+                    assert_eq!(v["point_step"], 16);
+                    assert_eq!(v["data"].as_array().unwrap().len(), 16 * (i % 4 + 1));
+                }
+            }
+        }
+
+        // play into a fresh domain: the same samples, byte for byte, in order.
+        let (name2, dom2) = w.domain(&format!("play-{compression}"));
+        let subs: Vec<RawSubscriber> = ts
+            .iter()
+            .map(|t| {
+                RawSubscriber::create(
+                    &dom2,
+                    TopicName::new(t.name).unwrap(),
+                    Some(&t.desc),
+                    &Qos {
+                        history: Some(256),
+                        ..Qos::default()
+                    },
+                    "test",
+                )
+                .unwrap()
+            })
+            .collect();
+        let player = Command::new(AXON)
+            .args(["bag", "play", "--rate", "4"])
+            .arg(&file)
+            .env("AXON_DOMAIN", &name2)
+            .env_remove("AXON_SHM_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); ts.len()];
+        let deadline = Instant::now() + WAIT;
+        while got.iter().zip(&ts).any(|(g, t)| g.len() < t.samples.len()) {
+            assert!(
+                Instant::now() < deadline,
+                "play delivered {:?}",
+                got.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+            let mut any = false;
+            for (s, g) in subs.iter().zip(&mut got) {
+                while let Some(x) = s.try_recv().unwrap() {
+                    g.push(x.bytes().to_vec());
+                    any = true;
+                }
+            }
+            if !any {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let out = wait_output(player);
+        assert!(
+            out.status.success(),
+            "play: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for ((t, g), s) in ts.iter().zip(&got).zip(&subs) {
+            assert_eq!(s.dropped(), 0, "{}", t.name);
+            assert_eq!(g.len(), t.samples.len(), "{}", t.name);
+            for (i, (a, b)) in t.samples.iter().zip(g).enumerate() {
+                assert_eq!(&b[..a.len()], &a[..], "{} sample {i}", t.name);
+                assert!(
+                    b[a.len()..].iter().all(|x| *x == 0),
+                    "{} sample {i}",
+                    t.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_truncated_or_garbage_file_is_an_error_naming_it_and_info_keeps_its_whole_chunks() {
+    let mut w = World::new("trunc");
+    // Images of 64 KiB, uncompressed: many chunks.
+    let big = vec![topic::<Image>(
+        "/camera/image",
+        "sensor_msgs/msg/Image",
+        40,
+        |i| {
+            json!({"header": {"stamp": {"nanosec": i}}, "encoding": "mono8", "height": 256,
+               "width": 256, "step": 256, "data": vec![i % 256; 65536]})
+        },
+    )];
+    let file = record(&mut w, &big, "none");
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = w.dir.join("cut.mcap");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let out = run(Command::new(AXON).args(["bag", "info", "--json"]).arg(&cut));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cut.mcap") && err.contains("unfinished"),
+        "{err}"
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["finished"], false);
+    let n = info["messages"].as_u64().unwrap();
+    assert!(info["chunks"].as_u64().unwrap() >= 1, "{info}");
+    assert!(n > 0 && n < 40, "{info}");
+
+    // Garbage and a missing file: one line naming the file, exit 1, no panic.
+    let junk = w.dir.join("junk.mcap");
+    std::fs::write(&junk, b"\x89MCAP0\r\n this is not a recording at all").unwrap();
+    for f in [&junk, &w.dir.join("missing.mcap")] {
+        let out = run(Command::new(AXON).args(["bag", "info"]).arg(f));
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("axon: ") && err.contains(f.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+        let out = run(Command::new(AXON).args(["bag", "play"]).arg(f));
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+    }
+}
+
+#[test]
+fn play_refuses_a_topic_that_exists_with_another_type_naming_both() {
+    let mut w = World::new("refuse");
+    let ts = vec![topics().remove(0)]; // /imu
+    let file = record(&mut w, &ts, "zstd");
+    let (name, dom) = w.domain("refuse-play");
+    let _other = RawPublisher::create(
+        &dom,
+        TopicName::new("/imu").unwrap(),
+        &TypeDesc::of::<axon_msgs::Twist>(),
+        &Qos::default(),
+        "test",
+    )
+    .unwrap();
+    let out = run(Command::new(AXON)
+        .args(["bag", "play"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("axon-msgs/Twist")
+            && err.contains("axon-msgs/Imu")
+            && err.contains("run-zstd.mcap"),
+        "{err}"
+    );
+    // Remapped elsewhere, it plays.
+    let out = run(Command::new(AXON)
+        .args(["bag", "play", "--remap", "/imu:=/imu_again"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/imu_again  60 messages"));
+}
+
+#[test]
+fn a_type_without_a_ros2_view_is_recorded_raw_and_played_back() {
+    let python = python();
+    let mut w = World::new("raw");
+    let mut ts = vec![topic::<[u8]>("/blob", "", 12, |i| {
+        json!(vec![i; i as usize + 1])
+    })];
+    ts.push(topics().remove(0)); // /imu beside it
+    let file = record(&mut w, &ts, "zstd");
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    let blob = info["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["topic"] == "/blob")
+        .unwrap();
+    assert_eq!(blob["encoding"], "axon-raw", "{blob}");
+    assert_eq!(blob["ros_type"], "", "{blob}");
+    assert_eq!(blob["axon_type"], "slice", "{blob}");
+    assert_eq!(blob["messages"], 12, "{blob}");
+
+    // Other readers open the file; the raw channel has no schema.
+    let out_json = w.dir.join("py.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bag_check.py");
+    let out = run(Command::new(&python).arg(&script).arg(&file).arg(&out_json));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    assert_eq!(py["/blob"]["encoding"], "axon-raw");
+    assert_eq!(py["/blob"]["messages"][5]["value"]["raw_len"], 6);
+    assert_eq!(py["/imu"]["messages"].as_array().unwrap().len(), 60);
+
+    // play publishes the bytes as they were, on the recorded type.
+    let (name2, dom2) = w.domain("raw-play");
+    let sub = RawSubscriber::create(
+        &dom2,
+        TopicName::new("/blob").unwrap(),
+        Some(&ts[0].desc),
+        &Qos {
+            history: Some(64),
+            ..Qos::default()
+        },
+        "test",
+    )
+    .unwrap();
+    let out = run(Command::new(AXON)
+        .args(["bag", "play", "--topics", "/blob", "--rate", "10"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name2));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = Vec::new();
+    while let Some(s) = sub.try_recv().unwrap() {
+        got.push(s.bytes().to_vec());
+    }
+    assert_eq!(got, ts[0].samples);
+    // --topics left /imu out.
+    assert!(inspect::topic(&dom2, &TopicName::new("/imu").unwrap()).is_err());
+}
+
+#[test]
+fn a_topic_list_records_only_those_topics_and_duration_ends_the_recording() {
+    let mut w = World::new("list");
+    let (name, dom) = w.domain("list");
+    let ts = topics();
+    let pubs: Vec<RawPublisher> = ts[..2]
+        .iter()
+        .map(|t| {
+            RawPublisher::create(
+                &dom,
+                TopicName::new(t.name).unwrap(),
+                &t.desc,
+                &qos(),
+                "test",
+            )
+            .unwrap()
+        })
+        .collect();
+    let file = w.dir.join("list.mcap");
+    // /later does not exist yet: the recorder waits for it.
+    let rec = Command::new(AXON)
+        .args(["bag", "record", "/imu", "/later", "--duration", "3", "-o"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the recorder to join /imu", || {
+        inspect::topic(&dom, &TopicName::new("/imu").unwrap())
+            .is_ok_and(|r| r.live_subscribers() >= 1)
+    });
+    for (i, s) in ts[0].samples.iter().take(5).enumerate() {
+        send(&pubs[0], &ts[0], s);
+        send(&pubs[1], &ts[1], &ts[1].samples[i]);
+    }
+    // No signal: --duration ends it and the file is finished.
+    let out = wait_output(rec);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for /later"));
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    assert_eq!(info["finished"], true);
+    let topics: Vec<&str> = info["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(topics, ["/imu"]);
+    assert_eq!(info["messages"], 5);
+    // An existing file is never overwritten.
+    let out = run(Command::new(AXON)
+        .args(["bag", "record", "/imu", "--duration", "1", "-o"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &name));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("list.mcap"));
+}
