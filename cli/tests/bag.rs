@@ -5,7 +5,7 @@
 //! them (`bag record -a`, stopped by SIGTERM), reports them (`bag info`)
 //! and plays them into a fresh domain, where this process subscribes. The
 //! Python `mcap` and `mcap-ros2-support` packages (the virtual environment
-//! `./test` makes, named by `AXON_ROS2_PYTHON`) read the file
+//! `./test` makes, named by `AXON_PYTHON`) read the file
 //! independently. Every wait has a deadline, so a hang fails.
 
 use std::path::{Path, PathBuf};
@@ -34,16 +34,16 @@ struct Wheel {
 }
 
 fn python() -> PathBuf {
-    let path = std::env::var_os("AXON_ROS2_PYTHON")
+    let path = std::env::var_os("AXON_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ros2-venv/bin/python")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python")
         });
     assert!(
         path.exists(),
         "the independent MCAP reader needs the virtual environment with mcap and \
-         mcap-ros2-support: run ./test (it creates target/ros2-venv and sets \
-         AXON_ROS2_PYTHON); not found: {}",
+         mcap-ros2-support: run ./test (it creates target/venv and sets \
+         AXON_PYTHON); not found: {}",
         path.display()
     );
     path

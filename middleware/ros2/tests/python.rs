@@ -1,7 +1,7 @@
 //! axon's ROS 2 wire format checked against independent implementations:
 //! the Python packages `rosbags` and `mcap-ros2-support`
-//! (tests/requirements.txt), which the repository's `./test` installs into a
-//! virtual environment and names in `AXON_ROS2_PYTHON`.
+//! (requirements-test.txt at the repository root), which the repository's `./test` installs into a
+//! virtual environment and names in `AXON_PYTHON`.
 //!
 //! For every standard type and for user types with nested structs, fixed
 //! and nested arrays, strings, 128-bit integers and slices
@@ -24,15 +24,15 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 fn python() -> PathBuf {
-    let path = std::env::var_os("AXON_ROS2_PYTHON")
+    let path = std::env::var_os("AXON_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ros2-venv/bin/python")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python")
         });
     assert!(
         path.exists(),
         "the Python cross-check needs the virtual environment with rosbags: run ./test \
-         (it creates target/ros2-venv and sets AXON_ROS2_PYTHON); not found: {}",
+         (it creates target/venv and sets AXON_PYTHON); not found: {}",
         path.display()
     );
     path
