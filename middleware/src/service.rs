@@ -62,6 +62,14 @@ use crate::service_shm::{
     Answered, Poll, Posted, ServiceConfig, ServiceSegment, ServiceSpec, Shape, Taken,
 };
 pub use crate::service_shm::{ServiceError, MAX_CLIENTS, MAX_PAYLOAD, MAX_SLOTS};
+/// The bytes of a service segment, for tools, tests and fuzzers that read
+/// or forge one (`service_shm.rs` documents them).
+pub mod layout {
+    pub use crate::service_shm::{
+        service_path, ClientRecord, Directory, ServerRecord, ServiceConfig, ServiceHeader,
+        ServiceLayout, Shape, SlotHeader, MAGIC, MAX_TOTAL, SLOT_HEADER, VERSION,
+    };
+}
 use crate::sync::Ordering;
 use crate::wake::{handshake, wait_any, Word};
 
@@ -127,6 +135,9 @@ pub enum CallError {
     /// The node's shutdown was requested while waiting.
     #[error("shutdown requested")]
     Shutdown,
+    /// This `Pending` already returned its response or its final error.
+    #[error("this call already returned its response or its error")]
+    Finished,
     /// The segment was truncated by another process while mapped.
     #[error("service {service}: {}", crate::error::TRUNCATED)]
     SegmentTruncated {
@@ -909,10 +920,9 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
                 service: self.service(),
             });
         }
-        let posted = self
-            .posted
-            .take()
-            .expect("a pending call holds its slot until answered");
+        let Some(posted) = self.posted.take() else {
+            return Err(CallError::Finished);
+        };
         match c.seg.poll(posted) {
             Poll::Waiting(p) => {
                 self.posted = Some(p);

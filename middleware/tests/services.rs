@@ -664,11 +664,169 @@ fn declined_and_no_server_are_reported() -> Result<(), Failed> {
     )?;
     drop(server);
     ensure(!client.service_is_ready(), "ready after the server left")?;
-    let p = client.send(&req)?;
+    let mut p = client.send(&req)?;
+    let r = p.wait_mut(WAIT).map(drop);
     ensure(
-        matches!(p.wait(WAIT), Err(CallError::ServerGone { .. })),
-        "a call to a server that left must be ServerGone",
+        matches!(r, Err(CallError::ServerGone { .. })),
+        format!("a call to a server that left must be ServerGone: {r:?}"),
     )?;
+    // Regression (found by the service_image corpus replay): polling a
+    // call again after its final error panicked ("a pending call holds its
+    // slot until answered").
+    let r = p.try_recv().map(|r| r.map(drop));
+    ensure(matches!(r, Err(CallError::Finished)), format!("{r:?}"))?;
+    let r = p.wait_mut(WAIT).map(drop);
+    ensure(matches!(r, Err(CallError::Finished)), format!("{r:?}"))?;
+    Ok(())
+}
+
+/// The service's file mapped writable, as a hostile process of the same
+/// user can, with its layout; and the address of a slot's header words.
+struct Hostile {
+    map: memmap2::MmapRaw,
+    layout: axon::service::layout::ServiceLayout,
+    slots_per_client: usize,
+    path: std::path::PathBuf,
+}
+
+impl Hostile {
+    fn new(n: &Node, name: &str) -> Hostile {
+        use axon::service::layout::{service_path, ServiceHeader, ServiceLayout};
+        let path = service_path(n.domain(), &axon::TopicName::new(name).unwrap());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let map = memmap2::MmapRaw::map_raw(&file).unwrap();
+        // SAFETY: the file starts with a ServiceHeader (the service exists
+        // and was validated by `n`'s participants); its config is copied out.
+        let config =
+            unsafe { std::ptr::read_volatile(&(*(map.as_ptr() as *const ServiceHeader)).config) };
+        Hostile {
+            layout: ServiceLayout::compute(&config).unwrap(),
+            slots_per_client: config.slots_per_client as usize,
+            map,
+            path,
+        }
+    }
+
+    /// Word `word` (0 state, 1 request elems, 2 response elems) of a slot.
+    fn write(&self, client: usize, slot: usize, word: usize, value: u64) {
+        let at = self.layout.slots
+            + (client * self.slots_per_client + slot) * self.layout.slot_size
+            + word * 8;
+        assert!(at + 8 <= self.map.len());
+        // SAFETY: in bounds (checked), 8-aligned (slots are 128-aligned);
+        // the store is atomic, as a peer's would be.
+        unsafe {
+            (*(self.map.as_mut_ptr().add(at) as *const std::sync::atomic::AtomicU64))
+                .store(value, std::sync::atomic::Ordering::SeqCst)
+        };
+    }
+
+    fn poke(&self, at: usize, value: u8) {
+        assert!(at < self.map.len());
+        // SAFETY: in bounds (checked); a byte store into shared memory.
+        unsafe { self.map.as_mut_ptr().add(at).write_volatile(value) };
+    }
+}
+
+/// Garbage written into a live service's segment by a same-user process:
+/// an element count that does not fit (the server declines the request
+/// unread, counted; the caller gets `Declined`), a response count that does
+/// not fit (the caller gets `Corrupted`), garbage in every state word and
+/// the client mask (no panic, no hang; calls fail or succeed), a bad
+/// header (a newcomer gets `Corrupted`, tools too), a truncated file
+/// (`SegmentTruncated`, never a SIGBUS); once everyone left, the name
+/// works again.
+fn hostile_service_segment_gives_errors_never_a_crash() -> Result<(), Failed> {
+    let d = TestDomain::new("hostile");
+    let n = node(&d.0, "victim");
+    let req = AddRequest {
+        client: 1,
+        seq: 1,
+        value: 1,
+    };
+    {
+        let server = n.service::<AddRequest, AddResponse>("/h").create()?;
+        let client = n.client::<AddRequest, AddResponse>("/h").create()?;
+        let h = Hostile::new(&n, "/h");
+        let p = client.send(&req)?;
+        h.write(0, 0, 1, u64::MAX);
+        ensure(
+            server.try_recv_request()?.is_none(),
+            "a request that does not fit was served",
+        )?;
+        ensure(server.corrupt() == 1, "not counted")?;
+        let r = p.wait(WAIT);
+        ensure(
+            matches!(r, Err(CallError::Declined { .. })),
+            format!("{r:?}"),
+        )?;
+
+        let p = client.send(&req)?;
+        let r = server.try_recv_request()?.expect("posted");
+        r.reply(&answer(&req))?;
+        h.write(0, 0, 2, 1 << 40);
+        let r = p.wait(WAIT).map(drop);
+        ensure(
+            matches!(r, Err(CallError::Corrupted { .. })),
+            format!("{r:?}"),
+        )?;
+
+        for s in 0..4 {
+            h.write(0, s, 0, 0xdead_beef_0000_0000 | (s as u64 + 1));
+        }
+        let dir = h.layout.directory;
+        for i in 0..8 {
+            h.poke(dir + i, 0xff);
+        }
+        for _ in 0..3 {
+            let _ = server.try_recv_request().map(|r| r.map(drop));
+            if let Ok(mut p) = client.send(&req) {
+                let _ = p.wait_mut(Duration::from_millis(5)).map(drop);
+            }
+        }
+
+        h.poke(0, b'X');
+        let e = n
+            .client::<AddRequest, AddResponse>("/h")
+            .create()
+            .expect_err("a bad magic must be refused");
+        ensure(matches!(e, ServiceError::Corrupted { .. }), e.to_string())?;
+        let e = axon::service::inspect(n.domain(), &axon::TopicName::new("/h").unwrap());
+        ensure(
+            matches!(e, Err(ServiceError::Corrupted { .. })),
+            format!("{e:?}"),
+        )?;
+
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&h.path)?
+            .set_len(0)?;
+        let mut truncated = false;
+        for _ in 0..3 {
+            if matches!(
+                server.try_recv_request().map(|r| r.map(drop)),
+                Err(axon::ServeError::SegmentTruncated { .. })
+            ) {
+                truncated = true;
+            }
+            if matches!(
+                client.send(&req).map(drop),
+                Err(CallError::SegmentTruncated { .. })
+            ) {
+                truncated = true;
+            }
+        }
+        ensure(truncated, "a truncated segment must be reported")?;
+    }
+    let server = n.service::<AddRequest, AddResponse>("/h").create()?;
+    let client = n.client::<AddRequest, AddResponse>("/h").create()?;
+    let p = client.send(&req)?;
+    server.recv_request_timeout(WAIT)?.reply(&answer(&req))?;
+    ensure(*p.wait(WAIT)? == answer(&req), "service made again works")?;
     Ok(())
 }
 
@@ -705,6 +863,10 @@ fn main() {
         Trial::test(
             "one_mib_slice_response_arrives_intact",
             one_mib_slice_response_arrives_intact,
+        ),
+        Trial::test(
+            "hostile_service_segment_gives_errors_never_a_crash",
+            hostile_service_segment_gives_errors_never_a_crash,
         ),
         Trial::test(
             "declined_and_no_server_are_reported",
