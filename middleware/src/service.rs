@@ -477,17 +477,13 @@ impl<Req: Message + ?Sized, Resp: Message + ?Sized> Server<Req, Resp> {
         }
     }
 
-    /// Whether a request is waiting (for wait sets: cheap, no system call).
+    /// Whether a request is waiting (cheap: no system call).
     pub fn has_request(&self) -> bool {
-        let c = self.seg.config.max_clients as usize;
-        let k = self.seg.config.slots_per_client as usize;
-        let mask = self.seg.directory().clients.load(Ordering::Acquire);
-        (0..c).filter(|i| mask & (1 << i) != 0).any(|i| {
-            (0..k).any(|s| {
-                crate::service_protocol::state_of(self.seg.slot(i, s).state.load(Ordering::Relaxed))
-                    == crate::service_protocol::REQUESTED
-            })
-        })
+        self.seg.has_request()
+    }
+
+    pub(crate) fn segment(&self) -> &ServiceSegment {
+        &self.seg
     }
 }
 

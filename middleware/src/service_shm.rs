@@ -1232,6 +1232,18 @@ impl ServiceSegment {
         None
     }
 
+    /// Whether a claimed client has a request posted (no system call).
+    pub fn has_request(&self) -> bool {
+        let c = self.config.max_clients as usize;
+        let k = self.config.slots_per_client as usize;
+        let mask = self.directory().clients.load(Ordering::Acquire);
+        (0..c).filter(|i| mask & (1u64 << i) != 0).any(|i| {
+            (0..k).any(|s| {
+                proto::state_of(self.slot(i, s).state.load(Ordering::Relaxed)) == proto::REQUESTED
+            })
+        })
+    }
+
     /// The request bytes of a taken slot (its whole request capacity).
     pub fn request<'a>(&'a self, taken: &'a Taken) -> &'a [u8] {
         let (p, cap) = self.bytes(taken.client, taken.slot, true);

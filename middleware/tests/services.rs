@@ -198,6 +198,7 @@ fn run_role(role: &str) -> i32 {
         "server" => role_server(&node, &a),
         "client" => role_client(&node, &a),
         "waiter" => role_waiter(&node, &a),
+        "exec-server" => role_exec_server(&node),
         _ => Err(format!("unknown role {role}")),
     };
     match r {
@@ -318,6 +319,26 @@ fn role_client(node: &Node, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A server written as an executor callback (it sleeps in the executor's
+/// wait set between requests), with a timer beside it.
+fn role_exec_server(node: &Node) -> Result<(), String> {
+    let server = node
+        .service::<AddRequest, AddResponse>(SERVICE)
+        .create()
+        .map_err(|e| e.to_string())?;
+    println!("ready pid={}", std::process::id());
+    let spun = node
+        .executor()
+        .on_request(&server, |r| {
+            let a = answer(&r);
+            r.reply(&a)
+        })
+        .every(Duration::from_millis(10), || {})
+        .spin()
+        .map_err(|e| e.to_string());
+    spun
+}
+
 /// Sends `inflight` requests, prints `sent`, then waits for each at most
 /// `timeout_ms` and prints what each wait returned.
 fn role_waiter(node: &Node, a: &Args) -> Result<(), String> {
@@ -381,6 +402,34 @@ fn n_clients_one_server_every_response_reaches_its_caller() -> Result<(), Failed
     let served = server.expect("served")?;
     ensure(served["corrupt"] == "0", served["line"].clone())?;
     for c in &mut clients {
+        c.wait_exit()?;
+    }
+    Ok(())
+}
+
+/// A server registered on an executor (`on_request`), sleeping in its wait
+/// set: two client processes' calls, one and four in flight, all answered.
+fn executor_callback_serves_every_call() -> Result<(), Failed> {
+    let d = TestDomain::new("exec");
+    let server = Peer::spawn("exec-server", &d.0, &[]);
+    server.expect("ready")?;
+    let mut clients: Vec<Peer> = [1, 4]
+        .iter()
+        .map(|inflight| {
+            Peer::spawn(
+                "client",
+                &d.0,
+                &[
+                    ("id", inflight.to_string()),
+                    ("count", "500".into()),
+                    ("inflight", inflight.to_string()),
+                ],
+            )
+        })
+        .collect();
+    for c in &mut clients {
+        let done = c.expect("done")?;
+        ensure(done["ok"] == "500", done["line"].to_string())?;
         c.wait_exit()?;
     }
     Ok(())
@@ -839,6 +888,10 @@ fn main() {
         Trial::test(
             "n_clients_one_server_every_response_reaches_its_caller",
             n_clients_one_server_every_response_reaches_its_caller,
+        ),
+        Trial::test(
+            "executor_callback_serves_every_call",
+            executor_callback_serves_every_call,
         ),
         Trial::test(
             "out_of_order_replies_reach_their_callers",
