@@ -41,6 +41,8 @@ mod sync;
 #[cfg(loom)]
 pub mod protocol;
 #[cfg(loom)]
+pub mod service_protocol;
+#[cfg(loom)]
 pub mod wake;
 
 #[cfg(not(loom))]
@@ -81,6 +83,12 @@ mod run;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
+pub mod service;
+#[cfg(not(loom))]
+mod service_protocol;
+#[cfg(not(loom))]
+pub(crate) mod service_shm;
+#[cfg(not(loom))]
 pub mod shutdown;
 #[cfg(not(loom))]
 mod subscriber;
@@ -106,6 +114,10 @@ pub use {
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
     run::run,
+    service::{
+        CallError, Client, ClientBuilder, Pending, ReplyLoan, Request, RequestLoan, Response,
+        ServeError, Server, ServiceBuilder, ServiceError,
+    },
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,

@@ -297,3 +297,10 @@ pub(crate) fn futex_wake_private(word: &std::sync::atomic::AtomicU32) {
 pub(crate) fn post_semaphore_sleepers() {
     semaphore::post_sleepers()
 }
+
+/// Wakes every thread sleeping on `word` in shared memory (services:
+/// `service_shm.rs`).
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_shared(word: &crate::sync::AtomicU32) {
+    futex::wake(word, false)
+}
