@@ -76,6 +76,7 @@ mod protocol;
 mod publisher;
 #[cfg(not(loom))]
 pub mod qos;
+pub mod queue;
 #[cfg(not(loom))]
 mod run;
 #[cfg(not(loom))]
@@ -105,6 +106,10 @@ pub use {
     param::{Hz, Seconds},
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    queue::{
+        Delivery, JobLoan, QueueOpenError, QueueProducer, QueueProducerBuilder, QueueRecvError,
+        QueueWorker, QueueWorkerBuilder, SendError, SettleError,
+    },
     run::run,
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
