@@ -82,6 +82,7 @@
 //! corrupt older ones beyond that). Settling does not `msync`: after a
 //! power cut a settled job may be delivered again (at-least-once).
 
+#[cfg(not(loom))]
 mod layout;
 #[doc(hidden)]
 pub mod protocol;
