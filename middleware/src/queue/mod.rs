@@ -1248,4 +1248,109 @@ mod api {
             participants,
         })
     }
+
+    /// The fuzz entry `axon::fuzzing::queue_image`: `data` as the bytes of a
+    /// queue file, as a crashed, buggy or hostile process could have left
+    /// it (the seeds, `fuzz/corpus/queue_image`, are real queues of
+    /// [`crate::fuzzing::FuzzSample`] jobs). Runs the tools' inspection, then
+    /// joins as a producer, a worker and a dead-letter worker and sends,
+    /// receives and settles a few jobs. Every call must return `Ok` or a
+    /// clear error: a panic, a hang or an unbounded allocation is a bug.
+    /// Bounds: the file is the input's size, 8 sends and 16 receives, one
+    /// wait of at most 1 ms; the file lives in a private directory under
+    /// `/dev/shm` (or the temporary directory), removed on return.
+    #[doc(hidden)]
+    pub fn fuzz_image(data: &[u8]) {
+        use crate::fuzzing::FuzzSample;
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::sync::atomic::{AtomicU64, Ordering as O};
+        struct Scratch(PathBuf);
+        impl Drop for Scratch {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!(
+            "axon.fuzzq.{}.{}",
+            std::process::id(),
+            NEXT.fetch_add(1, O::Relaxed)
+        ));
+        if std::fs::create_dir(&dir).is_err() {
+            return;
+        }
+        let scratch = Scratch(dir);
+        let path = scratch.0.join("jobs.queue");
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(data));
+        if written.is_err() {
+            return;
+        }
+        if let Ok(info) = inspect(&path) {
+            let _ = format!("{info:?}");
+        }
+        let Ok(domain) = crate::Domain::new(&scratch.0, "fuzz") else {
+            return;
+        };
+        let Ok(node) = Node::builder("fuzz")
+            .domain(domain)
+            .no_signal_handlers()
+            .create()
+        else {
+            return;
+        };
+        let producer = node
+            .queue_producer::<FuzzSample>("/fuzz")
+            .durable(&path)
+            .create();
+        let worker = node
+            .queue_worker::<FuzzSample>("/fuzz")
+            .durable(&path)
+            .prefetch(2)
+            .create();
+        let dead = node
+            .queue_worker::<FuzzSample>("/fuzz")
+            .durable(&path)
+            .dead_letters()
+            .create();
+        for k in 0..8u64 {
+            if let Ok(p) = &producer {
+                let _ = (p.len(), p.capacity());
+                let _ = p.send(&FuzzSample { seq: k, value: !k });
+            }
+            if let Ok(w) = &worker {
+                if let Ok(Some(d)) = w.try_recv() {
+                    let _ = (d.seq, d.value, d.redelivered(), d.ticket(), d.sent_ns());
+                    let _ = match k % 4 {
+                        0 => d.ack(),
+                        1 => d.nack().map(|_| ()),
+                        2 => d.reject(),
+                        _ => Ok(drop(d)),
+                    };
+                }
+            }
+            if let Ok(w) = &dead {
+                if let Ok(Some(d)) = w.try_recv() {
+                    let _ = d.ack();
+                }
+            }
+        }
+        if let Ok(w) = &worker {
+            let _ = w.recv_timeout(Duration::from_millis(1)).map(|d| d.ack());
+        }
+        drop((producer, worker, dead));
+        if let Ok(info) = inspect(&path) {
+            let _ = format!("{info:?}");
+        }
+    }
 }
