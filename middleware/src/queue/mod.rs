@@ -1335,7 +1335,10 @@ mod api {
                         0 => d.ack(),
                         1 => d.nack().map(|_| ()),
                         2 => d.reject(),
-                        _ => Ok(drop(d)),
+                        _ => {
+                            drop(d); // unsettled: requeued
+                            Ok(())
+                        }
                     };
                 }
             }
