@@ -51,6 +51,8 @@ use crate::sys::SegmentFile;
 use crate::wake::WakeMechanism;
 use crate::{Node, Schema};
 
+pub use crate::queue::fuzz_image as queue_image;
+
 /// Largest sample [`type_description`] decodes.
 pub const MAX_SAMPLE: usize = 64 * 1024;
 

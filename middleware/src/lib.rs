@@ -78,6 +78,7 @@ mod protocol;
 mod publisher;
 #[cfg(not(loom))]
 pub mod qos;
+pub mod queue;
 #[cfg(not(loom))]
 mod run;
 #[cfg(not(loom))]
@@ -113,6 +114,10 @@ pub use {
     param::{Hz, Seconds},
     publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    queue::{
+        Delivery, JobLoan, QueueOpenError, QueueProducer, QueueProducerBuilder, QueueRecvError,
+        QueueWorker, QueueWorkerBuilder, SendError, SettleError,
+    },
     run::run,
     service::{
         CallError, Client, ClientBuilder, Pending, ReplyLoan, Request, RequestLoan, Response,

@@ -170,7 +170,7 @@ mod imp {
     use crate::segment::{bits, Segment};
     use crate::sync::Ordering;
 
-    pub(crate) use super::futex::{wait_any, Futex, Word, MAX_WORDS};
+    pub(crate) use super::futex::{wait_any, wake as wake_word, Futex, Word, MAX_WORDS};
     pub(crate) use super::semaphore::{init as init_semaphore, Semaphore};
 
     /// Publisher side, after every send: wakes the subscribers that
