@@ -53,10 +53,12 @@ use std::path::PathBuf;
 pub mod info;
 pub mod play;
 pub mod record;
+pub mod reindex;
 
 pub use info::{info, BagInfo, TopicInfo};
 pub use play::{play, PlayOptions, PlayReport};
-pub use record::{record, RecordOptions, RecordReport, Selection};
+pub use record::{record, RecordOptions, RecordReport, Selection, Split};
+pub use reindex::{reindex, ReindexReport};
 
 /// The MCAP profile axon writes.
 pub const PROFILE: &str = "ros2";
@@ -91,6 +93,9 @@ pub mod keys {
     /// Metadata record written when recording ends: per topic, a JSON
     /// object `{"queue": N, "dropped": N, "unencodable": N}`.
     pub const LOSSES: &str = "axon.losses";
+    /// Metadata record of a copy `axon bag reindex` wrote: the input, how
+    /// far it was read, why it stopped.
+    pub const REINDEXED: &str = "axon.reindexed";
 }
 
 /// Chunk compression of a new file.
