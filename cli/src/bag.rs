@@ -25,8 +25,8 @@ pub struct RecordArgs {
     /// Leave out the topics this regular expression matches.
     #[arg(long, value_name = "REGEX")]
     exclude: Option<String>,
-    /// Start a new file once one holds this many bytes (suffix K, M or G:
-    /// powers of 1024). Parts are named <stem>_0.mcap, <stem>_1.mcap, ...
+    /// Start a new file once one holds this many bytes (suffix K, M or G,
+    /// or KiB, MiB, GiB: powers of 1024). Parts are named <stem>_0.mcap, <stem>_1.mcap, ...
     #[arg(long, value_name = "BYTES")]
     split_size: Option<String>,
     /// Start a new file once one spans this many seconds.
@@ -105,17 +105,21 @@ fn seconds(flag: &str, s: f64) -> anyhow::Result<Duration> {
     }
 }
 
-/// `123`, `64K`, `500M`, `2G` (powers of 1024) as bytes.
+/// `123`, `64K`, `500M`, `2G` (or `KiB`, `MiB`, `GiB`; powers of 1024) as
+/// bytes.
 fn size(flag: &str, s: &str) -> anyhow::Result<u64> {
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
-        _ => (s, 1),
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let shift = match unit {
+        "" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => 64,
     };
     num.parse::<u64>()
         .ok()
-        .and_then(|n| n.checked_mul(mult))
+        .filter(|_| shift < 64)
+        .and_then(|n| n.checked_mul(1 << shift))
         .filter(|n| *n > 0)
         .ok_or_else(|| anyhow!("{flag} {s}: give a size in bytes above 0 (suffix K, M or G)"))
 }

@@ -1209,3 +1209,100 @@ fn a_writer_slower_than_the_data_counts_losses_per_topic_and_never_pushes_back()
         );
     }
 }
+
+#[test]
+fn a_record_table_in_a_launch_file_records_from_the_start_as_a_supervised_process() {
+    let python = python();
+    let launch = Path::new(AXON).with_file_name("launch");
+    assert!(
+        launch.exists(),
+        "this test runs the launcher beside axon ({}): build it with \
+         `cargo build --release -p axon-launch` (./test builds every binary)",
+        launch.display()
+    );
+    let mut w = World::new("launch");
+    let (name, dom) = w.domain("launch");
+    let ts: Vec<Topic> = topics()
+        .into_iter()
+        .filter(|t| t.name == "/imu" || t.name == "/scan")
+        .collect();
+    let pubs: Vec<RawPublisher> = ts.iter().map(|t| publisher(&dom, t)).collect();
+    std::fs::create_dir(w.dir.join("rec")).unwrap();
+    let robot = w.dir.join("robot.toml");
+    std::fs::write(
+        &robot,
+        format!(
+            "[launch]\ndomain = \"{name}\"\n\n[[record]]\nname = \"recorder\"\nall = true\n\
+             exclude = \"^/scan$\"\noutput = \"rec\"\ncompression = \"lz4\"\n"
+        ),
+    )
+    .unwrap();
+    let robot_run = Command::new(&launch)
+        .arg(&robot)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the launched recorder to join /imu", || {
+        joined(&dom, "/imu")
+    });
+    for i in 0..60 {
+        for (p, t) in pubs.iter().zip(&ts) {
+            if let Some(s) = t.samples.get(i) {
+                send(p, t, s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    recorder_read(&dom, "/imu", 60);
+    assert!(!joined(&dom, "/scan"), "/scan was excluded");
+    sigterm(&robot_run); // the launcher stops the recorder, which finishes its file
+    let out = wait_output(robot_run);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("recorder | wrote"), "{said}");
+    let files: Vec<PathBuf> = std::fs::read_dir(w.dir.join("rec"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&files[0])));
+    assert_eq!(info["finished"], true, "{info}");
+    assert_eq!(info["compression"], json!(["lz4"]), "{info}");
+    assert_eq!(info["messages"], 60, "{info}");
+    let py = py_read(&python, &w.dir, &files[0]);
+    assert_eq!(py["/imu"]["messages"].as_array().unwrap().len(), 60);
+    assert!(py.get("/scan").is_none());
+
+    // A bad [[record]] table: one error with its file:line:col, nothing run.
+    let bad = w.dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[record]]\nname = \"recorder\"\nregex = \"(/unclosed\"\noutput = \"rec\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(&launch).arg(&bad));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:3:9") && err.contains("unclosed"),
+        "{err}"
+    );
+    let neither = w.dir.join("neither.toml");
+    std::fs::write(
+        &neither,
+        "[[record]]\nname = \"recorder\"\noutput = \"rec\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(&launch).arg(&neither));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("neither.toml:2:") && err.contains("exactly one of `topics`"),
+        "{err}"
+    );
+}
