@@ -172,10 +172,10 @@ enum Item {
 }
 
 /// Messages the reading thread may be ahead of the publishing one.
-const AHEAD: usize = 4096;
+pub const AHEAD: usize = 4096;
 /// Message bytes it may be ahead (beyond this it waits; one message larger
 /// than this still goes, alone).
-const AHEAD_BYTES: usize = 64 << 20;
+pub const AHEAD_BYTES: usize = 64 << 20;
 
 /// One pass over the file. A reading thread streams it (reading,
 /// decompressing chunks, selecting) up to [`AHEAD`] messages and

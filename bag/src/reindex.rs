@@ -2,7 +2,7 @@
 //! finish it (killed, disk full) or that has damaged chunks.
 //!
 //! The input is streamed once with the reader `info` and `play` use (see
-//! [`crate::info`]): every whole chunk's schemas, channels and messages,
+//! [`crate::info()`]): every whole chunk's schemas, channels and messages,
 //! and every metadata and attachment record, are written again through
 //! mcap's writer into a new file, which gets chunk and message indexes, a
 //! summary and a footer. Reading stops where the input stops being whole;
