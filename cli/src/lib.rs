@@ -98,6 +98,8 @@ pub enum BagCommand {
     Info(bag::InfoArgs),
     /// Publish a file's messages on their topics with their original timing.
     Play(bag::PlayArgs),
+    /// Write a finished copy of a file whose recorder was killed (or that has damaged chunks).
+    Reindex(bag::ReindexArgs),
 }
 
 /// `axon node ...`
@@ -150,6 +152,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Bag(BagCommand::Record(a)) => bag::record(g, &a, out),
         Command::Bag(BagCommand::Info(a)) => bag::info(&a, out),
         Command::Bag(BagCommand::Play(a)) => bag::play(g, &a, out),
+        Command::Bag(BagCommand::Reindex(a)) => bag::reindex(&a, out),
         Command::Clean(a) => clean::run(g, &a, out),
         Command::Doctor(a) => doctor::run(g, &a, out),
     }
