@@ -180,44 +180,48 @@ async fn connection(stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>, info: St
     });
 
     let reader_out = out.clone();
+    // Ends with `true` when the server closes the client (a malformed
+    // frame), `false` when the client closed or the connection broke.
     let reader = async {
         while let Some(msg) = source.next().await {
             let msg = match msg {
                 Ok(m) => m,
                 Err(e) => {
                     reader_out.close(format!("invalid WebSocket data: {e}"));
-                    return;
+                    return true;
                 }
             };
             let parsed = match &msg {
                 Message::Text(t) => protocol::parse_text(t.as_str()),
                 Message::Binary(b) => protocol::parse_binary(b),
-                Message::Close(_) => return,
+                Message::Close(_) => return false,
                 _ => continue,
             };
-            match parsed {
-                Ok(m) => {
-                    if let Err(reason) = handle(&hub, id, &reader_out, m) {
-                        reader_out.close(reason);
-                        return;
-                    }
-                }
-                Err(e) => {
-                    reader_out.close(format!("malformed frame: {e}"));
-                    return;
-                }
+            let result = match parsed {
+                Ok(m) => handle(&hub, id, &reader_out, m),
+                Err(e) => Err(format!("malformed frame: {e}")),
+            };
+            if let Err(reason) = result {
+                reader_out.close(reason);
+                return true;
             }
         }
+        false
     };
     // The reader ends on the client's close, an error or a malformed frame;
     // the writer ends when it closed the client or the connection failed.
     let mut writer = writer;
     let reason = tokio::select! {
-        _ = reader => {
-            // Give the writer the chance to send a close frame.
-            match tokio::time::timeout(Duration::from_secs(3), &mut writer).await {
-                Ok(Ok(r)) => r,
-                _ => { writer.abort(); "the client left".to_string() }
+        closing = reader => {
+            if closing {
+                // Give the writer the chance to send the close frame.
+                match tokio::time::timeout(Duration::from_secs(3), &mut writer).await {
+                    Ok(Ok(r)) => r,
+                    _ => { writer.abort(); "closed".to_string() }
+                }
+            } else {
+                writer.abort();
+                "it closed the connection".to_string()
             }
         }
         r = &mut writer => r.unwrap_or_else(|_| "writer failed".to_string()),
