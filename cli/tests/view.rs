@@ -437,3 +437,74 @@ fn client_that_never_reads_slows_nobody_and_malformed_frames_close_only_their_cl
     });
     assert!(lost, "no client lost frames: {log}");
 }
+
+/// Live subscribers of `topic` that the bridge owns.
+fn bridge_subscribers(dom: &Domain, topic: &str) -> usize {
+    match inspect::topic(dom, &TopicName::new(topic).unwrap()) {
+        Ok(r) => r
+            .subscribers
+            .iter()
+            .filter(|s| s.node == "axon-view" && s.liveness == inspect::Liveness::Alive)
+            .count(),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn topics_allow_list_max_rate_and_joining_only_while_watched() {
+    let dom = Dom::new("rate");
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let pubs: JoinHandle<()> = {
+        let (d, stop, published) = (dom.0.clone(), stop.clone(), published.clone());
+        thread::spawn(move || {
+            let q = Qos::default();
+            let (scan_p, scan_d) = publisher::<LaserScan>(&d, "/scan", &q);
+            let (imu_p, imu_d) = publisher::<Imu>(&d, "/imu", &q);
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                assert!(send(&scan_p, &scan_d, &scan(n)));
+                assert!(send(&imu_p, &imu_d, &json!({"header": header(n)})));
+                n += 1;
+                published.store(n, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let (mut server, url) = view(&dom, &["--topics", "/scan", "--max-rate", "5"]);
+    let mut watcher = client(&["watch", &url, "/scan", "pause"]);
+    // Only the allowed topic is a channel, and nobody watches it yet: the
+    // bridge has not joined it.
+    assert_eq!(watcher.expect("CHANNELS"), r#"["/scan"]"#);
+    assert_eq!(bridge_subscribers(&dom.0, "/scan"), 0);
+    watcher.reply();
+    watcher.expect("MSG");
+    assert_eq!(bridge_subscribers(&dom.0, "/scan"), 1);
+    assert_eq!(bridge_subscribers(&dom.0, "/imu"), 0);
+    // At most 5 per second (plus the first), however fast /scan is published.
+    let start = Instant::now();
+    let p0 = published.load(Ordering::Relaxed);
+    let mut got = 0u64;
+    while published.load(Ordering::Relaxed) < p0 + 300 {
+        let _ = watcher.expect("MSG");
+        got += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let sent = published.load(Ordering::Relaxed) - p0;
+    assert!(got >= 2, "{got} messages in {secs:.2} s");
+    assert!(
+        (got as f64) <= 5.0 * secs + 2.0,
+        "{got} messages in {secs:.2} s at --max-rate 5 ({sent} published)"
+    );
+    // The client leaves: the bridge lets go of the topic.
+    drop(watcher);
+    let deadline = Instant::now() + WAIT;
+    while bridge_subscribers(&dom.0, "/scan") != 0 {
+        assert!(Instant::now() < deadline, "the bridge still holds /scan");
+        thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    pubs.join().unwrap();
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}

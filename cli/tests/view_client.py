@@ -10,7 +10,9 @@ Modes (argv[1]):
                   stdin/stdout ("STEP name" lines out, one line in per step),
                   subscribe, decode, publish a Twist, try refused channels;
                   prints "RESULT <json>" at the end.
-  watch URL TOPIC print "MSG <header.stamp.nanosec>" for each message.
+  watch URL TOPIC [pause]  print "CHANNELS <json>" (the topics advertised
+                  once TOPIC is), with pause wait for a line on stdin, then
+                  subscribe and print "MSG <header.stamp.nanosec>" per message.
   stuck URL TOPIC handshake and subscribe by hand, print "SUBSCRIBED", then
                   never read again.
   malformed URL KIND  send one malformed frame, print "CLOSED <json>" with
@@ -176,10 +178,13 @@ async def main(url):
     say("RESULT", json.dumps(result))
 
 
-async def watch(url, topic):
+async def watch(url, topic, pause):
     async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
         s = Session(ws)
         await s.pump(lambda: s.channel(topic), topic)
+        say("CHANNELS", json.dumps(sorted(c["topic"] for c in s.channels.values())))
+        if pause:
+            await step("subscribe")
         ch = s.channel(topic)
         dec = decoder(ch)
         await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
@@ -294,7 +299,7 @@ if __name__ == "__main__":
     if mode == "main":
         asyncio.run(main(url))
     elif mode == "watch":
-        asyncio.run(watch(url, sys.argv[3]))
+        asyncio.run(watch(url, sys.argv[3], sys.argv[4:] == ["pause"]))
     elif mode == "stuck":
         stuck(url, sys.argv[3])
     elif mode == "malformed":
