@@ -190,14 +190,16 @@ pub fn run(domain: Domain, opts: ViewOptions, hub: Arc<Hub>, stop: Arc<AtomicBoo
     }
 }
 
-/// Whether a live process other than this one takes part in the topic.
+/// Whether a live participant other than the bridge's own (this process,
+/// node [`NODE`]) takes part in the topic.
 fn others_alive(r: &TopicReport, me: u32) -> bool {
+    let other = |alive: bool, pid: u32, node: &str| alive && (pid != me || node != NODE);
     r.publishers
         .iter()
-        .any(|p| p.liveness == Liveness::Alive && p.pid != me)
+        .any(|p| other(p.liveness == Liveness::Alive, p.pid, &p.node))
         || r.subscribers
             .iter()
-            .any(|s| s.liveness == Liveness::Alive && s.pid != me)
+            .any(|s| other(s.liveness == Liveness::Alive, s.pid, &s.node))
 }
 
 #[allow(clippy::too_many_arguments)]
