@@ -34,6 +34,7 @@
 
 pub mod affinity;
 pub mod axon_link;
+pub mod axon_service;
 pub mod axon_topic;
 pub mod floor_futex;
 pub mod floor_sem;
@@ -43,6 +44,7 @@ pub mod floor_unix;
 pub mod gate;
 pub mod harness;
 pub mod iceoryx2_peer;
+pub mod iceoryx2_rr;
 pub mod plot;
 pub mod report;
 pub mod resident;
@@ -397,6 +399,9 @@ pub fn mechanisms() -> Vec<&'static dyn Mechanism> {
         &axon_topic::AXON_ADAPTIVE,
         &axon_link::AXON_UNIX_LINK,
         &axon_link::AXON_TCP_LINK,
+        &iceoryx2_rr::ICEORYX2_RR_POLL,
+        &axon_service::AXON_SERVICE_POLL,
+        &axon_service::AXON_SERVICE_FUTEX,
     ]
 }
 

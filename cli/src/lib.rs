@@ -29,6 +29,7 @@ mod bag;
 mod clean;
 mod doctor;
 mod node;
+mod service;
 mod stats;
 pub mod text;
 mod topic;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Nodes: list.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Services: list, info.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Record topics to an MCAP file, show what a file holds, play it back.
     #[command(subcommand)]
     Bag(BagCommand),
@@ -90,6 +94,15 @@ pub enum TopicCommand {
     Bw(topic::RateArgs),
     /// Publish a sample given as YAML or JSON, once or at a rate.
     Pub(topic::PubArgs),
+}
+
+/// `axon service ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Every service: request and response types, its server, live clients.
+    List(service::ListArgs),
+    /// One service in detail: types, capacities, server and clients.
+    Info(service::InfoArgs),
 }
 
 /// `axon bag ...`
@@ -152,6 +165,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Topic(TopicCommand::Bw(a)) => topic::rate(g, &a, topic::Measure::Bw, out),
         Command::Topic(TopicCommand::Pub(a)) => topic::publish(g, &a, out),
         Command::Node(NodeCommand::List(a)) => node::list(g, &a, out),
+        Command::Service(ServiceCommand::List(a)) => service::list(g, &a, out),
+        Command::Service(ServiceCommand::Info(a)) => service::info(g, &a, out),
         Command::Bag(BagCommand::Record(a)) => bag::record(g, &a, out),
         Command::Bag(BagCommand::Info(a)) => bag::info(&a, out),
         Command::Bag(BagCommand::Play(a)) => bag::play(g, &a, out),

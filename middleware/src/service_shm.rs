@@ -1279,7 +1279,9 @@ impl ServiceSegment {
         h.response_elems
             .store(elems.unwrap_or(0), Ordering::Relaxed);
         proto::answer(&h.state, taken.epoch, elems.is_none());
-        self.server().served.fetch_add(1, Ordering::Relaxed);
+        // Only the server writes it: no read-modify-write needed.
+        let served = &self.server().served;
+        served.store(served.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let rec = self.client(taken.client);
         if crate::wake::handshake::to_wake(&rec.sleepers) != 0 {
             crate::wake::handshake::bump(&rec.word);
