@@ -259,15 +259,24 @@ fn record(w: &mut World, ts: &[Topic], compression: &str) -> PathBuf {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    // Everything sent has been received once the recorder's counters say so.
+    // Everything sent has been received once the recorder's counters say so
+    // (a recorder that ended early says why).
+    let mut rec = rec;
     for t in ts {
+        let mut ended = false;
         until(&format!("the recorder to read {}", t.name), || {
-            inspect::topic(&dom, &TopicName::new(t.name).unwrap()).is_ok_and(|r| {
-                r.subscribers.iter().any(|s| {
-                    s.node == "axon-bag" && s.received + s.dropped >= t.samples.len() as u64
+            ended = rec.try_wait().unwrap().is_some();
+            ended
+                || inspect::topic(&dom, &TopicName::new(t.name).unwrap()).is_ok_and(|r| {
+                    r.subscribers.iter().any(|s| {
+                        s.node == "axon-bag" && s.received + s.dropped >= t.samples.len() as u64
+                    })
                 })
-            })
         });
+        if ended {
+            let out = wait_output(rec);
+            panic!("the recorder ended early: {out:?}");
+        }
     }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(rec.id() as i32),
@@ -967,6 +976,37 @@ fn regex_exclude_and_split_make_parts_that_each_open_in_python_and_add_up() {
     }
     assert_eq!(imu, (0..60).collect::<Vec<u64>>());
     assert_eq!(scan, (0..30).collect::<Vec<u64>>());
+
+    // play FILE...: the parts one after the other, as one recording.
+    let (name2, dom2) = w.domain("split-play");
+    let played: Vec<&Topic> = ts
+        .iter()
+        .filter(|t| t.name == "/imu" || t.name == "/scan")
+        .collect();
+    let subs: Vec<RawSubscriber> = played.iter().map(|t| subscriber(&dom2, t)).collect();
+    let player = Command::new(AXON)
+        .args(["bag", "play", "--rate", "4"])
+        .args(&parts)
+        .env("AXON_DOMAIN", &name2)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(player);
+    assert!(out.status.success(), "{out:?}");
+    for (t, s) in played.iter().zip(&subs) {
+        let mut got = Vec::new();
+        while let Some(x) = s.try_recv().unwrap() {
+            got.push(x.bytes().to_vec());
+        }
+        assert_eq!(s.dropped(), 0);
+        assert_eq!(got.len(), t.samples.len(), "{}", t.name);
+        for (a, b) in t.samples.iter().zip(&got) {
+            assert_eq!(&b[..a.len()], &a[..], "{}", t.name);
+        }
+    }
 
     // --split-size: parts of at least that size, except the last.
     let big = topic::<Image>("/big", "sensor_msgs/msg/Image", 60, |i| {
