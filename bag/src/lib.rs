@@ -75,7 +75,7 @@ pub mod record;
 pub mod reindex;
 
 pub use info::{info, BagInfo, TopicInfo};
-pub use play::{play, PlayOptions, PlayReport};
+pub use play::{play, play_files, PlayOptions, PlayReport};
 pub use record::{record, RecordOptions, RecordReport, Selection, Split};
 pub use reindex::{reindex, ReindexReport};
 

@@ -127,6 +127,19 @@ fn type_of(path: &Path, c: &mcap::records::Channel) -> Result<TypeDesc, BagError
 
 /// Plays `path` into `domain`.
 pub fn play(domain: &Domain, path: &Path, opts: &PlayOptions) -> Result<PlayReport, BagError> {
+    play_files(domain, &[path], opts)
+}
+
+/// Plays `paths` one after the other as one recording (the parts of a
+/// split recording, in order): one timeline from the first file's first
+/// message, `start_offset` counted from it. A file that is unfinished is
+/// played as far as it is whole and the next one follows; the report
+/// keeps the first such problem, naming its file.
+pub fn play_files(
+    domain: &Domain,
+    paths: &[&Path],
+    opts: &PlayOptions,
+) -> Result<PlayReport, BagError> {
     if !(opts.rate.is_finite() && opts.rate > 0.0) {
         return Err(BagError::Domain {
             what: format!("--rate {}: give a factor above 0", opts.rate),
@@ -142,9 +155,18 @@ pub fn play(domain: &Domain, path: &Path, opts: &PlayOptions) -> Result<PlayRepo
     let mut report = PlayReport::default();
     loop {
         let before: u64 = players.iter().map(|p| p.published).sum();
-        let pass = play_pass(domain, path, opts, &remap, &mut players)?;
+        let mut clock = Clock::default();
+        report.error = None;
+        for path in paths {
+            let problem = play_pass(domain, path, opts, &remap, &mut players, &mut clock)?;
+            if report.error.is_none() {
+                report.error = problem.map(|e| format!("{}: {e}", path.display()));
+            }
+            if axon::shutdown_requested() {
+                break;
+            }
+        }
         let after: u64 = players.iter().map(|p| p.published).sum();
-        report.error = pass;
         // An unfinished file plays what it has, each pass; one that gave
         // nothing would loop without end.
         if !opts.looped || axon::shutdown_requested() || (report.error.is_some() && after == before)
@@ -182,26 +204,51 @@ pub const AHEAD_BYTES: usize = 64 << 20;
 /// [`AHEAD_BYTES`] ahead, so that the publishing thread (this one) only
 /// waits for each message's time, decodes and publishes it: a chunk's
 /// decompression never delays the message that follows it.
+/// One timeline over the files of a pass.
+#[derive(Default)]
+struct Clock {
+    /// The first message's `log_time` (for `start_offset`).
+    file_start: Option<u64>,
+    /// The first played message's `log_time` and when it went out.
+    first: Option<(u64, Instant)>,
+}
+
 fn play_pass(
     domain: &Domain,
     path: &Path,
     opts: &PlayOptions,
     remap: &HashMap<&str, &str>,
     players: &mut Vec<Player>,
+    clock: &mut Clock,
 ) -> Result<Option<String>, BagError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(AHEAD);
     let ahead = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let reading = scope.spawn(|| read_ahead(path, opts, tx, &ahead, &stopped));
-        let played = publish_loop(domain, path, opts, remap, players, &rx, &ahead);
+        let mut file_start = clock.file_start;
+        let (ahead, stopped) = (&ahead, &stopped);
+        let reading = scope.spawn(move || {
+            let end = read_ahead(path, opts, tx, ahead, stopped, &mut file_start);
+            (end, file_start)
+        });
+        let played = publish_loop(
+            domain,
+            path,
+            opts,
+            remap,
+            players,
+            &rx,
+            ahead,
+            &mut clock.first,
+        );
         // Stops the reader if publishing ended first (an error, a signal).
         stopped.store(true, Ordering::Release);
         drop(rx);
-        let end = reading.join().map_err(|_| BagError::Format {
+        let (end, file_start) = reading.join().map_err(|_| BagError::Format {
             path: path.to_path_buf(),
             what: "the reading thread panicked".into(),
         })?;
+        clock.file_start = file_start;
         played?;
         Ok(end?.error)
     })
@@ -213,10 +260,10 @@ fn read_ahead(
     tx: std::sync::mpsc::SyncSender<Item>,
     ahead: &AtomicUsize,
     stopped: &AtomicBool,
+    file_start: &mut Option<u64>,
 ) -> Result<crate::info::StreamEnd, BagError> {
     // mcap channel id -> played
     let mut channels: HashMap<u16, bool> = HashMap::new();
-    let mut file_start: Option<u64> = None;
     let skip_ns = opts.start_offset.as_nanos().min(u64::MAX as u128) as u64;
     stream(path, &mut |seen| {
         if axon::shutdown_requested() {
@@ -267,6 +314,8 @@ fn read_ahead(
     })
 }
 
+// The pass's state, each piece borrowed as its own thread needs it.
+#[allow(clippy::too_many_arguments)]
 fn publish_loop(
     domain: &Domain,
     path: &Path,
@@ -275,10 +324,10 @@ fn publish_loop(
     players: &mut Vec<Player>,
     rx: &std::sync::mpsc::Receiver<Item>,
     ahead: &AtomicUsize,
+    first: &mut Option<(u64, Instant)>,
 ) -> Result<(), BagError> {
     // mcap channel id -> index in players
     let mut channels: HashMap<u16, usize> = HashMap::new();
-    let mut first: Option<(u64, Instant)> = None;
     let mut buf = Vec::new();
     for item in rx {
         if axon::shutdown_requested() {

@@ -57,8 +57,10 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
-    /// The MCAP file.
-    file: PathBuf,
+    /// The MCAP files, played one after the other as one recording (the
+    /// parts of a split recording, in order).
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    file: Vec<PathBuf>,
     /// Speed factor (2 = twice as fast).
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
@@ -295,16 +297,16 @@ pub fn play(g: &Global, a: &PlayArgs, out: &mut dyn Write) -> anyhow::Result<()>
             seconds("--start-offset", a.start_offset)?
         },
     };
-    let report = axon_bag::play(&domain, &a.file, &opts)?;
+    let files: Vec<&std::path::Path> = a.file.iter().map(PathBuf::as_path).collect();
+    let report = axon_bag::play_files(&domain, &files, &opts)?;
     for (topic, n) in &report.published {
         writeln!(out, "  {topic}  {n} messages")?;
     }
     if let Some(e) = report.error {
         let n: u64 = report.published.iter().map(|(_, n)| n).sum();
         bail!(
-            "{}: the file is damaged or unfinished: {e} (played the {n} messages of its whole chunks; \
-             `axon bag reindex` writes a finished copy)",
-            a.file.display()
+            "a file is damaged or unfinished: {e} (played the {n} messages of the whole chunks; \
+             `axon bag reindex` writes a finished copy)"
         );
     }
     Ok(())
