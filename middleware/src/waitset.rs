@@ -129,6 +129,8 @@ enum Entry<'a> {
     Sub(&'a RawSubscriber),
     /// A service's server: ready when a request is posted.
     Server(&'a crate::service_shm::ServiceSegment),
+    /// A work-queue worker: `Event::Data` while a job waits for it.
+    Queue(crate::queue::QueueWait<'a>),
     Timer {
         next_ns: u64,
         /// 0: one-shot.
@@ -189,6 +191,21 @@ impl<'a> WaitSet<'a> {
         sub: &'a Subscriber<T>,
     ) -> Result<Key, WaitSetError> {
         self.raw_subscriber(sub.raw())
+    }
+
+    /// Adds a work-queue worker: the wait returns [`Event::Data`] for it
+    /// while a job is waiting that it may take (fewer than `prefetch`
+    /// held); then `try_recv` it.
+    pub fn queue_worker<T: Message + ?Sized>(
+        &mut self,
+        worker: &'a crate::queue::QueueWorker<T>,
+    ) -> Result<Key, WaitSetError> {
+        if self.subs + 1 >= MAX_WORDS {
+            return Err(WaitSetError::Full { max: MAX_WORDS - 1 });
+        }
+        self.subs += 1;
+        self.entries.push(Entry::Queue(worker.wait_handle()));
+        Ok(Key(self.entries.len() - 1))
     }
 
     /// Adds an untyped subscriber (of this node, or created without one).
@@ -345,16 +362,35 @@ impl<'a> WaitSet<'a> {
                 private: false,
             });
         }
+        let queues: Vec<crate::queue::QueueWait<'_>> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Queue(q) => Some(*q),
+                _ => None,
+            })
+            .collect();
+        for q in &queues {
+            words.push(Word {
+                word: q.word(),
+                expected: q.word().load(Ordering::Acquire),
+                private: false,
+            });
+        }
         for s in &subs {
             handshake::announce(&s.segment().members().sleepers, 1 << s.record_index());
         }
         for s in &servers {
             handshake::announce(&s.server().sleepers, 1);
         }
+        for q in &queues {
+            q.announce();
+        }
         let ready_now = crate::shutdown::requested()
             || crate::shutdown::reload_pending()
             || subs.iter().any(|s| s.pending())
-            || servers.iter().any(|s| s.has_request());
+            || servers.iter().any(|s| s.has_request())
+            || queues.iter().any(|q| q.pending());
         let r = if ready_now {
             Ok(())
         } else {
@@ -365,6 +401,9 @@ impl<'a> WaitSet<'a> {
         }
         for s in &servers {
             handshake::retract(&s.server().sleepers, 1);
+        }
+        for q in &queues {
+            q.retract();
         }
         r
     }
@@ -386,6 +425,14 @@ impl<'a> WaitSet<'a> {
                 }
                 Entry::Server(s) => {
                     if s.has_request() {
+                        ready.events.push((Key(i), Event::Data));
+                    }
+                }
+                Entry::Queue(q) => {
+                    if thorough {
+                        q.reap();
+                    }
+                    if q.pending() {
                         ready.events.push((Key(i), Event::Data));
                     }
                 }

@@ -757,3 +757,36 @@ fn corpus_queue_image_replays_without_panic() {
     drop(w);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn worker_in_a_wait_set_wakes_when_another_process_sends() {
+    let domain = format!("qwaitset{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let n = node(&domain, "test");
+    let w = n
+        .queue_worker::<Job>("/jobs")
+        .max_deliveries(10)
+        .create()
+        .unwrap();
+    let mut ws = n.wait_set().unwrap();
+    let key = ws.queue_worker(&w).unwrap();
+    let ready = ws.wait_timeout(Duration::from_millis(20)).unwrap();
+    assert!(ready.is_empty(), "nothing was sent yet");
+    // A producer process sends 3 jobs; the wait set wakes for each.
+    let (mut c, _rx) = spawn(&["producer", &domain, "/jobs", "0", "3"]);
+    let mut got = Vec::new();
+    let watchdog = Instant::now() + Duration::from_secs(30);
+    while got.len() < 3 {
+        assert!(Instant::now() < watchdog, "watchdog: got {got:?}");
+        let ready = ws.wait_timeout(Duration::from_secs(5)).unwrap();
+        if ready.get(key) == Some(axon::Event::Data) {
+            let d = w.try_recv().unwrap().expect("Data means a job is waiting");
+            got.push(d.id);
+            d.ack().unwrap();
+        }
+    }
+    let _ = c.wait();
+    assert_eq!(got, vec![0, 1, 2]);
+    drop(ws);
+}

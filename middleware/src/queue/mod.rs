@@ -1088,6 +1088,68 @@ mod api {
         }
     }
 
+    /// What a wait set needs of a worker (`waitset.rs`): its queue's ready
+    /// word, its sleeper bit, whether a job is waiting for it.
+    #[derive(Clone, Copy)]
+    pub(crate) struct QueueWait<'a> {
+        q: &'a QueueFile,
+        me: u32,
+        dead: bool,
+        held: &'a Cell<u32>,
+        prefetch: u32,
+    }
+
+    impl<'a> QueueWait<'a> {
+        /// A job (or dead letter) is waiting and this worker may take it.
+        pub fn pending(&self) -> bool {
+            !self.q.poisoned()
+                && self.held.get() < self.prefetch
+                && protocol::scan(self.q.states(), self.dead).best.is_some()
+        }
+
+        /// The word to sleep on.
+        pub fn word(&self) -> &'a crate::sync::AtomicU32 {
+            &self.q.shared().ready_word
+        }
+
+        /// Sets the sleeper bit (then the caller fences and re-checks).
+        pub fn announce(&self) {
+            self.q
+                .shared()
+                .ready_sleepers
+                .fetch_or(1 << self.me, Ordering::Release);
+            // SYNC POINT W (waiter side).
+            fence(Ordering::SeqCst);
+        }
+
+        /// Clears the sleeper bit.
+        pub fn retract(&self) {
+            self.q
+                .shared()
+                .ready_sleepers
+                .fetch_and(!(1 << self.me), Ordering::Release);
+        }
+
+        /// Requeues the jobs of dead participants (once per liveness slice).
+        pub fn reap(&self) {
+            let owners = protocol::scan(self.q.states(), false).owners;
+            self.q
+                .reap_dead(self.q.reap_candidates(owners), Some(self.me));
+        }
+    }
+
+    impl<T: Message + ?Sized> QueueWorker<T> {
+        pub(crate) fn wait_handle(&self) -> QueueWait<'_> {
+            QueueWait {
+                q: &self.q,
+                me: self.me,
+                dead: self.dead,
+                held: &self.held,
+                prefetch: self.prefetch,
+            }
+        }
+    }
+
     /// A job this worker holds, read where it lies in shared memory.
     /// Settle it with [`ack`](Self::ack), [`nack`](Self::nack) or
     /// [`reject`](Self::reject); **dropped unsettled, it is requeued** (as
