@@ -38,8 +38,8 @@ struct Known {
     view: Arc<View>,
     sub: Option<RawSubscriber>,
     next_send: Instant,
-    /// Samples skipped by `--max-rate`.
-    rate_skipped: u64,
+    /// Whether the first sample that could not be encoded was reported.
+    said_unencodable: bool,
 }
 
 struct ClientPub {
@@ -153,7 +153,6 @@ pub fn run(domain: Domain, opts: ViewOptions, hub: Arc<Hub>, stop: Arc<AtomicBoo
                 let now = Instant::now();
                 if !interval.is_zero() {
                     if now < k.next_send {
-                        k.rate_skipped += 1;
                         break;
                     }
                     k.next_send = (k.next_send + interval).max(now);
@@ -161,11 +160,14 @@ pub fn run(domain: Domain, opts: ViewOptions, hub: Arc<Hub>, stop: Arc<AtomicBoo
                 let stamp = sample.info().sent_ns.wrapping_add(offset);
                 cdr.clear();
                 if let Err(e) = k.view.encode(sample.bytes(), &mut cdr) {
-                    eprintln!(
-                        "axon view: {}: a sample cannot be encoded as CDR: {e}",
-                        sub.topic()
-                    );
-                    break;
+                    if !k.said_unencodable {
+                        eprintln!(
+                            "axon view: {}: a sample cannot be encoded as CDR ({e}); such samples are not sent",
+                            sub.topic()
+                        );
+                        k.said_unencodable = true;
+                    }
+                    continue;
                 }
                 drop(sample);
                 for (out, sub_id) in route {
@@ -285,7 +287,7 @@ fn discover(
                 view: Arc::new(view),
                 sub: None,
                 next_send: Instant::now(),
-                rate_skipped: 0,
+                said_unencodable: false,
             },
         );
     }

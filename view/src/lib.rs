@@ -34,8 +34,10 @@
 //! bridge go on.
 //!
 //! # Bounds
-//! - clients: at most [`server::MAX_CLIENTS`]; a frame from a client at most
-//!   [`server::MAX_CLIENT_FRAME`] bytes; the handshake within
+//! - clients: at most [`server::MAX_CLIENTS`], and at most
+//!   [`server::MAX_CONNECTIONS`] connections with handshakes in progress; a
+//!   frame from a client at most [`server::MAX_CLIENT_FRAME`] bytes, a text
+//!   frame at most [`protocol::MAX_TEXT`]; the handshake within
 //!   [`server::HANDSHAKE_TIMEOUT`]; a client that takes no frame for
 //!   [`server::WRITE_TIMEOUT`] is closed;
 //! - per client outbox: [`hub::MAX_DATA_FRAMES`] message-data frames and

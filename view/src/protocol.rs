@@ -23,6 +23,9 @@ pub const OP_CLIENT_MESSAGE_DATA: u8 = 0x01;
 pub const MAX_ITEMS: usize = 4096;
 /// Longest topic, schema name or encoding a client may advertise.
 pub const MAX_NAME: usize = 256;
+/// Longest text (JSON) frame a client may send (1 MiB): the operations are
+/// small, and a parsed JSON value can take several times its text.
+pub const MAX_TEXT: usize = 1 << 20;
 
 /// A client channel (`advertise` from a client).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,12 @@ const OTHER_OPS: [&str; 9] = [
 
 /// Parses a text frame.
 pub fn parse_text(text: &str) -> Result<ClientMsg, FrameError> {
+    if text.len() > MAX_TEXT {
+        return Err(bad(format!(
+            "a text frame of {} bytes (at most {MAX_TEXT})",
+            text.len()
+        )));
+    }
     let v: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
     let op = obj

@@ -23,6 +23,9 @@ use crate::protocol::{self, ClientMsg, Level, SUBPROTOCOL};
 
 /// Most clients at once; more are refused at the handshake.
 pub const MAX_CLIENTS: usize = 16;
+/// Most connections at once, clients and handshakes in progress; a
+/// connection beyond is closed at once.
+pub const MAX_CONNECTIONS: usize = 32;
 /// Largest frame a client may send (16 MiB, a 1080p rgb8 image fits twice).
 pub const MAX_CLIENT_FRAME: usize = 16 << 20;
 /// A client must finish the WebSocket handshake within this.
@@ -33,14 +36,22 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: Arc<AtomicBool>, name: String) {
     let session = crate::bridge::realtime_ns().to_string();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 match accepted {
                     Ok((stream, peer)) => {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            eprintln!("axon view: {peer}: refused, {MAX_CONNECTIONS} connections open");
+                            continue;
+                        };
                         let hub = hub.clone();
                         let info = protocol::server_info(&name, &session);
-                        tokio::spawn(async move { connection(stream, peer, hub, info).await });
+                        tokio::spawn(async move {
+                            connection(stream, peer, hub, info).await;
+                            drop(permit);
+                        });
                     }
                     Err(e) => {
                         eprintln!("axon view: accept: {e}");
