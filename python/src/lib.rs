@@ -64,7 +64,7 @@ struct MessageType {
 
 impl MessageType {
     fn from_description(d: Description) -> PyResult<MessageType> {
-        d.validate().map_err(|e| PyValueError::new_err(e))?;
+        d.validate().map_err(PyValueError::new_err)?;
         let (fixed, elem) = match axon::dynamic::slice_shape(&d) {
             Some((at, size)) => (at, size),
             None => (d.size_of(&d.root), 0),
@@ -202,7 +202,8 @@ impl MessageType {
     fn _encode_fixed(&self, fields: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         let v = py_to_json(fields)?;
         let d = self.description();
-        let mut out = axon::dynamic::encode(d, &v, usize::MAX >> 1).map_err(axon_err)?;
+        let mut out =
+            axon::dynamic::encode(d, &v, self.desc.fixed_size as usize).map_err(axon_err)?;
         out.truncate(self.desc.fixed_size as usize);
         Ok(out)
     }
@@ -281,7 +282,7 @@ fn struct_dtype<'py>(
     let fields: Vec<&StructField> = s
         .fields
         .iter()
-        .filter(|f| !f.padding && !(skip_slice && matches!(f.ty, Ty::Slice { .. })))
+        .filter(|f| !(f.padding || skip_slice && matches!(f.ty, Ty::Slice { .. })))
         .collect();
     let dict = PyDict::new(py);
     dict.set_item(
@@ -488,7 +489,8 @@ struct PyNode {
     node: Node,
 }
 
-fn qos_from(
+/// The QoS keywords of `Node.publisher` / `Node.subscriber`.
+struct QosArgs {
     history: Option<u32>,
     max_len: Option<usize>,
     reliable: bool,
@@ -497,29 +499,31 @@ fn qos_from(
     max_subscribers: Option<u32>,
     max_held: Option<u32>,
     max_loans: Option<u32>,
-) -> Qos {
-    let mut q = Qos::default();
-    q.history = history;
-    q.max_len = max_len;
-    if reliable {
-        q.reliability = Reliability::Reliable;
+}
+
+impl QosArgs {
+    fn qos(&self) -> Qos {
+        let d = Qos::default();
+        Qos {
+            history: self.history,
+            max_len: self.max_len,
+            reliability: if self.reliable {
+                Reliability::Reliable
+            } else {
+                d.reliability
+            },
+            durability: if self.transient_local {
+                Durability::TransientLocal
+            } else {
+                d.durability
+            },
+            max_publishers: self.max_publishers.unwrap_or(d.max_publishers),
+            max_subscribers: self.max_subscribers.unwrap_or(d.max_subscribers),
+            max_held: self.max_held.unwrap_or(d.max_held),
+            max_loans: self.max_loans.unwrap_or(d.max_loans),
+            ..d
+        }
     }
-    if transient_local {
-        q.durability = Durability::TransientLocal;
-    }
-    if let Some(n) = max_publishers {
-        q.max_publishers = n;
-    }
-    if let Some(n) = max_subscribers {
-        q.max_subscribers = n;
-    }
-    if let Some(n) = max_held {
-        q.max_held = n;
-    }
-    if let Some(n) = max_loans {
-        q.max_loans = n;
-    }
-    q
 }
 
 #[pymethods]
@@ -568,16 +572,17 @@ impl PyNode {
         max_held: Option<u32>,
         max_loans: Option<u32>,
     ) -> PyResult<PyPublisher> {
-        let qos = qos_from(
+        let qos = QosArgs {
             history,
             max_len,
-            false,
-            false,
+            reliable: false,
+            transient_local: false,
             max_publishers,
             max_subscribers,
             max_held,
             max_loans,
-        );
+        }
+        .qos();
         let raw = self
             .node
             .raw_publisher(topic, &ty.desc, &qos)
@@ -604,7 +609,7 @@ impl PyNode {
         max_held: Option<u32>,
         max_loans: Option<u32>,
     ) -> PyResult<PySubscriber> {
-        let qos = qos_from(
+        let qos = QosArgs {
             history,
             max_len,
             reliable,
@@ -613,7 +618,8 @@ impl PyNode {
             max_subscribers,
             max_held,
             max_loans,
-        );
+        }
+        .qos();
         let raw = self
             .node
             .raw_subscriber(topic, ty.map(|t| &t.desc), &qos)
