@@ -8,9 +8,11 @@
         print(img.width, img.height, pixels.mean())
 
 A received sample is valid while held: until ``release()`` or the end of
-its ``with`` block. Its numpy views point into shared memory; releasing a
-sample while a view of it is alive raises ``BufferError`` (delete the views
-first), so no view ever reads a slot that was given back.
+its ``with`` block. Its numpy views point into shared memory, so no view
+may outlive the slot: ``release()`` while a view is alive raises
+``BufferError`` (delete the views first); the end of a ``with`` block with
+views still alive leaves the slot held until the last view is gone; any
+access through the sample after release raises ``RuntimeError``.
 """
 
 import asyncio
@@ -143,7 +145,9 @@ class Sample(_Slot):
         self._slot.release()
 
     def __exit__(self, *exc):
-        self._slot.release()
+        # Views still alive keep the slot until they are gone (then it is
+        # released); the block's end never frees memory a view reads.
+        self._slot._release_when_unused()
         return False
 
 

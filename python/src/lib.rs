@@ -875,7 +875,11 @@ impl PySlot {
     }
     /// A copy of the payload bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        self.slot.with_bytes(|b| pyo3::types::PyBytes::new(py, b))
+        // Copied out under the slot's lock, turned into Python bytes after:
+        // a Python allocation may run the GC, whose dropping a view of this
+        // slot takes the same lock.
+        let copy = self.slot.with_bytes(|b| b.to_vec())?;
+        Ok(pyo3::types::PyBytes::new(py, &copy))
     }
     #[getter]
     fn elems(&self) -> usize {
@@ -917,6 +921,10 @@ impl PySlot {
     /// Gives the slot back (a loan unsent); `BufferError` while views live.
     fn release(&self) -> PyResult<()> {
         self.slot.finish(Finish::Release).map(|_| ())
+    }
+    /// Releases now, or (views alive) when the last view goes; `True` if now.
+    fn _release_when_unused(&self) -> PyResult<bool> {
+        self.slot.release_when_unused()
     }
     /// Sends a loan; `BufferError` while views live.
     fn send(&self) -> PyResult<u64> {

@@ -43,6 +43,9 @@ pub(crate) struct Slot {
     held: Mutex<Option<Held>>,
     /// Live [`Lease`]s (numpy arrays into the slot).
     views: AtomicUsize,
+    /// Release (drop a loan) when the last view goes: what the end of a
+    /// `with` block asks while views are alive.
+    deferred: std::sync::atomic::AtomicBool,
 }
 
 /// How a loan ends.
@@ -58,6 +61,7 @@ impl Slot {
         Arc::new(Slot {
             held: Mutex::new(Some(held)),
             views: AtomicUsize::new(0),
+            deferred: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -71,6 +75,8 @@ impl Slot {
     }
 
     /// Reads the slot's payload bytes (a copy-free look), if still held.
+    /// `f` runs under the slot's lock: it must not call into Python (the GC
+    /// may drop a [`Lease`] of this slot, which takes the same lock).
     pub(crate) fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
         let mut guard = self.held.lock().map_err(poisoned)?;
         match guard.as_mut() {
@@ -102,6 +108,20 @@ impl Slot {
                 Ok(f(bytes))
             }
         }
+    }
+
+    /// Releases the sample (drops the loan) now if no view is alive, else
+    /// when the last view goes. Returns whether it happened now.
+    pub(crate) fn release_when_unused(&self) -> PyResult<bool> {
+        let mut guard = self.held.lock().map_err(poisoned)?;
+        if self.views() > 0 {
+            self.deferred.store(true, Ordering::Release);
+            return Ok(false);
+        }
+        if let Some(held) = guard.take() {
+            end(held);
+        }
+        Ok(true)
     }
 
     /// Releases the sample, or sends / drops the loan; refused while numpy
@@ -185,7 +205,17 @@ pub(crate) struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.slot.views.fetch_sub(1, Ordering::AcqRel);
+        // Under the lock `finish` and `release_when_unused` take, so a
+        // deferred release cannot be missed or done twice.
+        let Ok(mut guard) = self.slot.held.lock() else {
+            return;
+        };
+        let left = self.slot.views.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left == 0 && self.slot.deferred.load(Ordering::Acquire) {
+            if let Some(held) = guard.take() {
+                end(held);
+            }
+        }
     }
 }
 

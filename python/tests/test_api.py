@@ -97,3 +97,21 @@ def test_bad_input_is_one_clear_error(domain):
     with pytest.raises(axon.AxonError, match="invalid topic|topic"):
         node.publisher("bad name!", axon.msgs.Imu)
     del a, b
+
+
+def test_with_block_end_defers_release_until_views_are_gone(domain):
+    node = axon.Node("t")
+    sub = node.subscriber("/x", axon.msgs.Image, max_held=1)
+    pub = node.publisher("/x", axon.msgs.Image, max_len=16, max_held=1)
+    pub.publish(data=np.full(16, 5, np.uint8))
+    pub.publish(data=np.full(16, 6, np.uint8))
+    with sub.recv(timeout=20) as s:
+        kept = s.data
+    # The slot is still held (max_held=1): the next receive is refused...
+    with pytest.raises(axon.AxonError, match="holds 1 samples"):
+        sub.recv(timeout=20)
+    assert kept.sum() == 16 * 5
+    del kept
+    # ...until the last view is gone.
+    with sub.recv(timeout=20) as s2:
+        assert s2.data.sum() == 16 * 6
