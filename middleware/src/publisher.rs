@@ -728,20 +728,23 @@ impl RawPublisher {
         Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
     }
 
-    /// Publishes a held loan; `None` (and nothing done) if another
-    /// publisher loaned it.
-    pub fn send_held(&self, held: HeldLoan) -> Option<u64> {
-        (held.owner == self.id).then(|| self.send_slot(held.slot, held.elems))
+    /// Publishes a held loan and returns its sequence number; the loan
+    /// comes back untouched if another publisher loaned it.
+    pub fn send_held(&self, held: HeldLoan) -> Result<u64, HeldLoan> {
+        if held.owner != self.id {
+            return Err(held);
+        }
+        Ok(self.send_slot(held.slot, held.elems))
     }
 
-    /// Gives a held loan's slot back unpublished; `false` if another
-    /// publisher loaned it.
-    pub fn drop_held(&self, held: HeldLoan) -> bool {
+    /// Gives a held loan's slot back unpublished; the loan comes back
+    /// untouched if another publisher loaned it.
+    pub fn drop_held(&self, held: HeldLoan) -> Result<(), HeldLoan> {
         if held.owner != self.id {
-            return false;
+            return Err(held);
         }
         self.drop_loan(held.slot);
-        true
+        Ok(())
     }
 }
 

@@ -881,14 +881,14 @@ impl RawSubscriber {
         Some(self.payload(held.info.publisher, held.slot, len))
     }
 
-    /// Gives a held sample's slot back to its publisher; `false` (and
-    /// nothing done) if another subscriber received it.
-    pub fn release_held(&self, held: HeldSample) -> bool {
+    /// Gives a held sample's slot back to its publisher; the sample comes
+    /// back untouched if another subscriber received it.
+    pub fn release_held(&self, held: HeldSample) -> Result<(), HeldSample> {
         if held.owner != self.id {
-            return false;
+            return Err(held);
         }
         self.release(held.hazard);
-        true
+        Ok(())
     }
 }
 

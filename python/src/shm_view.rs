@@ -146,8 +146,14 @@ impl Slot {
                 Ok(None)
             }
             (Some(Held::Loan(publ, h)), Finish::Send) => {
-                let publ = publ.lock().map_err(poisoned)?;
-                Ok(Some(publ.send_held(h).ok_or_else(foreign)?))
+                let sent = publ.lock().map_err(poisoned)?.send_held(h);
+                match sent {
+                    Ok(seq) => Ok(Some(seq)),
+                    Err(h) => {
+                        *guard = Some(Held::Loan(publ, h));
+                        Err(foreign())
+                    }
+                }
             }
             (Some(held @ Held::Sample(..)), Finish::Send) => {
                 *guard = Some(held);
@@ -162,12 +168,12 @@ fn end(held: Held) {
     match held {
         Held::Sample(sub, h) => {
             if let Ok(sub) = sub.lock() {
-                sub.release_held(h);
+                let _ = sub.release_held(h);
             }
         }
         Held::Loan(publ, h) => {
             if let Ok(publ) = publ.lock() {
-                publ.drop_held(h);
+                let _ = publ.drop_held(h);
             }
         }
     }
