@@ -83,6 +83,11 @@ pub struct BagInfo {
     pub compression: Vec<String>,
     /// Chunks read whole.
     pub chunks: u64,
+    /// Damaged chunks skipped (their neighbours were read).
+    pub skipped_chunks: u64,
+    /// Where reading stopped before the end of the file (the byte offset
+    /// of the first record that is not whole), if it did.
+    pub stopped_at: Option<u64>,
     /// Messages read.
     pub messages: u64,
     /// First and last `log_time` over all messages.
@@ -108,6 +113,8 @@ impl BagInfo {
             "error": self.error,
             "compression": self.compression,
             "chunks": self.chunks,
+            "skipped_chunks": self.skipped_chunks,
+            "stopped_at": self.stopped_at,
             "messages": self.messages,
             "start_ns": self.start_ns,
             "end_ns": self.end_ns,
@@ -144,8 +151,14 @@ pub(crate) struct StreamEnd {
     pub finished: bool,
     /// Chunks read whole.
     pub chunks: u64,
-    /// Why reading stopped before the end.
+    /// Chunks skipped because they were damaged (their framing was whole,
+    /// their content was not: CRC, decompression, inner records).
+    pub skipped_chunks: u64,
+    /// Why reading stopped before the end, or the first damaged chunk.
     pub error: Option<String>,
+    /// The byte offset where reading stopped early (the start of the
+    /// first record that was not whole), if it did.
+    pub stopped_at: Option<u64>,
 }
 
 /// Whether the visitor wants more.
@@ -172,8 +185,18 @@ pub(crate) fn stream(
     stream_from(path, &mut file, MAX_RECORD, visit)
 }
 
+/// Bytes of the magic that opens an MCAP file.
+const MAGIC_LEN: u64 = 8;
+
 /// [`stream`] over any reader (`path` names it in errors), no record or
 /// chunk (compressed or not) larger than `limit` bytes.
+///
+/// Offsets: `at` is the byte offset of the record being read (the magic
+/// is 8 bytes, each record 9 bytes of opcode and length plus its body),
+/// so every error names where in the file it is. A chunk whose framing is
+/// whole but whose content is damaged is skipped (counted, the first such
+/// error kept) and reading goes on after it; anything else that is not
+/// whole ends the reading there.
 pub(crate) fn stream_from(
     path: &Path,
     file: &mut dyn Read,
@@ -189,26 +212,45 @@ pub(crate) fn stream_from(
     let mut end = StreamEnd {
         finished: false,
         chunks: 0,
+        skipped_chunks: 0,
         error: None,
+        stopped_at: None,
     };
     let mut records = 0u64;
     let mut read_total = 0u64;
+    let mut at = MAGIC_LEN;
     let mut at_end = false;
-    let fail = |what: String, records: u64, read_total: u64| -> Result<Option<String>, BagError> {
+    // Ends the stream at `at`: an error for a file with no whole record
+    // (not MCAP at all), else the reason kept in `end`.
+    let stop = |end: &mut StreamEnd, what: String, records: u64, at: u64| -> Result<(), BagError> {
         if records == 0 {
-            Err(BagError::Format {
+            return Err(BagError::Format {
                 path: path.to_path_buf(),
-                what,
-            })
-        } else {
-            Ok(Some(format!("after byte {read_total}: {what}")))
+                what: format!("at byte {at}: {what}"),
+            });
         }
+        end.error = Some(format!("at byte {at}: {what}"));
+        end.stopped_at = Some(at);
+        Ok(())
     };
     while let Some(event) = reader.next_event() {
         let event = match event {
             Ok(e) => e,
+            Err(mcap::McapError::RecordTooLarge { opcode, len })
+                if opcode == mcap::records::op::CHUNK && len == u64::MAX =>
+            {
+                stop(
+                    &mut end,
+                    "a chunk its recorder was still writing (its length was never filled in: \
+                     the recorder was killed or the disk filled)"
+                        .into(),
+                    records,
+                    at,
+                )?;
+                return Ok(end);
+            }
             Err(e) => {
-                end.error = fail(e.to_string(), records, read_total)?;
+                stop(&mut end, e.to_string(), records, at)?;
                 return Ok(end);
             }
         };
@@ -217,11 +259,15 @@ pub(crate) fn stream_from(
                 // A reader that asks again after being told of the end would
                 // ask forever (mcap's lz4 path does, on a damaged chunk).
                 if at_end {
-                    end.error = fail(
-                        "the file ends in the middle of a record".into(),
-                        records,
-                        read_total,
-                    )?;
+                    let what = if read_total <= at {
+                        format!("the file ends at byte {read_total}, before its footer (its recorder did not finish it)")
+                    } else {
+                        format!(
+                            "the record there is cut off by the end of the file at byte {read_total} \
+                             (its recorder did not finish it)"
+                        )
+                    };
+                    stop(&mut end, what, records, at)?;
                     return Ok(end);
                 }
                 let n = file
@@ -232,10 +278,12 @@ pub(crate) fn stream_from(
                 reader.notify_read(n);
             }
             LinearReadEvent::Record { opcode, data } => {
+                let record_at = at;
+                at += 9 + data.len() as u64;
                 let record = match mcap::parse_record(opcode, data) {
                     Ok(r) => r,
                     Err(e) => {
-                        end.error = fail(e.to_string(), records, read_total)?;
+                        stop(&mut end, e.to_string(), records, record_at)?;
                         return Ok(end);
                     }
                 };
@@ -245,30 +293,30 @@ pub(crate) fn stream_from(
                         end.finished = true;
                     }
                     Record::Chunk { header, data } => {
+                        // The whole chunk is checked before any of it is
+                        // visited: a damaged chunk is skipped entirely.
+                        let unpacked = match unpack(&header, &data, limit) {
+                            Ok(u) => u,
+                            Err(what) => {
+                                skip(&mut end, record_at, what);
+                                continue;
+                            }
+                        };
+                        let inner: Result<Vec<Record<'_>>, _> =
+                            mcap::read::LinearReader::sans_magic(&unpacked).collect();
+                        let inner = match inner {
+                            Ok(i) => i,
+                            Err(e) => {
+                                skip(&mut end, record_at, format!("in a chunk: {e}"));
+                                continue;
+                            }
+                        };
                         if let Flow::Stop = visit(Seen::Chunk(&header))? {
                             return Ok(end);
                         }
-                        {
-                            let unpacked = match unpack(&header, &data, limit) {
-                                Ok(u) => u,
-                                Err(what) => {
-                                    end.error = fail(what, records, read_total)?;
-                                    return Ok(end);
-                                }
-                            };
-                            for r in mcap::read::LinearReader::sans_magic(&unpacked) {
-                                match r {
-                                    Ok(r) => {
-                                        if let Flow::Stop = visit(Seen::Record(r))? {
-                                            return Ok(end);
-                                        }
-                                    }
-                                    Err(e) => {
-                                        end.error =
-                                            fail(format!("in a chunk: {e}"), records, read_total)?;
-                                        return Ok(end);
-                                    }
-                                }
+                        for r in inner {
+                            if let Flow::Stop = visit(Seen::Record(r))? {
+                                return Ok(end);
                             }
                         }
                         end.chunks += 1;
@@ -282,14 +330,25 @@ pub(crate) fn stream_from(
             }
         }
     }
-    if !end.finished && end.error.is_none() {
-        end.error = fail(
+    if !end.finished && end.stopped_at.is_none() {
+        stop(
+            &mut end,
             "the file ends before its footer (its recorder did not finish it)".into(),
             records,
-            read_total,
+            at,
         )?;
     }
     Ok(end)
+}
+
+/// Notes a damaged chunk at `at` that reading skips.
+fn skip(end: &mut StreamEnd, at: u64, what: String) {
+    end.skipped_chunks += 1;
+    if end.error.is_none() {
+        end.error = Some(format!(
+            "the chunk at byte {at} is damaged and was skipped: {what}"
+        ));
+    }
 }
 
 /// A chunk's records, decompressed: at most `limit` bytes (the size the
@@ -369,6 +428,8 @@ fn summarize(path: &Path, size: u64, run: &mut Streamer<'_>) -> Result<BagInfo, 
         error: None,
         compression: Vec::new(),
         chunks: 0,
+        skipped_chunks: 0,
+        stopped_at: None,
         messages: 0,
         start_ns: 0,
         end_ns: 0,
@@ -447,5 +508,7 @@ fn summarize(path: &Path, size: u64, run: &mut Streamer<'_>) -> Result<BagInfo, 
     out.finished = end.finished;
     out.error = end.error;
     out.chunks = end.chunks;
+    out.skipped_chunks = end.skipped_chunks;
+    out.stopped_at = end.stopped_at;
     Ok(out)
 }

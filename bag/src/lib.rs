@@ -13,7 +13,24 @@
 //! - [`info()`]: what a file holds, per topic; a file whose recorder never
 //!   finished it is read as far as its records are whole.
 //! - [`play()`]: publishes the recorded messages with their original
-//!   timing, recreating each topic's exact axon type.
+//!   timing, recreating each topic's exact axon type; a reading thread
+//!   stays a bounded distance ahead of the publishing one.
+//! - [`reindex()`]: a finished copy of a file whose recorder was killed
+//!   (every whole chunk, new indexes, summary and footer).
+//!
+//! # Crash safety
+//! The writer finishes its chunk and hands the file to the kernel every
+//! [`record::FLUSH`] (1 s) when messages came, so a recorder killed
+//! outright leaves a file of whole chunks plus at most one chunk it was
+//! writing (its length never filled in). The reader names the byte offset
+//! where a file stops being whole; `info` and `play` use every whole chunk
+//! before it, and a chunk whose framing is whole but whose content is
+//! damaged is skipped (counted) and reading goes on.
+//!
+//! # Splitting
+//! With [`Split`], the recording is a series of finished files
+//! `<stem>_<i>.mcap`, each with every channel known so far and its own
+//! `axon.losses` record (the losses during that part).
 //!
 //! # What a file holds
 //! Each channel carries, besides its ROS 2 schema, the axon type in its
@@ -39,24 +56,28 @@
 //! the `axon.recording` metadata record.
 //!
 //! # Bounds
-//! - Recording: at most [`record::QUEUE_LEN`] samples and
-//!   [`record::QUEUE_BYTES`] bytes wait between the receive loop and the
-//!   writer; beyond either, the sample is a counted loss. Every topic the
+//! - Recording: at most [`record::QUEUE_LEN`] samples (or
+//!   `RecordOptions::queue_len`) and [`record::QUEUE_BYTES`] bytes wait
+//!   between the receive loop and the writer; beyond either, the sample is
+//!   a counted loss. Every topic the
 //!   domain has can be joined (`-a`); each costs one subscriber record.
 //! - Reading (`info`, `play`): the file is streamed (mcap's sans-io
 //!   reader), never held whole; one record, compressed chunk or
 //!   decompressed chunk larger than [`MAX_RECORD`] is an error naming the
-//!   file. A decoded sample is at most the topic's slot.
+//!   file. A decoded sample is at most the topic's slot. `play` reads at
+//!   most 4,096 messages and 64 MiB ahead of publishing.
 
 use std::path::PathBuf;
 
 pub mod info;
 pub mod play;
 pub mod record;
+pub mod reindex;
 
 pub use info::{info, BagInfo, TopicInfo};
 pub use play::{play, PlayOptions, PlayReport};
-pub use record::{record, RecordOptions, RecordReport, Selection};
+pub use record::{record, RecordOptions, RecordReport, Selection, Split};
+pub use reindex::{reindex, ReindexReport};
 
 /// The MCAP profile axon writes.
 pub const PROFILE: &str = "ros2";
@@ -91,6 +112,9 @@ pub mod keys {
     /// Metadata record written when recording ends: per topic, a JSON
     /// object `{"queue": N, "dropped": N, "unencodable": N}`.
     pub const LOSSES: &str = "axon.losses";
+    /// Metadata record of a copy `axon bag reindex` wrote: the input, how
+    /// far it was read, why it stopped.
+    pub const REINDEXED: &str = "axon.reindexed";
 }
 
 /// Chunk compression of a new file.

@@ -1,6 +1,9 @@
 //! `axon bag play`: a file's messages back onto their topics.
 //!
-//! The file is streamed once per pass (the reader `info` uses). Each
+//! The file is streamed once per pass (the reader `info` uses) by a
+//! reading thread that stays a bounded number of messages and bytes ahead
+//! of the publishing thread (see [`AHEAD`], [`AHEAD_BYTES`]), so reading and
+//! decompressing a chunk never delays a message's publication. Each
 //! channel becomes a `RawPublisher` of the exact axon type its metadata
 //! names (type name, fingerprint, sizes and the description, which must
 //! decode, name the type and recompute to the fingerprint); a topic that
@@ -12,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axon::inspect::{self, InspectError};
@@ -33,8 +37,14 @@ pub struct PlayOptions {
     pub looped: bool,
     /// Only these topics (as recorded), if given.
     pub topics: Option<Vec<String>>,
+    /// Topics (as recorded) this matches anywhere in the name are not
+    /// played.
+    pub exclude: Option<regex::Regex>,
     /// `(from, to)`: publish the recorded topic `from` on `to`.
     pub remaps: Vec<(String, String)>,
+    /// Skip the messages logged less than this after the file's first
+    /// message (of any topic); timing starts at the first one played.
+    pub start_offset: Duration,
 }
 
 impl Default for PlayOptions {
@@ -43,7 +53,9 @@ impl Default for PlayOptions {
             rate: 1.0,
             looped: false,
             topics: None,
+            exclude: None,
             remaps: Vec::new(),
+            start_offset: Duration::ZERO,
         }
     }
 }
@@ -129,9 +141,14 @@ pub fn play(domain: &Domain, path: &Path, opts: &PlayOptions) -> Result<PlayRepo
     let mut players: Vec<Player> = Vec::new();
     let mut report = PlayReport::default();
     loop {
+        let before: u64 = players.iter().map(|p| p.published).sum();
         let pass = play_pass(domain, path, opts, &remap, &mut players)?;
+        let after: u64 = players.iter().map(|p| p.published).sum();
         report.error = pass;
-        if !opts.looped || report.error.is_some() || axon::shutdown_requested() {
+        // An unfinished file plays what it has, each pass; one that gave
+        // nothing would loop without end.
+        if !opts.looped || axon::shutdown_requested() || (report.error.is_some() && after == before)
+        {
             break;
         }
     }
@@ -142,6 +159,29 @@ pub fn play(domain: &Domain, path: &Path, opts: &PlayOptions) -> Result<PlayRepo
     Ok(report)
 }
 
+/// What the reading thread hands the publishing thread.
+enum Item {
+    /// A channel to play (selected, not excluded).
+    Channel(mcap::records::Channel),
+    /// A message of a channel to play, at or past the start offset.
+    Message {
+        channel_id: u16,
+        log_time: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// Messages the reading thread may be ahead of the publishing one.
+pub const AHEAD: usize = 4096;
+/// Message bytes it may be ahead (beyond this it waits; one message larger
+/// than this still goes, alone).
+pub const AHEAD_BYTES: usize = 64 << 20;
+
+/// One pass over the file. A reading thread streams it (reading,
+/// decompressing chunks, selecting) up to [`AHEAD`] messages and
+/// [`AHEAD_BYTES`] ahead, so that the publishing thread (this one) only
+/// waits for each message's time, decodes and publishes it: a chunk's
+/// decompression never delays the message that follows it.
 fn play_pass(
     domain: &Domain,
     path: &Path,
@@ -149,45 +189,127 @@ fn play_pass(
     remap: &HashMap<&str, &str>,
     players: &mut Vec<Player>,
 ) -> Result<Option<String>, BagError> {
-    // mcap channel id -> index in players (None: not played)
-    let mut channels: HashMap<u16, Option<usize>> = HashMap::new();
-    let mut first: Option<(u64, Instant)> = None;
-    let mut buf = Vec::new();
-    let end = stream(path, &mut |seen| {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(AHEAD);
+    let ahead = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(|| read_ahead(path, opts, tx, &ahead, &stopped));
+        let played = publish_loop(domain, path, opts, remap, players, &rx, &ahead);
+        // Stops the reader if publishing ended first (an error, a signal).
+        stopped.store(true, Ordering::Release);
+        drop(rx);
+        let end = reading.join().map_err(|_| BagError::Format {
+            path: path.to_path_buf(),
+            what: "the reading thread panicked".into(),
+        })?;
+        played?;
+        Ok(end?.error)
+    })
+}
+
+fn read_ahead(
+    path: &Path,
+    opts: &PlayOptions,
+    tx: std::sync::mpsc::SyncSender<Item>,
+    ahead: &AtomicUsize,
+    stopped: &AtomicBool,
+) -> Result<crate::info::StreamEnd, BagError> {
+    // mcap channel id -> played
+    let mut channels: HashMap<u16, bool> = HashMap::new();
+    let mut file_start: Option<u64> = None;
+    let skip_ns = opts.start_offset.as_nanos().min(u64::MAX as u128) as u64;
+    stream(path, &mut |seen| {
         if axon::shutdown_requested() {
             return Ok(Flow::Stop);
         }
-        match seen {
+        let item = match seen {
             Seen::Record(Record::Channel(c)) => {
                 if channels.contains_key(&c.id) {
                     return Ok(Flow::Continue);
                 }
-                let wanted = opts.topics.as_ref().is_none_or(|t| t.contains(&c.topic));
+                let wanted = opts.topics.as_ref().is_none_or(|t| t.contains(&c.topic))
+                    && !opts.exclude.as_ref().is_some_and(|e| e.is_match(&c.topic));
+                channels.insert(c.id, wanted);
                 if !wanted {
-                    channels.insert(c.id, None);
                     return Ok(Flow::Continue);
                 }
-                let target = remap.get(c.topic.as_str()).copied().unwrap_or(&c.topic);
-                if let Some(i) = players.iter().position(|p| p.topic == target) {
-                    channels.insert(c.id, Some(i));
-                    return Ok(Flow::Continue);
-                }
-                let p = player(domain, path, &c, target)?;
-                channels.insert(c.id, Some(players.len()));
-                players.push(p);
+                Item::Channel(c)
             }
             Seen::Record(Record::Message { header, data }) => {
-                let Some(Some(i)) = channels.get(&header.channel_id).copied() else {
+                let t_file = *file_start.get_or_insert(header.log_time);
+                if header.log_time < t_file.saturating_add(skip_ns)
+                    || channels.get(&header.channel_id) != Some(&true)
+                {
                     return Ok(Flow::Continue);
+                }
+                // Bounded bytes ahead: wait for the publisher to catch up.
+                while ahead.load(Ordering::Acquire) > 0
+                    && ahead.load(Ordering::Acquire) + data.len() > AHEAD_BYTES
+                {
+                    if axon::shutdown_requested() || stopped.load(Ordering::Acquire) {
+                        return Ok(Flow::Stop);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                ahead.fetch_add(data.len(), Ordering::AcqRel);
+                Item::Message {
+                    channel_id: header.channel_id,
+                    log_time: header.log_time,
+                    data: data.into_owned(),
+                }
+            }
+            _ => return Ok(Flow::Continue),
+        };
+        Ok(match tx.send(item) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop, // the publisher stopped
+        })
+    })
+}
+
+fn publish_loop(
+    domain: &Domain,
+    path: &Path,
+    opts: &PlayOptions,
+    remap: &HashMap<&str, &str>,
+    players: &mut Vec<Player>,
+    rx: &std::sync::mpsc::Receiver<Item>,
+    ahead: &AtomicUsize,
+) -> Result<(), BagError> {
+    // mcap channel id -> index in players
+    let mut channels: HashMap<u16, usize> = HashMap::new();
+    let mut first: Option<(u64, Instant)> = None;
+    let mut buf = Vec::new();
+    for item in rx {
+        if axon::shutdown_requested() {
+            return Ok(());
+        }
+        match item {
+            Item::Channel(c) => {
+                let target = remap.get(c.topic.as_str()).copied().unwrap_or(&c.topic);
+                if let Some(i) = players.iter().position(|p| p.topic == target) {
+                    channels.insert(c.id, i);
+                    continue;
+                }
+                let p = player(domain, path, &c, target)?;
+                channels.insert(c.id, players.len());
+                players.push(p);
+            }
+            Item::Message {
+                channel_id,
+                log_time,
+                data,
+            } => {
+                ahead.fetch_sub(data.len(), Ordering::AcqRel);
+                let Some(&i) = channels.get(&channel_id) else {
+                    continue;
                 };
-                let (t0, s0) = *first.get_or_insert((header.log_time, Instant::now()));
+                let (t0, s0) = *first.get_or_insert((log_time, Instant::now()));
                 let due = s0
-                    + Duration::from_secs_f64(
-                        header.log_time.saturating_sub(t0) as f64 / 1e9 / opts.rate,
-                    );
+                    + Duration::from_secs_f64(log_time.saturating_sub(t0) as f64 / 1e9 / opts.rate);
                 loop {
                     if axon::shutdown_requested() {
-                        return Ok(Flow::Stop);
+                        return Ok(());
                     }
                     let now = Instant::now();
                     if now >= due {
@@ -195,14 +317,11 @@ fn play_pass(
                     }
                     std::thread::sleep((due - now).min(Duration::from_millis(50)));
                 }
-                let p = &mut players[i];
-                publish(p, path, &data, &mut buf)?;
+                publish(&mut players[i], path, &data, &mut buf)?;
             }
-            _ => {}
         }
-        Ok(Flow::Continue)
-    })?;
-    Ok(end.error)
+    }
+    Ok(())
 }
 
 fn player(

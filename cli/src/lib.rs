@@ -32,6 +32,7 @@ mod node;
 mod stats;
 pub mod text;
 mod topic;
+mod view;
 
 /// See and clean what runs on axon: topics, nodes, shared memory.
 #[derive(Debug, Parser)]
@@ -68,6 +69,8 @@ pub enum Command {
     Bag(BagCommand),
     /// Remove segments no live process uses (left by crashed or finished runs).
     Clean(clean::CleanArgs),
+    /// Serve the domain to Foxglove (foxglove.websocket.v1 on ws://127.0.0.1:8765): watch topics live, publish into them.
+    View(view::ViewArgs),
     /// Check what commonly breaks shared-memory middleware, with the fix for each finding.
     Doctor(doctor::DoctorArgs),
 }
@@ -98,6 +101,8 @@ pub enum BagCommand {
     Info(bag::InfoArgs),
     /// Publish a file's messages on their topics with their original timing.
     Play(bag::PlayArgs),
+    /// Write a finished copy of a file whose recorder was killed (or that has damaged chunks).
+    Reindex(bag::ReindexArgs),
 }
 
 /// `axon node ...`
@@ -150,8 +155,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Bag(BagCommand::Record(a)) => bag::record(g, &a, out),
         Command::Bag(BagCommand::Info(a)) => bag::info(&a, out),
         Command::Bag(BagCommand::Play(a)) => bag::play(g, &a, out),
+        Command::Bag(BagCommand::Reindex(a)) => bag::reindex(&a, out),
         Command::Clean(a) => clean::run(g, &a, out),
         Command::Doctor(a) => doctor::run(g, &a, out),
+        Command::View(a) => view::run(g, &a, out),
     }
 }
 

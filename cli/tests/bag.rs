@@ -652,3 +652,657 @@ fn a_topic_list_records_only_those_topics_and_duration_ends_the_recording() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("list.mcap"));
 }
+
+/// Starts `axon bag record ARGS` in domain `name`.
+fn spawn_record(name: &str, args: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(AXON);
+    cmd.args(["bag", "record"])
+        .args(args)
+        .env("AXON_DOMAIN", name)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn publisher(dom: &Domain, t: &Topic) -> RawPublisher {
+    RawPublisher::create(
+        dom,
+        TopicName::new(t.name).unwrap(),
+        &t.desc,
+        &qos(),
+        "test",
+    )
+    .unwrap()
+}
+
+fn subscriber(dom: &Domain, t: &Topic) -> RawSubscriber {
+    RawSubscriber::create(
+        dom,
+        TopicName::new(t.name).unwrap(),
+        Some(&t.desc),
+        &Qos {
+            history: Some(4096),
+            ..Qos::default()
+        },
+        "test",
+    )
+    .unwrap()
+}
+
+fn joined(dom: &Domain, topic: &str) -> bool {
+    inspect::topic(dom, &TopicName::new(topic).unwrap()).is_ok_and(|r| r.live_subscribers() >= 1)
+}
+
+/// Waits until the recorder has taken `n` samples of `topic` from shared
+/// memory (received or dropped there).
+fn recorder_read(dom: &Domain, topic: &str, n: u64) {
+    until(&format!("the recorder to read {n} of {topic}"), || {
+        inspect::topic(dom, &TopicName::new(topic).unwrap()).is_ok_and(|r| {
+            r.subscribers
+                .iter()
+                .any(|s| s.node == "axon-bag" && s.received + s.dropped >= n)
+        })
+    });
+}
+
+fn sigterm(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+/// The independent Python reader's view of `file` (it asserts the file's
+/// summary counts every message it decodes).
+fn py_read(python: &Path, dir: &Path, file: &Path) -> Value {
+    let out_json = dir.join(format!(
+        "{}.py.json",
+        file.file_name().unwrap().to_string_lossy()
+    ));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bag_check.py");
+    let out = run(Command::new(python).arg(&script).arg(file).arg(&out_json));
+    assert!(
+        out.status.success(),
+        "python reader on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap()
+}
+
+/// Plays `args` into domain `name` while draining `subs`, until each has
+/// `want[i]` samples; returns (bytes, send stamp) per subscriber and the
+/// player's output.
+#[allow(clippy::type_complexity)]
+fn play_into(
+    name: &str,
+    args: &[&str],
+    file: &Path,
+    subs: &[RawSubscriber],
+    want: &[usize],
+) -> (Vec<Vec<(Vec<u8>, u64)>>, Output) {
+    let mut player = Command::new(AXON)
+        .args(["bag", "play"])
+        .args(args)
+        .arg(file)
+        .env("AXON_DOMAIN", name)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got: Vec<Vec<(Vec<u8>, u64)>> = vec![Vec::new(); subs.len()];
+    let deadline = Instant::now() + WAIT;
+    let mut exited = None;
+    while got.iter().zip(want).any(|(g, w)| g.len() < *w) {
+        if exited.is_some_and(|t: Instant| t.elapsed() > Duration::from_secs(1)) {
+            let out = wait_output(player);
+            panic!(
+                "the player ended after delivering {:?} of {want:?}: {out:?}",
+                got.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+        }
+        if exited.is_none() && player.try_wait().unwrap().is_some() {
+            exited = Some(Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "play delivered {:?} of {want:?}",
+            got.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let mut any = false;
+        for (s, g) in subs.iter().zip(&mut got) {
+            while let Some(x) = s.try_recv().unwrap() {
+                g.push((x.bytes().to_vec(), x.info().sent_ns));
+                any = true;
+            }
+        }
+        if !any {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let out = wait_output(player);
+    // Nothing more than wanted arrives.
+    for (s, g) in subs.iter().zip(&mut got) {
+        while let Some(x) = s.try_recv().unwrap() {
+            g.push((x.bytes().to_vec(), x.info().sent_ns));
+        }
+        assert_eq!(s.dropped(), 0);
+    }
+    (got, out)
+}
+
+fn assert_same(t: &Topic, from: usize, got: &[(Vec<u8>, u64)]) {
+    for (k, (b, _)) in got.iter().enumerate() {
+        let a = &t.samples[from + k];
+        assert_eq!(&b[..a.len()], &a[..], "{} sample {}", t.name, from + k);
+    }
+}
+
+#[test]
+fn a_recorder_killed_with_sigkill_leaves_whole_chunks_that_info_play_and_reindex_use() {
+    let python = python();
+    let mut w = World::new("kill");
+    let (name, dom) = w.domain("kill");
+    let n_sent = 3000u32;
+    let t = topic::<Image>("/camera/image", "sensor_msgs/msg/Image", n_sent, |i| {
+        json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "encoding": "mono8",
+               "height": 32, "width": 32, "step": 32, "data": vec![i % 251; 1024]})
+    });
+    let p = publisher(&dom, &t);
+    let file = w.dir.join("kill.mcap");
+    let file_s = file.to_str().unwrap().to_string();
+    let rec = spawn_record(&name, &["-a", "-o", &file_s], &[]);
+    until("the recorder to join", || joined(&dom, t.name));
+    // Publish at about 1 kHz; kill the recorder outright mid-stream, more
+    // than a second (its flush period) after it started.
+    let mut rec = Some(rec);
+    for (i, s) in t.samples.iter().enumerate() {
+        send(&p, &t, s);
+        std::thread::sleep(Duration::from_millis(1));
+        if i == 2000 {
+            let mut r = rec.take().unwrap();
+            r.kill().unwrap(); // SIGKILL
+            let status = r.wait().unwrap();
+            assert!(!status.success());
+        }
+    }
+
+    // info: not finished, names the file and the offset, counts the
+    // messages of the whole chunks.
+    let out = run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kill.mcap") && err.contains("unfinished") && err.contains("at byte"),
+        "{err}"
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["finished"], false, "{info}");
+    assert!(info["stopped_at"].as_u64().is_some(), "{info}");
+    assert!(info["chunks"].as_u64().unwrap() >= 1, "{info}");
+    let n = info["messages"].as_u64().unwrap() as usize;
+    assert!((100..=2001).contains(&n), "{info}");
+
+    // play: every message of the whole chunks, in order, byte for byte;
+    // then it says the file was unfinished.
+    let (name2, dom2) = w.domain("kill-play");
+    let subs = vec![subscriber(&dom2, &t)];
+    let (got, out) = play_into(&name2, &["--rate", "5"], &file, &subs, &[n]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kill.mcap") && err.contains("unfinished") && err.contains("at byte"),
+        "{err}"
+    );
+    assert_eq!(got[0].len(), n);
+    assert_same(&t, 0, &got[0]);
+
+    // reindex: a finished copy with the same messages, which the
+    // independent reader opens (summary included).
+    let out = run(Command::new(AXON).args(["bag", "reindex"]).arg(&file));
+    assert!(out.status.success(), "{out:?}");
+    let fixed = w.dir.join("kill.reindexed.mcap");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kill.reindexed.mcap"),
+        "{out:?}"
+    );
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&fixed)));
+    assert_eq!(info["finished"], true, "{info}");
+    assert_eq!(info["error"], Value::Null, "{info}");
+    assert_eq!(info["messages"], n, "{info}");
+    let py = py_read(&python, &w.dir, &fixed);
+    let msgs = py["/camera/image"]["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), n);
+    for (k, m) in msgs.iter().enumerate() {
+        assert_eq!(m["value"]["header"]["stamp"]["nanosec"], k, "{k}");
+    }
+    // An existing output is never overwritten.
+    let out = run(Command::new(AXON).args(["bag", "reindex"]).arg(&file));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kill.reindexed.mcap"));
+}
+
+#[test]
+fn regex_exclude_and_split_make_parts_that_each_open_in_python_and_add_up() {
+    let python = python();
+    let mut w = World::new("split");
+    let (name, dom) = w.domain("split");
+    let ts = topics();
+    let pubs: Vec<RawPublisher> = ts.iter().map(|t| publisher(&dom, t)).collect();
+    let base = w.dir.join("parts.mcap");
+    // -e takes /imu, /scan and /points; --exclude drops /points.
+    let rec = spawn_record(
+        &name,
+        &[
+            "-e",
+            "^/(imu|scan|points)",
+            "--exclude",
+            "^/po",
+            "--split-duration",
+            "0.3",
+            "--compression",
+            "lz4",
+            "-o",
+            base.to_str().unwrap(),
+        ],
+        &[],
+    );
+    until("the recorder to join /imu", || joined(&dom, "/imu"));
+    until("the recorder to join /scan", || joined(&dom, "/scan"));
+    for i in 0..60 {
+        for (p, t) in pubs.iter().zip(&ts) {
+            if let Some(s) = t.samples.get(i) {
+                send(p, t, s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    recorder_read(&dom, "/imu", 60);
+    recorder_read(&dom, "/scan", 30);
+    for other in ["/points", "/wheel", "/camera/image"] {
+        assert!(!joined(&dom, other), "{other} was joined");
+    }
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    let parts: Vec<PathBuf> = (0..)
+        .map(|i| w.dir.join(format!("parts_{i}.mcap")))
+        .take_while(|p| p.exists())
+        .collect();
+    assert!(parts.len() >= 3, "{parts:?}");
+    assert!(!base.exists());
+    let mut imu = Vec::new();
+    let mut scan = Vec::new();
+    for part in &parts {
+        let info = json_of(&run(Command::new(AXON)
+            .args(["bag", "info", "--json"])
+            .arg(part)));
+        assert_eq!(info["finished"], true, "{info}");
+        let py = py_read(&python, &w.dir, part);
+        let names: Vec<&String> = py.as_object().unwrap().keys().collect();
+        assert!(
+            names.iter().all(|n| *n == "/imu" || *n == "/scan"),
+            "{names:?}"
+        );
+        for (topic, into) in [("/imu", &mut imu), ("/scan", &mut scan)] {
+            if let Some(ms) = py[topic]["messages"].as_array() {
+                into.extend(
+                    ms.iter()
+                        .map(|m| m["value"]["header"]["stamp"]["nanosec"].as_u64().unwrap()),
+                );
+            }
+        }
+    }
+    assert_eq!(imu, (0..60).collect::<Vec<u64>>());
+    assert_eq!(scan, (0..30).collect::<Vec<u64>>());
+
+    // --split-size: parts of at least that size, except the last.
+    let big = topic::<Image>("/big", "sensor_msgs/msg/Image", 60, |i| {
+        json!({"header": {"stamp": {"nanosec": i}}, "encoding": "mono8", "height": 32,
+               "width": 64, "step": 64, "data": vec![i % 256; 2048]})
+    });
+    let pb = publisher(&dom, &big);
+    let base = w.dir.join("sized.mcap");
+    let rec = spawn_record(
+        &name,
+        &[
+            "/big",
+            "--split-size",
+            "16K",
+            "--compression",
+            "none",
+            "-o",
+            base.to_str().unwrap(),
+        ],
+        &[],
+    );
+    until("the recorder to join /big", || joined(&dom, "/big"));
+    for s in &big.samples {
+        send(&pb, &big, s);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    recorder_read(&dom, "/big", 60);
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    let parts: Vec<PathBuf> = (0..)
+        .map(|i| w.dir.join(format!("sized_{i}.mcap")))
+        .take_while(|p| p.exists())
+        .collect();
+    assert!(parts.len() >= 4, "{parts:?}");
+    let mut got = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        if k + 1 < parts.len() {
+            assert!(
+                std::fs::metadata(part).unwrap().len() >= 16 << 10,
+                "{part:?}"
+            );
+        }
+        let py = py_read(&python, &w.dir, part);
+        got.extend(
+            py["/big"]["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["value"]["header"]["stamp"]["nanosec"].as_u64().unwrap()),
+        );
+    }
+    assert_eq!(got, (0..60).collect::<Vec<u64>>());
+}
+
+#[test]
+fn play_keeps_the_recorded_gaps_within_a_millisecond_at_p99_and_honours_exclude_and_start_offset() {
+    let python = python();
+    let mut w = World::new("timing");
+    let (name, dom) = w.domain("timing");
+    let all = topics();
+    let n = 600u32;
+    let imu = topic::<Imu>(
+        "/imu",
+        "sensor_msgs/msg/Imu",
+        n,
+        |i| json!({"header": {"stamp": {"nanosec": i}}, "orientation": {"w": 1.0}}),
+    );
+    let scan = all.into_iter().find(|t| t.name == "/scan").unwrap();
+    let (pi, ps) = (publisher(&dom, &imu), publisher(&dom, &scan));
+    let file = w.dir.join("timing.mcap");
+    let rec = spawn_record(&name, &["-a", "-o", file.to_str().unwrap()], &[]);
+    until("the recorder to join /imu", || joined(&dom, "/imu"));
+    until("the recorder to join /scan", || joined(&dom, "/scan"));
+    // 200 Hz with uneven gaps (3 to 7 ms).
+    for (i, s) in imu.samples.iter().enumerate() {
+        send(&pi, &imu, s);
+        if i % 20 == 0 {
+            send(&ps, &scan, &scan.samples[i / 20]);
+        }
+        std::thread::sleep(Duration::from_millis(3 + (i as u64 * 7) % 5));
+    }
+    recorder_read(&dom, "/imu", n as u64);
+    recorder_read(&dom, "/scan", 30);
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    let py = py_read(&python, &w.dir, &file);
+    let log = |topic: &str| -> Vec<u64> {
+        py[topic]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["log_time"].as_u64().unwrap())
+            .collect()
+    };
+    let (imu_log, scan_log) = (log("/imu"), log("/scan"));
+    assert_eq!(imu_log.len(), n as usize);
+
+    // Played at rate 1 into a fresh domain, /scan excluded: the same
+    // messages in the same order, each gap as recorded. Beside it, a
+    // thread of this process sleeps to the same schedule: its own error is
+    // what this machine's scheduling costs anyone now (on a loaded machine,
+    // a late wake-up is the machine's, not the player's).
+    let (name2, dom2) = w.domain("timing-play");
+    let subs = vec![subscriber(&dom2, &imu)];
+    let schedule = imu_log.clone();
+    let reference = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut at = Vec::with_capacity(schedule.len());
+        for t in &schedule {
+            let due = start + Duration::from_nanos(t - schedule[0]);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            at.push(start.elapsed().as_nanos() as u64);
+        }
+        at
+    });
+    let (got, out) = play_into(
+        &name2,
+        &["--exclude", "^/scan$"],
+        &file,
+        &subs,
+        &[n as usize],
+    );
+    let reference = reference.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(got[0].len(), n as usize);
+    assert_same(&imu, 0, &got[0]);
+    assert!(inspect::topic(&dom2, &TopicName::new("/scan").unwrap()).is_err());
+    let p99_of = |at: &dyn Fn(usize) -> u64| {
+        let mut errs: Vec<u64> = (1..n as usize)
+            .map(|k| (at(k) - at(k - 1)).abs_diff(imu_log[k] - imu_log[k - 1]))
+            .collect();
+        errs.sort_unstable();
+        (
+            errs[errs.len() / 2],
+            errs[errs.len() * 99 / 100],
+            errs[errs.len() - 1],
+        )
+    };
+    let (p50, p99, max) = p99_of(&|k| got[0][k].1);
+    let (r50, r99, rmax) = p99_of(&|k| reference[k]);
+    eprintln!(
+        "play timing, |played gap - recorded gap| over {} gaps: p50 {} us, p99 {} us, max {} us; \
+         a plain sleeper on the same schedule meanwhile: p50 {} us, p99 {} us, max {} us",
+        n - 1,
+        p50 / 1000,
+        p99 / 1000,
+        max / 1000,
+        r50 / 1000,
+        r99 / 1000,
+        rmax / 1000
+    );
+    assert!(
+        p99 < 1_000_000 + r99,
+        "p99 gap error {p99} ns (a plain sleeper: {r99} ns)"
+    );
+
+    // --start-offset: only what was logged that long after the first
+    // message of the file (of any topic).
+    let first = imu_log[0].min(scan_log[0]);
+    let want = imu_log
+        .iter()
+        .filter(|t| **t >= first + 1_500_000_000)
+        .count();
+    assert!(want > 0 && want < n as usize);
+    let (name3, dom3) = w.domain("timing-offset");
+    let subs = vec![subscriber(&dom3, &imu)];
+    let (got, out) = play_into(
+        &name3,
+        &["--start-offset", "1.5", "--rate", "4", "--exclude", "scan"],
+        &file,
+        &subs,
+        &[want],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(got[0].len(), want);
+    assert_same(&imu, n as usize - want, &got[0]);
+}
+
+#[test]
+fn a_writer_slower_than_the_data_counts_losses_per_topic_and_never_pushes_back() {
+    let mut w = World::new("loss");
+    let (name, dom) = w.domain("loss");
+    let ts: Vec<Topic> = topics()
+        .into_iter()
+        .filter(|t| t.name == "/imu" || t.name == "/scan")
+        .collect();
+    let pubs: Vec<RawPublisher> = ts.iter().map(|t| publisher(&dom, t)).collect();
+    let file = w.dir.join("loss.mcap");
+    // A queue of 4 samples and a writer taking 20 ms per message.
+    let rec = spawn_record(
+        &name,
+        &["-a", "--queue-len", "4", "-o", file.to_str().unwrap()],
+        &[("AXON_BAG_TEST_WRITER_STALL_MS", "20")],
+    );
+    for t in &ts {
+        until(&format!("the recorder to join {}", t.name), || {
+            joined(&dom, t.name)
+        });
+    }
+    for i in 0..60 {
+        for (p, t) in pubs.iter().zip(&ts) {
+            if let Some(s) = t.samples.get(i) {
+                send(p, t, s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The receive loop keeps up with the publishers however slow the
+    // writer is: it takes every sample from shared memory.
+    for t in &ts {
+        recorder_read(&dom, t.name, t.samples.len() as u64);
+    }
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("queue full"));
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    assert_eq!(info["finished"], true, "{info}");
+    for t in &ts {
+        let ti = info["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["topic"] == t.name)
+            .unwrap();
+        let messages = ti["messages"].as_u64().unwrap();
+        let l = &ti["losses"];
+        assert!(l["queue"].as_u64().unwrap() > 0, "{ti}");
+        assert_eq!(
+            messages + l["total"].as_u64().unwrap(),
+            t.samples.len() as u64,
+            "{ti}"
+        );
+    }
+}
+
+#[test]
+fn a_record_table_in_a_launch_file_records_from_the_start_as_a_supervised_process() {
+    let python = python();
+    let launch = Path::new(AXON).with_file_name("launch");
+    assert!(
+        launch.exists(),
+        "this test runs the launcher beside axon ({}): build it with \
+         `cargo build --release -p axon-launch` (./test builds every binary)",
+        launch.display()
+    );
+    let mut w = World::new("launch");
+    let (name, dom) = w.domain("launch");
+    let ts: Vec<Topic> = topics()
+        .into_iter()
+        .filter(|t| t.name == "/imu" || t.name == "/scan")
+        .collect();
+    let pubs: Vec<RawPublisher> = ts.iter().map(|t| publisher(&dom, t)).collect();
+    std::fs::create_dir(w.dir.join("rec")).unwrap();
+    let robot = w.dir.join("robot.toml");
+    std::fs::write(
+        &robot,
+        format!(
+            "[launch]\ndomain = \"{name}\"\n\n[[record]]\nname = \"recorder\"\nall = true\n\
+             exclude = \"^/scan$\"\noutput = \"rec\"\ncompression = \"lz4\"\n"
+        ),
+    )
+    .unwrap();
+    let robot_run = Command::new(&launch)
+        .arg(&robot)
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the launched recorder to join /imu", || {
+        joined(&dom, "/imu")
+    });
+    for i in 0..60 {
+        for (p, t) in pubs.iter().zip(&ts) {
+            if let Some(s) = t.samples.get(i) {
+                send(p, t, s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    recorder_read(&dom, "/imu", 60);
+    assert!(!joined(&dom, "/scan"), "/scan was excluded");
+    sigterm(&robot_run); // the launcher stops the recorder, which finishes its file
+    let out = wait_output(robot_run);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("recorder | wrote"), "{said}");
+    let files: Vec<PathBuf> = std::fs::read_dir(w.dir.join("rec"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&files[0])));
+    assert_eq!(info["finished"], true, "{info}");
+    assert_eq!(info["compression"], json!(["lz4"]), "{info}");
+    assert_eq!(info["messages"], 60, "{info}");
+    let py = py_read(&python, &w.dir, &files[0]);
+    assert_eq!(py["/imu"]["messages"].as_array().unwrap().len(), 60);
+    assert!(py.get("/scan").is_none());
+
+    // A bad [[record]] table: one error with its file:line:col, nothing run.
+    let bad = w.dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[record]]\nname = \"recorder\"\nregex = \"(/unclosed\"\noutput = \"rec\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(&launch).arg(&bad));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:3:9") && err.contains("unclosed"),
+        "{err}"
+    );
+    let neither = w.dir.join("neither.toml");
+    std::fs::write(
+        &neither,
+        "[[record]]\nname = \"recorder\"\noutput = \"rec\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(&launch).arg(&neither));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("neither.toml:2:") && err.contains("exactly one of `topics`"),
+        "{err}"
+    );
+}

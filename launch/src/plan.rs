@@ -108,6 +108,9 @@ pub enum ProcessKind {
     Node(NodeSpec),
     /// A socket link endpoint (`[[link]]`, runs `axon-link`).
     Link(crate::link::LinkSpec),
+    /// A recorder (`[[record]]`, runs `axon bag record`; its settings are
+    /// its arguments).
+    Record,
 }
 
 impl ProcessKind {
@@ -115,7 +118,7 @@ impl ProcessKind {
     pub fn as_node(&self) -> Option<&NodeSpec> {
         match self {
             ProcessKind::Node(n) => Some(n),
-            ProcessKind::Link(_) => None,
+            _ => None,
         }
     }
 
@@ -123,7 +126,7 @@ impl ProcessKind {
     pub fn as_link(&self) -> Option<&crate::link::LinkSpec> {
         match self {
             ProcessKind::Link(l) => Some(l),
-            ProcessKind::Node(_) => None,
+            _ => None,
         }
     }
 }

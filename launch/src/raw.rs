@@ -25,6 +25,9 @@ pub struct RawFile {
     /// `[[link]]` tables (socket links), in file order.
     #[serde(default)]
     pub link: Vec<RawLink>,
+    /// `[[record]]` tables (`axon bag record` processes), in file order.
+    #[serde(default)]
+    pub record: Vec<RawRecord>,
     /// `[topic."/name"]` tables: topic declarations, by resolved name.
     #[serde(default)]
     pub topic: SpannedMap<RawTopic>,
@@ -82,6 +85,41 @@ pub struct RawLink {
     pub heartbeat: Option<Spanned<String>>,
     /// Peer silence after which the connection is dropped (default 2s).
     pub dead_after: Option<Spanned<String>>,
+    /// Respawn policy (default `always`).
+    pub respawn: Option<Spanned<RawRespawn>>,
+    /// Nodes or links that must be ready first.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// If it ends for good, the robot stops.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// One `[[record]]` table: an `axon bag record` process, supervised like a
+/// node, recording from the moment the robot starts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    /// Unique name (shared with nodes and links).
+    pub name: Spanned<String>,
+    /// Topics to record.
+    #[serde(default)]
+    pub topics: Vec<Spanned<String>>,
+    /// Every topic, including those that appear later.
+    #[serde(default)]
+    pub all: bool,
+    /// Topics this regular expression matches.
+    pub regex: Option<Spanned<String>>,
+    /// Topics this regular expression matches are left out.
+    pub exclude: Option<Spanned<String>>,
+    /// A directory (relative to the launch file) for new files, or a file.
+    pub output: Spanned<String>,
+    /// `"zstd"` (default), `"lz4"` or `"none"`.
+    pub compression: Option<Spanned<String>>,
+    /// A new file once one holds this many bytes, e.g. `"512M"`.
+    pub split_size: Option<Spanned<String>>,
+    /// A new file once one spans this long, e.g. `"60s"`.
+    pub split_duration: Option<Spanned<String>>,
     /// Respawn policy (default `always`).
     pub respawn: Option<Spanned<RawRespawn>>,
     /// Nodes or links that must be ready first.

@@ -647,6 +647,9 @@ impl Loader {
         for link in &raw.link {
             self.add_link(&src, link, &args, &env)?;
         }
+        for rec in &raw.record {
+            self.add_record(&src, rec, &args, &env)?;
+        }
         for inc in &l.include {
             let at = src.location(inc.span());
             let file = subst_at(&inc.get_ref().file, at.clone(), &args)?;
@@ -1072,6 +1075,137 @@ impl Loader {
                 priority: None,
                 required: l.required,
                 kind: ProcessKind::Link(spec),
+            },
+            deps,
+            ready_type_at: None,
+        });
+        Ok(())
+    }
+
+    /// A `[[record]]` table: an `axon bag record` process (the `axon`
+    /// executable beside the launcher or on `$PATH`), every setting checked
+    /// here with its position.
+    fn add_record(
+        &mut self,
+        src: &SourceFile,
+        r: &RawRecord,
+        args: &Args,
+        launch_env: &[(String, String)],
+    ) -> Result<(), LoadError> {
+        let name = subst(src, &r.name, args)?;
+        if axon::names::validate_node_name(&name).is_err() || !valid_name(&name) {
+            return Err(invalid(
+                src,
+                r.name.span(),
+                format!("record name `{name}` must be non-empty ASCII letters, digits, `_` or `-`"),
+            ));
+        }
+        let here = src.location(r.name.span());
+        self.claim_name(&name, &here)?;
+        let mut a: Vec<String> = vec!["bag".into(), "record".into()];
+        let chosen =
+            usize::from(!r.topics.is_empty()) + usize::from(r.all) + usize::from(r.regex.is_some());
+        if chosen != 1 {
+            return Err(invalid(
+                src,
+                r.name.span(),
+                format!("record `{name}` needs exactly one of `topics`, `all = true` and `regex`"),
+            ));
+        }
+        for t in &r.topics {
+            let topic = subst(src, t, args)?;
+            if !valid_topic(&topic) {
+                return Err(invalid(
+                    src,
+                    t.span(),
+                    format!("`{topic}` is not a topic name"),
+                ));
+            }
+            a.push(resolve_topic(&topic, None, &[]));
+        }
+        if r.all {
+            a.push("-a".into());
+        }
+        for (flag, re) in [("-e", &r.regex), ("--exclude", &r.exclude)] {
+            if let Some(re) = re {
+                let text = subst(src, re, args)?;
+                if let Err(e) = regex::Regex::new(&text) {
+                    return Err(invalid(src, re.span(), format!("`{text}`: {e}")));
+                }
+                a.extend([flag.to_owned(), text]);
+            }
+        }
+        let output = subst(src, &r.output, args)?;
+        if output.is_empty() {
+            return Err(invalid(src, r.output.span(), "`output` is empty"));
+        }
+        a.extend(["-o".into(), src.dir().join(output).display().to_string()]);
+        if let Some(c) = &r.compression {
+            let text = subst(src, c, args)?;
+            if !matches!(text.as_str(), "zstd" | "lz4" | "none") {
+                return Err(invalid(
+                    src,
+                    c.span(),
+                    format!("compression `{text}`: expected \"zstd\", \"lz4\" or \"none\""),
+                ));
+            }
+            a.extend(["--compression".into(), text]);
+        }
+        if let Some(s) = &r.split_size {
+            let text = subst(src, s, args)?;
+            let (num, unit) = text.split_at(
+                text.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(text.len()),
+            );
+            let ok = num.parse::<u64>().is_ok_and(|n| n > 0)
+                && matches!(unit, "" | "K" | "M" | "G" | "KiB" | "MiB" | "GiB");
+            if !ok {
+                return Err(invalid(
+                    src,
+                    s.span(),
+                    format!(
+                        "split_size `{text}`: expected bytes above 0, e.g. \"512M\" or \"1GiB\""
+                    ),
+                ));
+            }
+            a.extend(["--split-size".into(), text]);
+        }
+        if let Some(at) = &r.split_duration {
+            let d = duration(src, at, args)?;
+            if d.is_zero() {
+                return Err(invalid(src, at.span(), "split_duration must be above zero"));
+            }
+            a.extend(["--split-duration".into(), format!("{}", d.as_secs_f64())]);
+        }
+        let program = resolve_exec("axon", src.dir(), self.exe_dir.as_deref()).map_err(|hint| {
+            LoadError::MissingExecutable {
+                at: here.clone(),
+                exec: "axon".to_owned(),
+                hint,
+            }
+        })?;
+        let always = Respawn {
+            policy: Policy::Always,
+            max_restarts: u32::MAX,
+            backoff: DEFAULT_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        };
+        let deps = depends_on(src, &r.depends_on, args)?;
+        charge_env(launch_env, &here, args)?;
+        self.nodes.push(Collected {
+            spec: ProcessSpec {
+                args: a,
+                name,
+                defined_at: here,
+                program,
+                env: launch_env.to_vec(),
+                respawn: respawn(src, r.respawn.as_ref(), args, always)?,
+                depends_on: Vec::new(),
+                ready: None,
+                cpu: None,
+                priority: None,
+                required: r.required,
+                kind: ProcessKind::Record,
             },
             deps,
             ready_type_at: None,

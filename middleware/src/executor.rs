@@ -190,6 +190,28 @@ impl<'a> Executor<'a> {
         self.add(|set| set.subscriber(sub), h)
     }
 
+    /// Runs `f` for every request to `server`, at most [`BATCH`] per
+    /// wake-up; `f` answers it (`reply`, `loan_reply`), or keeps it to
+    /// answer later (out of order), or drops it (the caller gets
+    /// `Declined`).
+    pub fn on_request<Req: Message + ?Sized, Resp: Message + ?Sized, R: CallbackResult>(
+        self,
+        server: &'a crate::service::Server<Req, Resp>,
+        mut f: impl FnMut(crate::service::Request<'a, Req, Resp>) -> R + 'a,
+    ) -> Self {
+        let h: Handler<'a> = Box::new(move || {
+            for _ in 0..BATCH {
+                match server.try_recv_request() {
+                    Ok(Some(r)) => callback(f(r))?,
+                    Ok(None) => break,
+                    Err(e) => return Err(SpinError::Callback(Box::new(e))),
+                }
+            }
+            Ok(())
+        });
+        self.add(|set| set.server(server), h)
+    }
+
     /// Runs `f` every `period`: absolute deadlines (no drift), missed
     /// periods skipped. A period read from a param: [`Hz::period`](crate::Hz::period).
     pub fn every<R: CallbackResult>(self, period: Duration, mut f: impl FnMut() -> R + 'a) -> Self {

@@ -51,6 +51,8 @@ use crate::sys::SegmentFile;
 use crate::wake::WakeMechanism;
 use crate::{Node, Schema};
 
+pub use crate::queue::fuzz_image as queue_image;
+
 /// Largest sample [`type_description`] decodes.
 pub const MAX_SAMPLE: usize = 64 * 1024;
 
@@ -547,4 +549,98 @@ pub fn topics_file(data: &[u8]) {
         text,
         "declarations changed on a round trip"
     );
+}
+
+/// The service [`service_image`] uses.
+pub const SERVICE: &str = "/fuzz_service";
+
+/// Treats `data` as the bytes of a service's segment file (`service_shm.rs`)
+/// and runs the real code on it: the tools' `service::list`, a client
+/// joining (reclaiming whatever its record's slots hold) and sending, a
+/// server taking requests over and answering them with slice responses,
+/// the client polling. Each input runs twice: its participants dead, then
+/// alive (this process holds every record lock of the image). Bounds: the
+/// file has the input's size; at most 4 sends, 8 receives, 4 polls; no call
+/// blocks (every wait has a zero timeout). Responses our server wrote for
+/// our client's requests must arrive intact; anything else is an error
+/// value. Seeds: `fuzz/corpus/service_image` (real segments of
+/// `FuzzSample -> FuzzBlob`, see `tests/fuzz_corpus.rs`).
+pub fn service_image(data: &[u8]) {
+    service_run(data, false);
+    service_run(data, true);
+}
+
+fn service_run(data: &[u8], alive: bool) {
+    let Ok(dir) = ScratchDir::new() else { return };
+    let domain = Domain::new(&dir.0, DOMAIN).expect("valid domain name");
+    let name = TopicName::new(SERVICE).expect("valid service name");
+    let path = crate::service_shm::service_path(&domain, &name);
+    if write_private(&path, data).is_err() {
+        return;
+    }
+    let held = alive.then(|| SegmentFile::open(&path).ok()).flatten();
+    if let Some(f) = &held {
+        for byte in 1..=1 + crate::service::MAX_CLIENTS as u64 {
+            let _ = f.try_lock(byte, true);
+        }
+    }
+    let _ = crate::service::list(&domain);
+    let Ok(node) = Node::builder("fuzz")
+        .domain(domain.clone())
+        .no_signal_handlers()
+        .create()
+    else {
+        return;
+    };
+    let client = node
+        .client::<FuzzSample, FuzzBlob>(SERVICE)
+        .max_response_len(4)
+        .create();
+    let server = node
+        .service::<FuzzSample, FuzzBlob>(SERVICE)
+        .max_response_len(4)
+        .create();
+    if let Ok(c) = &client {
+        let _ = (c.service_is_ready(), c.max_request_len(), c.max_in_flight());
+        let mut pending = Vec::new();
+        for seq in 0..4 {
+            match c.send(&FuzzSample { seq, value: !seq }) {
+                Ok(p) => pending.push((seq, p)),
+                Err(_) => break,
+            }
+        }
+        let mut answered = Vec::new();
+        if let Ok(s) = &server {
+            for _ in 0..8 {
+                let Ok(Some(r)) = s.try_recv_request() else {
+                    break;
+                };
+                let (seq, value, from) = (r.seq, r.value, r.client());
+                let len = (seq % 4) as usize;
+                if let Ok(mut loan) = r.loan_reply_slice(len) {
+                    loan.seq = seq;
+                    loan.data.fill(value);
+                    loan.send();
+                    answered.push((from, seq));
+                }
+            }
+            let _ = s.recv_request_timeout(Duration::ZERO);
+        }
+        for (seq, mut p) in pending {
+            if let Ok(Some(resp)) = p.try_recv() {
+                // Only our server's answers to our requests are checked:
+                // the image's live peers may answer anything.
+                if server.is_ok() && !alive && answered.iter().any(|(_, s)| *s == seq) {
+                    assert_eq!(resp.seq, seq, "response to another request");
+                    assert_eq!(resp.data.len(), (seq % 4) as usize, "wrong length");
+                    assert!(resp.data.iter().all(|v| *v == !seq), "wrong bytes");
+                }
+            }
+            let _ = p.wait_mut(Duration::ZERO);
+        }
+    }
+    drop(server);
+    drop(client);
+    let _ = crate::service::list(&domain);
+    drop(held);
 }

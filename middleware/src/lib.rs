@@ -41,6 +41,8 @@ mod sync;
 #[cfg(loom)]
 pub mod protocol;
 #[cfg(loom)]
+pub mod service_protocol;
+#[cfg(loom)]
 pub mod wake;
 
 #[cfg(not(loom))]
@@ -76,10 +78,17 @@ mod protocol;
 mod publisher;
 #[cfg(not(loom))]
 pub mod qos;
+pub mod queue;
 #[cfg(not(loom))]
 mod run;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(not(loom))]
+pub mod service;
+#[cfg(not(loom))]
+mod service_protocol;
+#[cfg(not(loom))]
+pub(crate) mod service_shm;
 #[cfg(not(loom))]
 pub mod shutdown;
 #[cfg(not(loom))]
@@ -105,7 +114,15 @@ pub use {
     param::{Hz, Seconds},
     publisher::{HeldLoan, Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
+    queue::{
+        Delivery, JobLoan, QueueOpenError, QueueProducer, QueueProducerBuilder, QueueRecvError,
+        QueueWorker, QueueWorkerBuilder, SendError, SettleError,
+    },
     run::run,
+    service::{
+        CallError, Client, ClientBuilder, Pending, ReplyLoan, Request, RequestLoan, Response,
+        ServeError, Server, ServiceBuilder, ServiceError,
+    },
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{HeldSample, RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,

@@ -243,6 +243,23 @@ impl Node {
         }
     }
 
+    /// Starts building the server of service `name` (`Req` in, `Resp` out);
+    /// see [`crate::service`].
+    pub fn service<Req: Message + ?Sized, Resp: Message + ?Sized>(
+        &self,
+        name: &str,
+    ) -> crate::service::ServiceBuilder<'_, Req, Resp> {
+        crate::service::ServiceBuilder::new(self, name)
+    }
+
+    /// Starts building a client of service `name`; see [`crate::service`].
+    pub fn client<Req: Message + ?Sized, Resp: Message + ?Sized>(
+        &self,
+        name: &str,
+    ) -> crate::service::ClientBuilder<'_, Req, Resp> {
+        crate::service::ClientBuilder::new(self, name)
+    }
+
     /// Starts building a subscriber of `T` on `topic`.
     pub fn subscriber<T: Message + ?Sized>(&self, topic: &str) -> SubscriberBuilder<'_, T> {
         SubscriberBuilder {
@@ -465,7 +482,7 @@ impl NodeBuilder {
 
 /// Checks that a `T` can be viewed at a slot's payload alignment, so that the
 /// views in `Loan` and `Sample` cannot fail later.
-fn check_alignment<T: Message + ?Sized>(desc: &TypeDesc) -> Result<(), OpenError> {
+pub(crate) fn check_alignment<T: Message + ?Sized>(desc: &TypeDesc) -> Result<(), OpenError> {
     let need = desc.fixed_size as usize + crate::layout::PAYLOAD_ALIGN;
     let buf = vec![0u64; need / 8 + 8];
     let base = buf.as_ptr() as usize;

@@ -127,6 +127,8 @@ pub enum WaitSetError {
 
 enum Entry<'a> {
     Sub(&'a RawSubscriber),
+    /// A service's server: ready when a request is posted.
+    Server(&'a crate::service_shm::ServiceSegment),
     Timer {
         next_ns: u64,
         /// 0: one-shot.
@@ -199,6 +201,20 @@ impl<'a> WaitSet<'a> {
         }
         self.subs += 1;
         self.entries.push(Entry::Sub(sub));
+        Ok(Key(self.entries.len() - 1))
+    }
+
+    /// Adds a service's server: [`Event::Data`] when a request waits
+    /// (take it with `try_recv_request`).
+    pub fn server<Req: Message + ?Sized, Resp: Message + ?Sized>(
+        &mut self,
+        server: &'a crate::service::Server<Req, Resp>,
+    ) -> Result<Key, WaitSetError> {
+        if self.subs + 1 >= MAX_WORDS {
+            return Err(WaitSetError::Full { max: MAX_WORDS - 1 });
+        }
+        self.subs += 1;
+        self.entries.push(Entry::Server(server.segment()));
         Ok(Key(self.entries.len() - 1))
     }
 
@@ -313,12 +329,32 @@ impl<'a> WaitSet<'a> {
                 private: false,
             });
         }
+        let servers: Vec<&crate::service_shm::ServiceSegment> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Server(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        for s in &servers {
+            let rec = s.server();
+            words.push(Word {
+                word: &rec.word,
+                expected: handshake::token(&rec.word),
+                private: false,
+            });
+        }
         for s in &subs {
             handshake::announce(&s.segment().members().sleepers, 1 << s.record_index());
         }
+        for s in &servers {
+            handshake::announce(&s.server().sleepers, 1);
+        }
         let ready_now = crate::shutdown::requested()
             || crate::shutdown::reload_pending()
-            || subs.iter().any(|s| s.pending());
+            || subs.iter().any(|s| s.pending())
+            || servers.iter().any(|s| s.has_request());
         let r = if ready_now {
             Ok(())
         } else {
@@ -326,6 +362,9 @@ impl<'a> WaitSet<'a> {
         };
         for s in &subs {
             handshake::retract(&s.segment().members().sleepers, 1 << s.record_index());
+        }
+        for s in &servers {
+            handshake::retract(&s.server().sleepers, 1);
         }
         r
     }
@@ -343,6 +382,11 @@ impl<'a> WaitSet<'a> {
                         ready.events.push((Key(i), Event::Data));
                     } else if s.check_gone(thorough) {
                         ready.events.push((Key(i), Event::PublisherGone));
+                    }
+                }
+                Entry::Server(s) => {
+                    if s.has_request() {
+                        ready.events.push((Key(i), Event::Data));
                     }
                 }
                 Entry::Timer {

@@ -170,7 +170,7 @@ mod imp {
     use crate::segment::{bits, Segment};
     use crate::sync::Ordering;
 
-    pub(crate) use super::futex::{wait_any, Futex, Word, MAX_WORDS};
+    pub(crate) use super::futex::{wait_any, wake as wake_word, Futex, Word, MAX_WORDS};
     pub(crate) use super::semaphore::{init as init_semaphore, Semaphore};
 
     /// Publisher side, after every send: wakes the subscribers that
@@ -296,4 +296,11 @@ pub(crate) fn futex_wake_private(word: &std::sync::atomic::AtomicU32) {
 #[cfg(not(loom))]
 pub(crate) fn post_semaphore_sleepers() {
     semaphore::post_sleepers()
+}
+
+/// Wakes every thread sleeping on `word` in shared memory (services:
+/// `service_shm.rs`).
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_shared(word: &crate::sync::AtomicU32) {
+    futex::wake(word, false)
 }

@@ -1,0 +1,60 @@
+//! `axon view`: glue over crate `axon-view` (a Foxglove WebSocket server).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use axon::TopicName;
+use axon_view::ViewOptions;
+use clap::Args;
+
+use crate::Global;
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Address to listen on (0.0.0.0 for every interface: anyone on the network may then watch and publish).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    bind: IpAddr,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8765)]
+    port: u16,
+    /// Only these topics (default: every topic of the domain).
+    #[arg(long, num_args = 1.., value_name = "TOPIC")]
+    topics: Vec<String>,
+    /// At most this many messages per second on each channel (the newest is sent).
+    #[arg(long, value_name = "HZ")]
+    max_rate: Option<f64>,
+}
+
+pub fn run(g: &Global, a: &ViewArgs, _out: &mut dyn Write) -> anyhow::Result<()> {
+    let domain = g.domain()?;
+    let topics = if a.topics.is_empty() {
+        None
+    } else {
+        let mut list = Vec::new();
+        for t in &a.topics {
+            list.push(
+                TopicName::new(t)
+                    .with_context(|| format!("--topics {t}"))?
+                    .to_string(),
+            );
+        }
+        Some(list)
+    };
+    let max_rate = match a.max_rate {
+        None => None,
+        Some(hz) if hz.is_finite() && hz > 0.0 && hz <= 1e6 => Some(hz),
+        Some(hz) => bail!("--max-rate {hz}: give messages per second above 0"),
+    };
+    axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
+    let opts = ViewOptions {
+        bind: a.bind,
+        port: a.port,
+        topics,
+        max_rate,
+    };
+    axon_view::serve(&domain, &opts, Arc::new(AtomicBool::new(false)))?;
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|d: &[u8]| axon::fuzzing::service_image(d));
