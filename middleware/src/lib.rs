@@ -112,7 +112,7 @@ pub use {
     names::{Domain, NameError, TopicName},
     node::{Node, NodeBuilder, PublisherBuilder, SubscriberBuilder},
     param::{Hz, Seconds},
-    publisher::{Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
+    publisher::{HeldLoan, Loan, Publisher, RawLoan, RawPublisher, SlotStats, TypeDesc},
     qos::{Durability, Qos, Reliability},
     queue::{
         Delivery, JobLoan, QueueOpenError, QueueProducer, QueueProducerBuilder, QueueRecvError,
@@ -124,7 +124,7 @@ pub use {
         ServeError, Server, ServiceBuilder, ServiceError,
     },
     shutdown::{request_shutdown, shutdown_requested},
-    subscriber::{RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
+    subscriber::{HeldSample, RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
     sys::monotonic_ns,
     waitset::{Event, Key, Ready, WaitSet, WaitSetError},
     wake::{WaitError, WakeMechanism},

@@ -163,6 +163,58 @@ impl Node {
         &self.topics
     }
 
+    /// An untyped publisher for a type known only at run time (`desc`,
+    /// e.g. built from a [`Description`](axon_message::Description) by a
+    /// binding): the topic is resolved and the launch file's declarations
+    /// applied as for [`Node::publisher`].
+    pub fn raw_publisher(
+        &self,
+        topic: &str,
+        desc: &TypeDesc,
+        qos: &Qos,
+    ) -> Result<RawPublisher, OpenError> {
+        let topic = self.resolve(topic)?;
+        let (qos, declared) = self.declared_qos(&topic, desc, qos)?;
+        RawPublisher::create_declared(
+            &self.domain,
+            topic,
+            desc,
+            &qos,
+            &self.name,
+            declared.as_ref(),
+        )
+    }
+
+    /// An untyped subscriber for a type known only at run time, or with
+    /// `desc == None` for whatever type an existing topic has (its segment
+    /// carries the description); otherwise as [`Node::subscriber`].
+    pub fn raw_subscriber(
+        &self,
+        topic: &str,
+        desc: Option<&TypeDesc>,
+        qos: &Qos,
+    ) -> Result<RawSubscriber, OpenError> {
+        let topic = self.resolve(topic)?;
+        let (qos, declared) = match desc {
+            Some(d) => self.declared_qos(&topic, d, qos)?,
+            None => (qos.clone(), None),
+        };
+        let raw = RawSubscriber::create_declared(
+            &self.domain,
+            topic.clone(),
+            desc,
+            &qos,
+            &self.name,
+            declared.as_ref(),
+        )?;
+        raw.set_node_id(self.id);
+        raw.set_wake(self.wake).map_err(|e| OpenError::Io {
+            path: self.domain.segment_path(&topic),
+            source: e,
+        })?;
+        Ok(raw)
+    }
+
     /// The QoS a participant of type `desc` that asked for `qos` opens
     /// `topic` with, after the topic's declaration (if any).
     fn declared_qos(

@@ -129,7 +129,12 @@ pub struct RawPublisher {
     seg: Segment,
     lane: usize,
     state: RefCell<LaneState>,
+    /// Unique in the process: which publisher a [`HeldLoan`] belongs to.
+    id: u64,
 }
+
+/// Source of [`RawPublisher`] ids.
+static NEXT_PUBLISHER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl RawPublisher {
     /// Opens (or creates) `topic` in `domain` for type `desc` and claims a lane.
@@ -240,6 +245,7 @@ impl RawPublisher {
             seg,
             lane,
             state: RefCell::new(state),
+            id: NEXT_PUBLISHER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -670,6 +676,75 @@ impl RawLoan<'_> {
     pub fn send(mut self) -> u64 {
         self.done = true;
         self.publisher.send_slot(self.slot, self.elems)
+    }
+}
+
+impl RawLoan<'_> {
+    /// Keeps the loan without borrowing its publisher: the slot stays ours
+    /// until [`RawPublisher::send_held`] or [`RawPublisher::drop_held`]. For
+    /// bindings whose loans cannot borrow (Python's).
+    pub fn detach(mut self) -> HeldLoan {
+        self.done = true;
+        HeldLoan {
+            owner: self.publisher.id,
+            slot: self.slot,
+            elems: self.elems,
+        }
+    }
+}
+
+/// A loan [detached](RawLoan::detach) from the borrow of its publisher.
+/// Only that publisher writes, sends or drops it; one dropped without
+/// either keeps its slot (one of `max_loans`) until the publisher is dropped.
+#[derive(Debug)]
+pub struct HeldLoan {
+    owner: u64,
+    slot: u32,
+    elems: usize,
+}
+
+impl HeldLoan {
+    /// Trailing elements of this sample.
+    pub fn elems(&self) -> usize {
+        self.elems
+    }
+}
+
+impl RawPublisher {
+    /// The payload bytes of a held loan (`payload_len(elems)`); `None` if
+    /// another publisher loaned it.
+    pub fn held_bytes_mut<'a>(&'a self, held: &'a mut HeldLoan) -> Option<&'a mut [u8]> {
+        if held.owner != self.id {
+            return None;
+        }
+        let len = self.payload_len(held.elems);
+        debug_assert!(len <= self.seg.config.view_len(held.elems));
+        let ptr = self.seg.payload_ptr(self.lane, held.slot);
+        // SAFETY: as in `RawLoan::slot_bytes_mut`: (1) `len = payload_len(elems)`
+        // with `elems <= max_elems` checked at loan time, so the range lies in
+        // the slot's payload area; (2) the slot is ours while loaned (not in
+        // the ring, no other loan has it); (3) `&mut HeldLoan` (not `Copy`,
+        // one per loan) makes this the only live reference in-process.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+
+    /// Publishes a held loan and returns its sequence number; the loan
+    /// comes back untouched if another publisher loaned it.
+    pub fn send_held(&self, held: HeldLoan) -> Result<u64, HeldLoan> {
+        if held.owner != self.id {
+            return Err(held);
+        }
+        Ok(self.send_slot(held.slot, held.elems))
+    }
+
+    /// Gives a held loan's slot back unpublished; the loan comes back
+    /// untouched if another publisher loaned it.
+    pub fn drop_held(&self, held: HeldLoan) -> Result<(), HeldLoan> {
+        if held.owner != self.id {
+            return Err(held);
+        }
+        self.drop_loan(held.slot);
+        Ok(())
     }
 }
 

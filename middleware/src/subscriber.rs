@@ -71,7 +71,12 @@ pub struct RawSubscriber {
     /// Lanes seen in `Membership::used_lanes` so far: that word is never
     /// cleared, so a peer that clears it cannot make us stop polling.
     seen_lanes: Cell<u64>,
+    /// Unique in the process: which subscriber a [`HeldSample`] belongs to.
+    id: u64,
 }
+
+/// Source of [`RawSubscriber`] ids.
+static NEXT_SUBSCRIBER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A received sample, untyped: its slot stays protected until dropped.
 #[derive(Debug)]
@@ -160,6 +165,7 @@ impl RawSubscriber {
                         dead_claims,
                         node_id: Cell::new(0),
                         seen_lanes: Cell::new(0),
+                        id: NEXT_SUBSCRIBER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     });
                 }
                 Err(e @ OpenError::Replaced { .. }) => last = Some(e),
@@ -825,6 +831,64 @@ impl<'a> RawSample<'a> {
     fn view_bytes(&self) -> &'a [u8] {
         let len = self.sub.seg.config.view_len(self.info.elems);
         self.sub.payload(self.info.publisher, self.slot, len)
+    }
+}
+
+impl RawSample<'_> {
+    /// Keeps the sample without borrowing its subscriber: the slot stays
+    /// protected until [`RawSubscriber::release_held`] (or the subscriber is
+    /// dropped). For bindings whose samples cannot borrow (Python's).
+    pub fn detach(self) -> HeldSample {
+        let held = HeldSample {
+            owner: self.sub.id,
+            hazard: self.hazard,
+            slot: self.slot,
+            info: self.info,
+        };
+        std::mem::forget(self);
+        held
+    }
+}
+
+/// A sample [detached](RawSample::detach) from the borrow of its
+/// subscriber: a token of the hazard that protects its slot. Only the
+/// subscriber that received it reads or releases it; one dropped without
+/// [`RawSubscriber::release_held`] keeps its hazard (one of `max_held`)
+/// until the subscriber is dropped.
+#[derive(Debug)]
+pub struct HeldSample {
+    owner: u64,
+    hazard: usize,
+    slot: u32,
+    info: SampleInfo,
+}
+
+impl HeldSample {
+    /// Where the sample came from.
+    pub fn info(&self) -> SampleInfo {
+        self.info
+    }
+}
+
+impl RawSubscriber {
+    /// The payload bytes of a held sample, where they lie in shared memory;
+    /// `None` if another subscriber received it.
+    pub fn held_bytes<'a>(&'a self, held: &'a HeldSample) -> Option<&'a [u8]> {
+        if held.owner != self.id {
+            return None;
+        }
+        let len = self.seg.config.payload_len(held.info.elems);
+        Some(self.payload(held.info.publisher, held.slot, len))
+    }
+
+    /// Gives a held sample's slot back to its publisher; the sample comes
+    /// back untouched if another subscriber received it.
+    pub fn release_held(&self, held: HeldSample) -> Result<(), HeldSample> {
+        if held.owner != self.id {
+            return Err(held);
+        }
+        self.release(held.hazard);
+        Ok(())
     }
 }
 

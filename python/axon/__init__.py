@@ -1,0 +1,421 @@
+"""axon for Python: zero-copy shared-memory publish/subscribe.
+
+    import axon
+    node = axon.Node("detector")
+    sub = node.subscriber("/camera/image", axon.msgs.Image)
+    with sub.recv(timeout=1.0) as img:
+        pixels = img.data            # read-only numpy view of the slot
+        print(img.width, img.height, pixels.mean())
+
+A received sample is valid while held: until ``release()`` or the end of
+its ``with`` block. Its numpy views point into shared memory, so no view
+may outlive the slot: ``release()`` while a view is alive raises
+``BufferError`` (delete the views first); the end of a ``with`` block with
+views still alive leaves the slot held until the last view is gone; any
+access through the sample after release raises ``RuntimeError``.
+"""
+
+import asyncio
+import json
+import signal
+import threading
+import types
+
+import numpy as np
+
+from . import _axon
+from ._axon import AxonError, MessageType, PublisherGone, Shutdown, monotonic_ns
+
+__all__ = [
+    "AxonError", "PublisherGone", "Shutdown", "MessageType", "Node", "Publisher",
+    "Subscriber", "Sample", "Loan", "msgs", "message_type", "monotonic_ns",
+]
+
+
+def _dtype(spec):
+    if isinstance(spec, dict):
+        return np.dtype({
+            "names": spec["names"],
+            "formats": [_dtype(f) for f in spec["formats"]],
+            "offsets": spec["offsets"],
+            "itemsize": spec["itemsize"],
+        })
+    if isinstance(spec, tuple):
+        return np.dtype((_dtype(spec[0]), spec[1]))
+    return np.dtype(spec)
+
+
+class _TypeInfo:
+    """What the Python layer needs of a message type, computed once."""
+
+    def __init__(self, ty):
+        self.ty = ty
+        fixed, sl = ty._dtypes()
+        self.fixed = _dtype(fixed)
+        if sl is not None:
+            self.slice_field, self.slice_dtype, self.slice_offset = sl[0], _dtype(sl[1]), sl[2]
+        else:
+            self.slice_field = self.slice_dtype = self.slice_offset = None
+        self.fields = dict(ty._fields())
+
+
+_infos = {}
+
+
+def _info(ty):
+    key = (ty.name, ty.fingerprint)
+    info = _infos.get(key)
+    if info is None:
+        info = _infos[key] = _TypeInfo(ty)
+    return info
+
+
+def _ns(value):
+    if isinstance(value, dict):
+        return types.SimpleNamespace(**{k: _ns(v) for k, v in value.items()})
+    return value
+
+
+class _Slot:
+    """Shared parts of Sample and Loan: fields and numpy views of a slot."""
+
+    __slots__ = ("_slot", "_info", "_fields_cache")
+
+    def __init__(self, slot, info):
+        object.__setattr__(self, "_slot", slot)
+        object.__setattr__(self, "_info", info)
+        object.__setattr__(self, "_fields_cache", None)
+
+    def _view(self):
+        return self._slot._bytes_view()
+
+    def _slice_array(self):
+        info = self._info
+        raw = self._view()
+        start = info.slice_offset
+        n = self._slot.elems
+        stop = start + n * info.slice_dtype.itemsize
+        return raw[start:stop].view(info.slice_dtype)
+
+    @property
+    def fields(self):
+        """The fixed part as a 0-d numpy structured array into the slot."""
+        return self._view()[: self._info.fixed.itemsize].view(self._info.fixed)[0:1].reshape(())
+
+    def __getattr__(self, name):
+        info = self._info
+        if name == info.slice_field or (name == "data" and info.slice_field == ""):
+            return self._slice_array()
+        if name in info.fields:
+            if self._fields_cache is None:
+                object.__setattr__(self, "_fields_cache", info.ty._decode(self._slot.to_bytes()))
+            return _ns(self._fields_cache[name])
+        raise AttributeError(f"{info.ty.name} has no field {name!r} (fields: {', '.join(info.fields)})")
+
+    def to_bytes(self):
+        """A copy of the sample's bytes."""
+        return self._slot.to_bytes()
+
+    @property
+    def released(self):
+        return self._slot.released
+
+    def __enter__(self):
+        return self
+
+    def __repr__(self):
+        return f"<{type(self).__name__} of {self._info.ty.name}>"
+
+
+class Sample(_Slot):
+    """A received sample, held in shared memory until released."""
+
+    __slots__ = ()
+
+    @property
+    def seq(self):
+        return self._slot.seq
+
+    @property
+    def sent_ns(self):
+        return self._slot.sent_ns
+
+    def release(self):
+        """Gives the slot back; BufferError while numpy views are alive."""
+        self._slot.release()
+
+    def __exit__(self, *exc):
+        # Views still alive keep the slot until they are gone (then it is
+        # released); the block's end never frees memory a view reads.
+        self._slot._release_when_unused()
+        return False
+
+
+class Loan(_Slot):
+    """A slot loaned for writing; `send()` publishes it (a `with` block
+    sends on a normal exit and discards on an exception)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        info = self._info
+        if name in info.fields and name != info.slice_field:
+            kind = info.fields[name]
+            rec = self.fields
+            if kind == "string":
+                raw = value.encode() if isinstance(value, str) else bytes(value)
+                rec[name] = (len(raw), raw)
+            else:
+                rec[name] = _tuples(value)
+            return
+        raise AttributeError(f"{info.ty.name}: cannot set {name!r}")
+
+    def send(self):
+        return self._slot.send()
+
+    def discard(self):
+        self._slot.release()
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is None:
+            self._slot.send()
+        else:
+            self._slot.release()
+        return False
+
+
+def _tuples(value):
+    if isinstance(value, dict):
+        return tuple(_tuples(v) for v in value.values())
+    if isinstance(value, types.SimpleNamespace):
+        return tuple(_tuples(v) for v in vars(value).values())
+    return value
+
+
+def _qos(kw, allowed):
+    bad = set(kw) - set(allowed)
+    if bad:
+        raise TypeError(f"unknown QoS keyword(s): {', '.join(sorted(bad))} (known: {', '.join(allowed)})")
+    return kw
+
+
+_PUB_QOS = ("history", "max_len", "max_publishers", "max_subscribers", "max_held", "max_loans")
+_SUB_QOS = _PUB_QOS + ("reliable", "transient_local")
+
+
+class Publisher:
+    """Publishes messages of one type on one topic."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._info = _info(raw.message_type)
+
+    @property
+    def topic(self):
+        return self._raw.topic
+
+    @property
+    def max_len(self):
+        return self._raw.max_len
+
+    def subscriber_count(self):
+        return self._raw.subscriber_count()
+
+    def publish(self, msg=None, **fields):
+        """Publishes by copy: a dict of fields (or keywords); the trailing
+        slice (e.g. `data`) as a numpy array or bytes. Returns the sequence number."""
+        if msg is None:
+            msg = fields
+        elif isinstance(msg, (bytes, bytearray, memoryview)):
+            return self._raw.publish_bytes(bytes(msg))
+        elif not isinstance(msg, dict):
+            msg = {k: getattr(msg, k) for k in self._info.fields if hasattr(msg, k)}
+        info = self._info
+        msg = dict(msg)
+        slice_bytes = None
+        key = info.slice_field if info.slice_field else ("data" if info.slice_field == "" else None)
+        if key is not None and key in msg:
+            arr = np.ascontiguousarray(msg.pop(key), dtype=info.slice_dtype)
+            slice_bytes = arr.reshape(-1).view(np.uint8)
+        return self._raw._publish_parts(info.ty._encode_fixed(msg), slice_bytes)
+
+    def publish_bytes(self, data):
+        return self._raw.publish_bytes(bytes(data))
+
+    def loan(self, n=0):
+        """A slot for a sample with `n` trailing elements, written in place
+        through writable numpy views (`loan.data[:] = ...`)."""
+        return Loan(self._raw._loan(n), self._info)
+
+
+class Subscriber:
+    """Receives messages of one topic; iterate it, or call recv / try_recv."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._info = _info(raw.message_type)
+
+    @property
+    def topic(self):
+        return self._raw.topic
+
+    @property
+    def message_type(self):
+        return self._raw.message_type
+
+    def received(self):
+        return self._raw.received()
+
+    def dropped(self):
+        return self._raw.dropped()
+
+    def try_recv(self):
+        """The next sample, or None if none is there (never blocks)."""
+        s = self._raw.try_recv()
+        return None if s is None else Sample(s, self._info)
+
+    def recv(self, timeout=None):
+        """Waits for the next sample (GIL released, Ctrl-C raises
+        KeyboardInterrupt at once); TimeoutError after `timeout` seconds."""
+        return Sample(self._raw.recv(timeout), self._info)
+
+    async def recv_async(self, poll=0.001):
+        """Awaits the next sample without blocking the event loop."""
+        while True:
+            s = self._raw.try_recv()
+            if s is not None:
+                return Sample(s, self._info)
+            await asyncio.sleep(poll)
+
+    def __iter__(self):
+        while True:
+            try:
+                yield self.recv()
+            except PublisherGone:
+                return
+
+
+class Node:
+    """A process's identity on the robot, configured from the launcher's
+    environment (AXON_DOMAIN, AXON_NAMESPACE, AXON_REMAP, AXON_PARAMS_FILE...)."""
+
+    def __init__(self, name):
+        self._raw = _axon.PyNode(name)
+        _sigterm_as_interrupt()
+
+    @property
+    def name(self):
+        return self._raw.name
+
+    @property
+    def namespace(self):
+        return self._raw.namespace
+
+    @property
+    def params(self):
+        """The node's parameters (the launch file's `params`) as a dict."""
+        return json.loads(self._raw._params_json())
+
+    def param(self, name, default=None):
+        return self.params.get(name, default)
+
+    def resolve(self, topic):
+        return self._raw.resolve(topic)
+
+    def publisher(self, topic, msg_type, **qos):
+        return Publisher(self._raw._publisher(topic, _as_type(msg_type), **_qos(qos, _PUB_QOS)))
+
+    def subscriber(self, topic, msg_type=None, **qos):
+        """`msg_type=None` reads any existing topic through the type
+        description its segment carries."""
+        ty = None if msg_type is None else _as_type(msg_type)
+        return Subscriber(self._raw._subscriber(topic, ty, **_qos(qos, _SUB_QOS)))
+
+
+def _sigterm_as_interrupt():
+    """The launcher stops nodes with SIGTERM (and Ctrl-C with SIGINT): make
+    SIGTERM raise KeyboardInterrupt too, if nobody handles it yet."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+# ----- message types -----
+
+_NUMBERS = {
+    "u1": "u8", "i1": "i8", "u2": "u16", "i2": "i16", "u4": "u32", "i4": "i32",
+    "u8": "u64", "i8": "i64", "f4": "f32", "f8": "f64",
+}
+
+
+def _kind_of_dtype(dt, name=None):
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        k = _kind_of_dtype(base)
+        for n in reversed(shape):
+            k = ("array", k, int(n))
+        return k
+    if dt.names is not None:
+        sname = name or (dt.metadata or {}).get("type_name")
+        if not sname:
+            raise ValueError("a nested struct dtype needs a type name: np.dtype(..., metadata={'type_name': 'pkg/Name'})")
+        fields = []
+        align = 1
+        for fname in dt.names:
+            fdt, off = dt.fields[fname][:2]
+            fk = _kind_of_dtype(fdt)
+            align = max(align, fdt.alignment)
+            padding = fname.startswith("_") and fk[0] == "array" and fk[1] == ("number", "u8")
+            fields.append((fname, int(off), fk, padding))
+        return ("struct", sname, int(dt.itemsize), int(align), fields)
+    key = dt.str.lstrip("<|=")
+    if key not in _NUMBERS:
+        raise ValueError(f"numpy type {dt} has no axon equivalent")
+    return ("number", _NUMBERS[key])
+
+
+def message_type(name, dtype, slice_of=None, slice_field="data"):
+    """A custom message type from a numpy structured dtype (aligned, as
+    `#[repr(C)]` lays it out: `np.dtype([...], align=True)`) and its Rust
+    type name: same layout and fingerprint as the `#[derive(Message)]`
+    struct with the same fields. `slice_of`: the element dtype of a
+    trailing slice field named `slice_field` (a slice message).
+
+    A `ctypes.Structure` class works too (its `_fields_`)."""
+    dtype = _to_dtype(dtype)
+    kind = _kind_of_dtype(dtype, name)
+    if slice_of is not None:
+        tag, sname, size, align, fields = kind
+        elem = _kind_of_dtype(_to_dtype(slice_of))
+        ealign = _to_dtype(slice_of).alignment
+        align = max(align, ealign)
+        off = -(-size // ealign) * ealign
+        fields = fields + [(slice_field, off, ("slice", elem), False)]
+        size = off
+        kind = (tag, sname, size, align, fields)
+    return _axon._custom_type(kind)
+
+
+def _to_dtype(t):
+    import ctypes
+
+    if isinstance(t, type) and issubclass(t, ctypes.Structure):
+        return np.dtype(t)
+    return np.dtype(t)
+
+
+def _as_type(t):
+    if isinstance(t, MessageType):
+        return t
+    raise TypeError(f"expected an axon message type (axon.msgs.X or axon.message_type(...)), got {t!r}")
+
+
+def _std():
+    ns = types.SimpleNamespace()
+    for type_name, ty in _axon._std_types():
+        setattr(ns, type_name.rsplit("/", 1)[-1], ty)
+    return ns
+
+
+msgs = _std()
