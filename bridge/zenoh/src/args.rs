@@ -55,8 +55,7 @@ impl GatewayConfig {
 fn key_chunk(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
@@ -125,8 +124,16 @@ mod tests {
     #[test]
     fn parses_and_refuses() {
         let c = parse_args(&s(&[
-            "--name", "gw", "--export", "/odom", "--import", "/cmd/**", "--zenoh-domain", "fleet",
-            "--domain", "d1",
+            "--name",
+            "gw",
+            "--export",
+            "/odom",
+            "--import",
+            "/cmd/**",
+            "--zenoh-domain",
+            "fleet",
+            "--domain",
+            "d1",
         ]))
         .unwrap();
         assert_eq!(c.import_node(), "zenoh:gw");

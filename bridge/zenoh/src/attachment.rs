@@ -39,25 +39,36 @@ pub struct Attachment {
     pub type_name: String,
 }
 
+/// The bytes of an attachment, from its fields (the type name cut at
+/// [`MAX_TYPE_NAME`] bytes on a character boundary).
+pub fn encode(seq: u64, stamp_ns: u64, fingerprint: u64, len: u64, type_name: &str) -> Vec<u8> {
+    let mut n = type_name.len().min(MAX_TYPE_NAME);
+    while !type_name.is_char_boundary(n) {
+        n -= 1;
+    }
+    let ty = &type_name.as_bytes()[..n];
+    let mut b = Vec::with_capacity(FIXED + n);
+    b.extend_from_slice(&MAGIC);
+    b.extend_from_slice(&seq.to_le_bytes());
+    b.extend_from_slice(&stamp_ns.to_le_bytes());
+    b.extend_from_slice(&fingerprint.to_le_bytes());
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(&(n as u16).to_le_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(ty);
+    b
+}
+
 impl Attachment {
-    /// The bytes (the type name cut at [`MAX_TYPE_NAME`] bytes on a
-    /// character boundary).
+    /// The bytes (see [`encode`]).
     pub fn encode(&self) -> Vec<u8> {
-        let mut n = self.type_name.len().min(MAX_TYPE_NAME);
-        while !self.type_name.is_char_boundary(n) {
-            n -= 1;
-        }
-        let ty = &self.type_name.as_bytes()[..n];
-        let mut b = Vec::with_capacity(FIXED + n);
-        b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&self.seq.to_le_bytes());
-        b.extend_from_slice(&self.stamp_ns.to_le_bytes());
-        b.extend_from_slice(&self.fingerprint.to_le_bytes());
-        b.extend_from_slice(&self.len.to_le_bytes());
-        b.extend_from_slice(&(n as u16).to_le_bytes());
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(ty);
-        b
+        encode(
+            self.seq,
+            self.stamp_ns,
+            self.fingerprint,
+            self.len,
+            &self.type_name,
+        )
     }
 
     /// Decodes and checks an attachment: the magic, the exact length, a

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use axon::link::engine::{self, ImportRules, Imports, OfferError};
 use axon::link::wire::{self, Announce};
-use axon::link::{any_match, Pattern};
+use axon::link::any_match;
 use axon::{Node, RawPublisher, RawSubscriber};
 use zenoh::handlers::RingChannel;
 use zenoh::qos::CongestionControl;
@@ -46,7 +46,7 @@ use zenoh::sample::{Locality, Sample};
 use zenoh::{Session, Wait};
 
 use crate::args::GatewayConfig;
-use crate::attachment::Attachment;
+use crate::attachment::{self, Attachment};
 use crate::keys;
 
 /// Samples the importer's Zenoh subscriber holds at most.
@@ -97,7 +97,13 @@ pub fn run(cfg: GatewayConfig) -> anyhow::Result<()> {
         Some(
             std::thread::Builder::new()
                 .name("import".into())
-                .spawn(move || import(&c, &s))
+                .spawn(move || {
+                    let r = import(&c, &s);
+                    if r.is_err() {
+                        axon::shutdown::request_shutdown(); // the exporter stops too
+                    }
+                    r
+                })
                 .map_err(err("cannot start the importer thread"))?,
         )
     };
@@ -134,7 +140,8 @@ fn wait_for_shutdown() {
 struct Exported {
     sub: RawSubscriber,
     publisher: zenoh::pubsub::Publisher<'static>,
-    attachment: Attachment,
+    fingerprint: u64,
+    type_name: String,
     _type_queryable: zenoh::query::Queryable<()>,
 }
 
@@ -154,7 +161,14 @@ fn export(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<(u64, u64)> 
             let dropped = topics.iter().map(|t| t.sub.dropped()).sum();
             return Ok((sent, dropped));
         }
-        scan(cfg, session, &import_node, &mut topics, &mut known, &mut failed);
+        scan(
+            cfg,
+            session,
+            &import_node,
+            &mut topics,
+            &mut known,
+            &mut failed,
+        );
         let mut ws = node.wait_set().map_err(err("wait set"))?;
         for t in &topics {
             ws.raw_subscriber(&t.sub).map_err(err("wait set"))?;
@@ -167,7 +181,7 @@ fn export(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<(u64, u64)> 
             if ready.shutdown() {
                 break;
             }
-            for t in &mut topics {
+            for t in &topics {
                 // A bounded batch per topic keeps the others flowing.
                 for _ in 0..64 {
                     let s = match t.sub.try_recv() {
@@ -179,17 +193,16 @@ fn export(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<(u64, u64)> 
                         continue; // imported by this gateway: never sent back
                     }
                     let bytes = s.bytes();
-                    t.attachment.seq = info.seq;
-                    t.attachment.stamp_ns = info.sent_ns;
-                    t.attachment.len = bytes.len() as u64;
+                    let att = attachment::encode(
+                        info.seq,
+                        info.sent_ns,
+                        t.fingerprint,
+                        bytes.len() as u64,
+                        &t.type_name,
+                    );
                     // Zenoh sends from buffers it owns: one copy, from
                     // where the sample lies in shared memory.
-                    if let Err(e) = t
-                        .publisher
-                        .put(bytes.to_vec())
-                        .attachment(t.attachment.encode())
-                        .wait()
-                    {
+                    if let Err(e) = t.publisher.put(bytes.to_vec()).attachment(att).wait() {
                         log(cfg, format_args!("put on {}: {e}", t.publisher.key_expr()));
                     } else {
                         sent += 1;
@@ -301,13 +314,8 @@ fn declare_export(
     Ok(Exported {
         sub,
         publisher,
-        attachment: Attachment {
-            seq: 0,
-            stamp_ns: 0,
-            fingerprint: ann.fingerprint,
-            len: 0,
-            type_name: ann.type_name.clone(),
-        },
+        fingerprint: ann.fingerprint,
+        type_name: ann.type_name.clone(),
         _type_queryable: queryable,
     })
 }
@@ -401,7 +409,7 @@ fn import_one(
     let Some(topic) = keys::topic_of(&cfg.zenoh_domain, sample.key_expr().as_str()) else {
         return Ok(false);
     };
-    if !any_match(&cfg.import, &topic) || Pattern::new(&topic).is_err() {
+    if !any_match(&cfg.import, &topic) {
         return Ok(false);
     }
     let att = Attachment::decode(
@@ -498,7 +506,7 @@ fn learn_type(
 ) -> Result<Announce, String> {
     let key = keys::type_key(&cfg.zenoh_domain, topic);
     let replies = session
-        .get(&key)
+        .get(key.as_str())
         .timeout(TYPE_QUERY_TIMEOUT)
         .wait()
         .map_err(|e| format!("query {key}: {e}"))?;

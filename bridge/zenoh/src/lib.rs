@@ -25,7 +25,11 @@ pub mod fuzzing {
     /// Decodes an attachment, and re-encodes what decodes: never panics.
     pub fn attachment(data: &[u8]) {
         if let Ok(a) = crate::attachment::Attachment::decode(data) {
-            assert_eq!(a.encode(), data, "a decoded attachment re-encodes to itself");
+            assert_eq!(
+                a.encode(),
+                data,
+                "a decoded attachment re-encodes to itself"
+            );
         }
     }
 }

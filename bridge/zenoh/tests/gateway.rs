@@ -66,7 +66,13 @@ fn free_port() -> u16 {
 
 /// A Zenoh json5 config: `mode`, listening on `listen`, connecting to
 /// `connect`, no multicast scouting (tests must not find each other).
-fn zconfig(dir: &std::path::Path, name: &str, mode: &str, listen: &[u16], connect: &[u16]) -> PathBuf {
+fn zconfig(
+    dir: &std::path::Path,
+    name: &str,
+    mode: &str,
+    listen: &[u16],
+    connect: &[u16],
+) -> PathBuf {
     let eps = |ports: &[u16]| {
         ports
             .iter()
@@ -218,7 +224,11 @@ fn receive(sub: &axon::Subscriber<[u8]>, want: usize, what: &str) -> Vec<u64> {
             Err(WaitError::Timeout | WaitError::PublisherGone) => {}
             Err(e) => panic!("{what}: {e}"),
         }
-        assert!(Instant::now() < deadline, "watchdog: {what}: {} of {want} samples", got.len());
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: {what}: {} of {want} samples",
+            got.len()
+        );
     }
     got
 }
@@ -237,14 +247,35 @@ fn topic_crosses_two_gateways_and_resumes_after_sigkill_of_either() {
     let zd = zdomain("two");
     let ca = ca.to_str().unwrap();
     let cb = cb.to_str().unwrap();
-    let args_a = ["--name", "gwa", "--config", ca, "--zenoh-domain", &zd, "--export", "/tick"];
-    let args_b = ["--name", "gwb", "--config", cb, "--zenoh-domain", &zd, "--import", "/**"];
+    let args_a = [
+        "--name",
+        "gwa",
+        "--config",
+        ca,
+        "--zenoh-domain",
+        &zd,
+        "--export",
+        "/tick",
+    ];
+    let args_b = [
+        "--name",
+        "gwb",
+        "--config",
+        cb,
+        "--zenoh-domain",
+        &zd,
+        "--import",
+        "/**",
+    ];
     let _tick = ticker(a.domain.clone(), "/tick");
     let mut gwa = spawn_gw(&args_a, &a);
     gwa.wait_for("exporting /tick");
     let mut gwb = spawn_gw(&args_b, &b);
-    gwb.wait_for("importing /tick ([u8])");
-    let nb = Node::builder("sink").domain(b.domain.clone()).create().unwrap();
+    gwb.wait_for("importing /tick");
+    let nb = Node::builder("sink")
+        .domain(b.domain.clone())
+        .create()
+        .unwrap();
     let sub = nb.subscriber::<[u8]>("/tick").max_len(16).create().unwrap();
     let got = receive(&sub, 50, "A -> B");
     assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
@@ -268,7 +299,10 @@ fn topic_crosses_two_gateways_and_resumes_after_sigkill_of_either() {
         if more[0] > last + 1 {
             break; // sent after the restart
         }
-        assert!(Instant::now() < deadline, "watchdog: no new sample after A's restart");
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: no new sample after A's restart"
+        );
     }
     receive(&sub, 20, "A -> B still flowing");
     let log_b = gwb.stop();
@@ -286,23 +320,50 @@ fn fingerprint_mismatch_is_refused_and_names_both_types() {
     let cb = zconfig(&dir, "b", "peer", &[], &[port]);
     let zd = zdomain("fp");
     // In B, /pose already carries u64 slices; A publishes u8 slices.
-    let nb = Node::builder("local").domain(b.domain.clone()).create().unwrap();
+    let nb = Node::builder("local")
+        .domain(b.domain.clone())
+        .create()
+        .unwrap();
     let _other = nb.subscriber::<[u64]>("/pose").max_len(4).create().unwrap();
     let _tick = ticker(a.domain.clone(), "/pose");
     let gwa = spawn_gw(
-        &["--name", "gwa", "--config", ca.to_str().unwrap(), "--zenoh-domain", &zd, "--export", "/**"],
+        &[
+            "--name",
+            "gwa",
+            "--config",
+            ca.to_str().unwrap(),
+            "--zenoh-domain",
+            &zd,
+            "--export",
+            "/**",
+        ],
         &a,
     );
     gwa.wait_for("exporting /pose");
     let gwb = spawn_gw(
-        &["--name", "gwb", "--config", cb.to_str().unwrap(), "--zenoh-domain", &zd, "--import", "/**"],
+        &[
+            "--name",
+            "gwb",
+            "--config",
+            cb.to_str().unwrap(),
+            "--zenoh-domain",
+            &zd,
+            "--import",
+            "/**",
+        ],
         &b,
     );
     gwb.wait_for("refused topic /pose");
     let log = gwb.log();
-    let line = log.lines().find(|l| l.contains("refused topic /pose")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("refused topic /pose"))
+        .unwrap();
     let (ours, theirs) = (TypeDesc::of::<[u64]>().name, TypeDesc::of::<[u8]>().name);
-    assert!(line.contains(&ours) && line.contains(&theirs), "both types named: {line}");
+    assert!(
+        line.contains(&ours) && line.contains(&theirs),
+        "both types named: {line}"
+    );
     gwb.stop();
     gwa.stop();
     let _ = std::fs::remove_dir_all(dir);
@@ -323,15 +384,31 @@ fn mesh_of_three_with_a_router_delivers_once_and_never_loops() {
     let gw = |name: &str, cfg: &PathBuf, shm: &Shm| {
         spawn_gw(
             &[
-                "--name", name, "--config", cfg.to_str().unwrap(), "--zenoh-domain", &zd,
-                "--export", "/**", "--import", "/**",
+                "--name",
+                name,
+                "--config",
+                cfg.to_str().unwrap(),
+                "--zenoh-domain",
+                &zd,
+                "--export",
+                "/**",
+                "--import",
+                "/**",
             ],
             shm,
         )
     };
     let subscribe = |shm: &Shm| {
-        let n = Node::builder("sink").domain(shm.domain.clone()).create().unwrap();
-        let s = n.subscriber::<[u8]>("/tick").max_len(16).history(64).create().unwrap();
+        let n = Node::builder("sink")
+            .domain(shm.domain.clone())
+            .create()
+            .unwrap();
+        let s = n
+            .subscriber::<[u8]>("/tick")
+            .max_len(16)
+            .history(64)
+            .create()
+            .unwrap();
         (n, s)
     };
     let (_na, sub_a) = subscribe(&a);
@@ -356,7 +433,10 @@ fn mesh_of_three_with_a_router_delivers_once_and_never_loops() {
         for (i, sub) in [&sub_a, &sub_b, &sub_c].into_iter().enumerate() {
             while let Ok(Some(s)) = sub.try_recv() {
                 let n = u64::from_le_bytes(s[..8].try_into().unwrap());
-                assert!(seen[i].insert(n), "domain {i}: sample {n} arrived twice (a loop)");
+                assert!(
+                    seen[i].insert(n),
+                    "domain {i}: sample {n} arrived twice (a loop)"
+                );
             }
         }
         thread::sleep(Duration::from_millis(2));

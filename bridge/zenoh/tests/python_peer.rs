@@ -58,7 +58,11 @@ fn python_zenoh_peer_decodes_the_documented_key_payload_and_attachment() {
     let d = domain.clone();
     let publisher = thread::spawn(move || {
         let node = Node::builder("talker").domain(d).create().unwrap();
-        let p = node.publisher::<[u8]>("/chatter").max_len(8).create().unwrap();
+        let p = node
+            .publisher::<[u8]>("/chatter")
+            .max_len(8)
+            .create()
+            .unwrap();
         while !flag.load(Ordering::SeqCst) {
             if let Ok(mut loan) = p.loan_slice(5) {
                 loan.copy_from_slice(b"hello");
@@ -68,8 +72,16 @@ fn python_zenoh_peer_decodes_the_documented_key_payload_and_attachment() {
         }
     });
     let mut gw = Command::new(GW)
-        .args(["--name", "gw", "--config", cfg.to_str().unwrap(), "--zenoh-domain", &zd])
+        .args([
+            "--name",
+            "gw",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--zenoh-domain",
+            &zd,
+        ])
         .args(["--export", "/chatter", "--domain", domain.name()])
+        .env("AXON_SHM_DIR", domain.dir())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -81,7 +93,10 @@ fn python_zenoh_peer_decodes_the_documented_key_payload_and_attachment() {
         if line.contains("exporting /chatter") {
             break;
         }
-        assert!(Instant::now() < deadline, "watchdog: gateway never exported");
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: gateway never exported"
+        );
     }
     let out = Command::new(python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zenoh_peer.py"))
@@ -96,7 +111,10 @@ fn python_zenoh_peer_decodes_the_documented_key_payload_and_attachment() {
     let _ = gw.wait();
     let _ = std::fs::remove_dir_all(&dir);
     for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&domain.prefix()) {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(&domain.prefix())
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -119,5 +137,8 @@ fn python_zenoh_peer_decodes_the_documented_key_payload_and_attachment() {
     assert!(v["stamp_ns"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["announce"]["topic"], "/chatter", "{v}");
     assert_eq!(v["announce"]["type"], desc.name.as_str());
-    assert_eq!(v["announce"]["fingerprint"].as_u64(), Some(desc.fingerprint));
+    assert_eq!(
+        v["announce"]["fingerprint"].as_u64(),
+        Some(desc.fingerprint)
+    );
 }

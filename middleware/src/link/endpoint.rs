@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::auth::{self, Role};
+use super::engine::{self, ImportRules, Imports, OfferError};
 use super::transport::{Conn, Listener};
 use super::wire::{self, Announce, DataHeader, FrameReader, Hello, Kind, Verdict, WireError};
-use super::engine::{self, ImportRules, Imports, OfferError};
 use super::{any_match, tcp, unix, Address, LinkConfig, Mode};
 use crate::publisher::RawPublisher;
 use crate::subscriber::RawSubscriber;
