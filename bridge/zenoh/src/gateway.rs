@@ -36,9 +36,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axon::link::any_match;
 use axon::link::engine::{self, ImportRules, Imports, OfferError};
 use axon::link::wire::{self, Announce};
-use axon::link::any_match;
 use axon::{Node, RawPublisher, RawSubscriber};
 use zenoh::handlers::RingChannel;
 use zenoh::qos::CongestionControl;
@@ -54,7 +54,7 @@ pub const RING: usize = 64;
 /// Most topics the importer remembers (accepted or refused).
 pub const MAX_TOPICS: usize = 1024;
 /// Largest type reply decoded (an ANNOUNCE body with a type description).
-pub const MAX_TYPE_REPLY: usize = 4096 + 64 * 1024;
+pub const MAX_TYPE_REPLY: usize = wire::MAX_CONTROL_BODY as usize;
 /// How long the importer waits for a type reply.
 const TYPE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A topic whose type could not be learned is asked again after this.
@@ -302,7 +302,8 @@ fn declare_export(
         .wait()
         .map_err(err("declare publisher"))?;
     let type_key = keys::type_key(&cfg.zenoh_domain, &ann.name);
-    let body: Arc<Vec<u8>> = Arc::new(wire::encode_announce(ann));
+    // The ANNOUNCE body, without the link's frame header.
+    let body: Arc<Vec<u8>> = Arc::new(wire::encode_announce(ann)[wire::FRAME_HEADER..].to_vec());
     let reply_key = type_key.clone();
     let queryable = session
         .declare_queryable(type_key)
@@ -329,8 +330,9 @@ enum Import {
     },
     /// Refused for this fingerprint (the reason was logged once).
     Refused { fingerprint: u64 },
-    /// Its type could not be learned yet; asked again after the instant.
-    Unknown { retry_at: Instant },
+    /// Its type could not be learned yet; asked again after the instant
+    /// (`why` was logged, and is not logged again while it stays the same).
+    Unknown { retry_at: Instant, why: String },
 }
 
 /// The importer: Zenoh samples -> loaned local samples.
@@ -431,21 +433,24 @@ fn import_one(
         None => true,
         Some(Import::Accepted { ann, .. }) => ann.fingerprint != att.fingerprint,
         Some(Import::Refused { fingerprint }) => *fingerprint != att.fingerprint,
-        Some(Import::Unknown { retry_at }) => Instant::now() >= *retry_at,
+        Some(Import::Unknown { retry_at, .. }) => Instant::now() >= *retry_at,
     };
     if decide {
         if !table.contains_key(&topic) && table.len() >= MAX_TOPICS {
             return Err(format!("at most {MAX_TOPICS} imported topics"));
         }
-        table.remove(&topic);
+        let before = table.remove(&topic);
         let entry = match learn_type(cfg, session, &topic, &att) {
             Err(why) => {
-                log(
-                    cfg,
-                    format_args!("cannot import {topic} yet: {why} (will ask again)"),
-                );
+                if !matches!(&before, Some(Import::Unknown { why: w, .. }) if *w == why) {
+                    log(
+                        cfg,
+                        format_args!("cannot import {topic} yet: {why} (will ask again)"),
+                    );
+                }
                 Import::Unknown {
                     retry_at: Instant::now() + RETRY_AFTER,
+                    why,
                 }
             }
             Ok(ann) => match imports.accept(rules, &ann, import_node) {
