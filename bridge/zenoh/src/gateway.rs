@@ -326,7 +326,8 @@ enum Import {
     /// Republished here.
     Accepted {
         ann: Announce,
-        publisher: RawPublisher,
+        /// Boxed: a publisher is large, refused and unknown topics are not.
+        publisher: Box<RawPublisher>,
     },
     /// Refused for this fingerprint (the reason was logged once).
     Refused { fingerprint: u64 },
@@ -459,7 +460,10 @@ fn import_one(
                         cfg,
                         format_args!("importing {topic} ({}) from Zenoh", ann.type_name),
                     );
-                    Import::Accepted { ann, publisher }
+                    Import::Accepted {
+                        ann,
+                        publisher: Box::new(publisher),
+                    }
                 }
                 Err(why) => {
                     log(cfg, format_args!("refused topic {topic}: {why}"));
