@@ -32,13 +32,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::auth::{self, Role};
+use super::engine::{self, ImportRules, Imports, OfferError};
 use super::transport::{Conn, Listener};
 use super::wire::{self, Announce, DataHeader, FrameReader, Hello, Kind, Verdict, WireError};
 use super::{any_match, tcp, unix, Address, LinkConfig, Mode};
-use crate::layout::MAX_DEPTH;
-use crate::names::TopicName;
-use crate::publisher::{RawPublisher, TypeDesc};
-use crate::qos::{Qos, Reliability};
+use crate::publisher::RawPublisher;
 use crate::subscriber::RawSubscriber;
 use crate::{LoanError, Node};
 
@@ -556,7 +554,7 @@ fn serve(
     let tx = Arc::new(Tx::new(write_half, stop, cfg.timing.dead_after, deadline));
     let mut rx = FrameReader::new(conn, cfg.timing.handshake);
     rx.set_deadline(deadline);
-    let mut imports = ImportState::default();
+    let mut imports = Imports::new();
     let result = (|| {
         let handshaken =
             handshake(&mut rx, &tx, role, cfg).and_then(|peer| match gate.as_deref_mut() {
@@ -902,7 +900,7 @@ fn export_inner(
                     };
                     any = true;
                     let info = s.info();
-                    if sub.publisher_node(info.publisher) == import_node {
+                    if engine::is_echo(sub, info.publisher, import_node) {
                         continue; // it came from this peer: never send it back
                     }
                     let bytes = s.bytes();
@@ -967,47 +965,22 @@ fn scan(
             continue;
         }
         let reliable = any_match(&cfg.reliable, &name);
-        let qos = Qos {
-            reliability: if reliable {
-                Reliability::Reliable
-            } else {
-                Reliability::BestEffort
-            },
-            ..Qos::default()
-        };
-        let sub = match RawSubscriber::create(&cfg.domain, topic, None, &qos, import_node) {
-            Ok(s) => s,
-            Err(e) => {
+        let id = topics.len() as u32;
+        let (sub, a) = match engine::offer(&cfg.domain, topic, id, reliable, import_node) {
+            Ok(o) => o,
+            Err(OfferError::Retry(why)) => {
                 if failed.insert(name.clone()) {
-                    log(cfg, format_args!("cannot export {name}: {e} (will retry)"));
+                    log(cfg, format_args!("{why}"));
                 }
                 continue;
             }
-        };
-        let c = sub.topic_config();
-        let max_size = c
-            .elem_size
-            .checked_mul(c.max_elems)
-            .and_then(|b| b.checked_add(c.fixed_size));
-        let id = topics.len() as u32;
-        let a = Announce {
-            id,
-            name: name.clone(),
-            type_name: c.type_name(),
-            fingerprint: c.fingerprint,
-            fixed_size: c.fixed_size,
-            elem_size: c.elem_size,
-            max_elems: c.max_elems,
-            max_size: max_size.unwrap_or(u64::MAX),
-            depth: c.depth.clamp(1, MAX_DEPTH),
-            reliable,
-            description: sub.description().cloned(),
+            Err(OfferError::Refused(why)) => {
+                known.insert(name.clone());
+                log(cfg, format_args!("{why}"));
+                continue;
+            }
         };
         known.insert(name.clone());
-        if let Err(why) = a.check() {
-            log(cfg, format_args!("cannot export {name}: {why}"));
-            continue;
-        }
         announced.store(id + 1, Ordering::SeqCst);
         tx.frame(&wire::encode_announce(&a))?;
         topics.push(Exported {
@@ -1025,48 +998,6 @@ struct Imported {
     publisher: Option<RawPublisher>,
 }
 
-/// What one connection's imports hold, against [`super::Limits`]: how many
-/// topics were accepted, and the segments created for them (which outlive
-/// the publishers and are removed, if nobody else uses them, when the
-/// connection ends).
-#[derive(Default)]
-struct ImportState {
-    accepted: usize,
-    /// Bytes of the segments in `created`.
-    bytes: u64,
-    created: Vec<CreatedSegment>,
-}
-
-/// A segment file this connection created.
-struct CreatedSegment {
-    path: std::path::PathBuf,
-    /// Device and inode: only this file is removed, not one that replaced it.
-    id: (u64, u64),
-}
-
-impl ImportState {
-    /// Removes each created segment that is still the file this connection
-    /// created and that no participant uses (the segment layer's rule for
-    /// replacing a segment); returns how many went.
-    fn remove_unused_segments(&mut self) -> usize {
-        use std::os::unix::fs::MetadataExt as _;
-        let mut removed = 0;
-        for c in self.created.drain(..) {
-            let same = std::fs::symlink_metadata(&c.path).is_ok_and(|m| (m.dev(), m.ino()) == c.id);
-            if same
-                && matches!(
-                    crate::segment::remove_if_unused(&c.path, false),
-                    Ok(crate::segment::Removal::Removed)
-                )
-            {
-                removed += 1;
-            }
-        }
-        self.bytes = 0;
-        removed
-    }
-}
-
 /// The importer: reads frames until the connection ends; returns the end's
 /// description when the peer closed cleanly.
 #[allow(clippy::too_many_arguments)]
@@ -1078,7 +1009,7 @@ fn import(
     announced: &AtomicU32,
     verdicts: &SyncSender<Verdict>,
     summary: &mut Summary,
-    imports: &mut ImportState,
+    imports: &mut Imports,
 ) -> Result<String, WireError> {
     let stop = || tx.stopping();
     let mut table: Vec<Imported> = Vec::new();
@@ -1165,7 +1096,16 @@ fn import(
                         wire::MAX_TOPICS
                     )));
                 }
-                let (publisher, reason) = match accept(cfg, &a, import_node, imports) {
+                let (publisher, reason) = match imports.accept(
+                    &ImportRules {
+                        carrier: &cfg.name,
+                        import: &cfg.import,
+                        limits: cfg.limits,
+                        domain: &cfg.domain,
+                    },
+                    &a,
+                    import_node,
+                ) {
                     Ok(p) => (Some(p), String::new()),
                     Err(why) => {
                         log(cfg, format_args!("refused topic {}: {why}", a.name));
@@ -1222,116 +1162,4 @@ fn import(
             }
         }
     }
-}
-
-/// Bytes of the segment a new topic would take (the segment layer's own
-/// computation), if it is representable.
-fn segment_bytes(desc: &TypeDesc, topic: &TopicName, qos: &Qos) -> Option<u64> {
-    crate::segment::segment_size(&desc.spec(topic.clone(), qos))
-}
-
-/// Decides whether to import an announced topic; creates its publisher.
-/// Refused (with the reason the VERDICT carries): a topic that does not
-/// match `import`, one beyond `max_imports`, and one whose new segment
-/// would exceed `max_topic_bytes` or this peer's `max_import_bytes`.
-fn accept(
-    cfg: &LinkConfig,
-    a: &Announce,
-    import_node: &str,
-    imports: &mut ImportState,
-) -> Result<RawPublisher, String> {
-    let topic = TopicName::new(&a.name).map_err(|e| e.to_string())?;
-    if !any_match(&cfg.import, &a.name) {
-        return Err(format!(
-            "{} is not imported by {} (import = [{}])",
-            a.name,
-            cfg.name,
-            cfg.import
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    let limits = cfg.limits;
-    if imports.accepted >= limits.max_imports {
-        return Err(format!(
-            "{}: this peer already has {} imported topics, the limit (max_imports = {})",
-            a.name, imports.accepted, limits.max_imports
-        ));
-    }
-    let desc = TypeDesc {
-        name: a.type_name.clone(),
-        fingerprint: a.fingerprint,
-        fixed_size: a.fixed_size,
-        elem_size: a.elem_size,
-        description: a.description.clone(),
-    };
-    let max_len = (a.elem_size > 0).then_some(a.max_elems as usize);
-    // An existing topic keeps its capacities; ask for the least (it costs
-    // this peer nothing: a local participant chose its size). A new one
-    // gets the source's depth and counts against the limits. (If a local
-    // process removes the topic between this check and the open, the
-    // segment is created with the least capacities: one lane of five slots.)
-    let path = cfg.domain.segment_path(&topic);
-    let existed = std::fs::symlink_metadata(&path).is_ok();
-    let qos = if existed {
-        Qos {
-            history: None,
-            max_publishers: 1,
-            max_subscribers: 1,
-            max_held: 1,
-            max_loans: 2,
-            max_len,
-            ..Qos::default()
-        }
-    } else {
-        Qos {
-            history: Some(a.depth),
-            max_len,
-            ..Qos::default()
-        }
-    };
-    let new_bytes = if existed {
-        0
-    } else {
-        let bytes = segment_bytes(&desc, &topic, &qos).unwrap_or(u64::MAX);
-        if bytes > limits.max_topic_bytes {
-            return Err(format!(
-                "{}: a segment for it would take {bytes} bytes, more than the per-topic limit \
-                 (max_topic_bytes = {})",
-                a.name, limits.max_topic_bytes
-            ));
-        }
-        if imports.bytes.saturating_add(bytes) > limits.max_import_bytes {
-            return Err(format!(
-                "{}: a segment for it would take {bytes} bytes, and this peer's imports already \
-                 hold {} of at most {} (max_import_bytes)",
-                a.name, imports.bytes, limits.max_import_bytes
-            ));
-        }
-        bytes
-    };
-    let publisher = RawPublisher::create(&cfg.domain, topic, &desc, &qos, import_node);
-    // A segment that appeared is this connection's to clean up (and to
-    // count), even if joining it then failed: removal only ever takes a
-    // segment nobody uses.
-    if !existed {
-        use std::os::unix::fs::MetadataExt as _;
-        if let Ok(m) = std::fs::symlink_metadata(&path) {
-            imports.bytes = imports.bytes.saturating_add(new_bytes.max(m.len()));
-            imports.created.push(CreatedSegment {
-                path,
-                id: (m.dev(), m.ino()),
-            });
-        }
-    }
-    let publisher = publisher.map_err(|e| {
-        format!(
-            "{e} (peer announced {} fingerprint {:#018x})",
-            a.type_name, a.fingerprint
-        )
-    })?;
-    imports.accepted += 1;
-    Ok(publisher)
 }

@@ -13,6 +13,10 @@
 //!   before use), vectored writes;
 //! - `auth.rs`: HMAC-SHA256 challenge-response on a shared secret;
 //! - `transport.rs` (the `Conn`/`Listener` traits), `tcp.rs`, `unix.rs`;
+//! - `engine.rs`: what every carrier shares (this link and the Zenoh
+//!   gateway, crate `axon-zenoh`): export selection ([`engine::offer`]),
+//!   import decisions with type checks and limits ([`engine::Imports`]),
+//!   the loop rule ([`engine::is_echo`]);
 //! - `endpoint.rs`: the handshake, the exporter (wait set over the exported
 //!   subscribers -> socket) and the importer (socket -> loaned samples),
 //!   reconnection with backoff, several peers on one listener, admission
@@ -35,6 +39,7 @@
 
 pub mod auth;
 mod endpoint;
+pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod tcp;

@@ -1,0 +1,35 @@
+//! `axon-zenoh`: a gateway between an axon domain and a Zenoh network.
+//!
+//! In axon mode, local topics that match `export` are put on the key
+//! `axon/<zenoh domain>/<topic>` with the sample's bytes as the payload and
+//! an [`attachment::Attachment`] (sequence number, source send stamp, type
+//! fingerprint, payload length, type name); remote topics that match
+//! `import` are republished here under the node name `zenoh:<name>`. The
+//! type travels through a queryable per exported topic on
+//! `axon/<zenoh domain>/@type/<topic>` ([`keys`]). Decisions (which topics,
+//! type checks, limits, the loop rule) are the socket link's engine,
+//! `axon::link::engine`. This is the only crate that compiles `zenoh`.
+//!
+//! Code map: [`args`] (command line), [`keys`] (key expressions),
+//! [`attachment`] (the attachment's bytes), [`gateway`] (exporter and
+//! importer), [`fuzzing`] (the fuzz entry `attachment`).
+
+pub mod args;
+pub mod attachment;
+pub mod gateway;
+pub mod keys;
+
+/// Fuzz entry points (see HELPERS.md's fuzz convention).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes an attachment, and re-encodes what decodes: never panics.
+    pub fn attachment(data: &[u8]) {
+        if let Ok(a) = crate::attachment::Attachment::decode(data) {
+            assert_eq!(
+                a.encode(),
+                data,
+                "a decoded attachment re-encodes to itself"
+            );
+        }
+    }
+}
