@@ -912,10 +912,17 @@ impl ServiceSegment {
     }
 
     /// Whether a live server holds the record, and its epoch.
+    ///
+    /// A failed `F_OFD_GETLK` counts as "alive": the callers reclaim a
+    /// slot `TAKEN` by a server only when it is known dead, and a live
+    /// server answers with a plain store, so taking "unknown" for "dead"
+    /// could let a late answer land in a reused slot. The cost of the safe
+    /// side is a call that waits for its timeout instead of failing with
+    /// `ServerGone`.
     pub fn server_epoch(&self) -> Option<u32> {
         match self.file.is_locked_by_other(SERVER_LOCK) {
-            Ok(true) => Some(self.server().epoch.load(Ordering::Acquire) as u32),
-            _ => None,
+            Ok(false) => None,
+            Ok(true) | Err(_) => Some(self.server().epoch.load(Ordering::Acquire) as u32),
         }
     }
 
