@@ -385,7 +385,7 @@ fn nonexistent_queue_is_one_clear_error_with_status_1() {
 }
 
 #[test]
-fn list_reports_an_invalid_queue_file_clearly() {
+fn list_reports_invalid_queue_files_clearly_and_never_hangs_on_a_fifo() {
     let w = World::new("bad");
     let uid = nix::unistd::geteuid().as_raw();
     let file = w.dir.join(format!("axonq.u{uid}.d{}.broken", w.domain));
@@ -401,6 +401,16 @@ fn list_reports_an_invalid_queue_file_clearly() {
         .as_str()
         .unwrap()
         .contains("not a valid axon queue file"));
+    // A FIFO named like a queue is refused, not opened and waited on.
+    let fifo = w.dir.join(format!("axonq.u{uid}.d{}.pipe", w.domain));
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = w.ok(&["queue", "list"]);
+    assert!(out.contains("pipe  (invalid: "), "{out}");
+    assert!(w.axon(&["queue", "info", "/pipe"]).status.code() == Some(1));
     let o = w.axon(&["queue", "info", "/broken"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);

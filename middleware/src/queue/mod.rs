@@ -69,6 +69,17 @@
 //! A send, claim and settle is a scan of at most `capacity` words and one
 //! CAS; a send on a durable queue with `sync(true)` adds two `msync`s.
 //!
+//! ## Tools
+//! [`list`], [`inspect`] and [`dead_letters`] read a queue file through a
+//! read-only mapping: they never join, never reap (a dead worker's jobs
+//! stay in flight until a participant notices), never wake anyone.
+//! [`purge`] (READY -> FREE) and [`requeue_dead`] (DEAD -> READY, flagged
+//! as a redelivery) open the file writable without joining and move only
+//! slots that have no owner, one CAS each, which the protocol allows
+//! anyone; a worker racing for the same slot fails its CAS and rescans.
+//! Each is one pass over the `capacity` slot words. `axon queue` is built
+//! on them.
+//!
 //! ## Durable queues
 //! [`QueueProducerBuilder::durable`] puts the queue in a file at the given
 //! path (use a real file system, not tmpfs). The file is the queue: there
