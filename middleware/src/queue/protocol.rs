@@ -338,6 +338,27 @@ mod tests {
     }
 
     #[test]
+    fn purge_takes_only_ready_and_revive_only_dead_and_stale_words_fail() {
+        let s = AtomicU64::new(0);
+        let wr = begin_write(&s, 0, 1).unwrap();
+        assert!(!purge(&s, wr), "a job being written is its producer's");
+        assert!(publish(&s, wr, 9));
+        let ready = s.load(Ordering::Relaxed);
+        let held = claim(&s, ready, 2, false).unwrap();
+        assert!(!purge(&s, ready), "stale: the job was claimed since");
+        assert!(!purge(&s, held) && !revive(&s, held), "held jobs stay");
+        settle(&s, held, Settle::Reject, 5).unwrap();
+        let dead = s.load(Ordering::Relaxed);
+        assert!(!purge(&s, dead), "purge leaves dead letters");
+        assert!(revive(&s, dead));
+        let w = Word::unpack(s.load(Ordering::Relaxed));
+        assert_eq!((w.state, w.ticket, w.deliveries), (READY, 9, 1));
+        assert!(!revive(&s, dead), "stale: already revived");
+        assert!(purge(&s, s.load(Ordering::Relaxed)));
+        assert_eq!(Word::unpack(s.load(Ordering::Relaxed)).state, FREE);
+    }
+
+    #[test]
     fn poison_job_goes_dead_after_max_deliveries() {
         let s = AtomicU64::new(0);
         let wr = begin_write(&s, 0, 1).unwrap();
