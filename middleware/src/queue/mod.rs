@@ -1439,9 +1439,10 @@ mod api {
     /// The fuzz entry `axon::fuzzing::queue_image`: `data` as the bytes of a
     /// queue file, as a crashed, buggy or hostile process could have left
     /// it (the seeds, `fuzz/corpus/queue_image`, are real queues of
-    /// [`crate::fuzzing::FuzzSample`] jobs). Runs the tools' inspection, then
-    /// joins as a producer, a worker and a dead-letter worker and sends,
-    /// receives and settles a few jobs. Every call must return `Ok` or a
+    /// [`crate::fuzzing::FuzzSample`] jobs). Runs the tools' inspection and
+    /// dead-letter listing, then joins as a producer, a worker and a
+    /// dead-letter worker and sends, receives and settles a few jobs, then
+    /// runs the tools' `requeue_dead` and `purge`. Every call must return `Ok` or a
     /// clear error: a panic, a hang or an unbounded allocation is a bug.
     /// Bounds: the file is the input's size, 8 sends and 16 receives, one
     /// wait of at most 1 ms; the file lives in a private directory under
@@ -1485,6 +1486,9 @@ mod api {
         }
         if let Ok(info) = inspect(&path) {
             let _ = format!("{info:?}");
+        }
+        if let Ok(dead) = dead_letters(&path) {
+            let _ = format!("{dead:?}");
         }
         let Ok(domain) = crate::Domain::new(&scratch.0, "fuzz") else {
             return;
@@ -1539,6 +1543,7 @@ mod api {
             let _ = w.recv_timeout(Duration::from_millis(1)).map(|d| d.ack());
         }
         drop((producer, worker, dead));
+        let _ = (requeue_dead(&path), purge(&path));
         if let Ok(info) = inspect(&path) {
             let _ = format!("{info:?}");
         }
