@@ -29,6 +29,7 @@ mod bag;
 mod clean;
 mod doctor;
 mod node;
+mod queue;
 mod service;
 mod stats;
 pub mod text;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Services: list, info.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Work queues: list, info, purge, dead (dead letters, --requeue).
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Record topics to an MCAP file, show what a file holds, play it back.
     #[command(subcommand)]
     Bag(BagCommand),
@@ -103,6 +107,19 @@ pub enum ServiceCommand {
     List(service::ListArgs),
     /// One service in detail: types, capacities, server and clients.
     Info(service::InfoArgs),
+}
+
+/// `axon queue ...`
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Every work queue: type, ready, in flight, dead letters, workers.
+    List(queue::ListArgs),
+    /// One queue in detail: depth, counters, each worker's in-flight jobs and pid.
+    Info(queue::InfoArgs),
+    /// Drop every job waiting in a queue (held jobs and dead letters stay).
+    Purge(queue::PurgeArgs),
+    /// A queue's dead letters; --requeue puts them back in the queue.
+    Dead(queue::DeadArgs),
 }
 
 /// `axon bag ...`
@@ -167,6 +184,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Node(NodeCommand::List(a)) => node::list(g, &a, out),
         Command::Service(ServiceCommand::List(a)) => service::list(g, &a, out),
         Command::Service(ServiceCommand::Info(a)) => service::info(g, &a, out),
+        Command::Queue(QueueCommand::List(a)) => queue::list(g, &a, out),
+        Command::Queue(QueueCommand::Info(a)) => queue::info(g, &a, out),
+        Command::Queue(QueueCommand::Purge(a)) => queue::purge(g, &a, out),
+        Command::Queue(QueueCommand::Dead(a)) => queue::dead(g, &a, out),
         Command::Bag(BagCommand::Record(a)) => bag::record(g, &a, out),
         Command::Bag(BagCommand::Info(a)) => bag::info(&a, out),
         Command::Bag(BagCommand::Play(a)) => bag::play(g, &a, out),

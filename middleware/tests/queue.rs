@@ -790,3 +790,67 @@ fn worker_in_a_wait_set_wakes_when_another_process_sends() {
     assert_eq!(got, vec![0, 1, 2]);
     drop(ws);
 }
+
+#[test]
+fn purge_and_requeue_dead_move_only_unowned_jobs_without_joining() {
+    let domain = format!("qpurge{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let n = node(&domain, "test");
+    let p = n.queue_producer::<Job>("/jobs").create().unwrap();
+    for id in 0..6 {
+        p.send(&Job { id, check: 0 }).unwrap();
+    }
+    let w = n.queue_worker::<Job>("/jobs").prefetch(3).create().unwrap();
+    let held = w.try_recv().unwrap().unwrap();
+    let poison = w.try_recv().unwrap().unwrap();
+    assert_eq!((held.id, poison.id), (0, 1));
+    poison.reject().unwrap();
+    let path = path_of(&domain, "/jobs");
+    let members = inspect(&path).unwrap().participants.len();
+
+    let dead = axon::queue::dead_letters(&path).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].deliveries, dead[0].held), (1, false));
+
+    // Purge: the 4 waiting jobs go, the held job and the dead letter stay.
+    assert_eq!(axon::queue::purge(&path).unwrap(), 4);
+    let i = inspect(&path).unwrap();
+    assert_eq!((i.ready, i.claimed, i.dead), (0, 1, 1), "{i:?}");
+    assert_eq!(i.participants.len(), members, "purge never joins");
+    assert!(w.try_recv().unwrap().is_none());
+
+    // Requeue: the dead letter comes back, flagged as a redelivery.
+    assert_eq!(axon::queue::requeue_dead(&path).unwrap(), 1);
+    assert_eq!(axon::queue::requeue_dead(&path).unwrap(), 0);
+    let back = w.try_recv().unwrap().unwrap();
+    assert_eq!(
+        (back.id, back.redelivered(), back.delivery_count()),
+        (1, true, 2)
+    );
+    back.ack().unwrap();
+    held.ack().unwrap();
+    assert!(axon::queue::dead_letters(&path).unwrap().is_empty());
+    let i = inspect(&path).unwrap();
+    assert_eq!((i.ready, i.claimed, i.dead), (0, 0, 0), "{i:?}");
+
+    // `list` finds the queue and names a non-queue file with the prefix.
+    let bogus = path.with_file_name(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace("jobs", "bogus"),
+    );
+    write_file(&bogus, b"not a queue");
+    let d = Domain::new("/dev/shm", &domain).unwrap();
+    let listed = axon::queue::list(&d).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(matches!(
+        &listed[0].1,
+        Err(QueueOpenError::Corrupted { .. })
+    ));
+    assert_eq!(listed[1].1.as_ref().unwrap().name, "/jobs");
+    drop(w);
+    drop(p);
+    remove_queues(&domain);
+}

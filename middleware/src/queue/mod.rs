@@ -69,6 +69,17 @@
 //! A send, claim and settle is a scan of at most `capacity` words and one
 //! CAS; a send on a durable queue with `sync(true)` adds two `msync`s.
 //!
+//! ## Tools
+//! [`list`], [`inspect`] and [`dead_letters`] read a queue file through a
+//! read-only mapping: they never join, never reap (a dead worker's jobs
+//! stay in flight until a participant notices), never wake anyone.
+//! [`purge`] (READY -> FREE) and [`requeue_dead`] (DEAD -> READY, flagged
+//! as a redelivery) open the file writable without joining and move only
+//! slots that have no owner, one CAS each, which the protocol allows
+//! anyone; a worker racing for the same slot fails its CAS and rescans.
+//! Each is one pass over the `capacity` slot words. `axon queue` is built
+//! on them.
+//!
 //! ## Durable queues
 //! [`QueueProducerBuilder::durable`] puts the queue in a file at the given
 //! path (use a real file system, not tmpfs). The file is the queue: there
@@ -1311,12 +1322,127 @@ mod api {
         })
     }
 
+    /// One dead letter, as [`dead_letters`] reads it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DeadLetter {
+        /// Its slot in the file.
+        pub slot: u32,
+        /// Its place in the queue.
+        pub ticket: u64,
+        /// How many times it was delivered.
+        pub deliveries: u32,
+        /// Trailing elements (slice jobs; 0 otherwise).
+        pub elems: u64,
+        /// When it was sent (`CLOCK_MONOTONIC`, ns, as its producer wrote it).
+        pub sent_ns: u64,
+        /// Whether a dead-letter worker holds it right now.
+        pub held: bool,
+    }
+
+    /// The dead letters of the queue file at `path`, lowest ticket first
+    /// (never joins, never writes; at most `capacity` entries).
+    pub fn dead_letters(path: &Path) -> Result<Vec<DeadLetter>, QueueOpenError> {
+        let q = QueueFile::open_existing(path, false)?;
+        let mut out = Vec::new();
+        for (i, s) in q.states().iter().enumerate() {
+            let w = Word::unpack(s.load(Ordering::Acquire));
+            if w.state != protocol::DEAD && w.state != protocol::CLAIMED_DEAD {
+                continue;
+            }
+            let m = q.meta(i);
+            out.push(DeadLetter {
+                slot: i as u32,
+                ticket: w.ticket,
+                deliveries: w.deliveries,
+                elems: m.elems.load(Ordering::Relaxed),
+                sent_ns: m.stamp_ns.load(Ordering::Relaxed),
+                held: w.state == protocol::CLAIMED_DEAD,
+            });
+        }
+        out.sort_by_key(|d| d.ticket);
+        Ok(out)
+    }
+
+    /// Drops every job waiting in the queue file at `path` (READY slots
+    /// become FREE; jobs held by workers and dead letters stay) and
+    /// returns how many. Does not join the queue: READY slots have no
+    /// owner, each is freed by one CAS (a worker that raced for it simply
+    /// claims another), then producers waiting for room are woken. Purged
+    /// jobs are not counted as acknowledged.
+    pub fn purge(path: &Path) -> Result<usize, QueueOpenError> {
+        let q = QueueFile::open_existing(path, true)?;
+        let mut n = 0;
+        for s in q.states() {
+            let seen = s.load(Ordering::Acquire);
+            if protocol::purge(s, seen) {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            q.notify_free();
+        }
+        Ok(n)
+    }
+
+    /// Puts every dead letter of the queue file at `path` that no
+    /// dead-letter worker holds back in the queue and returns how many:
+    /// each goes back to its old place (the front) flagged as a redelivery
+    /// with `max_deliveries - 1` more claims before it is a dead letter
+    /// again (`protocol::revive`). Does not join the queue; sleeping
+    /// workers are woken.
+    pub fn requeue_dead(path: &Path) -> Result<usize, QueueOpenError> {
+        let q = QueueFile::open_existing(path, true)?;
+        let mut n = 0;
+        for s in q.states() {
+            let seen = s.load(Ordering::Acquire);
+            if protocol::revive(s, seen) {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            q.notify_ready();
+        }
+        Ok(n)
+    }
+
+    /// The transient queues of `domain`: every file of its directory named
+    /// `axonq.u<our uid>.d<domain>.<stem>`, with its name and what
+    /// [`inspect`] made of it (an error for a file that is not a valid
+    /// queue, or whose stem is not a valid name). Files being created
+    /// (`~tmp.` in the name) are skipped. Sorted by file name.
+    #[allow(clippy::type_complexity)]
+    pub fn list(
+        domain: &crate::Domain,
+    ) -> std::io::Result<Vec<(PathBuf, Result<QueueInfo, QueueOpenError>)>> {
+        let prefix = format!("axonq.u{}.d{}.", crate::sys::euid(), domain.name());
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(domain.dir())? {
+            let e = e?;
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(stem) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if name.contains("~tmp.") {
+                continue;
+            }
+            let path = e.path();
+            let r = TopicName::from_file_stem(stem)
+                .map_err(QueueOpenError::from)
+                .and_then(|_| inspect(&path));
+            out.push((path, r));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// The fuzz entry `axon::fuzzing::queue_image`: `data` as the bytes of a
     /// queue file, as a crashed, buggy or hostile process could have left
     /// it (the seeds, `fuzz/corpus/queue_image`, are real queues of
-    /// [`crate::fuzzing::FuzzSample`] jobs). Runs the tools' inspection, then
-    /// joins as a producer, a worker and a dead-letter worker and sends,
-    /// receives and settles a few jobs. Every call must return `Ok` or a
+    /// [`crate::fuzzing::FuzzSample`] jobs). Runs the tools' inspection and
+    /// dead-letter listing, then joins as a producer, a worker and a
+    /// dead-letter worker and sends, receives and settles a few jobs, then
+    /// runs the tools' `requeue_dead` and `purge`. Every call must return `Ok` or a
     /// clear error: a panic, a hang or an unbounded allocation is a bug.
     /// Bounds: the file is the input's size, 8 sends and 16 receives, one
     /// wait of at most 1 ms; the file lives in a private directory under
@@ -1360,6 +1486,9 @@ mod api {
         }
         if let Ok(info) = inspect(&path) {
             let _ = format!("{info:?}");
+        }
+        if let Ok(dead) = dead_letters(&path) {
+            let _ = format!("{dead:?}");
         }
         let Ok(domain) = crate::Domain::new(&scratch.0, "fuzz") else {
             return;
@@ -1414,6 +1543,7 @@ mod api {
             let _ = w.recv_timeout(Duration::from_millis(1)).map(|d| d.ack());
         }
         drop((producer, worker, dead));
+        let _ = (requeue_dead(&path), purge(&path));
         if let Ok(info) = inspect(&path) {
             let _ = format!("{info:?}");
         }

@@ -256,6 +256,36 @@ pub fn reap(slot: &AtomicU64, owner: u32, max_deliveries: u32) -> Option<Outcome
     }
 }
 
+/// READY -> FREE: a purge drops a waiting job (`axon queue purge`). READY
+/// has no owner, so anyone may; a worker whose claim raced it fails its CAS
+/// and rescans. `seen` is the raw READY word the caller read.
+pub fn purge(slot: &AtomicU64, seen: u64) -> bool {
+    let w = Word::unpack(seen);
+    let new = Word {
+        state: FREE,
+        owner: 0,
+        deliveries: 0,
+        ticket: w.ticket,
+    };
+    w.state == READY && cas(slot, seen, new.pack())
+}
+
+/// DEAD -> READY: a dead letter put back in the queue (`axon queue dead
+/// --requeue`), at its old place (its ticket, so at the front), with a
+/// delivery count of 1: its next delivery is flagged as a redelivery and
+/// it has `max_deliveries - 1` more claims (at least one) before it is a
+/// dead letter again. DEAD has no owner, so anyone may.
+pub fn revive(slot: &AtomicU64, seen: u64) -> bool {
+    let w = Word::unpack(seen);
+    let new = Word {
+        state: READY,
+        owner: 0,
+        deliveries: 1,
+        ticket: w.ticket,
+    };
+    w.state == DEAD && cas(slot, seen, new.pack())
+}
+
 /// What one pass over the slot table found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scan {
@@ -305,6 +335,27 @@ mod tests {
         };
         assert_eq!(Word::unpack(w.pack()), w);
         assert!(!Word::unpack(6).valid());
+    }
+
+    #[test]
+    fn purge_takes_only_ready_and_revive_only_dead_and_stale_words_fail() {
+        let s = AtomicU64::new(0);
+        let wr = begin_write(&s, 0, 1).unwrap();
+        assert!(!purge(&s, wr), "a job being written is its producer's");
+        assert!(publish(&s, wr, 9));
+        let ready = s.load(Ordering::Relaxed);
+        let held = claim(&s, ready, 2, false).unwrap();
+        assert!(!purge(&s, ready), "stale: the job was claimed since");
+        assert!(!purge(&s, held) && !revive(&s, held), "held jobs stay");
+        settle(&s, held, Settle::Reject, 5).unwrap();
+        let dead = s.load(Ordering::Relaxed);
+        assert!(!purge(&s, dead), "purge leaves dead letters");
+        assert!(revive(&s, dead));
+        let w = Word::unpack(s.load(Ordering::Relaxed));
+        assert_eq!((w.state, w.ticket, w.deliveries), (READY, 9, 1));
+        assert!(!revive(&s, dead), "stale: already revived");
+        assert!(purge(&s, s.load(Ordering::Relaxed)));
+        assert_eq!(Word::unpack(s.load(Ordering::Relaxed)).state, FREE);
     }
 
     #[test]
