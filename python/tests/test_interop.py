@@ -2,6 +2,7 @@
 
 import glob
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -220,7 +221,11 @@ def test_custom_type_with_other_layout_is_refused_naming_both(domain, peer, tmp_
 
 
 CHILD = textwrap.dedent("""
-    import sys, time, axon
+    import signal, sys, time, axon
+    # Python raises KeyboardInterrupt only if SIGINT was not ignored when it
+    # started; a test run started in the background (nohup, `&` in a script)
+    # inherits it ignored. The test is of recv, not of that inheritance.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     node = axon.Node("blocked")
     sub = node.subscriber("/never", axon.msgs.Imu)
     print("ready", flush=True)
@@ -237,12 +242,17 @@ def test_ctrl_c_interrupts_a_blocking_recv_within_100ms(domain):
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
+        ready, _, _ = select.select([child.stdout], [], [], WATCHDOG)
+        assert ready, "watchdog: the child never said ready"
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.2)  # well inside recv
         sent = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         child.send_signal(signal.SIGINT)
-        caught = int(child.stdout.readline())
-        assert child.wait(timeout=WATCHDOG) == 0, child.stderr.read()
+        # communicate's timeout is the watchdog: a recv that ignores the
+        # signal fails the test instead of hanging it.
+        out, err = child.communicate(timeout=WATCHDOG)
+        assert child.returncode == 0, err
+        caught = int(out.strip())
     finally:
         child.kill()
     assert caught - sent < 100_000_000, f"KeyboardInterrupt after {(caught - sent) / 1e6:.1f} ms"
