@@ -292,10 +292,13 @@ fn jobs_survive_sigkilled_workers_none_lost_duplicates_flagged() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    // The last acks follow the last lines.
+    // The last acks follow the last lines: wait until every slot is
+    // settled (nothing waiting, held or dead), not for the `acked` counter:
+    // a worker killed between freeing a slot and counting it leaves the
+    // counter one short (counters are statistics; the slots are the truth).
     loop {
         let info = info_of(&domain, q);
-        if info.acked == total {
+        if (info.ready, info.claimed, info.dead) == (0, 0, 0) {
             break;
         }
         assert!(Instant::now() < watchdog, "watchdog: {info:?}");
@@ -309,7 +312,12 @@ fn jobs_survive_sigkilled_workers_none_lost_duplicates_flagged() {
     eprintln!("{kills} kills, {redelivered} redeliveries, {info:?}");
     assert!(kills >= 5, "the run was too short to kill anyone");
     assert_eq!(seen.0.len() as u64, total, "jobs lost");
-    assert_eq!((info.sent, info.acked), (total, total));
+    assert_eq!(info.sent, total);
+    assert!(
+        info.acked <= total && info.acked + kills as u64 >= total,
+        "acked {} of {total} after {kills} kills: at most one count lost per kill",
+        info.acked
+    );
     assert_eq!((info.ready, info.claimed, info.dead), (0, 0, 0), "{info:?}");
     assert_eq!(info.corrupt, 0);
     remove_queues(&domain);

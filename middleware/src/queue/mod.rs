@@ -1264,7 +1264,9 @@ mod api {
         pub dead: usize,
         /// Counters: sent, acked, requeued, dead-lettered, full, corrupt.
         pub sent: u64,
-        /// Acknowledged.
+        /// Acknowledged. Counted just after the job's slot is freed, so a
+        /// worker killed between the two leaves it one short (statistics:
+        /// the slot states are what delivery relies on).
         pub acked: u64,
         /// Requeued.
         pub requeued: u64,
