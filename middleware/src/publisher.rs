@@ -453,10 +453,8 @@ impl RawPublisher {
         let hdr = self.seg.slot_header(self.lane, slot);
         hdr.elems.store(elems as u64, Ordering::Relaxed);
         hdr.stamp_ns.store(stamp, Ordering::Relaxed);
-        hdr.next_slot.store(
-            next_slot_guess(&self.seg, self.lane, &mut st),
-            Ordering::Relaxed,
-        );
+        hdr.next_slot
+            .store(next_slot_guess(&self.seg, &st, seq), Ordering::Relaxed);
         protocol::seal(&hdr.seq, seq);
         let ring = self.seg.ring(self.lane);
         let pos = protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
@@ -470,6 +468,14 @@ impl RawPublisher {
         }
         st.next_seq = seq + 1;
         st.loans -= 1;
+        // The next loan's slot is found now, after the sample is out, while
+        // the readers take it: a reclaim (a fence and a hazard scan, which
+        // reads lines the readers wrote) on the send's path would delay the
+        // sample it sends. A reclaim only: never-used slots are taken by a
+        // loan that finds nothing free (memory follows use).
+        if st.free.is_empty() {
+            reclaim(&self.seg, self.lane, &mut st);
+        }
         seq
     }
 
@@ -531,14 +537,24 @@ pub struct SlotStats {
     pub loaned: usize,
 }
 
-/// The slot the next loan will most likely get (the top of the free stack,
-/// refilled now if empty, as the next loan would), for readers to prefetch.
+/// The slot the next loan will most likely get, for readers to prefetch:
+/// the top of the free stack or, when it is empty, the slot that sending
+/// `seq` displaces from the ring (the reclaim after the send frees it unless
+/// a reader holds it), else the newest retired or a never-used one. Only a
+/// hint: it costs no reclaim on the send's path.
 #[inline]
-fn next_slot_guess(seg: &Segment, lane: usize, st: &mut LaneState) -> u64 {
-    if st.free.is_empty() {
-        refill(seg, lane, st);
-    }
-    st.free.last().map_or(NO_SLOT as u64, |s| *s as u64)
+fn next_slot_guess(seg: &Segment, st: &LaneState, seq: u64) -> u64 {
+    let displaced = || {
+        let pos = protocol::ring_index(seq, seg.config.depth as u64);
+        st.in_ring.get(pos).copied().filter(|s| *s != NO_SLOT)
+    };
+    st.free
+        .last()
+        .copied()
+        .or_else(displaced)
+        .or_else(|| st.retired.last().copied())
+        .or_else(|| st.fresh.last().copied())
+        .map_or(NO_SLOT as u64, |s| s as u64)
 }
 
 /// The slot of sample `next_seq` if the lane's previous owner died inside
@@ -561,7 +577,8 @@ fn interrupted_send(seg: &Segment, lane: usize, next_seq: u64, used: &[bool]) ->
 /// Slots a refill of a large lane makes free at least, taking never-used
 /// slots when a reclaim gives back fewer: its working set settles near
 /// `depth + 1 + held + loans` slots, with a reclaim (a fence and a hazard
-/// scan, ~100 ns) on nearly every send. Large lanes only (lanes reserved
+/// scan, ~100 ns) after nearly every send (after the sample is out, off its
+/// path: `send_slot`). Large lanes only (lanes reserved
 /// whole have no never-used slots), where a send writes a slot of hundreds
 /// of KiB: one slot less of resident memory is worth the reclaim (2 was
 /// measured at 7 slots, 1.41x iceoryx2's memory for a 640x480 topic; 1 at 6).
