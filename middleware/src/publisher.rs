@@ -576,12 +576,13 @@ fn interrupted_send(seg: &Segment, lane: usize, next_seq: u64, used: &[bool]) ->
 
 /// Slots a refill of a large lane makes free at least, taking never-used
 /// slots when a reclaim gives back fewer: its working set settles near
-/// `depth + 1 + held + loans` slots, with a reclaim (a fence and a hazard
-/// scan, ~100 ns) after nearly every send (after the sample is out, off its
-/// path: `send_slot`). Large lanes only (lanes reserved
-/// whole have no never-used slots), where a send writes a slot of hundreds
-/// of KiB: one slot less of resident memory is worth the reclaim (2 was
-/// measured at 7 slots, 1.41x iceoryx2's memory for a 640x480 topic; 1 at 6).
+/// `depth + held + loans` slots, with a reclaim (a fence and a hazard scan,
+/// ~100 ns) after nearly every send (after the sample is out, off its path:
+/// `send_slot`). Large lanes only (lanes reserved whole have no never-used
+/// slots), where a send writes a slot of hundreds of KiB: a slot less of
+/// resident memory is worth the reclaim (a 640x480 topic with history 4: 2
+/// held 7 slots, 1.41x iceoryx2's memory; 1 with the reclaim inside the send
+/// 6, 1.21x; 1 with the reclaim after it 5, 1.01x).
 const REFILL_BATCH: usize = 1;
 
 /// Refills an empty free stack: a reclaim, then never-used slots (large
