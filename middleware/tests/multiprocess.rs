@@ -8,9 +8,6 @@
 //! its guard drops, and every wait has a deadline: no trial can hang.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -18,6 +15,12 @@ use axon::{LoanError, Message, Node, OpenError};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 mod support;
+
+use support::peer::{arg, ensure, role_env, Args, Peer, TestDomain, WAIT};
+
+fn node_in(domain: &str) -> Node {
+    support::node_in(domain, "mp")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable, Message)]
 #[repr(C)]
@@ -34,142 +37,12 @@ struct Other {
     y: f32,
 }
 
-const WAIT: Duration = Duration::from_secs(30);
-
 // ---------------------------------------------------------------- harness
-
-type Args = HashMap<String, String>;
-
-fn arg<T: std::str::FromStr>(a: &Args, k: &str, default: T) -> T {
-    a.get(k).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn node_in(domain: &str) -> Node {
-    support::node_in(domain, "mp")
-}
-
-/// A child process playing a role; killed on drop.
-struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    role: String,
-}
-
-impl Peer {
-    fn spawn(role: &str, domain: &str, args: &[(&str, String)]) -> Peer {
-        let a: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let (mut child, rx) = support::spawn_with_lines(
-            Command::new(std::env::current_exe().unwrap())
-                .env("AXON_TEST_ROLE", role)
-                .env("AXON_TEST_DOMAIN", domain)
-                .env("AXON_TEST_ARGS", a.join(","))
-                .stderr(Stdio::inherit()),
-        );
-        Peer {
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            role: role.to_string(),
-        }
-    }
-
-    /// Waits for a line starting with `prefix`; returns its `key=value` fields.
-    fn expect(&self, prefix: &str) -> Result<Args, Failed> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => {
-                    let mut fields: Args = line
-                        .split_whitespace()
-                        .skip(1)
-                        .filter_map(|kv| kv.split_once('='))
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    fields.insert("line".into(), line);
-                    return Ok(fields);
-                }
-                Ok(line) if line.starts_with("error") => {
-                    return Err(format!("{} peer: {line}", self.role).into())
-                }
-                Ok(_) => continue,
-                Err(_) => {
-                    return Err(
-                        format!("{} peer: no '{prefix}' line within {WAIT:?}", self.role).into(),
-                    )
-                }
-            }
-        }
-    }
-
-    fn go(&mut self) {
-        if let Some(s) = self.stdin.as_mut() {
-            let _ = writeln!(s, "go");
-        }
-    }
-
-    fn sigkill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn wait_exit(&mut self) -> Result<(), Failed> {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(st) = self.child.try_wait()? {
-                return if st.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{} peer exited {st}", self.role).into())
-                };
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(format!("{} peer did not exit within {WAIT:?}", self.role).into())
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A per-trial domain, removed (segments and all) when dropped.
-struct TestDomain(String);
-
-impl TestDomain {
-    fn new(name: &str) -> Self {
-        TestDomain(format!("mp{}-{name}", std::process::id()))
-    }
-}
-
-impl Drop for TestDomain {
-    fn drop(&mut self) {
-        support::remove_domain(&self.0);
-    }
-}
-
-fn ensure(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
-}
 
 // ---------------------------------------------------------------- roles
 
 fn run_role(role: &str) -> i32 {
-    let domain = std::env::var("AXON_TEST_DOMAIN").unwrap_or_default();
-    let a: Args = std::env::var("AXON_TEST_ARGS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let (domain, a) = role_env();
     let node = node_in(&domain);
     let r = match role {
         "pub" => role_pub(&node, &a),
@@ -362,7 +235,7 @@ fn role_open_sub(node: &Node, a: &Args) -> Result<(), String> {
 // ---------------------------------------------------------------- trials
 
 fn n_to_m_delivery_exact_counts() -> Result<(), Failed> {
-    let d = TestDomain::new("nm");
+    let d = TestDomain::new("mp", "nm");
     let subs: Vec<Peer> = (0..3)
         .map(|_| {
             Peer::spawn(
@@ -408,7 +281,7 @@ fn n_to_m_delivery_exact_counts() -> Result<(), Failed> {
 }
 
 fn best_effort_drops_oldest_counted() -> Result<(), Failed> {
-    let d = TestDomain::new("drop");
+    let d = TestDomain::new("mp", "drop");
     let mut sub = Peer::spawn(
         "sub",
         &d.0,
@@ -441,7 +314,7 @@ fn best_effort_drops_oldest_counted() -> Result<(), Failed> {
 }
 
 fn reliable_slow_subscriber_loses_nothing() -> Result<(), Failed> {
-    let d = TestDomain::new("rel");
+    let d = TestDomain::new("mp", "rel");
     let sub = Peer::spawn(
         "sub",
         &d.0,
@@ -471,7 +344,7 @@ fn reliable_slow_subscriber_loses_nothing() -> Result<(), Failed> {
 }
 
 fn late_joiner_gets_history() -> Result<(), Failed> {
-    let d = TestDomain::new("late");
+    let d = TestDomain::new("mp", "late");
     let p = Peer::spawn(
         "pub",
         &d.0,
@@ -509,7 +382,7 @@ fn late_joiner_gets_history() -> Result<(), Failed> {
 }
 
 fn type_mismatch_refused_across_processes() -> Result<(), Failed> {
-    let d = TestDomain::new("type");
+    let d = TestDomain::new("mp", "type");
     let p = Peer::spawn(
         "pub",
         &d.0,
@@ -536,7 +409,7 @@ fn type_mismatch_refused_across_processes() -> Result<(), Failed> {
 }
 
 fn sigkill_subscriber_holding_loans_is_reclaimed() -> Result<(), Failed> {
-    let d = TestDomain::new("killsub");
+    let d = TestDomain::new("mp", "killsub");
     let n = node_in(&d.0);
     let p = n
         .publisher::<Ping>("/t")
@@ -588,7 +461,7 @@ fn sigkill_subscriber_holding_loans_is_reclaimed() -> Result<(), Failed> {
 }
 
 fn sigkill_publisher_then_new_one_takes_over() -> Result<(), Failed> {
-    let d = TestDomain::new("killpub");
+    let d = TestDomain::new("mp", "killpub");
     let n = node_in(&d.0);
     let sub = n
         .subscriber::<Ping>("/t")
@@ -631,7 +504,7 @@ fn sigkill_publisher_then_new_one_takes_over() -> Result<(), Failed> {
 /// then the new owner's samples, none lost.
 fn publisher_killed_inside_a_send_is_finished_by_the_next_owner() -> Result<(), Failed> {
     for ring_stored in [false, true] {
-        let d = TestDomain::new(&format!("midsend-{ring_stored}"));
+        let d = TestDomain::new("mp", &format!("midsend-{ring_stored}"));
         let n = node_in(&d.0);
         let sub = n
             .subscriber::<Ping>("/t")
@@ -737,7 +610,7 @@ fn fake_interrupted_send(n: &Node, ring_stored: bool) {
 }
 
 fn corrupted_header_is_refused() -> Result<(), Failed> {
-    let d = TestDomain::new("corrupt");
+    let d = TestDomain::new("mp", "corrupt");
     let n = node_in(&d.0);
     let p = n.publisher::<Ping>("/t").create()?;
     let path = n.domain().segment_path(&axon::TopicName::new("/t")?);
@@ -764,7 +637,7 @@ fn corrupted_header_is_refused() -> Result<(), Failed> {
 }
 
 fn stale_segment_of_crashed_run_is_replaced() -> Result<(), Failed> {
-    let d = TestDomain::new("stale");
+    let d = TestDomain::new("mp", "stale");
     let mut streamer = Peer::spawn("stream", &d.0, &[]);
     streamer.expect("streaming")?;
     streamer.sigkill();
@@ -779,7 +652,7 @@ fn stale_segment_of_crashed_run_is_replaced() -> Result<(), Failed> {
 
 fn segments_are_private_to_their_user() -> Result<(), Failed> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let d = TestDomain::new("perm");
+    let d = TestDomain::new("mp", "perm");
     let n = node_in(&d.0);
     let p = n.publisher::<Ping>("/t").create()?;
     let path = n.domain().segment_path(&axon::TopicName::new("/t")?);

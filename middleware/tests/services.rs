@@ -7,10 +7,6 @@
 //! is killed when its guard drops, and every wait has a deadline (a
 //! watchdog): no trial can hang.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use axon::zerocopy::{FromBytes, Immutable, KnownLayout};
@@ -18,6 +14,8 @@ use axon::{CallError, Message, Node, ServiceError};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 mod support;
+
+use support::peer::{arg, ensure, role_env, Args, Peer, TestDomain, WAIT};
 
 #[axon::message]
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +46,6 @@ struct Blob {
     data: [u8],
 }
 
-const WAIT: Duration = Duration::from_secs(30);
 const SERVICE: &str = "/add";
 
 fn answer(r: &AddRequest) -> AddResponse {
@@ -61,124 +58,6 @@ fn answer(r: &AddRequest) -> AddResponse {
 
 // ---------------------------------------------------------------- harness
 
-type Args = HashMap<String, String>;
-
-fn arg<T: std::str::FromStr>(a: &Args, k: &str, default: T) -> T {
-    a.get(k).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A child process playing a role; killed on drop.
-struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    role: String,
-}
-
-impl Peer {
-    fn spawn(role: &str, domain: &str, args: &[(&str, String)]) -> Peer {
-        let a: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let (mut child, rx) = support::spawn_with_lines(
-            Command::new(std::env::current_exe().unwrap())
-                .env("AXON_TEST_ROLE", role)
-                .env("AXON_TEST_DOMAIN", domain)
-                .env("AXON_TEST_ARGS", a.join(","))
-                .stderr(Stdio::inherit()),
-        );
-        Peer {
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            role: role.to_string(),
-        }
-    }
-
-    /// Waits for a line starting with `prefix`; returns its `key=value` fields.
-    fn expect(&self, prefix: &str) -> Result<Args, Failed> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => {
-                    let mut fields: Args = line
-                        .split_whitespace()
-                        .skip(1)
-                        .filter_map(|kv| kv.split_once('='))
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    fields.insert("line".into(), line);
-                    return Ok(fields);
-                }
-                Ok(line) if line.starts_with("error") => {
-                    return Err(format!("{} peer: {line}", self.role).into())
-                }
-                Ok(_) => continue,
-                Err(_) => {
-                    return Err(
-                        format!("{} peer: no '{prefix}' line within {WAIT:?}", self.role).into(),
-                    )
-                }
-            }
-        }
-    }
-
-    fn go(&mut self) {
-        if let Some(s) = self.stdin.as_mut() {
-            let _ = writeln!(s, "go");
-        }
-    }
-
-    fn sigkill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn wait_exit(&mut self) -> Result<(), Failed> {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(st) = self.child.try_wait()? {
-                return if st.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{} peer exited {st}", self.role).into())
-                };
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(format!("{} peer did not exit within {WAIT:?}", self.role).into())
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A per-trial domain, removed (segments and all) when dropped.
-struct TestDomain(String);
-
-impl TestDomain {
-    fn new(name: &str) -> Self {
-        TestDomain(format!("sv{}-{name}", std::process::id()))
-    }
-}
-
-impl Drop for TestDomain {
-    fn drop(&mut self) {
-        support::remove_domain(&self.0);
-    }
-}
-
-fn ensure(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
-}
-
 fn node(domain: &str, name: &str) -> Node {
     support::node_in(domain, name)
 }
@@ -186,13 +65,7 @@ fn node(domain: &str, name: &str) -> Node {
 // ---------------------------------------------------------------- roles
 
 fn run_role(role: &str) -> i32 {
-    let domain = std::env::var("AXON_TEST_DOMAIN").unwrap_or_default();
-    let a: Args = std::env::var("AXON_TEST_ARGS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let (domain, a) = role_env();
     let node = node(&domain, &format!("{role}-{}", std::process::id()));
     let r = match role {
         "server" => role_server(&node, &a),
@@ -379,7 +252,7 @@ fn role_waiter(node: &Node, a: &Args) -> Result<(), String> {
 /// flight at a time; every response carries its caller's id and sequence
 /// number and the value computed from its own request.
 fn n_clients_one_server_every_response_reaches_its_caller() -> Result<(), Failed> {
-    let d = TestDomain::new("n-to-1");
+    let d = TestDomain::new("sv", "n-to-1");
     let server = Peer::spawn("server", &d.0, &[("count", "8000".into())]);
     server.expect("ready")?;
     let mut clients: Vec<Peer> = (1..=4)
@@ -410,7 +283,7 @@ fn n_clients_one_server_every_response_reaches_its_caller() -> Result<(), Failed
 /// A server registered on an executor (`on_request`), sleeping in its wait
 /// set: two client processes' calls, one and four in flight, all answered.
 fn executor_callback_serves_every_call() -> Result<(), Failed> {
-    let d = TestDomain::new("exec");
+    let d = TestDomain::new("sv", "exec");
     let server = Peer::spawn("exec-server", &d.0, &[]);
     server.expect("ready")?;
     let mut clients: Vec<Peer> = [1, 4]
@@ -438,7 +311,7 @@ fn executor_callback_serves_every_call() -> Result<(), Failed> {
 /// The server takes four requests and answers them last first; each
 /// pending call of the (this) client still gets its own response.
 fn out_of_order_replies_reach_their_callers() -> Result<(), Failed> {
-    let d = TestDomain::new("reverse");
+    let d = TestDomain::new("sv", "reverse");
     let server = Peer::spawn(
         "server",
         &d.0,
@@ -476,7 +349,7 @@ fn out_of_order_replies_reach_their_callers() -> Result<(), Failed> {
 /// (not `ServerGone`); the slot comes back once the server answers, and
 /// a call after that works.
 fn timeout_then_late_answer_frees_the_slot() -> Result<(), Failed> {
-    let d = TestDomain::new("timeout");
+    let d = TestDomain::new("sv", "timeout");
     let mut server = Peer::spawn(
         "server",
         &d.0,
@@ -527,7 +400,7 @@ fn timeout_then_late_answer_frees_the_slot() -> Result<(), Failed> {
 /// every call fails with `ServerGone` (none with Timeout, though each
 /// waits up to 60 s), and a new server serves a new client at once.
 fn server_sigkilled_with_calls_in_flight_every_caller_gets_server_gone() -> Result<(), Failed> {
-    let d = TestDomain::new("server-kill");
+    let d = TestDomain::new("sv", "server-kill");
     let mut server = Peer::spawn(
         "server",
         &d.0,
@@ -570,7 +443,7 @@ fn server_sigkilled_with_calls_in_flight_every_caller_gets_server_gone() -> Resu
 /// then answers the dead client's calls. A new client must claim the dead
 /// one's record and its slots: the next thousand calls all work.
 fn client_sigkilled_mid_call_next_thousand_calls_work() -> Result<(), Failed> {
-    let d = TestDomain::new("client-kill");
+    let d = TestDomain::new("sv", "client-kill");
     let mut server = Peer::spawn(
         "server",
         &d.0,
@@ -605,7 +478,7 @@ fn client_sigkilled_mid_call_next_thousand_calls_work() -> Result<(), Failed> {
 /// A client with another response type is refused, naming both types of
 /// both sides; so is a second server, naming the holder.
 fn wrong_types_and_second_server_are_refused_by_name() -> Result<(), Failed> {
-    let d = TestDomain::new("types");
+    let d = TestDomain::new("sv", "types");
     let server = Peer::spawn("server", &d.0, &[]);
     let ready = server.expect("ready")?;
     let n = node(&d.0, "wrong");
@@ -638,7 +511,7 @@ fn wrong_types_and_second_server_are_refused_by_name() -> Result<(), Failed> {
 /// A slice response of 1 MiB, written in place by the server
 /// (`loan_reply_slice`) and read in place by the client, intact.
 fn one_mib_slice_response_arrives_intact() -> Result<(), Failed> {
-    let d = TestDomain::new("blob");
+    let d = TestDomain::new("sv", "blob");
     let n = node(&d.0, "blob");
     let server = n
         .service::<AddRequest, Blob>("/blob")
@@ -682,7 +555,7 @@ fn one_mib_slice_response_arrives_intact() -> Result<(), Failed> {
 /// A request dropped unanswered answers `Declined`; a call with no server
 /// ever is `NoServer`; `service_is_ready` follows the server.
 fn declined_and_no_server_are_reported() -> Result<(), Failed> {
-    let d = TestDomain::new("declined");
+    let d = TestDomain::new("sv", "declined");
     let n = node(&d.0, "x");
     let client = n.client::<AddRequest, AddResponse>(SERVICE).create()?;
     let req = AddRequest {
@@ -790,7 +663,7 @@ impl Hostile {
 /// (`SegmentTruncated`, never a SIGBUS); once everyone left, the name
 /// works again.
 fn hostile_service_segment_gives_errors_never_a_crash() -> Result<(), Failed> {
-    let d = TestDomain::new("hostile");
+    let d = TestDomain::new("sv", "hostile");
     let n = node(&d.0, "victim");
     let req = AddRequest {
         client: 1,

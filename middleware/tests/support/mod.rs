@@ -7,6 +7,9 @@ use std::sync::mpsc::{channel, Receiver};
 use axon::layout::{Layout, SegmentHeader, TopicConfig};
 use axon::{Domain, Node, TopicName};
 
+#[allow(dead_code)] // the binaries that spawn role peers use it
+pub mod peer;
+
 /// A node named `name` in the test domain `domain` (under `/dev/shm`).
 #[allow(dead_code)] // not every test binary uses every helper
 pub fn node_in(domain: &str, name: &str) -> Node {
