@@ -16,10 +16,13 @@ access through the sample after release raises ``RuntimeError``.
 """
 
 import asyncio
+import atexit
+import collections
 import json
 import signal
 import threading
 import types
+import weakref
 
 import numpy as np
 
@@ -192,19 +195,9 @@ def _tuples(value):
     return value
 
 
-def _qos(kw, allowed):
-    bad = set(kw) - set(allowed)
-    if bad:
-        raise TypeError(f"unknown QoS keyword(s): {', '.join(sorted(bad))} (known: {', '.join(allowed)})")
-    return kw
-
-
-_PUB_QOS = ("history", "max_len", "max_publishers", "max_subscribers", "max_held", "max_loans")
-_SUB_QOS = _PUB_QOS + ("reliable", "transient_local")
-
-
-class Publisher:
-    """Publishes messages of one type on one topic."""
+class _Port:
+    """What publishers and subscribers share: the native port and the
+    message type's Python-side information."""
 
     def __init__(self, raw):
         self._raw = raw
@@ -213,6 +206,14 @@ class Publisher:
     @property
     def topic(self):
         return self._raw.topic
+
+    @property
+    def message_type(self):
+        return self._raw.message_type
+
+
+class Publisher(_Port):
+    """Publishes messages of one type on one topic."""
 
     @property
     def max_len(self):
@@ -248,20 +249,90 @@ class Publisher:
         return Loan(self._raw._loan(n), self._info)
 
 
-class Subscriber:
-    """Receives messages of one topic; iterate it, or call recv / try_recv."""
+# recv_async: one waiter thread per subscriber with awaits pending sleeps in
+# the native receive on the topic's wake word (a futex: no polling) and hands
+# each sample to the oldest pending await through its loop's
+# call_soon_threadsafe. A sample (or error) whose await was cancelled in the
+# meantime goes to the next pending await of the same subscriber, or else to
+# the subscriber's stash, which every receive takes from first: a cancelled
+# await loses nothing and leaks nothing.
+# Bounds: one thread per subscriber (not per await); the stash holds at most
+# one result per cancelled await; the waiter re-checks for cancelled awaits
+# every _WAIT_SLICE (so a fully cancelled subscriber's thread stops within
+# that) and exits after _IDLE seconds without awaits.
+_WAIT_SLICE = 0.1
+_IDLE = 2.0
+_waiter_threads = set()
+_closing = threading.Event()
+
+
+def _stop_waiters():
+    """At interpreter exit: stop the waiter threads before finalization
+    (a thread in the native wait must not outlive the interpreter)."""
+    _closing.set()
+    for t in list(_waiter_threads):
+        t.join(timeout=_WAIT_SLICE + 0.5)
+
+
+atexit.register(_stop_waiters)
+
+
+def _settle(fut, result):
+    kind, value = result
+    if kind == "ok":
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _serve(ref, wake):
+    """The waiter thread of one subscriber. It holds the subscriber only
+    while an await is pending: an idle waiter keeps no topic alive, and
+    ends when its subscriber is gone or after _IDLE s without awaits."""
+    try:
+        while not _closing.is_set():
+            with wake:
+                sub = ref()
+                if sub is None:
+                    return
+                if sub._next_await() is None:
+                    del sub
+                    wake.wait(_IDLE)
+                    sub = ref()
+                    if sub is None:
+                        return
+                    if sub._next_await() is None or _closing.is_set():
+                        sub._thread = None
+                        return
+            try:
+                slot = sub._raw._wait_recv(_WAIT_SLICE)
+            except Exception as e:  # PublisherGone, Shutdown, ...
+                result = ("err", e.with_traceback(None))
+            else:
+                result = None if slot is None else ("ok", slot)
+            if result is not None:
+                sub._hand_over(result)
+            del sub
+    finally:
+        sub = ref()
+        if sub is not None:
+            with wake:
+                if sub._thread is threading.current_thread():
+                    sub._thread = None
+        _waiter_threads.discard(threading.current_thread())
+
+
+class Subscriber(_Port):
+    """Receives messages of one topic; iterate it, or call recv / try_recv,
+    or `await recv_async()`."""
 
     def __init__(self, raw):
-        self._raw = raw
-        self._info = _info(raw.message_type)
-
-    @property
-    def topic(self):
-        return self._raw.topic
-
-    @property
-    def message_type(self):
-        return self._raw.message_type
+        super().__init__(raw)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stash = collections.deque()  # ("ok", slot) | ("err", exc)
+        self._awaits = collections.deque()  # (loop, future), oldest first
+        self._thread = None
 
     def received(self):
         return self._raw.received()
@@ -269,23 +340,92 @@ class Subscriber:
     def dropped(self):
         return self._raw.dropped()
 
+    def _sample(self, slot):
+        return Sample(slot, self._info)
+
+    def _from_stash(self):
+        with self._lock:
+            if not self._stash:
+                return None
+            kind, value = self._stash.popleft()
+        if kind == "err":
+            raise value
+        return self._sample(value)
+
     def try_recv(self):
         """The next sample, or None if none is there (never blocks)."""
+        s = self._from_stash()
+        if s is not None:
+            return s
         s = self._raw.try_recv()
-        return None if s is None else Sample(s, self._info)
+        return None if s is None else self._sample(s)
 
     def recv(self, timeout=None):
         """Waits for the next sample (GIL released, Ctrl-C raises
         KeyboardInterrupt at once); TimeoutError after `timeout` seconds."""
-        return Sample(self._raw.recv(timeout), self._info)
+        s = self._from_stash()
+        if s is not None:
+            return s
+        return self._sample(self._raw.recv(timeout))
 
-    async def recv_async(self, poll=0.001):
-        """Awaits the next sample without blocking the event loop."""
-        while True:
-            s = self._raw.try_recv()
-            if s is not None:
-                return Sample(s, self._info)
-            await asyncio.sleep(poll)
+    async def recv_async(self):
+        """Awaits the next sample without blocking the event loop: a thread
+        sleeps on the topic's wake word for it (no polling). Cancel-safe:
+        a sample that arrives for a cancelled await is kept for the next
+        receive."""
+        s = self.try_recv()
+        if s is not None:
+            return s
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._lock:
+            self._awaits.append((loop, fut))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=_serve, args=(weakref.ref(self), self._wake),
+                    name=f"axon recv_async {self._raw.topic}", daemon=True)
+                _waiter_threads.add(self._thread)
+                self._thread.start()
+            else:
+                self._wake.notify()
+        return self._sample(await fut)
+
+    def _next_await(self):
+        """The oldest await not yet done (cancelled ones are dropped); the
+        caller holds the lock."""
+        while self._awaits:
+            loop, fut = self._awaits[0]
+            if not fut.done():
+                return loop, fut
+            self._awaits.popleft()
+        return None
+
+    def _hand_over(self, result):
+        with self._lock:
+            target = self._next_await()
+            if target is None:
+                self._stash.append(result)
+                return
+            self._awaits.popleft()
+        loop, fut = target
+        try:
+            loop.call_soon_threadsafe(self._deliver, loop, fut, result)
+        except RuntimeError:  # the loop is closed
+            with self._lock:
+                self._stash.append(result)
+
+    def _deliver(self, loop, fut, result):
+        """In the loop's thread: settle `fut`, or (cancelled) the next
+        pending await of this loop, or keep the result in the stash."""
+        if not fut.done():
+            return _settle(fut, result)
+        with self._lock:
+            target = self._next_await()
+            if target is None or target[0] is not loop:
+                self._stash.append(result)
+                return
+            self._awaits.popleft()
+        _settle(target[1], result)
 
     def __iter__(self):
         while True:
@@ -323,13 +463,13 @@ class Node:
         return self._raw.resolve(topic)
 
     def publisher(self, topic, msg_type, **qos):
-        return Publisher(self._raw._publisher(topic, _as_type(msg_type), **_qos(qos, _PUB_QOS)))
+        return Publisher(self._raw._publisher(topic, _as_type(msg_type), **qos))
 
     def subscriber(self, topic, msg_type=None, **qos):
         """`msg_type=None` reads any existing topic through the type
         description its segment carries."""
         ty = None if msg_type is None else _as_type(msg_type)
-        return Subscriber(self._raw._subscriber(topic, ty, **_qos(qos, _SUB_QOS)))
+        return Subscriber(self._raw._subscriber(topic, ty, **qos))
 
 
 def _sigterm_as_interrupt():

@@ -489,7 +489,30 @@ struct PyNode {
     node: Node,
 }
 
+/// The QoS keywords of `Node.publisher` (the first six) and
+/// `Node.subscriber` (all): one list, parsed in one place
+/// ([`QosArgs::from_kwargs`]) for both.
+const PUB_QOS: &[&str] = &[
+    "history",
+    "max_len",
+    "max_publishers",
+    "max_subscribers",
+    "max_held",
+    "max_loans",
+];
+const SUB_QOS: &[&str] = &[
+    "history",
+    "max_len",
+    "max_publishers",
+    "max_subscribers",
+    "max_held",
+    "max_loans",
+    "reliable",
+    "transient_local",
+];
+
 /// The QoS keywords of `Node.publisher` / `Node.subscriber`.
+#[derive(Default)]
 struct QosArgs {
     history: Option<u32>,
     max_len: Option<usize>,
@@ -502,6 +525,43 @@ struct QosArgs {
 }
 
 impl QosArgs {
+    /// Parses the keywords; one not in `allowed` is a `TypeError` naming it
+    /// and the known ones (`None` values mean "the default").
+    fn from_kwargs(kw: Option<&Bound<'_, PyDict>>, allowed: &[&str]) -> PyResult<Self> {
+        let mut q = QosArgs::default();
+        let Some(kw) = kw else { return Ok(q) };
+        let mut bad = Vec::new();
+        for (k, v) in kw.iter() {
+            let k: String = k.extract()?;
+            if !allowed.contains(&k.as_str()) {
+                bad.push(k);
+                continue;
+            }
+            if v.is_none() {
+                continue;
+            }
+            match k.as_str() {
+                "history" => q.history = Some(v.extract()?),
+                "max_len" => q.max_len = Some(v.extract()?),
+                "max_publishers" => q.max_publishers = Some(v.extract()?),
+                "max_subscribers" => q.max_subscribers = Some(v.extract()?),
+                "max_held" => q.max_held = Some(v.extract()?),
+                "max_loans" => q.max_loans = Some(v.extract()?),
+                "reliable" => q.reliable = v.extract()?,
+                _ => q.transient_local = v.extract()?,
+            }
+        }
+        if !bad.is_empty() {
+            bad.sort();
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "unknown QoS keyword(s): {} (known: {})",
+                bad.join(", "),
+                allowed.join(", ")
+            )));
+        }
+        Ok(q)
+    }
+
     fn qos(&self) -> Qos {
         let d = Qos::default();
         Qos {
@@ -559,30 +619,14 @@ impl PyNode {
             .as_str()
             .to_string())
     }
-    #[pyo3(signature = (topic, ty, history=None, max_len=None, max_publishers=None, max_subscribers=None, max_held=None, max_loans=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (topic, ty, **qos))]
     fn _publisher(
         &self,
         topic: &str,
         ty: &MessageType,
-        history: Option<u32>,
-        max_len: Option<usize>,
-        max_publishers: Option<u32>,
-        max_subscribers: Option<u32>,
-        max_held: Option<u32>,
-        max_loans: Option<u32>,
+        qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyPublisher> {
-        let qos = QosArgs {
-            history,
-            max_len,
-            reliable: false,
-            transient_local: false,
-            max_publishers,
-            max_subscribers,
-            max_held,
-            max_loans,
-        }
-        .qos();
+        let qos = QosArgs::from_kwargs(qos, PUB_QOS)?.qos();
         let raw = self
             .node
             .raw_publisher(topic, &ty.desc, &qos)
@@ -594,32 +638,14 @@ impl PyNode {
             },
         })
     }
-    #[pyo3(signature = (topic, ty=None, history=None, max_len=None, reliable=false, transient_local=false, max_publishers=None, max_subscribers=None, max_held=None, max_loans=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (topic, ty=None, **qos))]
     fn _subscriber(
         &self,
         topic: &str,
         ty: Option<&MessageType>,
-        history: Option<u32>,
-        max_len: Option<usize>,
-        reliable: bool,
-        transient_local: bool,
-        max_publishers: Option<u32>,
-        max_subscribers: Option<u32>,
-        max_held: Option<u32>,
-        max_loans: Option<u32>,
+        qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PySubscriber> {
-        let qos = QosArgs {
-            history,
-            max_len,
-            reliable,
-            transient_local,
-            max_publishers,
-            max_subscribers,
-            max_held,
-            max_loans,
-        }
-        .qos();
+        let qos = QosArgs::from_kwargs(qos, SUB_QOS)?.qos();
         let raw = self
             .node
             .raw_subscriber(topic, ty.map(|t| &t.desc), &qos)
@@ -843,6 +869,26 @@ impl PySubscriber {
                 }
                 Err(e) => return Err(wait_err(e)),
             }
+        }
+    }
+
+    /// One wait of at most `timeout` seconds for a sample on the topic's
+    /// wake word, with the GIL released and no signal checks (for the
+    /// thread behind `recv_async`); `None` when it timed out.
+    fn _wait_recv(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<PySlot>> {
+        if !(timeout.is_finite() && timeout >= 0.0) {
+            return Err(PyValueError::new_err("timeout must be >= 0 seconds"));
+        }
+        let slice = Duration::from_secs_f64(timeout.min(1e9));
+        let raw = self.raw.clone();
+        let r = py.detach(move || -> Result<_, WaitError> {
+            let raw = raw.lock().map_err(|_| WaitError::Shutdown)?;
+            raw.recv_timeout(slice).map(|s| s.detach())
+        });
+        match r {
+            Ok(h) => Ok(Some(self.slot(h))),
+            Err(WaitError::Timeout) => Ok(None),
+            Err(e) => Err(wait_err(e)),
         }
     }
 }
