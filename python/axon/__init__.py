@@ -20,6 +20,7 @@ import atexit
 import collections
 import json
 import signal
+import struct
 import threading
 import types
 import weakref
@@ -48,6 +49,58 @@ def _dtype(spec):
     return np.dtype(spec)
 
 
+_STRUCT_CODES = {
+    ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q",
+    ("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
+    ("f", 4): "f", ("f", 8): "d", ("b", 1): "?",
+}
+
+
+def _prim_property(name, st, off):
+    """A top-level number field, read and written with `struct` straight
+    from the slot (no decode of the fixed part, no numpy scalar)."""
+    size, unpack, pack = st.size, st.unpack, st.pack
+
+    def get(self):
+        return unpack(self._slot._read(off, size))[0]
+
+    def set(self, value):
+        try:
+            self._slot._write(off, pack(value))
+        except struct.error:
+            _set_field(self, name, value)  # numpy's conversion (and its error)
+
+    return property(get, set)
+
+
+def _field_property(name):
+    """Any other fixed field: decoded (the fixed part only, once per
+    sample) on read, written through the `fields` structured view."""
+
+    def get(self):
+        try:
+            cache = self._fields_cache
+        except AttributeError:
+            cache = self._fields_cache = self._info.ty._decode(self._slot._read(0, self._info.fixed_size))
+        return _ns(cache[name])
+
+    def set(self, value):
+        _set_field(self, name, value)
+
+    return property(get, set)
+
+
+def _set_field(loan, name, value):
+    if not isinstance(loan, Loan):
+        raise AttributeError(f"{loan._info.ty.name}.{name}: a received sample is read-only")
+    rec = loan.fields
+    if loan._info.fields[name] == "string":
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        rec[name] = (len(raw), raw)
+    else:
+        rec[name] = _tuples(value)
+
+
 class _TypeInfo:
     """What the Python layer needs of a message type, computed once."""
 
@@ -57,9 +110,44 @@ class _TypeInfo:
         self.fixed = _dtype(fixed)
         if sl is not None:
             self.slice_field, self.slice_dtype, self.slice_offset = sl[0], _dtype(sl[1]), sl[2]
+            self.slice_bytes = self.slice_dtype == np.uint8  # a plain byte slice needs no view
         else:
             self.slice_field = self.slice_dtype = self.slice_offset = None
+            self.slice_bytes = False
         self.fields = dict(ty._fields())
+        self.fixed_size = self.fixed.itemsize
+        # Top-level number fields, read and written with `struct` straight
+        # from the slot (no decode of the whole fixed part, no numpy scalar).
+        self.prims = {}
+        for name, kind in self.fields.items():
+            if kind != "number" or self.fixed.names is None or name not in self.fixed.names:
+                continue
+            dt, off = self.fixed.fields[name][:2]
+            code = _STRUCT_CODES.get((dt.kind, dt.itemsize))
+            if code is not None and dt.byteorder in "<=|":
+                self.prims[name] = (struct.Struct("<" + code), off)
+        self.slice_name = self.slice_field or ("data" if self.slice_field == "" else None)
+        # Samples and loans of this type are instances of classes made for
+        # it: each field a property (no __getattr__ miss per access; names
+        # the base classes define, like `seq`, keep their meaning there and
+        # are reached through `fields`).
+        props = {"__slots__": (), "_info": self}
+        for name in self.fields:
+            if name == self.slice_name:
+                props[name] = property(_Slot._slice_array)
+            elif name in self.prims:
+                props[name] = _prim_property(name, *self.prims[name])
+            else:
+                props[name] = _field_property(name)
+        if self.slice_name:
+            props[self.slice_name] = property(_Slot._slice_array)
+        short = ty.name.rsplit("/", 1)[-1]
+        self.sample_cls = type(f"Sample[{short}]", (Sample,), _unshadowed(props, Sample))
+        self.loan_cls = type(f"Loan[{short}]", (Loan,), _unshadowed(props, Loan))
+
+
+def _unshadowed(props, base):
+    return {k: v for k, v in props.items() if k in ("__slots__", "_info") or not hasattr(base, k)}
 
 
 _infos = {}
@@ -80,39 +168,32 @@ def _ns(value):
 
 
 class _Slot:
-    """Shared parts of Sample and Loan: fields and numpy views of a slot."""
+    """Shared parts of Sample and Loan: fields and numpy views of a slot.
+    Instances are of the per-type subclasses `_TypeInfo` makes (their
+    class attribute `_info` is the type)."""
 
-    __slots__ = ("_slot", "_info", "_fields_cache")
+    __slots__ = ("_slot", "_fields_cache")
+    _info = None
 
-    def __init__(self, slot, info):
-        object.__setattr__(self, "_slot", slot)
-        object.__setattr__(self, "_info", info)
-        object.__setattr__(self, "_fields_cache", None)
+    def __init__(self, slot):
+        self._slot = slot
 
     def _view(self):
         return self._slot._bytes_view()
 
     def _slice_array(self):
         info = self._info
-        raw = self._view()
-        start = info.slice_offset
-        n = self._slot.elems
-        stop = start + n * info.slice_dtype.itemsize
-        return raw[start:stop].view(info.slice_dtype)
+        raw = self._slot._bytes_view(info.slice_offset, self._slot.elems * info.slice_dtype.itemsize)
+        return raw if info.slice_bytes else raw.view(info.slice_dtype)
 
     @property
     def fields(self):
         """The fixed part as a 0-d numpy structured array into the slot."""
-        return self._view()[: self._info.fixed.itemsize].view(self._info.fixed)[0:1].reshape(())
+        info = self._info
+        return np.ndarray((), info.fixed, buffer=self._slot._bytes_view(0, info.fixed_size))
 
     def __getattr__(self, name):
         info = self._info
-        if name == info.slice_field or (name == "data" and info.slice_field == ""):
-            return self._slice_array()
-        if name in info.fields:
-            if self._fields_cache is None:
-                object.__setattr__(self, "_fields_cache", info.ty._decode(self._slot.to_bytes()))
-            return _ns(self._fields_cache[name])
         raise AttributeError(f"{info.ty.name} has no field {name!r} (fields: {', '.join(info.fields)})")
 
     def to_bytes(self):
@@ -159,19 +240,6 @@ class Loan(_Slot):
     sends on a normal exit and discards on an exception)."""
 
     __slots__ = ()
-
-    def __setattr__(self, name, value):
-        info = self._info
-        if name in info.fields and name != info.slice_field:
-            kind = info.fields[name]
-            rec = self.fields
-            if kind == "string":
-                raw = value.encode() if isinstance(value, str) else bytes(value)
-                rec[name] = (len(raw), raw)
-            else:
-                rec[name] = _tuples(value)
-            return
-        raise AttributeError(f"{info.ty.name}: cannot set {name!r}")
 
     def send(self):
         return self._slot.send()
@@ -246,7 +314,7 @@ class Publisher(_Port):
     def loan(self, n=0):
         """A slot for a sample with `n` trailing elements, written in place
         through writable numpy views (`loan.data[:] = ...`)."""
-        return Loan(self._raw._loan(n), self._info)
+        return self._info.loan_cls(self._raw._loan(n))
 
 
 # recv_async: one waiter thread per subscriber with awaits pending sleeps in
@@ -341,9 +409,11 @@ class Subscriber(_Port):
         return self._raw.dropped()
 
     def _sample(self, slot):
-        return Sample(slot, self._info)
+        return self._info.sample_cls(slot)
 
     def _from_stash(self):
+        if not self._stash:  # (a deque's length is read atomically)
+            return None
         with self._lock:
             if not self._stash:
                 return None

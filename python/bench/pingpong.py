@@ -27,7 +27,7 @@ receive, pairs each direction with an event service as its
 event-based-communication example does: `Notifier.notify()` after `send`,
 `Listener.timed_wait` before `receive`).
 
-Payloads are equal: axon's type is `bench/Blob {seq: u64, data: [u8]}`
+Payloads are equal: axon's type is `bench/Blob {counter: u64, data: [u8]}`
 with `len - 8` data bytes (8 B = the sequence number alone), iceoryx2's is
 `Slice[c_uint8]` of `len` bytes. Neither side writes the payload beyond
 the sequence number (a camera writes its pixels in place in both).
@@ -68,7 +68,7 @@ class AxonEnd:
     def __init__(self, name, size, blocking, tx, rx):
         import axon
 
-        blob = axon.message_type("bench/Blob", np.dtype([("seq", "<u8")], align=True), slice_of=np.uint8)
+        blob = axon.message_type("bench/Blob", np.dtype([("counter", "<u8")], align=True), slice_of=np.uint8)
         self.n = size - 8
         node = axon.Node(name)
         self.node = node
@@ -78,7 +78,7 @@ class AxonEnd:
 
     def send(self, seq):
         with self.pub.loan(self.n) as loan:
-            loan.seq = seq
+            loan.counter = seq
 
     def recv(self, deadline):
         """The sequence number of the next sample, read through a numpy
@@ -99,7 +99,7 @@ class AxonEnd:
     @staticmethod
     def _seq(s):
         data = s.data  # numpy view into the slot (the image)
-        seq = int(s.fields["seq"])
+        seq = s.counter
         del data
         s.release()
         return seq
@@ -175,7 +175,6 @@ class Iceoryx2End:
                 getattr(self, port).delete()
         self.sub.delete()
         self.pub.delete()
-        self.node.delete()
 
 
 ENDS = {"axon": AxonEnd, "iceoryx2": Iceoryx2End}

@@ -916,8 +916,32 @@ struct PySlot {
 impl PySlot {
     /// The whole payload as a `uint8` numpy array into the slot (read-only
     /// for a received sample, writable for a loan).
-    fn _bytes_view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        byte_array(py, &self.slot)
+    /// `start`, `len`: a byte range of it (`len=None`: to the end).
+    #[pyo3(signature = (start=0, len=None))]
+    fn _bytes_view<'py>(
+        &self,
+        py: Python<'py>,
+        start: usize,
+        len: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        byte_array(py, &self.slot, start, len)
+    }
+    /// A copy of payload bytes `offset..offset + len` (a fixed field).
+    fn _read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: usize,
+        len: usize,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        // Copied under the slot's lock, made Python bytes after (to_bytes says why).
+        let copy = self.slot.with_bytes(|b| {
+            offset
+                .checked_add(len)
+                .and_then(|end| b.get(offset..end))
+                .map(<[u8]>::to_vec)
+        })?;
+        let copy = copy.ok_or_else(|| PyValueError::new_err("read beyond the sample"))?;
+        Ok(pyo3::types::PyBytes::new(py, &copy))
     }
     /// A copy of the payload bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
