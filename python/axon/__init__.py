@@ -93,6 +93,10 @@ def _field_property(name):
 def _set_field(loan, name, value):
     if not isinstance(loan, Loan):
         raise AttributeError(f"{loan._info.ty.name}.{name}: a received sample is read-only")
+    try:
+        del loan._fields_cache  # decoded before this write: stale now
+    except AttributeError:
+        pass
     rec = loan.fields
     if loan._info.fields[name] == "string":
         raw = value.encode() if isinstance(value, str) else bytes(value)
@@ -251,7 +255,10 @@ class Loan(_Slot):
         if exc_type is None:
             self._slot.send()
         else:
-            self._slot.release()
+            # Discarded; views the exception's traceback still holds defer
+            # that to the last one's end (a BufferError here would hide
+            # the exception).
+            self._slot._release_when_unused()
         return False
 
 

@@ -3,10 +3,12 @@
 published iceoryx2 wheel (`iceoryx2==0.10.0`, the version of the Rust
 iceoryx2 the benches use), measured in the same run.
 
-    python python/bench/pingpong.py [--rounds 5] [--iters 2000]
+    python/bench/run [--rounds 5] [--iters 2000]
 
-(with the `axon` package and `iceoryx2` installed, e.g. the venv `./test`
-builds, then `pip install iceoryx2==0.10.0`; see benches/README.md).
+(`run` makes target/venv from requirements-test.txt as ./test does, builds
+the package into it and runs this script; `python pingpong.py` runs it in
+any environment with `axon` and `iceoryx2==0.10.0`; benches/README.md has
+the measured table.)
 
 Rows: {axon, iceoryx2} x {poll, block} x {8 B, 8 MiB}. Each row is a
 ping-pong between two processes pinned to different CPUs (0 and 1): the
