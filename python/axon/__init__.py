@@ -450,9 +450,14 @@ class Subscriber(_Port):
         sleeps on the topic's wake word for it (no polling). Cancel-safe:
         a sample that arrives for a cancelled await is kept for the next
         receive."""
-        s = self.try_recv()
+        s = self._from_stash()
         if s is not None:
             return s
+        if self._thread is None and not self._awaits:
+            # (With awaits pending, the sample is theirs first: FIFO.)
+            s = self._raw.try_recv()
+            if s is not None:
+                return self._sample(s)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         with self._lock:

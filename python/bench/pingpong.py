@@ -37,8 +37,10 @@ the sequence number (a camera writes its pixels in place in both).
 
 import argparse
 import ctypes
+import glob
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +69,7 @@ def _check(deadline, what):
 # ----- axon -----
 
 class AxonEnd:
-    def __init__(self, name, size, blocking, tx, rx):
+    def __init__(self, name, size, blocking, tx, rx, run):
         import axon
 
         blob = axon.message_type("bench/Blob", np.dtype([("counter", "<u8")], align=True), slice_of=np.uint8)
@@ -112,14 +114,35 @@ class AxonEnd:
 
 # ----- iceoryx2 -----
 
+_IOX2_ROOT = "/tmp/iceoryx2"
+_IOX2_PREFIX = "axpb"
+
+
+def _remove_iox2_run(run):
+
+    shutil.rmtree(f"{_IOX2_ROOT}/{run}", ignore_errors=True)
+    try:
+        os.rmdir(_IOX2_ROOT)  # only if no other run uses it
+    except OSError:
+        pass
+    for f in glob.glob(f"/dev/shm/{_IOX2_PREFIX}{run}_*"):
+        os.unlink(f)
+
+
 class Iceoryx2End:
-    def __init__(self, name, size, blocking, tx, rx):
+    def __init__(self, name, size, blocking, tx, rx, run):
         import iceoryx2 as iox2
 
         self.iox2 = iox2
         iox2.set_log_level(iox2.LogLevel.Error)
         self.n = size
-        node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+        # Files of this run only (as the Rust iceoryx2 peer of the benches
+        # does): root /tmp/iceoryx2/<run>/, prefix <run>_; the driver
+        # removes both after the row.
+        cfg = iox2.config.default()
+        cfg.global_cfg.prefix = iox2.FileName.new(f"{_IOX2_PREFIX}{run}_")
+        cfg.global_cfg.root_path = iox2.Path.new(f"{_IOX2_ROOT}/{run}/")
+        node = iox2.NodeBuilder.new().config(cfg).create(iox2.ServiceType.Ipc)
         self.node = node
 
         def pubsub(topic):
@@ -186,9 +209,9 @@ def role(args):
     os.sched_setaffinity(0, {args.cpu})
     ping, pong = f"/bench/{args.run}/ping", f"/bench/{args.run}/pong"
     if args.role == "ping":
-        end = ENDS[args.impl](f"pinger_{args.run}", args.size, args.mode == "block", ping, pong)
+        end = ENDS[args.impl](f"pinger_{args.run}", args.size, args.mode == "block", ping, pong, args.run)
     else:
-        end = ENDS[args.impl](f"ponger_{args.run}", args.size, args.mode == "block", pong, ping)
+        end = ENDS[args.impl](f"ponger_{args.run}", args.size, args.mode == "block", pong, ping, args.run)
     print("ready", flush=True)
     if args.role == "pong":
         deadline = _deadline()
@@ -239,8 +262,19 @@ def run_row(impl, mode, size, iters):
     ping = subprocess.Popen(base + ["--role", "ping", "--cpu", "0"], env=env,
                             stdout=subprocess.PIPE, text=True)
     assert ping.stdout.readline().strip() == "ready"
-    out, _ = ping.communicate(timeout=600)
-    pong.wait(timeout=60)
+    try:
+        out, _ = ping.communicate(timeout=600)
+        pong.wait(timeout=60)
+    finally:
+        for p in (ping, pong):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if impl == "iceoryx2":
+            _remove_iox2_run(run)
+        else:  # left only by a killed process
+            for f in glob.glob(f"/dev/shm/axon.u{os.getuid()}.dpb{run}.*"):
+                os.unlink(f)
     if ping.returncode or pong.returncode:
         raise SystemExit(f"{impl}/{mode}/{size}: pinger exit {ping.returncode}, ponger exit {pong.returncode}")
     return json.loads(out)

@@ -825,9 +825,15 @@ impl PySubscriber {
     fn publisher_count(&self) -> PyResult<usize> {
         Ok(lock(&self.raw)?.publisher_count())
     }
-    /// The next sample if one is there (never blocks).
+    /// The next sample if one is there (never blocks: while another
+    /// thread is in a receive on this subscriber, e.g. `recv_async`'s
+    /// waiter, that thread takes the next sample and this returns `None`).
     fn try_recv(&self) -> PyResult<Option<PySlot>> {
-        let raw = lock(&self.raw)?;
+        let raw = match self.raw.try_lock() {
+            Ok(raw) => raw,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::sync::TryLockError::Poisoned(_)) => return lock(&self.raw).map(|_| None),
+        };
         let held = raw.try_recv().map_err(axon_err)?.map(|s| s.detach());
         drop(raw);
         Ok(held.map(|h| self.slot(h)))
