@@ -182,9 +182,6 @@ class _Slot:
     def __init__(self, slot):
         self._slot = slot
 
-    def _view(self):
-        return self._slot._bytes_view()
-
     def _slice_array(self):
         info = self._info
         raw = self._slot._bytes_view(info.slice_offset, self._slot.elems * info.slice_dtype.itemsize)
