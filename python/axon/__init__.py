@@ -462,7 +462,7 @@ class Subscriber(_Port):
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=_serve, args=(weakref.ref(self), self._wake),
-                    name=f"axon recv_async {self._raw.topic}", daemon=True)
+                    name=f"axon recv_async {self._raw.topic} {id(self):#x}", daemon=True)
                 _waiter_threads.add(self._thread)
                 self._thread.start()
             else:

@@ -29,6 +29,13 @@ def switches():
     return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
+def waiters(sub):
+    """The recv_async waiter threads of `sub` (other tests' idle waiters
+    may still be ending: count only this subscriber's)."""
+    suffix = f" {id(sub):#x}"
+    return sum(t.name.startswith("axon recv_async") and t.name.endswith(suffix) for t in threading.enumerate())
+
+
 def wait_until(cond, what):
     deadline = time.monotonic() + WATCHDOG
     while not cond():
@@ -40,13 +47,12 @@ def test_recv_async_sleeps_on_the_wake_word_and_wakes_for_a_rust_sample(domain, 
     wheel = axon.message_type("axon-python/Wheel", WHEEL)
     node = axon.Node("t")
     sub = node.subscriber("/wheel", wheel)
-    base = threading.active_count()
 
     async def main():
         tasks = [asyncio.ensure_future(sub.recv_async()) for _ in range(8)]
         await asyncio.sleep(0.05)
         # Eight awaits, one thread.
-        assert threading.active_count() == base + 1
+        assert waiters(sub) == 1
         # Idle for half a second: the old 1 ms poll slept and woke ~500
         # times here; a wait on the wake word wakes once per re-check
         # slice (0.1 s).
@@ -76,7 +82,6 @@ def test_cancelled_recv_async_loses_no_sample_and_leaks_no_thread(domain, peer, 
     wheel = axon.message_type("axon-python/Wheel", WHEEL)
     node = axon.Node("t")
     sub = node.subscriber("/wheel", wheel)
-    base = threading.active_count()
 
     async def main():
         task = asyncio.ensure_future(sub.recv_async())
@@ -102,6 +107,6 @@ def test_cancelled_recv_async_loses_no_sample_and_leaks_no_thread(domain, peer, 
     rust, got = asyncio.run(main())
     assert got == (tmp_path / "w.bin").read_bytes()
     # The waiter thread ends once no await is pending (no leak).
-    wait_until(lambda: threading.active_count() == base, "the waiter thread to end")
+    wait_until(lambda: waiters(sub) == 0, "the waiter thread to end")
     del sub
     finish(rust)
