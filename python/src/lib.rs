@@ -489,18 +489,10 @@ struct PyNode {
     node: Node,
 }
 
-/// The QoS keywords of `Node.publisher` (the first six) and
-/// `Node.subscriber` (all): one list, parsed in one place
-/// ([`QosArgs::from_kwargs`]) for both.
-const PUB_QOS: &[&str] = &[
-    "history",
-    "max_len",
-    "max_publishers",
-    "max_subscribers",
-    "max_held",
-    "max_loans",
-];
-const SUB_QOS: &[&str] = &[
+/// The QoS keywords of `Node.subscriber`, parsed in one place
+/// ([`QosArgs::from_kwargs`]); `Node.publisher` takes the first
+/// [`PUBLISHER_QOS`] of them.
+const QOS: &[&str] = &[
     "history",
     "max_len",
     "max_publishers",
@@ -510,6 +502,8 @@ const SUB_QOS: &[&str] = &[
     "reliable",
     "transient_local",
 ];
+/// How many of [`QOS`] a publisher takes.
+const PUBLISHER_QOS: usize = 6;
 
 /// The QoS keywords of `Node.publisher` / `Node.subscriber`.
 #[derive(Default)]
@@ -626,7 +620,7 @@ impl PyNode {
         ty: &MessageType,
         qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyPublisher> {
-        let qos = QosArgs::from_kwargs(qos, PUB_QOS)?.qos();
+        let qos = QosArgs::from_kwargs(qos, &QOS[..PUBLISHER_QOS])?.qos();
         let raw = self
             .node
             .raw_publisher(topic, &ty.desc, &qos)
@@ -645,7 +639,7 @@ impl PyNode {
         ty: Option<&MessageType>,
         qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PySubscriber> {
-        let qos = QosArgs::from_kwargs(qos, SUB_QOS)?.qos();
+        let qos = QosArgs::from_kwargs(qos, QOS)?.qos();
         let raw = self
             .node
             .raw_subscriber(topic, ty.map(|t| &t.desc), &qos)

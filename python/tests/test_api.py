@@ -81,6 +81,8 @@ def test_bad_input_is_one_clear_error(domain):
     node = axon.Node("t")
     with pytest.raises(TypeError, match="unknown QoS keyword"):
         node.publisher("/x", axon.msgs.Imu, depth=3)
+    with pytest.raises(TypeError, match="unknown QoS keyword.*reliable"):
+        node.publisher("/x", axon.msgs.Imu, reliable=True)  # a subscriber's keyword
     pub = node.publisher("/x", axon.msgs.Imu)
     with pytest.raises(axon.AxonError, match="unknown field `bogus`"):
         pub.publish(bogus=1)
