@@ -16,10 +16,14 @@ access through the sample after release raises ``RuntimeError``.
 """
 
 import asyncio
+import atexit
+import collections
 import json
 import signal
+import struct
 import threading
 import types
+import weakref
 
 import numpy as np
 
@@ -45,6 +49,62 @@ def _dtype(spec):
     return np.dtype(spec)
 
 
+_STRUCT_CODES = {
+    ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q",
+    ("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
+    ("f", 4): "f", ("f", 8): "d", ("b", 1): "?",
+}
+
+
+def _prim_property(name, st, off):
+    """A top-level number field, read and written with `struct` straight
+    from the slot (no decode of the fixed part, no numpy scalar)."""
+    size, unpack, pack = st.size, st.unpack, st.pack
+
+    def get(self):
+        return unpack(self._slot._read(off, size))[0]
+
+    def set(self, value):
+        try:
+            self._slot._write(off, pack(value))
+        except struct.error:
+            _set_field(self, name, value)  # numpy's conversion (and its error)
+
+    return property(get, set)
+
+
+def _field_property(name):
+    """Any other fixed field: decoded (the fixed part only, once per
+    sample) on read, written through the `fields` structured view."""
+
+    def get(self):
+        try:
+            cache = self._fields_cache
+        except AttributeError:
+            cache = self._fields_cache = self._info.ty._decode(self._slot._read(0, self._info.fixed_size))
+        return _ns(cache[name])
+
+    def set(self, value):
+        _set_field(self, name, value)
+
+    return property(get, set)
+
+
+def _set_field(loan, name, value):
+    if not isinstance(loan, Loan):
+        raise AttributeError(f"{loan._info.ty.name}.{name}: a received sample is read-only")
+    try:
+        del loan._fields_cache  # decoded before this write: stale now
+    except AttributeError:
+        pass
+    rec = loan.fields
+    if loan._info.fields[name] == "string":
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        rec[name] = (len(raw), raw)
+    else:
+        rec[name] = _tuples(value)
+
+
 class _TypeInfo:
     """What the Python layer needs of a message type, computed once."""
 
@@ -54,9 +114,44 @@ class _TypeInfo:
         self.fixed = _dtype(fixed)
         if sl is not None:
             self.slice_field, self.slice_dtype, self.slice_offset = sl[0], _dtype(sl[1]), sl[2]
+            self.slice_bytes = self.slice_dtype == np.uint8  # a plain byte slice needs no view
         else:
             self.slice_field = self.slice_dtype = self.slice_offset = None
+            self.slice_bytes = False
         self.fields = dict(ty._fields())
+        self.fixed_size = self.fixed.itemsize
+        # Top-level number fields, read and written with `struct` straight
+        # from the slot (no decode of the whole fixed part, no numpy scalar).
+        self.prims = {}
+        for name, kind in self.fields.items():
+            if kind != "number" or self.fixed.names is None or name not in self.fixed.names:
+                continue
+            dt, off = self.fixed.fields[name][:2]
+            code = _STRUCT_CODES.get((dt.kind, dt.itemsize))
+            if code is not None and dt.byteorder in "<=|":
+                self.prims[name] = (struct.Struct("<" + code), off)
+        self.slice_name = self.slice_field or ("data" if self.slice_field == "" else None)
+        # Samples and loans of this type are instances of classes made for
+        # it: each field a property (no __getattr__ miss per access; names
+        # the base classes define, like `seq`, keep their meaning there and
+        # are reached through `fields`).
+        props = {"__slots__": (), "_info": self}
+        for name in self.fields:
+            if name == self.slice_name:
+                props[name] = property(_Slot._slice_array)
+            elif name in self.prims:
+                props[name] = _prim_property(name, *self.prims[name])
+            else:
+                props[name] = _field_property(name)
+        if self.slice_name:
+            props[self.slice_name] = property(_Slot._slice_array)
+        short = ty.name.rsplit("/", 1)[-1]
+        self.sample_cls = type(f"Sample[{short}]", (Sample,), _unshadowed(props, Sample))
+        self.loan_cls = type(f"Loan[{short}]", (Loan,), _unshadowed(props, Loan))
+
+
+def _unshadowed(props, base):
+    return {k: v for k, v in props.items() if k in ("__slots__", "_info") or not hasattr(base, k)}
 
 
 _infos = {}
@@ -77,39 +172,29 @@ def _ns(value):
 
 
 class _Slot:
-    """Shared parts of Sample and Loan: fields and numpy views of a slot."""
+    """Shared parts of Sample and Loan: fields and numpy views of a slot.
+    Instances are of the per-type subclasses `_TypeInfo` makes (their
+    class attribute `_info` is the type)."""
 
-    __slots__ = ("_slot", "_info", "_fields_cache")
+    __slots__ = ("_slot", "_fields_cache")
+    _info = None
 
-    def __init__(self, slot, info):
-        object.__setattr__(self, "_slot", slot)
-        object.__setattr__(self, "_info", info)
-        object.__setattr__(self, "_fields_cache", None)
-
-    def _view(self):
-        return self._slot._bytes_view()
+    def __init__(self, slot):
+        self._slot = slot
 
     def _slice_array(self):
         info = self._info
-        raw = self._view()
-        start = info.slice_offset
-        n = self._slot.elems
-        stop = start + n * info.slice_dtype.itemsize
-        return raw[start:stop].view(info.slice_dtype)
+        raw = self._slot._bytes_view(info.slice_offset, self._slot.elems * info.slice_dtype.itemsize)
+        return raw if info.slice_bytes else raw.view(info.slice_dtype)
 
     @property
     def fields(self):
         """The fixed part as a 0-d numpy structured array into the slot."""
-        return self._view()[: self._info.fixed.itemsize].view(self._info.fixed)[0:1].reshape(())
+        info = self._info
+        return np.ndarray((), info.fixed, buffer=self._slot._bytes_view(0, info.fixed_size))
 
     def __getattr__(self, name):
         info = self._info
-        if name == info.slice_field or (name == "data" and info.slice_field == ""):
-            return self._slice_array()
-        if name in info.fields:
-            if self._fields_cache is None:
-                object.__setattr__(self, "_fields_cache", info.ty._decode(self._slot.to_bytes()))
-            return _ns(self._fields_cache[name])
         raise AttributeError(f"{info.ty.name} has no field {name!r} (fields: {', '.join(info.fields)})")
 
     def to_bytes(self):
@@ -157,19 +242,6 @@ class Loan(_Slot):
 
     __slots__ = ()
 
-    def __setattr__(self, name, value):
-        info = self._info
-        if name in info.fields and name != info.slice_field:
-            kind = info.fields[name]
-            rec = self.fields
-            if kind == "string":
-                raw = value.encode() if isinstance(value, str) else bytes(value)
-                rec[name] = (len(raw), raw)
-            else:
-                rec[name] = _tuples(value)
-            return
-        raise AttributeError(f"{info.ty.name}: cannot set {name!r}")
-
     def send(self):
         return self._slot.send()
 
@@ -180,7 +252,10 @@ class Loan(_Slot):
         if exc_type is None:
             self._slot.send()
         else:
-            self._slot.release()
+            # Discarded; views the exception's traceback still holds defer
+            # that to the last one's end (a BufferError here would hide
+            # the exception).
+            self._slot._release_when_unused()
         return False
 
 
@@ -192,19 +267,9 @@ def _tuples(value):
     return value
 
 
-def _qos(kw, allowed):
-    bad = set(kw) - set(allowed)
-    if bad:
-        raise TypeError(f"unknown QoS keyword(s): {', '.join(sorted(bad))} (known: {', '.join(allowed)})")
-    return kw
-
-
-_PUB_QOS = ("history", "max_len", "max_publishers", "max_subscribers", "max_held", "max_loans")
-_SUB_QOS = _PUB_QOS + ("reliable", "transient_local")
-
-
-class Publisher:
-    """Publishes messages of one type on one topic."""
+class _Port:
+    """What publishers and subscribers share: the native port and the
+    message type's Python-side information."""
 
     def __init__(self, raw):
         self._raw = raw
@@ -213,6 +278,14 @@ class Publisher:
     @property
     def topic(self):
         return self._raw.topic
+
+    @property
+    def message_type(self):
+        return self._raw.message_type
+
+
+class Publisher(_Port):
+    """Publishes messages of one type on one topic."""
 
     @property
     def max_len(self):
@@ -245,23 +318,93 @@ class Publisher:
     def loan(self, n=0):
         """A slot for a sample with `n` trailing elements, written in place
         through writable numpy views (`loan.data[:] = ...`)."""
-        return Loan(self._raw._loan(n), self._info)
+        return self._info.loan_cls(self._raw._loan(n))
 
 
-class Subscriber:
-    """Receives messages of one topic; iterate it, or call recv / try_recv."""
+# recv_async: one waiter thread per subscriber with awaits pending sleeps in
+# the native receive on the topic's wake word (a futex: no polling) and hands
+# each sample to the oldest pending await through its loop's
+# call_soon_threadsafe. A sample (or error) whose await was cancelled in the
+# meantime goes to the next pending await of the same subscriber, or else to
+# the subscriber's stash, which every receive takes from first: a cancelled
+# await loses nothing and leaks nothing.
+# Bounds: one thread per subscriber (not per await); the stash holds at most
+# one result per cancelled await; the waiter re-checks for cancelled awaits
+# every _WAIT_SLICE (so a fully cancelled subscriber's thread stops within
+# that) and exits after _IDLE seconds without awaits.
+_WAIT_SLICE = 0.1
+_IDLE = 2.0
+_waiter_threads = set()
+_closing = threading.Event()
+
+
+def _stop_waiters():
+    """At interpreter exit: stop the waiter threads before finalization
+    (a thread in the native wait must not outlive the interpreter)."""
+    _closing.set()
+    for t in list(_waiter_threads):
+        t.join(timeout=_WAIT_SLICE + 0.5)
+
+
+atexit.register(_stop_waiters)
+
+
+def _settle(fut, result):
+    kind, value = result
+    if kind == "ok":
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _serve(ref, wake):
+    """The waiter thread of one subscriber. It holds the subscriber only
+    while an await is pending: an idle waiter keeps no topic alive, and
+    ends when its subscriber is gone or after _IDLE s without awaits."""
+    try:
+        while not _closing.is_set():
+            with wake:
+                sub = ref()
+                if sub is None:
+                    return
+                if sub._next_await() is None:
+                    del sub
+                    wake.wait(_IDLE)
+                    sub = ref()
+                    if sub is None:
+                        return
+                    if sub._next_await() is None or _closing.is_set():
+                        sub._thread = None
+                        return
+            try:
+                slot = sub._raw._wait_recv(_WAIT_SLICE)
+            except Exception as e:  # PublisherGone, Shutdown, ...
+                result = ("err", e.with_traceback(None))
+            else:
+                result = None if slot is None else ("ok", slot)
+            if result is not None:
+                sub._hand_over(result)
+            del sub
+    finally:
+        sub = ref()
+        if sub is not None:
+            with wake:
+                if sub._thread is threading.current_thread():
+                    sub._thread = None
+        _waiter_threads.discard(threading.current_thread())
+
+
+class Subscriber(_Port):
+    """Receives messages of one topic; iterate it, or call recv / try_recv,
+    or `await recv_async()`."""
 
     def __init__(self, raw):
-        self._raw = raw
-        self._info = _info(raw.message_type)
-
-    @property
-    def topic(self):
-        return self._raw.topic
-
-    @property
-    def message_type(self):
-        return self._raw.message_type
+        super().__init__(raw)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stash = collections.deque()  # ("ok", slot) | ("err", exc)
+        self._awaits = collections.deque()  # (loop, future), oldest first
+        self._thread = None
 
     def received(self):
         return self._raw.received()
@@ -269,23 +412,99 @@ class Subscriber:
     def dropped(self):
         return self._raw.dropped()
 
+    def _sample(self, slot):
+        return self._info.sample_cls(slot)
+
+    def _from_stash(self):
+        if not self._stash:  # (a deque's length is read atomically)
+            return None
+        with self._lock:
+            if not self._stash:
+                return None
+            kind, value = self._stash.popleft()
+        if kind == "err":
+            raise value
+        return self._sample(value)
+
     def try_recv(self):
         """The next sample, or None if none is there (never blocks)."""
+        s = self._from_stash()
+        if s is not None:
+            return s
         s = self._raw.try_recv()
-        return None if s is None else Sample(s, self._info)
+        return None if s is None else self._sample(s)
 
     def recv(self, timeout=None):
         """Waits for the next sample (GIL released, Ctrl-C raises
         KeyboardInterrupt at once); TimeoutError after `timeout` seconds."""
-        return Sample(self._raw.recv(timeout), self._info)
+        s = self._from_stash()
+        if s is not None:
+            return s
+        return self._sample(self._raw.recv(timeout))
 
-    async def recv_async(self, poll=0.001):
-        """Awaits the next sample without blocking the event loop."""
-        while True:
+    async def recv_async(self):
+        """Awaits the next sample without blocking the event loop: a thread
+        sleeps on the topic's wake word for it (no polling). Cancel-safe:
+        a sample that arrives for a cancelled await is kept for the next
+        receive."""
+        s = self._from_stash()
+        if s is not None:
+            return s
+        if self._thread is None and not self._awaits:
+            # (With awaits pending, the sample is theirs first: FIFO.)
             s = self._raw.try_recv()
             if s is not None:
-                return Sample(s, self._info)
-            await asyncio.sleep(poll)
+                return self._sample(s)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._lock:
+            self._awaits.append((loop, fut))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=_serve, args=(weakref.ref(self), self._wake),
+                    name=f"axon recv_async {self._raw.topic} {id(self):#x}", daemon=True)
+                _waiter_threads.add(self._thread)
+                self._thread.start()
+            else:
+                self._wake.notify()
+        return self._sample(await fut)
+
+    def _next_await(self):
+        """The oldest await not yet done (cancelled ones are dropped); the
+        caller holds the lock."""
+        while self._awaits:
+            loop, fut = self._awaits[0]
+            if not fut.done():
+                return loop, fut
+            self._awaits.popleft()
+        return None
+
+    def _hand_over(self, result):
+        with self._lock:
+            target = self._next_await()
+            if target is None:
+                self._stash.append(result)
+                return
+            self._awaits.popleft()
+        loop, fut = target
+        try:
+            loop.call_soon_threadsafe(self._deliver, loop, fut, result)
+        except RuntimeError:  # the loop is closed
+            with self._lock:
+                self._stash.append(result)
+
+    def _deliver(self, loop, fut, result):
+        """In the loop's thread: settle `fut`, or (cancelled) the next
+        pending await of this loop, or keep the result in the stash."""
+        if not fut.done():
+            return _settle(fut, result)
+        with self._lock:
+            target = self._next_await()
+            if target is None or target[0] is not loop:
+                self._stash.append(result)
+                return
+            self._awaits.popleft()
+        _settle(target[1], result)
 
     def __iter__(self):
         while True:
@@ -323,13 +542,13 @@ class Node:
         return self._raw.resolve(topic)
 
     def publisher(self, topic, msg_type, **qos):
-        return Publisher(self._raw._publisher(topic, _as_type(msg_type), **_qos(qos, _PUB_QOS)))
+        return Publisher(self._raw._publisher(topic, _as_type(msg_type), **qos))
 
     def subscriber(self, topic, msg_type=None, **qos):
         """`msg_type=None` reads any existing topic through the type
         description its segment carries."""
         ty = None if msg_type is None else _as_type(msg_type)
-        return Subscriber(self._raw._subscriber(topic, ty, **_qos(qos, _SUB_QOS)))
+        return Subscriber(self._raw._subscriber(topic, ty, **qos))
 
 
 def _sigterm_as_interrupt():

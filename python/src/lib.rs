@@ -489,7 +489,24 @@ struct PyNode {
     node: Node,
 }
 
+/// The QoS keywords of `Node.subscriber`, parsed in one place
+/// ([`QosArgs::from_kwargs`]); `Node.publisher` takes the first
+/// [`PUBLISHER_QOS`] of them.
+const QOS: &[&str] = &[
+    "history",
+    "max_len",
+    "max_publishers",
+    "max_subscribers",
+    "max_held",
+    "max_loans",
+    "reliable",
+    "transient_local",
+];
+/// How many of [`QOS`] a publisher takes.
+const PUBLISHER_QOS: usize = 6;
+
 /// The QoS keywords of `Node.publisher` / `Node.subscriber`.
+#[derive(Default)]
 struct QosArgs {
     history: Option<u32>,
     max_len: Option<usize>,
@@ -502,6 +519,43 @@ struct QosArgs {
 }
 
 impl QosArgs {
+    /// Parses the keywords; one not in `allowed` is a `TypeError` naming it
+    /// and the known ones (`None` values mean "the default").
+    fn from_kwargs(kw: Option<&Bound<'_, PyDict>>, allowed: &[&str]) -> PyResult<Self> {
+        let mut q = QosArgs::default();
+        let Some(kw) = kw else { return Ok(q) };
+        let mut bad = Vec::new();
+        for (k, v) in kw.iter() {
+            let k: String = k.extract()?;
+            if !allowed.contains(&k.as_str()) {
+                bad.push(k);
+                continue;
+            }
+            if v.is_none() {
+                continue;
+            }
+            match k.as_str() {
+                "history" => q.history = Some(v.extract()?),
+                "max_len" => q.max_len = Some(v.extract()?),
+                "max_publishers" => q.max_publishers = Some(v.extract()?),
+                "max_subscribers" => q.max_subscribers = Some(v.extract()?),
+                "max_held" => q.max_held = Some(v.extract()?),
+                "max_loans" => q.max_loans = Some(v.extract()?),
+                "reliable" => q.reliable = v.extract()?,
+                _ => q.transient_local = v.extract()?,
+            }
+        }
+        if !bad.is_empty() {
+            bad.sort();
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "unknown QoS keyword(s): {} (known: {})",
+                bad.join(", "),
+                allowed.join(", ")
+            )));
+        }
+        Ok(q)
+    }
+
     fn qos(&self) -> Qos {
         let d = Qos::default();
         Qos {
@@ -559,30 +613,14 @@ impl PyNode {
             .as_str()
             .to_string())
     }
-    #[pyo3(signature = (topic, ty, history=None, max_len=None, max_publishers=None, max_subscribers=None, max_held=None, max_loans=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (topic, ty, **qos))]
     fn _publisher(
         &self,
         topic: &str,
         ty: &MessageType,
-        history: Option<u32>,
-        max_len: Option<usize>,
-        max_publishers: Option<u32>,
-        max_subscribers: Option<u32>,
-        max_held: Option<u32>,
-        max_loans: Option<u32>,
+        qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyPublisher> {
-        let qos = QosArgs {
-            history,
-            max_len,
-            reliable: false,
-            transient_local: false,
-            max_publishers,
-            max_subscribers,
-            max_held,
-            max_loans,
-        }
-        .qos();
+        let qos = QosArgs::from_kwargs(qos, &QOS[..PUBLISHER_QOS])?.qos();
         let raw = self
             .node
             .raw_publisher(topic, &ty.desc, &qos)
@@ -594,32 +632,14 @@ impl PyNode {
             },
         })
     }
-    #[pyo3(signature = (topic, ty=None, history=None, max_len=None, reliable=false, transient_local=false, max_publishers=None, max_subscribers=None, max_held=None, max_loans=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (topic, ty=None, **qos))]
     fn _subscriber(
         &self,
         topic: &str,
         ty: Option<&MessageType>,
-        history: Option<u32>,
-        max_len: Option<usize>,
-        reliable: bool,
-        transient_local: bool,
-        max_publishers: Option<u32>,
-        max_subscribers: Option<u32>,
-        max_held: Option<u32>,
-        max_loans: Option<u32>,
+        qos: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PySubscriber> {
-        let qos = QosArgs {
-            history,
-            max_len,
-            reliable,
-            transient_local,
-            max_publishers,
-            max_subscribers,
-            max_held,
-            max_loans,
-        }
-        .qos();
+        let qos = QosArgs::from_kwargs(qos, QOS)?.qos();
         let raw = self
             .node
             .raw_subscriber(topic, ty.map(|t| &t.desc), &qos)
@@ -799,9 +819,15 @@ impl PySubscriber {
     fn publisher_count(&self) -> PyResult<usize> {
         Ok(lock(&self.raw)?.publisher_count())
     }
-    /// The next sample if one is there (never blocks).
+    /// The next sample if one is there (never blocks: while another
+    /// thread is in a receive on this subscriber, e.g. `recv_async`'s
+    /// waiter, that thread takes the next sample and this returns `None`).
     fn try_recv(&self) -> PyResult<Option<PySlot>> {
-        let raw = lock(&self.raw)?;
+        let raw = match self.raw.try_lock() {
+            Ok(raw) => raw,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::sync::TryLockError::Poisoned(_)) => return lock(&self.raw).map(|_| None),
+        };
         let held = raw.try_recv().map_err(axon_err)?.map(|s| s.detach());
         drop(raw);
         Ok(held.map(|h| self.slot(h)))
@@ -845,6 +871,26 @@ impl PySubscriber {
             }
         }
     }
+
+    /// One wait of at most `timeout` seconds for a sample on the topic's
+    /// wake word, with the GIL released and no signal checks (for the
+    /// thread behind `recv_async`); `None` when it timed out.
+    fn _wait_recv(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<PySlot>> {
+        if !(timeout.is_finite() && timeout >= 0.0) {
+            return Err(PyValueError::new_err("timeout must be >= 0 seconds"));
+        }
+        let slice = Duration::from_secs_f64(timeout.min(1e9));
+        let raw = self.raw.clone();
+        let r = py.detach(move || -> Result<_, WaitError> {
+            let raw = raw.lock().map_err(|_| WaitError::Shutdown)?;
+            raw.recv_timeout(slice).map(|s| s.detach())
+        });
+        match r {
+            Ok(h) => Ok(Some(self.slot(h))),
+            Err(WaitError::Timeout) => Ok(None),
+            Err(e) => Err(wait_err(e)),
+        }
+    }
 }
 
 impl PySubscriber {
@@ -870,8 +916,32 @@ struct PySlot {
 impl PySlot {
     /// The whole payload as a `uint8` numpy array into the slot (read-only
     /// for a received sample, writable for a loan).
-    fn _bytes_view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        byte_array(py, &self.slot)
+    /// `start`, `len`: a byte range of it (`len=None`: to the end).
+    #[pyo3(signature = (start=0, len=None))]
+    fn _bytes_view<'py>(
+        &self,
+        py: Python<'py>,
+        start: usize,
+        len: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        byte_array(py, &self.slot, start, len)
+    }
+    /// A copy of payload bytes `offset..offset + len` (a fixed field).
+    fn _read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: usize,
+        len: usize,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        // Copied under the slot's lock, made Python bytes after (to_bytes says why).
+        let copy = self.slot.with_bytes(|b| {
+            offset
+                .checked_add(len)
+                .and_then(|end| b.get(offset..end))
+                .map(<[u8]>::to_vec)
+        })?;
+        let copy = copy.ok_or_else(|| PyValueError::new_err("read beyond the sample"))?;
+        Ok(pyo3::types::PyBytes::new(py, &copy))
     }
     /// A copy of the payload bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {

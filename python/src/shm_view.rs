@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use axon::{HeldLoan, HeldSample, RawPublisher, RawSubscriber};
 use numpy::ndarray::ArrayView1;
-use numpy::PyArray1;
+use numpy::{PyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyBufferError, PyRuntimeError};
 use pyo3::prelude::*;
 
@@ -227,7 +227,15 @@ impl Drop for Lease {
 
 /// A 1-D `uint8` numpy array over the slot's whole payload (writable for a
 /// loan, read-only for a received sample).
-pub(crate) fn byte_array<'py>(py: Python<'py>, slot: &Arc<Slot>) -> PyResult<Bound<'py, PyAny>> {
+/// A `uint8` numpy array of bytes `start..start + len` of the slot's
+/// payload (`len` `None`: to its end), read-only for a received sample;
+/// `ValueError` if the range is not inside the payload.
+pub(crate) fn byte_array<'py>(
+    py: Python<'py>,
+    slot: &Arc<Slot>,
+    start: usize,
+    len: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (ptr, len, is_loan) = {
         let mut guard = slot.held.lock().map_err(poisoned)?;
         let r = match guard.as_mut() {
@@ -235,12 +243,14 @@ pub(crate) fn byte_array<'py>(py: Python<'py>, slot: &Arc<Slot>) -> PyResult<Bou
             Some(Held::Sample(sub, h)) => {
                 let sub = sub.lock().map_err(poisoned)?;
                 let b = sub.held_bytes(h).ok_or_else(foreign)?;
-                (b.as_ptr(), b.len(), false)
+                let r = range(b.len(), start, len)?;
+                (b[r.clone()].as_ptr(), r.len(), false)
             }
             Some(Held::Loan(publ, h)) => {
                 let publ = publ.lock().map_err(poisoned)?;
                 let b = publ.held_bytes_mut(h).ok_or_else(foreign)?;
-                (b.as_mut_ptr() as *const u8, b.len(), true)
+                let r = range(b.len(), start, len)?;
+                (b[r.clone()].as_mut_ptr() as *const u8, r.len(), true)
             }
         };
         // Counted under the lock `finish` takes: from here on it refuses.
@@ -262,9 +272,30 @@ pub(crate) fn byte_array<'py>(py: Python<'py>, slot: &Arc<Slot>) -> PyResult<Bou
     // SAFETY: as above: `view`'s memory lives as long as `lease`, the
     // container numpy keeps as the array's base.
     let array = unsafe { PyArray1::<u8>::borrow_from_array(&view, lease.into_any()) };
-    let array = array.into_any();
     if !is_loan {
-        array.call_method1("setflags", (false,))?;
+        // SAFETY: `array` is the array made just above, not yet seen by
+        // Python or any other thread; clearing WRITEABLE on its own flags
+        // is what numpy's `PyArray_CLEARFLAGS` does (and `setflags(write=False)`,
+        // which costs a Python method call).
+        unsafe {
+            (*array.as_array_ptr()).fields.flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
+        }
     }
-    Ok(array)
+    Ok(array.into_any())
+}
+
+/// The range `start..start + len` (`len` `None`: to `total`) if it lies in
+/// `0..total`, or `ValueError`.
+fn range(total: usize, start: usize, len: Option<usize>) -> PyResult<std::ops::Range<usize>> {
+    let end = match len {
+        Some(n) => start.checked_add(n),
+        None => Some(total),
+    };
+    match end {
+        Some(e) if start <= e && e <= total => Ok(start..e),
+        _ => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "bytes {start}..{} are not inside the {total}-byte sample",
+            end.map_or("overflow".to_string(), |e| e.to_string()),
+        ))),
+    }
 }

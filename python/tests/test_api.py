@@ -81,6 +81,8 @@ def test_bad_input_is_one_clear_error(domain):
     node = axon.Node("t")
     with pytest.raises(TypeError, match="unknown QoS keyword"):
         node.publisher("/x", axon.msgs.Imu, depth=3)
+    with pytest.raises(TypeError, match="unknown QoS keyword.*reliable"):
+        node.publisher("/x", axon.msgs.Imu, reliable=True)  # a subscriber's keyword
     pub = node.publisher("/x", axon.msgs.Imu)
     with pytest.raises(axon.AxonError, match="unknown field `bogus`"):
         pub.publish(bogus=1)
@@ -115,3 +117,30 @@ def test_with_block_end_defers_release_until_views_are_gone(domain):
     # ...until the last view is gone.
     with sub.recv(timeout=20) as s2:
         assert s2.data.sum() == 16 * 6
+
+
+def test_loan_field_reads_follow_writes_and_an_error_in_its_block_is_not_hidden(domain):
+    node = axon.Node("t")
+    pub = node.publisher("/img", axon.msgs.Image, max_len=16)
+    sub = node.subscriber("/img", axon.msgs.Image)
+    with pub.loan(4) as m:
+        m.encoding = "mono8"
+        assert m.encoding == "mono8"
+        m.encoding = "bgr8"  # a decoded copy of the fields must not go stale
+        assert m.encoding == "bgr8"
+        m.width = 4
+        assert m.width == 4
+    with sub.recv(timeout=20) as s:
+        assert (s.encoding, s.width) == ("bgr8", 4)
+    # An exception in a loan's block propagates even while a view of the
+    # loan is alive (the discard waits for the view instead of raising
+    # BufferError over it), and the slot comes back once the view is gone.
+    with pytest.raises(KeyError, match="mine"):
+        with pub.loan(4) as m:
+            pixels = m.data
+            raise KeyError("mine")
+    del pixels
+    assert sub.try_recv() is None
+    pub.publish(width=7)
+    with sub.recv(timeout=20) as s:
+        assert s.width == 7
