@@ -62,8 +62,9 @@
 //! most: a client that does not read holds the newest only); message
 //! timestamps are on the same clock.
 //!
-//! Not implemented: the `parameters`, `services`, `assets` and playback
-//! capabilities (their operations are answered with a status error).
+//! Not implemented: TLS (use an SSH tunnel, or bind to loopback only), the
+//! `parameters`, `services`, `assets` and playback capabilities (their
+//! operations are answered with a status error).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
