@@ -4,6 +4,15 @@
 //! `odom`. A command older than `cmd_timeout` counts as zero (the base
 //! stops when its controller goes away).
 //!
+//! It also publishes the robot's frame tree as ROS 2 tools and Foxglove's
+//! 3D panel expect it: on `/tf` (a `TfMessage`), with every odometry
+//! message, the transform `frame_id` -> `child_frame_id` (odom ->
+//! base_link) of the same pose and stamp; on `/tf_static`, the sensor
+//! mounts [`MOUNTS`] (base_link -> laser, camera, imu_link: the default
+//! `frame_id`s of demo-lidar, demo-camera and demo-imu), at start and once
+//! a second after (axon keeps no latched sample for a viewer that joins
+//! after a subscriber that already took it, so it is sent again).
+//!
 //! Executor callbacks: one per command (keeps the newest), a timer at
 //! `rate` (integrates and publishes; a failed loan ends the node with that
 //! error), and `on_reload`. State two callbacks share lives in `Cell`s.
@@ -18,7 +27,36 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axon::{Hz, Node, Seconds};
-use axon_msgs::{FrameId, Header, Odometry, Quaternion, Twist};
+use axon_msgs::{
+    FrameId, Header, Odometry, Quaternion, TfMessage, Transform, TransformStamped, Twist, Vector3,
+};
+
+/// Where the sensors sit on the base: child frame and translation (x
+/// forward, y left, z up, metres) from `child_frame_id` (base_link); no
+/// rotation. The lidar is at the base's centre, as its simulation assumes.
+const MOUNTS: [(&str, [f64; 3]); 3] = [
+    ("laser", [0.0, 0.0, 0.25]),
+    ("camera", [0.15, 0.0, 0.35]),
+    ("imu_link", [0.0, 0.0, 0.1]),
+];
+
+/// The sensor mounts as one `TfMessage` stamped now.
+fn mounts(parent: &str) -> TfMessage {
+    let mut tf = TfMessage::default();
+    for (child, [x, y, z]) in MOUNTS {
+        let t = TransformStamped {
+            header: Header::now(parent),
+            child_frame_id: FrameId::new(child),
+            transform: Transform {
+                translation: Vector3 { x, y, z },
+                rotation: Quaternion::IDENTITY,
+            },
+        };
+        // MOUNTS is far below MAX_TRANSFORMS.
+        let _ = tf.push(t);
+    }
+    tf
+}
 
 fn main() -> ExitCode {
     axon::run("base", base)
@@ -41,6 +79,17 @@ fn base(node: &Node) -> anyhow::Result<()> {
         .publisher::<Odometry>("odom")
         .create()
         .context("publisher on odom")?;
+    let tf = node
+        .publisher::<TfMessage>("/tf")
+        .create()
+        .context("publisher on /tf")?;
+    let tf_static = node
+        .publisher::<TfMessage>("/tf_static")
+        .history(1)
+        .create()
+        .context("publisher on /tf_static")?;
+    tf_static.publish(&mounts(&child_frame_id))?;
+    let mut last_static = Instant::now();
     println!(
         "base: {} -> {} at {rate}",
         commands.topic(),
@@ -78,7 +127,28 @@ fn base(node: &Node) -> anyhow::Result<()> {
             odom.twist = Default::default();
             odom.twist.twist.linear.x = v;
             odom.twist.twist.angular.z = w;
+            let pose = odom.pose.pose;
             odom.send();
+            let mut msg = TfMessage::default();
+            let _ = msg.push(TransformStamped {
+                header,
+                child_frame_id: FrameId::new(&child_frame_id),
+                transform: Transform {
+                    translation: Vector3 {
+                        x: pose.position.x,
+                        y: pose.position.y,
+                        z: pose.position.z,
+                    },
+                    rotation: pose.orientation,
+                },
+            });
+            tf.publish(&msg).context("publishing on /tf")?;
+            if last_static.elapsed() >= Duration::from_secs(1) {
+                last_static = now;
+                tf_static
+                    .publish(&mounts(&child_frame_id))
+                    .context("publishing on /tf_static")?;
+            }
             seq += 1;
             Ok(())
         })
