@@ -842,8 +842,9 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> RequestLoan<'c, Req, Res
         let posted = c.seg.post(loaned, self.elems as u64, call, epoch);
         Ok(Pending {
             client: c,
-            posted: Some(posted),
+            posted: Cell::new(Some(posted)),
             polls: Cell::new(0),
+            recheck: Cell::new(false),
         })
     }
 
@@ -882,14 +883,28 @@ impl<Req: Message + ?Sized, Resp: Message + ?Sized> Drop for RequestLoan<'_, Req
     }
 }
 
-/// A request in flight: poll it ([`Pending::try_recv`]) or wait for it
-/// ([`Pending::wait`]). Dropped, the request is cancelled if the server
+/// A request in flight: poll it ([`Pending::try_recv`]), wait for it
+/// ([`Pending::wait`]), or add it to a wait set
+/// ([`WaitSet::pending`](crate::WaitSet::pending)). Dropped, the request is cancelled if the server
 /// has not taken it, and its answer is thrown away otherwise.
-#[derive(Debug)]
 pub struct Pending<'c, Req: Message + ?Sized, Resp: Message + ?Sized> {
     client: &'c Client<Req, Resp>,
-    posted: Option<Posted>,
+    posted: Cell<Option<Posted>>,
     polls: Cell<u32>,
+    /// A wait set saw the server die: the next `try_recv` checks at once.
+    recheck: Cell<bool>,
+}
+
+impl<Req: Message + ?Sized, Resp: Message + ?Sized> std::fmt::Debug for Pending<'_, Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.posted.take();
+        let slot = p.as_ref().map(Posted::slot);
+        self.posted.set(p);
+        f.debug_struct("Pending")
+            .field("service", &self.service())
+            .field("slot", &slot)
+            .finish()
+    }
 }
 
 impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
@@ -897,19 +912,47 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         self.client.name()
     }
 
-    /// The response if it is there; never blocks. Every 1024th poll also
-    /// checks that the server lives (`ServerGone`).
-    pub fn try_recv(&mut self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
+    /// The response if it is there; never blocks. Every 1024th poll (and
+    /// the first after a wait set reported [`Event::ServerGone`] for it)
+    /// also checks that the server lives (`ServerGone`).
+    ///
+    /// [`Event::ServerGone`]: crate::Event::ServerGone
+    pub fn try_recv(&self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
         let polls = self.polls.get().wrapping_add(1);
         self.polls.set(polls);
         let r = self.poll_once()?;
-        if r.is_none() && polls % POLLS_PER_CHECK == 0 {
+        if r.is_none() && (polls % POLLS_PER_CHECK == 0 || self.recheck.take()) {
             self.check_server()?;
         }
         Ok(r)
     }
 
-    fn poll_once(&mut self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
+    /// The client record whose word and sleeper bit a waiter uses.
+    pub(crate) fn client_record(&self) -> &'c crate::service_shm::ClientRecord {
+        self.client.seg.client(self.client.index)
+    }
+
+    /// Whether the call is answered (or declined) now; no system call.
+    pub(crate) fn answered_now(&self) -> bool {
+        let p = self.posted.take();
+        let r = p.as_ref().is_some_and(|p| self.client.seg.is_answered(p));
+        self.posted.set(p);
+        r
+    }
+
+    /// Whether the server that has (or was sent) the call died (one
+    /// `F_OFD_GETLK`); if so the next `try_recv` reports it.
+    pub(crate) fn server_died(&self) -> bool {
+        let p = self.posted.take();
+        let gone = p.as_ref().is_some_and(|p| self.client.seg.server_gone(p));
+        self.posted.set(p);
+        if gone {
+            self.recheck.set(true);
+        }
+        gone
+    }
+
+    fn poll_once(&self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
         let c = self.client;
         if c.seg.poisoned() {
             return Err(CallError::SegmentTruncated {
@@ -921,7 +964,7 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         };
         match c.seg.poll(posted) {
             Poll::Waiting(p) => {
-                self.posted = Some(p);
+                self.posted.set(Some(p));
                 Ok(None)
             }
             Poll::Answered(a) => self.answered(a).map(Some),
@@ -961,11 +1004,10 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         })
     }
 
-    fn check_server(&mut self) -> Result<(), CallError> {
-        let gone = self
-            .posted
-            .as_ref()
-            .is_some_and(|p| self.client.seg.server_gone(p));
+    fn check_server(&self) -> Result<(), CallError> {
+        let p = self.posted.take();
+        let gone = p.as_ref().is_some_and(|p| self.client.seg.server_gone(p));
+        self.posted.set(p);
         if gone {
             // Answered just before it died? Take the answer.
             if let Some(r) = self.poll_once()? {
@@ -1030,7 +1072,7 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
 
 impl<Req: Message + ?Sized, Resp: Message + ?Sized> Drop for Pending<'_, Req, Resp> {
     fn drop(&mut self) {
-        if let Some(p) = self.posted.take() {
+        if let Some(p) = self.posted.get_mut().take() {
             self.client.give_up(p);
         }
     }

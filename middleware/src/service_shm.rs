@@ -1133,6 +1133,12 @@ impl ServiceSegment {
         }
     }
 
+    /// Whether a posted request is answered or declined (no system call).
+    pub fn is_answered(&self, posted: &Posted) -> bool {
+        let w = proto::load(&self.slot(posted.client, posted.slot).state);
+        matches!(proto::state_of(w), proto::ANSWERED | proto::DECLINED)
+    }
+
     /// Whether the server a posted request waits for is gone: the server
     /// of the epoch it was posted to (REQUESTED) or that took it (TAKEN)
     /// holds no lock any more. Costs one `F_OFD_GETLK`.
