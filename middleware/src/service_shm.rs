@@ -428,6 +428,12 @@ pub enum ServiceError {
         /// Its owner.
         uid: u32,
     },
+    /// No segment of that name exists (nobody serves or calls it).
+    #[error("no such service: {service}")]
+    NoSuchService {
+        /// The service.
+        service: String,
+    },
     /// An operating-system error on the file.
     #[error("{path}: {source}")]
     Io {
