@@ -4,7 +4,13 @@
 //! `odom`. A command older than `cmd_timeout` counts as zero (the base
 //! stops when its controller goes away).
 //!
-//! Executor callbacks: one per command (keeps the newest), a timer at
+//! Serves `reset_odometry` ([`axon_nodes::ResetOdometry`] ->
+//! [`axon_nodes::OdometryReset`]): odometry restarts from the pose given
+//! (the origin by default) and the answer is the pose it had; e.g.
+//! `axon service call /reset_odometry '{}'`.
+//!
+//! Executor callbacks: one per command (keeps the newest), one per
+//! `reset_odometry` request, a timer at
 //! `rate` (integrates and publishes; a failed loan ends the node with that
 //! error), and `on_reload`. State two callbacks share lives in `Cell`s.
 //!
@@ -19,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axon::{Hz, Node, Seconds};
 use axon_msgs::{FrameId, Header, Odometry, Quaternion, Twist};
+use axon_nodes::{OdometryReset, ResetOdometry};
 
 fn main() -> ExitCode {
     axon::run("base", base)
@@ -41,17 +48,43 @@ fn base(node: &Node) -> anyhow::Result<()> {
         .publisher::<Odometry>("odom")
         .create()
         .context("publisher on odom")?;
+    let reset = node
+        .service::<ResetOdometry, OdometryReset>("reset_odometry")
+        .create()
+        .context("service reset_odometry")?;
     println!(
-        "base: {} -> {} at {rate}",
+        "base: {} -> {} at {rate}, serving {}",
         commands.topic(),
-        publisher.topic()
+        publisher.topic(),
+        reset.name()
     );
     let cmd: Cell<Option<(Instant, Twist)>> = Cell::new(None);
-    let (mut x, mut y, mut yaw) = (0.0f64, 0.0f64, 0.0f64);
+    // (x, y, yaw): shared by the timer and the reset callback.
+    let pose = Cell::new((0.0f64, 0.0f64, 0.0f64));
     let mut last = Instant::now();
     let mut seq = 0u64;
     node.on(&commands, |twist| cmd.set(Some((Instant::now(), *twist))))
+        .on_request(&reset, |r| {
+            let (x, y, yaw) = pose.get();
+            let to = (r.x, r.y, r.yaw);
+            if !(to.0.is_finite() && to.1.is_finite() && to.2.is_finite()) {
+                // Not a pose: declined (the caller gets `Declined`).
+                eprintln!("base: reset_odometry to a non-finite pose declined");
+                return Ok(());
+            }
+            pose.set((to.0, to.1, wrap(to.2)));
+            println!(
+                "base: odometry reset to x={:.2} y={:.2} yaw={:.2}",
+                to.0, to.1, to.2
+            );
+            r.reply(&OdometryReset {
+                previous_x: x,
+                previous_y: y,
+                previous_yaw: yaw,
+            })
+        })
         .every(rate.period(), || -> anyhow::Result<()> {
+            let (mut x, mut y, mut yaw) = pose.get();
             let now = Instant::now();
             let dt = (now - last).as_secs_f64();
             last = now;
@@ -66,6 +99,7 @@ fn base(node: &Node) -> anyhow::Result<()> {
             x += v * dt * mid.cos();
             y += v * dt * mid.sin();
             yaw = wrap(yaw + w * dt);
+            pose.set((x, y, yaw));
             let mut odom = publisher.loan().context("loaning on odom")?;
             let mut header = Header::now(&frame_id);
             header.seq = seq;
@@ -95,6 +129,7 @@ fn base(node: &Node) -> anyhow::Result<()> {
             }
         })
         .spin()?;
+    let (x, y, yaw) = pose.get();
     println!("base: stopping at x={x:.2} y={y:.2} yaw={yaw:.2} after {seq} odometry messages");
     Ok(())
 }
