@@ -13,7 +13,13 @@
 //! a second after (axon keeps no latched sample for a viewer that joins
 //! after a subscriber that already took it, so it is sent again).
 //!
-//! Executor callbacks: one per command (keeps the newest), a timer at
+//! Serves `reset_odometry` ([`axon_nodes::ResetOdometry`] ->
+//! [`axon_nodes::OdometryReset`]): odometry restarts from the pose given
+//! (the origin by default) and the answer is the pose it had; e.g.
+//! `axon service call /reset_odometry '{}'`.
+//!
+//! Executor callbacks: one per command (keeps the newest), one per
+//! `reset_odometry` request, a timer at
 //! `rate` (integrates and publishes; a failed loan ends the node with that
 //! error), and `on_reload`. State two callbacks share lives in `Cell`s.
 //!
@@ -30,6 +36,7 @@ use axon::{Hz, Node, Seconds};
 use axon_msgs::{
     FrameId, Header, Odometry, Quaternion, TfMessage, Transform, TransformStamped, Twist, Vector3,
 };
+use axon_nodes::{OdometryReset, ResetOdometry};
 
 /// Where the sensors sit on the base: child frame and translation (x
 /// forward, y left, z up, metres) from `child_frame_id` (base_link); no
@@ -90,17 +97,43 @@ fn base(node: &Node) -> anyhow::Result<()> {
         .context("publisher on /tf_static")?;
     tf_static.publish(&mounts(&child_frame_id))?;
     let mut last_static = Instant::now();
+    let reset = node
+        .service::<ResetOdometry, OdometryReset>("reset_odometry")
+        .create()
+        .context("service reset_odometry")?;
     println!(
-        "base: {} -> {} at {rate}",
+        "base: {} -> {} at {rate}, serving {}",
         commands.topic(),
-        publisher.topic()
+        publisher.topic(),
+        reset.name()
     );
     let cmd: Cell<Option<(Instant, Twist)>> = Cell::new(None);
-    let (mut x, mut y, mut yaw) = (0.0f64, 0.0f64, 0.0f64);
+    // (x, y, yaw): shared by the timer and the reset callback.
+    let pose = Cell::new((0.0f64, 0.0f64, 0.0f64));
     let mut last = Instant::now();
     let mut seq = 0u64;
     node.on(&commands, |twist| cmd.set(Some((Instant::now(), *twist))))
+        .on_request(&reset, |r| {
+            let (x, y, yaw) = pose.get();
+            let to = (r.x, r.y, r.yaw);
+            if !(to.0.is_finite() && to.1.is_finite() && to.2.is_finite()) {
+                // Not a pose: declined (the caller gets `Declined`).
+                eprintln!("base: reset_odometry to a non-finite pose declined");
+                return Ok(());
+            }
+            pose.set((to.0, to.1, wrap(to.2)));
+            println!(
+                "base: odometry reset to x={:.2} y={:.2} yaw={:.2}",
+                to.0, to.1, to.2
+            );
+            r.reply(&OdometryReset {
+                previous_x: x,
+                previous_y: y,
+                previous_yaw: yaw,
+            })
+        })
         .every(rate.period(), || -> anyhow::Result<()> {
+            let (mut x, mut y, mut yaw) = pose.get();
             let now = Instant::now();
             let dt = (now - last).as_secs_f64();
             last = now;
@@ -115,6 +148,7 @@ fn base(node: &Node) -> anyhow::Result<()> {
             x += v * dt * mid.cos();
             y += v * dt * mid.sin();
             yaw = wrap(yaw + w * dt);
+            pose.set((x, y, yaw));
             let mut odom = publisher.loan().context("loaning on odom")?;
             let mut header = Header::now(&frame_id);
             header.seq = seq;
@@ -127,7 +161,7 @@ fn base(node: &Node) -> anyhow::Result<()> {
             odom.twist = Default::default();
             odom.twist.twist.linear.x = v;
             odom.twist.twist.angular.z = w;
-            let pose = odom.pose.pose;
+            let sent = odom.pose.pose;
             odom.send();
             let mut msg = TfMessage::default();
             let _ = msg.push(TransformStamped {
@@ -135,11 +169,11 @@ fn base(node: &Node) -> anyhow::Result<()> {
                 child_frame_id: FrameId::new(&child_frame_id),
                 transform: Transform {
                     translation: Vector3 {
-                        x: pose.position.x,
-                        y: pose.position.y,
-                        z: pose.position.z,
+                        x: sent.position.x,
+                        y: sent.position.y,
+                        z: sent.position.z,
                     },
-                    rotation: pose.orientation,
+                    rotation: sent.orientation,
                 },
             });
             tf.publish(&msg).context("publishing on /tf")?;
@@ -165,6 +199,7 @@ fn base(node: &Node) -> anyhow::Result<()> {
             }
         })
         .spin()?;
+    let (x, y, yaw) = pose.get();
     println!("base: stopping at x={x:.2} y={y:.2} yaw={yaw:.2} after {seq} odometry messages");
     Ok(())
 }
