@@ -462,7 +462,8 @@ fn main() {
     for (size, g50, z50, hop50) in summary {
         let target = 1.2 * z50 + hop50;
         println!(
-            "latency {size} B: gateway {:.1} us vs target 1.2 x Zenoh + one hop = {:.1} us: {} ({:.2}x Zenoh)",
+            "latency {}: gateway {:.1} us vs target 1.2 x Zenoh + one hop = {:.1} us: {} ({:.2}x Zenoh)",
+            if size >= MIB { "1 MiB".to_owned() } else { format!("{size} B") },
             g50 / 1e3,
             target / 1e3,
             if g50 <= target { "MET" } else { "MISSED" },
