@@ -32,7 +32,7 @@ fn scan_worker(node: &Node) -> anyhow::Result<()> {
     node.executor()
         .on_job(&jobs, |scan| {
             let n = scan.ranges().len().max(1);
-            let free = scan.ranges().iter().filter(|r| !(**r < clear)).count();
+            let free = scan.ranges().iter().filter(|r| r.partial_cmp(&&clear) != Some(std::cmp::Ordering::Less)).count();
             free_sum += free as f64 / n as f64;
             done += 1;
             again += scan.redelivered() as u64;
