@@ -1211,3 +1211,28 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
     assert!(checked > 0, "nothing was sent before the copies");
     eprintln!("{redelivered} flagged redeliveries across the copies");
 }
+
+#[test]
+fn temporary_left_by_a_creator_killed_mid_creation_is_swept_by_the_next_creation() {
+    let domain = format!("qtmp{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let file = path_of(&domain, "/jobs");
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    // What a creator SIGKILLed before publishing leaves: an unlocked
+    // temporary, older than the grace (its mtime set 60 s back).
+    let stale = file.with_file_name(format!("{name}~tmp.999999.0"));
+    let recent = file.with_file_name(format!("{name}~tmp.999999.1"));
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::create(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::File::create(&recent).unwrap();
+    let n = node(&domain, "test");
+    let p = n.queue_producer::<Job>("/jobs").create().unwrap();
+    assert!(!stale.exists(), "the abandoned temporary was not swept");
+    assert!(recent.exists(), "a temporary within the grace was removed");
+    drop(p);
+    let _ = std::fs::remove_file(&recent);
+}
