@@ -40,8 +40,9 @@
 //! is decoded into a buffer and copied into a loaned slot.
 //!
 //! *Bounds.* As axon mode: the importer's Zenoh subscriber is a ring of
-//! [`gateway::RING`] samples; at most [`gateway::MAX_TOPICS`] keys are
-//! remembered by the importer and topics exported; the attachment decoder
+//! [`RING`](crate::gateway::RING) samples; at most
+//! [`MAX_TOPICS`](crate::gateway::MAX_TOPICS) keys are remembered by the
+//! importer and topics exported; the attachment decoder
 //! takes exactly 33 bytes; the CDR decoder is bounded by the input (its
 //! module docs), and a decoded sample that does not fit the topic is
 //! dropped and named once; keys longer than `rmw_zenoh::MAX_KEY` are not
