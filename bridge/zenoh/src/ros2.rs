@@ -435,14 +435,18 @@ fn declare_export(
     })
 }
 
+/// An accepted rmw_zenoh topic.
+struct Accepted {
+    ann: Announce,
+    view: View,
+    publisher: RawPublisher,
+    _entity: Entity,
+}
+
 /// One rmw_zenoh data key the importer has seen.
 enum Import {
-    Accepted {
-        ann: Announce,
-        view: View,
-        publisher: Box<RawPublisher>,
-        _entity: Entity,
-    },
+    /// Republished here (boxed: refused keys are small).
+    Accepted(Box<Accepted>),
     /// Refused (the reason was logged once).
     Refused,
 }
@@ -646,12 +650,12 @@ fn import_one(
                         ann.type_name
                     ),
                 );
-                Import::Accepted {
+                Import::Accepted(Box::new(Accepted {
                     ann,
                     view,
-                    publisher: Box::new(publisher),
+                    publisher,
                     _entity: entity,
-                }
+                }))
             }
             Err(why) => {
                 log(cfg, format_args!("refused topic {}: {why}", dk.topic));
@@ -660,25 +664,19 @@ fn import_one(
         };
         table.insert(key.to_owned(), entry);
     }
-    let Some(Import::Accepted {
-        ann,
-        view,
-        publisher,
-        ..
-    }) = table.get(key)
-    else {
+    let Some(Import::Accepted(acc)) = table.get(key) else {
         return Ok(false);
     };
     let payload = sample.payload().to_bytes();
-    axon_ros2::decode_into(view, &payload, buf).map_err(|e| e.to_string())?;
+    axon_ros2::decode_into(&acc.view, &payload, buf).map_err(|e| e.to_string())?;
     let len = buf.len() as u64;
-    let Some(elems) = ann.elems_for(len) else {
+    let Some(elems) = acc.ann.elems_for(len) else {
         return Err(format!(
             "a decoded sample of {len} bytes does not fit topic {} (at most {} bytes)",
-            dk.topic, ann.max_size
+            dk.topic, acc.ann.max_size
         ));
     };
-    let Ok(mut loan) = publisher.loan_slot(elems as usize) else {
+    let Ok(mut loan) = acc.publisher.loan_slot(elems as usize) else {
         return Ok(false);
     };
     let dst = loan.bytes_mut();
