@@ -20,7 +20,13 @@ usage: axon-zenoh --name NAME [--config FILE] [--zenoh-domain NAME] [--domain NA
   --export PATTERN     local topics put on Zenoh (/odom, /camera/*, /camera/**, /**)
   --import PATTERN     Zenoh topics republished here
   --reliable PATTERN   exported topics that block the local publishers instead of
-                       dropping their oldest samples when Zenoh is slow";
+                       dropping their oldest samples when Zenoh is slow
+
+ROS 2 mode (rmw_zenoh's keys, CDR, attachment and liveliness tokens):
+  --ros2-export PATTERN  local topics published for ROS 2 nodes on rmw_zenoh
+  --ros2-import PATTERN  ROS 2 topics (rmw_zenoh publishers) republished here
+  --ros-domain N         the ROS domain id of those keys (default:
+                         ROS_DOMAIN_ID, else 0)";
 
 /// One gateway.
 #[derive(Debug, Clone)]
@@ -41,6 +47,31 @@ pub struct GatewayConfig {
     pub reliable: Vec<Pattern>,
     /// What the gateway's imports may create.
     pub limits: Limits,
+    /// ROS 2 mode (`crate::ros2`): topics exported, imported, the domain id.
+    pub ros2: Ros2Config,
+}
+
+/// The ROS 2 mode's part of the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Ros2Config {
+    /// Local topics published on rmw_zenoh keys.
+    pub export: Vec<Pattern>,
+    /// rmw_zenoh topics republished here.
+    pub import: Vec<Pattern>,
+    /// `ROS_DOMAIN_ID`.
+    pub domain_id: u32,
+}
+
+/// Largest ROS domain id taken (ROS 2 itself uses 0 to 232).
+pub const MAX_ROS_DOMAIN: u32 = 232;
+
+fn ros_domain(s: &str, what: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= MAX_ROS_DOMAIN => Ok(n),
+        _ => Err(format!(
+            "{what} `{s}`: expected a ROS domain id from 0 to {MAX_ROS_DOMAIN}"
+        )),
+    }
 }
 
 impl GatewayConfig {
@@ -66,6 +97,8 @@ pub fn parse_args(args: &[String]) -> Result<GatewayConfig, String> {
     let mut zenoh_domain = "default".to_owned();
     let mut domain = None;
     let (mut export, mut import, mut reliable) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ros2 = Ros2Config::default();
+    let mut ros_domain_arg = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -81,6 +114,9 @@ pub fn parse_args(args: &[String]) -> Result<GatewayConfig, String> {
             "--export" => export.push(Pattern::new(&value()?)?),
             "--import" => import.push(Pattern::new(&value()?)?),
             "--reliable" => reliable.push(Pattern::new(&value()?)?),
+            "--ros2-export" => ros2.export.push(Pattern::new(&value()?)?),
+            "--ros2-import" => ros2.import.push(Pattern::new(&value()?)?),
+            "--ros-domain" => ros_domain_arg = Some(ros_domain(&value()?, "--ros-domain")?),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -101,6 +137,13 @@ pub fn parse_args(args: &[String]) -> Result<GatewayConfig, String> {
         None => Domain::from_env(),
     }
     .map_err(|e| e.to_string())?;
+    ros2.domain_id = match ros_domain_arg {
+        Some(n) => n,
+        None => match std::env::var("ROS_DOMAIN_ID") {
+            Ok(v) if !v.is_empty() => ros_domain(&v, "ROS_DOMAIN_ID")?,
+            _ => 0,
+        },
+    };
     Ok(GatewayConfig {
         name,
         config,
@@ -110,6 +153,7 @@ pub fn parse_args(args: &[String]) -> Result<GatewayConfig, String> {
         import,
         reliable,
         limits: Limits::default(),
+        ros2,
     })
 }
 
@@ -144,5 +188,21 @@ mod tests {
         assert!(parse_args(&s(&["--name", "gw", "--zenoh-domain", "a/b"])).is_err());
         assert!(parse_args(&s(&["--name", "gw", "--zenoh-domain", "**"])).is_err());
         assert!(parse_args(&s(&["--name", "gw", "--bogus"])).is_err());
+        let r = parse_args(&s(&[
+            "--name",
+            "gw",
+            "--ros2-export",
+            "/odom",
+            "--ros2-import",
+            "/cmd_vel",
+            "--ros-domain",
+            "7",
+        ]))
+        .unwrap();
+        assert_eq!(r.ros2.domain_id, 7);
+        assert_eq!(r.ros2.export.len(), 1);
+        assert_eq!(r.ros2.import.len(), 1);
+        assert!(parse_args(&s(&["--name", "gw", "--ros-domain", "233"])).is_err());
+        assert!(parse_args(&s(&["--name", "gw", "--ros-domain", "x"])).is_err());
     }
 }

@@ -90,6 +90,7 @@ pub fn run(cfg: GatewayConfig) -> anyhow::Result<()> {
         ),
     );
     let cfg = Arc::new(cfg);
+    let ros2 = crate::ros2::start(&cfg, &session)?;
     let importer = if cfg.import.is_empty() {
         None
     } else {
@@ -115,7 +116,9 @@ pub fn run(cfg: GatewayConfig) -> anyhow::Result<()> {
     };
     axon::shutdown::request_shutdown();
     let imported = importer.map(|t| t.join());
+    let ros2 = ros2.join();
     let _ = session.close().wait();
+    ros2?;
     let (sent, dropped) = exported?;
     if !cfg.export.is_empty() {
         log(

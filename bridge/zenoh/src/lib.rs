@@ -10,14 +10,21 @@
 //! type checks, limits, the loop rule) are the socket link's engine,
 //! `axon::link::engine`. This is the only crate that compiles `zenoh`.
 //!
+//! In ROS 2 mode ([`ros2`], per topic pattern: `--ros2-export`,
+//! `--ros2-import`), topics travel as rmw_zenoh does it (key
+//! `<ROS domain>/<topic>/<DDS type>/<RIHS01 hash>`, CDR, rmw_zenoh's
+//! attachment and liveliness tokens), so ROS 2 nodes on rmw_zenoh see them.
+//!
 //! Code map: [`args`] (command line), [`keys`] (key expressions),
 //! [`attachment`] (the attachment's bytes), [`gateway`] (exporter and
-//! importer), [`fuzzing`] (the fuzz entry `attachment`).
+//! importer), [`ros2`] (ROS 2 mode), [`fuzzing`] (the fuzz entry
+//! `attachment`; ROS 2 mode's attachment decoder is fuzzed in `axon-ros2`).
 
 pub mod args;
 pub mod attachment;
 pub mod gateway;
 pub mod keys;
+pub mod ros2;
 
 /// Fuzz entry points (see HELPERS.md's fuzz convention).
 #[doc(hidden)]

@@ -8,11 +8,14 @@
 //! - [`cdr`]: [`encode`] and [`decode`].
 //! - [`schema`]: [`View::msg_text`] (ros2msg) and [`View::type_hash`]
 //!   (RIHS01).
+//! - [`rmw_zenoh`]: rmw_zenoh's key expressions, attachment and liveliness
+//!   tokens (used by the Zenoh gateway's ROS 2 mode).
 //!
 //! *Architecture invariant:* no runtime, no I/O: this crate depends on
 //! `axon-message` and `axon-msgs` only (and `sha2`), never on `axon`.
 
 pub mod cdr;
+pub mod rmw_zenoh;
 pub mod schema;
 mod std_map;
 pub mod view;
@@ -115,6 +118,25 @@ pub mod fuzzing {
             View::of::<m::TfMessage>().expect("standard"),
             View::new(&user_description()).expect("valid"),
         ]
+    }
+
+    /// Decodes an rmw_zenoh attachment, re-encodes what decodes (it must
+    /// give the same bytes), and parses the bytes as a data key. Never
+    /// panics.
+    pub fn rmw_attachment(data: &[u8]) {
+        use crate::rmw_zenoh::{parse_data_key, Attachment};
+        if let Ok(a) = Attachment::decode(data) {
+            assert_eq!(
+                &a.encode()[..],
+                data,
+                "a decoded attachment re-encodes to itself"
+            );
+        }
+        if let Ok(key) = std::str::from_utf8(data) {
+            if let Some(k) = parse_data_key(0, key) {
+                assert!(key.contains(k.topic.trim_start_matches('/')));
+            }
+        }
     }
 
     /// Decodes `data` as CDR of each of [`views`]; what decodes is encoded
