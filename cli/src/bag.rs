@@ -49,6 +49,11 @@ pub struct RecordArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
+    /// Lose nothing: join as a reliable subscriber, so a writer slower than
+    /// the data holds the publishers back (their sends find the topic full)
+    /// instead of counting losses.
+    #[arg(long)]
+    reliable: bool,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +181,7 @@ pub fn record(g: &Global, a: &RecordArgs, out: &mut dyn Write) -> anyhow::Result
     opts.exclude = regex("--exclude", &a.exclude)?;
     opts.split = split;
     opts.queue_len = a.queue_len;
+    opts.reliable = a.reliable;
     // A test knob (cli/tests/bag.rs): a writer slower than the data.
     if let Some(ms) = std::env::var("AXON_BAG_TEST_WRITER_STALL_MS")
         .ok()

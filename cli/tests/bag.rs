@@ -1592,3 +1592,91 @@ fn space_in_a_terminal_pauses_play_shifts_the_schedule_and_the_terminal_is_resto
     assert_eq!(tmux.status(&text), 0, "{text}");
     assert!(text.contains("modes: restored"), "{text}");
 }
+
+#[test]
+fn reliable_recording_loses_nothing_and_holds_the_publisher_back_instead() {
+    let mut w = World::new("reliable");
+    let (name, dom) = w.domain("reliable");
+    // More samples than the topic's history (64) and the queue (4) hold.
+    let imu = topic::<Imu>(
+        "/imu",
+        "sensor_msgs/msg/Imu",
+        300,
+        |i| json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "orientation": {"w": 1.0}}),
+    );
+    let p = publisher(&dom, &imu);
+    let file = w.dir.join("reliable.mcap");
+    // A stalled writer as in the loss test (a queue of 4, 5 ms per
+    // message), but --reliable.
+    let rec = spawn_record(
+        &name,
+        &[
+            "-a",
+            "--reliable",
+            "--queue-len",
+            "4",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &[("AXON_BAG_TEST_WRITER_STALL_MS", "5")],
+    );
+    until("the recorder to join /imu", || joined(&dom, "/imu"));
+    until("the recorder to be reliable", || {
+        inspect::topic(&dom, &TopicName::new("/imu").unwrap()).is_ok_and(|r| {
+            r.subscribers
+                .iter()
+                .any(|s| s.node == "axon-bag" && s.reliable)
+        })
+    });
+    // Send every sample as fast as the topic takes it: a full topic is
+    // retried, never skipped (each retry is a Full the publisher felt).
+    let mut full = 0u64;
+    let deadline = Instant::now() + WAIT;
+    for s in &imu.samples {
+        loop {
+            let elems = dynamic::elems_of(imu.desc.description.as_ref().unwrap(), s.len());
+            match p.loan_slot(elems) {
+                Ok(mut loan) => {
+                    let dst = loan.bytes_mut();
+                    dst.fill(0);
+                    dst[..s.len()].copy_from_slice(s);
+                    loan.send();
+                    break;
+                }
+                Err(axon::LoanError::Full { .. }) => {
+                    full += 1;
+                    assert!(Instant::now() < deadline, "the recorder never made room");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("loan: {e}"),
+            }
+        }
+    }
+    recorder_read(&dom, "/imu", imu.samples.len() as u64);
+    let pub_full = inspect::topic(&dom, &TopicName::new("/imu").unwrap())
+        .unwrap()
+        .publishers
+        .iter()
+        .map(|x| x.full_events)
+        .sum::<u64>();
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    // The publisher was held back (the writer needs 5 ms a message, the
+    // queue holds 4 and the history 64: 300 samples sent at once cannot
+    // all fit) ...
+    assert!(full > 0, "the publisher never found the topic full");
+    assert!(pub_full > 0, "no full event counted on the topic");
+    // ... and the file has every message, no loss counted.
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    let ti = &info["topics"][0];
+    assert_eq!(ti["topic"], "/imu", "{info}");
+    assert_eq!(
+        ti["messages"].as_u64().unwrap(),
+        imu.samples.len() as u64,
+        "{ti}"
+    );
+    assert_eq!(ti["losses"]["total"].as_u64().unwrap(), 0, "{ti}");
+}
