@@ -1,8 +1,10 @@
 //! `axon bag info`: what a file holds, and the streaming reader `play`
 //! shares.
 //!
-//! The file is read from start to end through mcap's sans-io reader (a
-//! bounded buffer, never the whole file; see the crate docs, *Bounds*).
+//! The file is mapped (`axon::MappedFile`: a fault from a file truncated
+//! under the mapping becomes an error naming the file) and read from start
+//! to end through mcap's sans-io reader (a bounded buffer, never the whole
+//! file on the heap; see the crate docs, *Bounds*).
 //! A file whose recorder did not finish it (killed, disk full) has no
 //! footer: it is read as far as its records are whole, and [`BagInfo`]
 //! says it was not finished and where reading stopped.
@@ -174,15 +176,34 @@ pub(crate) fn stream(
     path: &Path,
     visit: &mut dyn FnMut(Seen<'_>) -> Result<Flow, BagError>,
 ) -> Result<StreamEnd, BagError> {
-    let mut file = File::open(path).map_err(|e| BagError::io(path, e))?;
-    let meta = file.metadata().map_err(|e| BagError::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| BagError::io(path, e))?;
     if !meta.is_file() {
         return Err(BagError::Format {
             path: path.to_path_buf(),
             what: "not a regular file".into(),
         });
     }
-    stream_from(path, &mut file, MAX_RECORD, visit)
+    let map = axon::MappedFile::open(path).map_err(|e| BagError::io(path, e))?;
+    stream_from(path, &mut MapReader { map, at: 0 }, MAX_RECORD, visit)
+}
+
+/// Reads a file through its memory map (crate docs, *Reading*): each read
+/// is a bounded copy out of the mapping into the sans-io reader's buffer;
+/// a file truncated under the mapping is an error, not a crash.
+struct MapReader {
+    map: axon::MappedFile,
+    at: u64,
+}
+
+impl Read for MapReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self
+            .map
+            .read_at(self.at, buf)
+            .map_err(std::io::Error::other)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Bytes of the magic that opens an MCAP file.

@@ -60,6 +60,9 @@ pub struct PlayOptions {
     pub start_offset: Duration,
     /// Pausing and progress, shared with the caller (module docs).
     pub control: Option<Arc<Control>>,
+    /// Test knob: messages read ahead ([`AHEAD`] by default).
+    #[doc(hidden)]
+    pub ahead: usize,
 }
 
 /// What the player and its caller share while it plays (module docs,
@@ -90,6 +93,7 @@ impl Default for PlayOptions {
             remaps: Vec::new(),
             start_offset: Duration::ZERO,
             control: None,
+            ahead: AHEAD,
         }
     }
 }
@@ -255,7 +259,7 @@ fn play_pass(
     players: &mut Vec<Player>,
     clock: &mut Clock,
 ) -> Result<Option<String>, BagError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(AHEAD);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(opts.ahead.clamp(1, AHEAD));
     let ahead = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {

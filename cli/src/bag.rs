@@ -297,6 +297,11 @@ pub fn play(g: &Global, a: &PlayArgs, out: &mut dyn Write) -> anyhow::Result<()>
         .collect::<anyhow::Result<_>>()?;
     axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
     let opts = PlayOptions {
+        // A test knob (cli/tests/bag.rs): a short read-ahead.
+        ahead: std::env::var("AXON_BAG_TEST_PLAY_AHEAD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(axon_bag::play::AHEAD),
         control: None,
         rate: a.rate,
         looped: a.looped,

@@ -1680,3 +1680,69 @@ fn reliable_recording_loses_nothing_and_holds_the_publisher_back_instead() {
     );
     assert_eq!(ti["losses"]["total"].as_u64().unwrap(), 0, "{ti}");
 }
+
+#[test]
+fn a_file_truncated_by_another_process_during_play_is_one_error_not_a_crash() {
+    let mut w = World::new("trunc");
+    let (name, dom) = w.domain("trunc-rec");
+    let n = 3000u32;
+    let t = topic::<Image>("/camera/image", "sensor_msgs/msg/Image", n, |i| {
+        json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "encoding": "mono8",
+               "height": 32, "width": 32, "step": 32, "data": vec![i % 251; 1024]})
+    });
+    // About 3 MB uncompressed: four chunks of 768 KiB.
+    let file = w.dir.join("trunc.mcap");
+    {
+        let p = publisher(&dom, &t);
+        let rec = spawn_record(
+            &name,
+            &["-a", "--compression", "none", "-o", file.to_str().unwrap()],
+            &[],
+        );
+        until("the recorder to join", || joined(&dom, t.name));
+        for (i, s) in t.samples.iter().enumerate() {
+            send(&p, &t, s);
+            if i % 16 == 0 {
+                recorder_read(&dom, t.name, i as u64);
+            }
+        }
+        recorder_read(&dom, t.name, n as u64);
+        sigterm(&rec);
+        let out = wait_output(rec);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let (play_name, play_dom) = w.domain("trunc-play");
+    let sub = subscriber(&play_dom, &t);
+    // A short read-ahead, so most of the file is still to be read when
+    // the other process truncates it.
+    let player = Command::new(AXON)
+        .args(["bag", "play"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &play_name)
+        .env("AXON_BAG_TEST_PLAY_AHEAD", "50")
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got = 0usize;
+    until("100 messages played", || {
+        while sub.try_recv().unwrap().is_some() {
+            got += 1;
+        }
+        got >= 100
+    });
+    let cut = run(Command::new("truncate").args(["-s", "100000"]).arg(&file));
+    assert!(cut.status.success(), "{cut:?}");
+    let out = wait_output(player);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Exit 1 (not a death by SIGBUS), one error line naming the file.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("truncated")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("trunc.mcap") && lines[0].contains("truncated while it was being read"),
+        "{err}"
+    );
+}
