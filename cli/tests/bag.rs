@@ -1559,7 +1559,8 @@ fn space_in_a_terminal_pauses_play_shifts_the_schedule_and_the_terminal_is_resto
     );
     assert!(tmux.text().contains("[paused]"));
     tmux.keys("Space");
-    let text = tmux.wait_for(STATUS, || drain(&mut got));
+    // The line after the exit status: the shell has compared the modes.
+    let text = tmux.wait_for("modes: ", || drain(&mut got));
     drain(&mut got);
     assert_eq!(tmux.status(&text), 0, "{text}");
     assert!(text.contains("modes: restored"), "{text}");
@@ -1588,7 +1589,8 @@ fn space_in_a_terminal_pauses_play_shifts_the_schedule_and_the_terminal_is_resto
     tmux.keys("Space");
     tmux.wait_for("[paused]", || drain(&mut got));
     tmux.keys("C-c");
-    let text = tmux.wait_for(STATUS, || drain(&mut got));
+    // The line after the exit status: the shell has compared the modes.
+    let text = tmux.wait_for("modes: ", || drain(&mut got));
     assert_eq!(tmux.status(&text), 0, "{text}");
     assert!(text.contains("modes: restored"), "{text}");
 }
