@@ -1,8 +1,10 @@
 //! `axon bag info`: what a file holds, and the streaming reader `play`
 //! shares.
 //!
-//! The file is read from start to end through mcap's sans-io reader (a
-//! bounded buffer, never the whole file; see the crate docs, *Bounds*).
+//! The file is mapped (`axon::MappedFile`: a fault from a file truncated
+//! under the mapping becomes an error naming the file) and read from start
+//! to end through mcap's sans-io reader (a bounded buffer, never the whole
+//! file on the heap; see the crate docs, *Bounds*).
 //! A file whose recorder did not finish it (killed, disk full) has no
 //! footer: it is read as far as its records are whole, and [`BagInfo`]
 //! says it was not finished and where reading stopped.
@@ -174,15 +176,34 @@ pub(crate) fn stream(
     path: &Path,
     visit: &mut dyn FnMut(Seen<'_>) -> Result<Flow, BagError>,
 ) -> Result<StreamEnd, BagError> {
-    let mut file = File::open(path).map_err(|e| BagError::io(path, e))?;
-    let meta = file.metadata().map_err(|e| BagError::io(path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| BagError::io(path, e))?;
     if !meta.is_file() {
         return Err(BagError::Format {
             path: path.to_path_buf(),
             what: "not a regular file".into(),
         });
     }
-    stream_from(path, &mut file, MAX_RECORD, visit)
+    let map = axon::MappedFile::open(path).map_err(|e| BagError::io(path, e))?;
+    stream_from(path, &mut MapReader { map, at: 0 }, MAX_RECORD, visit)
+}
+
+/// Reads a file through its memory map (crate docs, *Reading*): each read
+/// is a bounded copy out of the mapping into the sans-io reader's buffer;
+/// a file truncated under the mapping is an error, not a crash.
+struct MapReader {
+    map: axon::MappedFile,
+    at: u64,
+}
+
+impl Read for MapReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self
+            .map
+            .read_at(self.at, buf)
+            .map_err(std::io::Error::other)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Bytes of the magic that opens an MCAP file.
@@ -512,3 +533,55 @@ fn summarize(path: &Path, size: u64, run: &mut Streamer<'_>) -> Result<BagInfo, 
     out.stopped_at = end.stopped_at;
     Ok(out)
 }
+
+/// First and last message `log_time` of a finished file, from the
+/// Statistics record of its summary (read from the footer backwards, at
+/// most [`SPAN_SUMMARY_MAX`] bytes); `None` for a file without a footer,
+/// summary or statistics (an unfinished file: its span is only known by
+/// reading it all). For `play`'s progress line.
+pub fn time_span(path: &Path) -> Option<(u64, u64)> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    // Footer record: opcode, length (20), summary start, summary offset
+    // start, summary CRC; then the closing magic.
+    const TAIL: u64 = 1 + 8 + 20 + MAGIC_LEN;
+    if len < MAGIC_LEN + TAIL {
+        return None;
+    }
+    let mut tail = [0u8; TAIL as usize];
+    f.seek(SeekFrom::Start(len - TAIL)).ok()?;
+    f.read_exact(&mut tail).ok()?;
+    let u64_at = |b: &[u8], i: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
+    };
+    if tail[0] != mcap::records::op::FOOTER || u64_at(&tail, 1)? != 20 || &tail[29..] != mcap::MAGIC
+    {
+        return None;
+    }
+    let start = u64_at(&tail, 9)?;
+    let end = len - TAIL;
+    if start < MAGIC_LEN || start >= end || end - start > SPAN_SUMMARY_MAX {
+        return None;
+    }
+    let mut summary = vec![0u8; (end - start) as usize];
+    f.seek(SeekFrom::Start(start)).ok()?;
+    f.read_exact(&mut summary).ok()?;
+    let mut i = 0usize;
+    while i + 9 <= summary.len() {
+        let op = summary[i];
+        let n = usize::try_from(u64_at(&summary, i + 1)?).ok()?;
+        let body = summary.get(i + 9..(i + 9).checked_add(n)?)?;
+        // Statistics: message count u64, schema count u16, channel,
+        // attachment, metadata and chunk counts u32, then the first and
+        // last message times.
+        if op == mcap::records::op::STATISTICS {
+            return Some((u64_at(body, 26)?, u64_at(body, 34)?));
+        }
+        i += 9 + n;
+    }
+    None
+}
+
+/// Largest summary section [`time_span`] reads.
+pub const SPAN_SUMMARY_MAX: u64 = 64 << 20;

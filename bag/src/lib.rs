@@ -27,6 +27,18 @@
 //! before it, and a chunk whose framing is whole but whose content is
 //! damaged is skipped (counted) and reading goes on.
 //!
+//! # Reading through a memory map
+//! `info`, `play` and `reindex` map the file (`axon::MappedFile`, whose
+//! one `unsafe` copy lives in the core crate). Another process may
+//! truncate the file while it is mapped: the read that touches a page past
+//! the new end faults, axon's SIGBUS handler (the one that contains
+//! truncated segments) puts zeros there and flags the mapping, and the read
+//! returns an error instead of those zeros; `play` and `info` end with one
+//! error naming the file (exit 1), never a crash. A file rewritten in place
+//! is read as it is then: the reader checks lengths and chunk CRCs as for
+//! any damaged file. A file that only grows (a recording still being
+//! written) is read to its length at open.
+//!
 //! # Splitting
 //! With [`Split`], the recording is a series of finished files
 //! `<stem>_<i>.mcap`, each with every channel known so far and its own
@@ -61,8 +73,11 @@
 //!   between the receive loop and the writer; beyond either, the sample is
 //!   a counted loss. Every topic the
 //!   domain has can be joined (`-a`); each costs one subscriber record.
-//! - Reading (`info`, `play`): the file is streamed (mcap's sans-io
-//!   reader), never held whole; one record, compressed chunk or
+//! - Reading (`info`, `play`): the file is mapped read-only
+//!   (`axon::MappedFile`) and read through mcap's sans-io reader in
+//!   bounded copies out of the mapping, never held whole on the heap (the
+//!   mapping's pages are the kernel's page cache, dropped under memory
+//!   pressure); one record, compressed chunk or
 //!   decompressed chunk larger than [`MAX_RECORD`] is an error naming the
 //!   file. A decoded sample is at most the topic's slot. `play` reads at
 //!   most 4,096 messages and 64 MiB ahead of publishing.

@@ -12,10 +12,23 @@
 //! as they are) and copied into a loaned slot. Timing follows `log_time`:
 //! a message goes out `(log_time - first log_time) / rate` after the pass
 //! started, and the wait returns early on SIGINT/SIGTERM.
+//!
+//! # Pausing and progress
+//! [`PlayOptions::control`] is shared with whoever shows progress or
+//! pauses (the CLI: a progress line and the space bar in a terminal). The
+//! publishing thread checks [`Control::pause`] before each message; while
+//! it is set, it publishes nothing, says so in [`Control::paused`] (set
+//! only once it has stopped: after that flag reads true, no message goes
+//! out until the pause is lifted), and when it resumes it shifts the
+//! schedule by the time spent paused, so the messages after the pause keep
+//! their recorded gaps instead of going out in a burst. It reports the
+//! `log_time` of the last message published and the count in the same
+//! struct.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axon::inspect::{self, InspectError};
@@ -45,6 +58,29 @@ pub struct PlayOptions {
     /// Skip the messages logged less than this after the file's first
     /// message (of any topic); timing starts at the first one played.
     pub start_offset: Duration,
+    /// Pausing and progress, shared with the caller (module docs).
+    pub control: Option<Arc<Control>>,
+    /// Test knob: messages read ahead ([`AHEAD`] by default).
+    #[doc(hidden)]
+    pub ahead: usize,
+}
+
+/// What the player and its caller share while it plays (module docs,
+/// *Pausing and progress*). Each field is one atomic.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Set by the caller: stop publishing until cleared.
+    pub pause: AtomicBool,
+    /// Set by the player once it has stopped publishing for a pause,
+    /// cleared when it resumes.
+    pub paused: AtomicBool,
+    /// `log_time` (ns since the epoch) of the timeline's first message (the
+    /// first file's), 0 until it is read.
+    pub first_ns: AtomicU64,
+    /// `log_time` of the last message published, 0 before the first.
+    pub at_ns: AtomicU64,
+    /// Messages published so far (all passes).
+    pub published: AtomicU64,
 }
 
 impl Default for PlayOptions {
@@ -56,6 +92,8 @@ impl Default for PlayOptions {
             exclude: None,
             remaps: Vec::new(),
             start_offset: Duration::ZERO,
+            control: None,
+            ahead: AHEAD,
         }
     }
 }
@@ -221,7 +259,7 @@ fn play_pass(
     players: &mut Vec<Player>,
     clock: &mut Clock,
 ) -> Result<Option<String>, BagError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(AHEAD);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(opts.ahead.clamp(1, AHEAD));
     let ahead = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -284,6 +322,14 @@ fn read_ahead(
             }
             Seen::Record(Record::Message { header, data }) => {
                 let t_file = *file_start.get_or_insert(header.log_time);
+                if let Some(c) = &opts.control {
+                    let _ = c.first_ns.compare_exchange(
+                        0,
+                        t_file,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
                 if header.log_time < t_file.saturating_add(skip_ns)
                     || channels.get(&header.channel_id) != Some(&true)
                 {
@@ -353,24 +399,53 @@ fn publish_loop(
                 let Some(&i) = channels.get(&channel_id) else {
                     continue;
                 };
-                let (t0, s0) = *first.get_or_insert((log_time, Instant::now()));
-                let due = s0
-                    + Duration::from_secs_f64(log_time.saturating_sub(t0) as f64 / 1e9 / opts.rate);
+                let control = opts.control.as_deref();
+                let (t0, _) = *first.get_or_insert((log_time, Instant::now()));
+                let after =
+                    Duration::from_secs_f64(log_time.saturating_sub(t0) as f64 / 1e9 / opts.rate);
                 loop {
                     if axon::shutdown_requested() {
                         return Ok(());
                     }
+                    if let Some(c) = control.filter(|c| c.pause.load(Ordering::Acquire)) {
+                        let paused = pause(c);
+                        // The schedule moves by the pause: what was due
+                        // during it keeps its gaps after it.
+                        if let Some((_, s0)) = first.as_mut() {
+                            *s0 += paused;
+                        }
+                        continue;
+                    }
+                    let due = first.map_or_else(Instant::now, |f| f.1) + after;
                     let now = Instant::now();
                     if now >= due {
                         break;
                     }
-                    std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                    // Short steps while a caller may pause.
+                    let step = if control.is_some() { 10 } else { 50 };
+                    std::thread::sleep((due - now).min(Duration::from_millis(step)));
                 }
                 publish(&mut players[i], path, &data, &mut buf)?;
+                if let Some(c) = control {
+                    c.at_ns.store(log_time, Ordering::Relaxed);
+                    c.published.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Waits while `c.pause` is set (or until a shutdown), saying so in
+/// `c.paused`; returns how long it waited.
+fn pause(c: &Control) -> Duration {
+    let start = Instant::now();
+    c.paused.store(true, Ordering::Release);
+    while c.pause.load(Ordering::Acquire) && !axon::shutdown_requested() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.paused.store(false, Ordering::Release);
+    start.elapsed()
 }
 
 fn player(

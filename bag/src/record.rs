@@ -13,12 +13,28 @@
 //! axon's SIGINT/SIGTERM shutdown request) the loop takes what the rings
 //! still hold, writes the losses into an `axon.losses` metadata record and
 //! the writer finishes the file (summary, indexes, footer).
+//!
+//! # Reliable recording (`--reliable`)
+//! With [`RecordOptions::reliable`] each topic is joined as a *reliable*
+//! subscriber and nothing is ever counted lost for lack of room: when the
+//! queue to the writer is full (samples or bytes), the receive loop waits
+//! for the writer instead of dropping the sample. Meanwhile the topic's
+//! ring fills up to its history depth and the publishers are held back: a
+//! `loan` fails with `LoanError::Full` (counted in the publisher's
+//! `full_events`, `axon topic info`), `loan_timeout` waits. The trade-off:
+//! the recording is complete, but a disk slower than the data slows the
+//! robot's publishers (and with them every other subscriber of those
+//! topics) to the disk's pace; a stalled disk stops them. Use it for
+//! regression data where completeness matters more than live timing,
+//! never on a control loop's topics in the field. A publisher that dies
+//! does not hold anything; a reliable recorder that dies is skipped by the
+//! publishers (a dead reliable subscriber never blocks them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
@@ -97,6 +113,11 @@ pub struct RecordOptions {
     /// Samples that may wait for the writer ([`QUEUE_LEN`] by default;
     /// at least 1).
     pub queue_len: usize,
+    /// Join as a reliable subscriber and never count a loss: a full queue
+    /// makes the receive loop wait for the writer, so the topic's rings
+    /// fill and publishers are held back (`LoanError::Full`, or a wait in
+    /// `loan_timeout`) instead (module docs, *Reliable recording*).
+    pub reliable: bool,
     /// Test knob: the writer sleeps this long before each message (a disk
     /// slower than the data), to show losses are counted, not pushed back.
     #[doc(hidden)]
@@ -114,6 +135,7 @@ impl RecordOptions {
             exclude: None,
             split: Split::default(),
             queue_len: QUEUE_LEN,
+            reliable: false,
             writer_stall: Duration::ZERO,
         }
     }
@@ -243,8 +265,10 @@ pub fn record(
     )?;
     let (tx, rx) = mpsc::sync_channel::<Event>(opts.queue_len.max(1));
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let writer_gone = Arc::new(AtomicBool::new(false));
     let writer_thread = {
         let in_flight = in_flight.clone();
+        let writer_gone = writer_gone.clone();
         let counters = counters.clone();
         let w = Writing {
             base: base.clone(),
@@ -256,10 +280,14 @@ pub fn record(
         };
         thread::Builder::new()
             .name("axon-bag-writer".into())
-            .spawn(move || write_loop(w, first, rx, &in_flight, &counters))
+            .spawn(move || {
+                let r = write_loop(w, first, rx, &in_flight, &counters);
+                writer_gone.store(true, Ordering::Release);
+                r
+            })
             .map_err(|e| BagError::io(&base, e))?
     };
-    let received = receive_loop(domain, opts, stop, &tx, &in_flight, &counters);
+    let received = receive_loop(domain, opts, stop, &tx, &in_flight, &writer_gone, &counters);
     drop(tx);
     let written = writer_thread.join().map_err(|_| BagError::Format {
         path: base.clone(),
@@ -286,6 +314,7 @@ fn receive_loop(
     stop: &dyn Fn() -> bool,
     tx: &SyncSender<Event>,
     in_flight: &AtomicUsize,
+    writer_gone: &AtomicBool,
     counters: &Counters,
 ) -> Result<(), BagError> {
     let started = Instant::now();
@@ -293,6 +322,11 @@ fn receive_loop(
     let mut waiting_said = false;
     let mut next_discovery = Instant::now();
     let qos = Qos {
+        reliability: if opts.reliable {
+            axon::qos::Reliability::Reliable
+        } else {
+            axon::qos::Reliability::BestEffort
+        },
         durability: axon::qos::Durability::TransientLocal,
         max_held: 1,
         max_loans: 1,
@@ -397,6 +431,31 @@ fn receive_loop(
                 let recv_ns = crate::monotonic_ns();
                 let info = sample.info();
                 let bytes = sample.bytes();
+                if opts.reliable {
+                    // Wait for the writer rather than lose the sample: the
+                    // rings fill meanwhile and hold publishers back.
+                    while in_flight.load(Ordering::Relaxed) > 0
+                        && in_flight.load(Ordering::Relaxed) + bytes.len() > QUEUE_BYTES
+                    {
+                        if writer_gone.load(Ordering::Acquire) {
+                            return Ok(()); // it reports why
+                        }
+                        thread::sleep(POLL);
+                    }
+                    let len = bytes.len();
+                    let event = Event::Sample {
+                        id: j.id,
+                        sent_ns: info.sent_ns,
+                        recv_ns,
+                        bytes: bytes.to_vec(),
+                    };
+                    drop(sample);
+                    in_flight.fetch_add(len, Ordering::Relaxed);
+                    if tx.send(event).is_err() {
+                        return Ok(()); // the writer failed; it reports why
+                    }
+                    continue;
+                }
                 if in_flight.load(Ordering::Relaxed) + bytes.len() > QUEUE_BYTES {
                     lock(counters)[j.id].0 += 1;
                     continue;

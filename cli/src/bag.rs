@@ -1,13 +1,18 @@
 //! `axon bag record | info | play | reindex`: glue over crate `axon-bag`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use axon::TopicName;
+use axon_bag::play::Control;
 use axon_bag::{Compression, PlayOptions, RecordOptions, Selection, Split};
 use clap::Args;
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 
 use crate::{ExitCode, Global};
 
@@ -44,6 +49,11 @@ pub struct RecordArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
+    /// Lose nothing: join as a reliable subscriber, so a writer slower than
+    /// the data holds the publishers back (their sends find the topic full)
+    /// instead of counting losses.
+    #[arg(long)]
+    reliable: bool,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +181,7 @@ pub fn record(g: &Global, a: &RecordArgs, out: &mut dyn Write) -> anyhow::Result
     opts.exclude = regex("--exclude", &a.exclude)?;
     opts.split = split;
     opts.queue_len = a.queue_len;
+    opts.reliable = a.reliable;
     // A test knob (cli/tests/bag.rs): a writer slower than the data.
     if let Some(ms) = std::env::var("AXON_BAG_TEST_WRITER_STALL_MS")
         .ok()
@@ -286,6 +297,12 @@ pub fn play(g: &Global, a: &PlayArgs, out: &mut dyn Write) -> anyhow::Result<()>
         .collect::<anyhow::Result<_>>()?;
     axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
     let opts = PlayOptions {
+        // A test knob (cli/tests/bag.rs): a short read-ahead.
+        ahead: std::env::var("AXON_BAG_TEST_PLAY_AHEAD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(axon_bag::play::AHEAD),
+        control: None,
         rate: a.rate,
         looped: a.looped,
         topics: (!a.topics.is_empty()).then(|| a.topics.clone()),
@@ -298,7 +315,48 @@ pub fn play(g: &Global, a: &PlayArgs, out: &mut dyn Write) -> anyhow::Result<()>
         },
     };
     let files: Vec<&std::path::Path> = a.file.iter().map(PathBuf::as_path).collect();
-    let report = axon_bag::play_files(&domain, &files, &opts)?;
+    let control = Arc::new(Control::default());
+    let show = std::io::stderr().is_terminal();
+    // Space pauses only when a user can press it; the terminal's modes are
+    // back as they were when `keys` drops, on every way out of here
+    // (return, error, panic unwinding; Ctrl-C and SIGTERM end the play,
+    // which then returns).
+    let keys = std::io::stdin()
+        .is_terminal()
+        .then(|| KeyMode::enter(std::io::stdin()))
+        .and_then(Result::ok);
+    let opts = PlayOptions {
+        control: Some(control.clone()),
+        ..opts
+    };
+    let span = span_of(&files);
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        if keys.is_some() {
+            let c = control.clone();
+            // Blocked in read(2) until a key; it ends with the process.
+            std::thread::Builder::new()
+                .name("axon-bag-keys".into())
+                .spawn(move || toggle_on_space(&c))
+                .ok();
+        }
+        if show {
+            s.spawn(|| {
+                while !done.load(Ordering::Acquire) {
+                    draw(&control, span, opts.rate, false);
+                    std::thread::sleep(PROGRESS_EVERY);
+                }
+            });
+        }
+        let r = axon_bag::play_files(&domain, &files, &opts);
+        done.store(true, Ordering::Release);
+        r
+    });
+    if show {
+        draw(&control, span, opts.rate, true);
+    }
+    drop(keys);
+    let report = report?;
     for (topic, n) in &report.published {
         writeln!(out, "  {topic}  {n} messages")?;
     }
@@ -310,6 +368,92 @@ pub fn play(g: &Global, a: &PlayArgs, out: &mut dyn Write) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// The recording's first and last message times, if every file's summary
+/// says (an unfinished file's end is unknown until it is read).
+fn span_of(files: &[&std::path::Path]) -> Option<(u64, u64)> {
+    let spans: Option<Vec<(u64, u64)>> =
+        files.iter().map(|f| axon_bag::info::time_span(f)).collect();
+    let spans = spans?;
+    Some((
+        spans.iter().map(|s| s.0).min()?,
+        spans.iter().map(|s| s.1).max()?,
+    ))
+}
+
+/// Redraws the progress line on stderr (a terminal): position / duration,
+/// rate factor, messages published; `last` ends it with a newline.
+fn draw(c: &Control, span: Option<(u64, u64)>, rate: f64, last: bool) {
+    let first = c.first_ns.load(Ordering::Relaxed);
+    let at = c.at_ns.load(Ordering::Relaxed);
+    let pos = if first == 0 || at == 0 {
+        0.0
+    } else {
+        at.saturating_sub(first) as f64 / 1e9
+    };
+    let of = span.map_or("?".to_string(), |(a, b)| {
+        format!("{:.1}", b.saturating_sub(a) as f64 / 1e9)
+    });
+    let state = if c.paused.load(Ordering::Acquire) {
+        "[paused] "
+    } else {
+        ""
+    };
+    let n = c.published.load(Ordering::Relaxed);
+    let mut e = std::io::stderr().lock();
+    let _ = write!(
+        e,
+        "\r\x1b[2K{state}{pos:.1} / {of} s  x{rate}  {n} published{}",
+        if last { "\n" } else { "" }
+    );
+    let _ = e.flush();
+}
+
+/// Toggles the pause on each space read from stdin (a terminal in
+/// [`KeyMode`]); ends at end of input or an error.
+fn toggle_on_space(c: &Control) {
+    let mut stdin = std::io::stdin().lock();
+    let mut b = [0u8; 1];
+    while let Ok(1) = stdin.read(&mut b) {
+        if b[0] == b' ' {
+            c.pause.fetch_xor(true, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The terminal on stdin with line editing and echo off (a key is read as
+/// it is pressed and not shown), signals kept (Ctrl-C still sends
+/// SIGINT); its modes as they were are restored on drop.
+struct KeyMode {
+    stdin: std::io::Stdin,
+    saved: Termios,
+}
+
+impl KeyMode {
+    fn enter(stdin: std::io::Stdin) -> nix::Result<KeyMode> {
+        // A job in the background would be stopped (SIGTTOU) for changing
+        // the terminal: only the foreground job reads keys.
+        if nix::unistd::tcgetpgrp(stdin.as_fd())? != nix::unistd::getpgrp() {
+            return Err(nix::errno::Errno::ENOTTY);
+        }
+        let saved = termios::tcgetattr(stdin.as_fd())?;
+        let mut t = saved.clone();
+        t.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &t)?;
+        Ok(KeyMode { stdin, saved })
+    }
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.stdin.as_fd(), SetArg::TCSANOW, &self.saved);
+    }
 }
 
 pub fn reindex(a: &ReindexArgs, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -1360,3 +1360,391 @@ fn a_record_table_in_a_launch_file_records_from_the_start_as_a_supervised_proces
         "{err}"
     );
 }
+
+/// A tmux server of one test (its own socket), killed on drop: a real
+/// terminal in front of `axon bag play` (as launch/tests/terminal.rs).
+struct Tmux {
+    socket: String,
+}
+
+/// What the pane's shell prints before the player's exit status.
+const STATUS: &str = "[test] exit status:";
+
+impl Tmux {
+    fn new(tag: &str) -> Tmux {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.as_ref().is_ok_and(|o| o.status.success()),
+            "this test needs tmux, to press keys in a real terminal \
+             (`apt-get install tmux`; .ci/run installs it): {found:?}"
+        );
+        Tmux {
+            socket: format!("axon-bag-{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("AXON_SHM_DIR")
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `script` (sh) in a new 200-column pane that stays after it.
+    fn start(&self, script: &str) {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "sh",
+            "-c",
+            script,
+            ";",
+            "set-option",
+            "-t",
+            "t",
+            "remain-on-exit",
+            "on",
+        ]);
+    }
+
+    fn text(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
+    }
+
+    /// The terminal device of the pane.
+    fn tty(&self) -> String {
+        self.run(&["display-message", "-p", "-t", "t", "#{pane_tty}"])
+            .trim()
+            .to_string()
+    }
+
+    fn keys(&self, key: &str) {
+        self.run(&["send-keys", "-t", "t", key]);
+    }
+
+    /// Waits until the pane shows `pat`, calling `meanwhile` (watchdog).
+    fn wait_for(&self, pat: &str, mut meanwhile: impl FnMut()) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text();
+            if text.contains(pat) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watchdog: {pat:?} never appeared in the pane:\n{text}"
+            );
+            meanwhile();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The player's exit status as the pane's shell printed it.
+    fn status(&self, text: &str) -> i32 {
+        text.lines()
+            .find_map(|l| l.find(STATUS).map(|i| &l[i + STATUS.len()..]))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exit status in the pane:\n{text}"))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// The shell line that plays `file` in domain `name` from the pane and
+/// then prints the exit status and whether the terminal's modes are as
+/// before (`stty -g` before and after).
+fn play_in_pane(name: &str, args: &str, file: &Path) -> String {
+    format!(
+        "trap : INT; unset AXON_SHM_DIR; before=$(stty -g); \
+         AXON_DOMAIN='{name}' '{AXON}' bag play {args} '{}'; echo \"{STATUS} $?\"; \
+         if [ \"$(stty -g)\" = \"$before\" ]; then echo 'modes: restored'; \
+         else echo 'modes: CHANGED'; fi",
+        file.display()
+    )
+}
+
+/// `stty -a` of a terminal, from outside the pane.
+fn stty(tty: &str) -> String {
+    let out = Command::new("stty")
+        .args(["-F", tty, "-a"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn space_in_a_terminal_pauses_play_shifts_the_schedule_and_the_terminal_is_restored() {
+    let mut w = World::new("pause");
+    let (rec_name, rec_dom) = w.domain("pause-rec");
+    let n = 150u32;
+    let imu = topic::<Imu>("/imu", "sensor_msgs/msg/Imu", n, |i| {
+        json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "orientation": {"w": 1.0},
+               "linear_acceleration": {"x": i as f64}})
+    });
+    let file = w.dir.join("pause.mcap");
+    // A recording of n messages 10 ms apart.
+    {
+        let p = publisher(&rec_dom, &imu);
+        let rec = spawn_record(&rec_name, &["-a", "-o", file.to_str().unwrap()], &[]);
+        until("the recorder to join /imu", || joined(&rec_dom, "/imu"));
+        for s in &imu.samples {
+            send(&p, &imu, s);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        recorder_read(&rec_dom, "/imu", n as u64);
+        sigterm(&rec);
+        let out = wait_output(rec);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let (name, dom) = w.domain("pause-play");
+    let sub = subscriber(&dom, &imu);
+    let mut got: Vec<(Vec<u8>, u64)> = Vec::new();
+    let drain = |got: &mut Vec<(Vec<u8>, u64)>| {
+        while let Some(x) = sub.try_recv().unwrap() {
+            got.push((x.bytes().to_vec(), x.info().sent_ns));
+        }
+    };
+    let tmux = Tmux::new("pause");
+    tmux.start(&play_in_pane(&name, "", &file));
+    let tty = tmux.tty();
+    until("20 messages played", || {
+        drain(&mut got);
+        got.len() >= 20
+    });
+    // The player reads keys as they are pressed, without echo.
+    let modes = stty(&tty);
+    assert!(
+        modes.contains("-icanon") && modes.contains("-echo "),
+        "{modes}"
+    );
+    tmux.keys("Space");
+    tmux.wait_for("[paused]", || drain(&mut got));
+    drain(&mut got);
+    let at_pause = got.len();
+    assert!(
+        at_pause < n as usize,
+        "the whole file played before the pause"
+    );
+    // Nothing is published while paused (a watchdog-free wait: long
+    // enough for 50 messages to have been due).
+    let until_t = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until_t {
+        drain(&mut got);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        got.len(),
+        at_pause,
+        "messages were published during the pause"
+    );
+    assert!(tmux.text().contains("[paused]"));
+    tmux.keys("Space");
+    // The line after the exit status: the shell has compared the modes.
+    let text = tmux.wait_for("modes: ", || drain(&mut got));
+    drain(&mut got);
+    assert_eq!(tmux.status(&text), 0, "{text}");
+    assert!(text.contains("modes: restored"), "{text}");
+    assert!(text.contains(&format!("{n} published")), "{text}");
+    // Everything arrived, in order, with the right bytes.
+    assert_eq!(got.len(), n as usize);
+    assert_same(&imu, 0, &got);
+    // After the pause the messages keep their 10 ms gaps: had the schedule
+    // not moved by the pause, the ~50 messages due during it would have
+    // gone out at once (gaps of microseconds).
+    let bursts = got[at_pause..]
+        .windows(2)
+        .filter(|p| p[1].1.saturating_sub(p[0].1) < 2_000_000)
+        .count();
+    assert!(
+        bursts <= 10,
+        "{bursts} of {} gaps after the pause were under 2 ms",
+        got.len() - at_pause - 1
+    );
+
+    // Ctrl-C while paused: the player ends and the terminal is restored.
+    drop(tmux);
+    let tmux = Tmux::new("pause-c");
+    tmux.start(&play_in_pane(&name, "--loop", &file));
+    tmux.wait_for(" published", || drain(&mut got));
+    tmux.keys("Space");
+    tmux.wait_for("[paused]", || drain(&mut got));
+    tmux.keys("C-c");
+    // The line after the exit status: the shell has compared the modes.
+    let text = tmux.wait_for("modes: ", || drain(&mut got));
+    assert_eq!(tmux.status(&text), 0, "{text}");
+    assert!(text.contains("modes: restored"), "{text}");
+}
+
+#[test]
+fn reliable_recording_loses_nothing_and_holds_the_publisher_back_instead() {
+    let mut w = World::new("reliable");
+    let (name, dom) = w.domain("reliable");
+    // More samples than the topic's history (64) and the queue (4) hold.
+    let imu = topic::<Imu>(
+        "/imu",
+        "sensor_msgs/msg/Imu",
+        300,
+        |i| json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "orientation": {"w": 1.0}}),
+    );
+    let p = publisher(&dom, &imu);
+    let file = w.dir.join("reliable.mcap");
+    // A stalled writer as in the loss test (a queue of 4, 5 ms per
+    // message), but --reliable.
+    let rec = spawn_record(
+        &name,
+        &[
+            "-a",
+            "--reliable",
+            "--queue-len",
+            "4",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &[("AXON_BAG_TEST_WRITER_STALL_MS", "5")],
+    );
+    until("the recorder to join /imu", || joined(&dom, "/imu"));
+    until("the recorder to be reliable", || {
+        inspect::topic(&dom, &TopicName::new("/imu").unwrap()).is_ok_and(|r| {
+            r.subscribers
+                .iter()
+                .any(|s| s.node == "axon-bag" && s.reliable)
+        })
+    });
+    // Send every sample as fast as the topic takes it: a full topic is
+    // retried, never skipped (each retry is a Full the publisher felt).
+    let mut full = 0u64;
+    let deadline = Instant::now() + WAIT;
+    for s in &imu.samples {
+        loop {
+            let elems = dynamic::elems_of(imu.desc.description.as_ref().unwrap(), s.len());
+            match p.loan_slot(elems) {
+                Ok(mut loan) => {
+                    let dst = loan.bytes_mut();
+                    dst.fill(0);
+                    dst[..s.len()].copy_from_slice(s);
+                    loan.send();
+                    break;
+                }
+                Err(axon::LoanError::Full { .. }) => {
+                    full += 1;
+                    assert!(Instant::now() < deadline, "the recorder never made room");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("loan: {e}"),
+            }
+        }
+    }
+    recorder_read(&dom, "/imu", imu.samples.len() as u64);
+    let pub_full = inspect::topic(&dom, &TopicName::new("/imu").unwrap())
+        .unwrap()
+        .publishers
+        .iter()
+        .map(|x| x.full_events)
+        .sum::<u64>();
+    sigterm(&rec);
+    let out = wait_output(rec);
+    assert!(out.status.success(), "{out:?}");
+    // The publisher was held back (the writer needs 5 ms a message, the
+    // queue holds 4 and the history 64: 300 samples sent at once cannot
+    // all fit) ...
+    assert!(full > 0, "the publisher never found the topic full");
+    assert!(pub_full > 0, "no full event counted on the topic");
+    // ... and the file has every message, no loss counted.
+    let info = json_of(&run(Command::new(AXON)
+        .args(["bag", "info", "--json"])
+        .arg(&file)));
+    let ti = &info["topics"][0];
+    assert_eq!(ti["topic"], "/imu", "{info}");
+    assert_eq!(
+        ti["messages"].as_u64().unwrap(),
+        imu.samples.len() as u64,
+        "{ti}"
+    );
+    assert_eq!(ti["losses"]["total"].as_u64().unwrap(), 0, "{ti}");
+}
+
+#[test]
+fn a_file_truncated_by_another_process_during_play_is_one_error_not_a_crash() {
+    let mut w = World::new("trunc");
+    let (name, dom) = w.domain("trunc-rec");
+    let n = 3000u32;
+    let t = topic::<Image>("/camera/image", "sensor_msgs/msg/Image", n, |i| {
+        json!({"header": {"stamp": {"sec": 0, "nanosec": i}}, "encoding": "mono8",
+               "height": 32, "width": 32, "step": 32, "data": vec![i % 251; 1024]})
+    });
+    // About 3 MB uncompressed: four chunks of 768 KiB.
+    let file = w.dir.join("trunc.mcap");
+    {
+        let p = publisher(&dom, &t);
+        let rec = spawn_record(
+            &name,
+            &["-a", "--compression", "none", "-o", file.to_str().unwrap()],
+            &[],
+        );
+        until("the recorder to join", || joined(&dom, t.name));
+        for (i, s) in t.samples.iter().enumerate() {
+            send(&p, &t, s);
+            if i % 16 == 0 {
+                recorder_read(&dom, t.name, i as u64);
+            }
+        }
+        recorder_read(&dom, t.name, n as u64);
+        sigterm(&rec);
+        let out = wait_output(rec);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let (play_name, play_dom) = w.domain("trunc-play");
+    let sub = subscriber(&play_dom, &t);
+    // A short read-ahead, so most of the file is still to be read when
+    // the other process truncates it.
+    let player = Command::new(AXON)
+        .args(["bag", "play"])
+        .arg(&file)
+        .env("AXON_DOMAIN", &play_name)
+        .env("AXON_BAG_TEST_PLAY_AHEAD", "50")
+        .env_remove("AXON_SHM_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut got = 0usize;
+    until("100 messages played", || {
+        while sub.try_recv().unwrap().is_some() {
+            got += 1;
+        }
+        got >= 100
+    });
+    let cut = run(Command::new("truncate").args(["-s", "100000"]).arg(&file));
+    assert!(cut.status.success(), "{cut:?}");
+    let out = wait_output(player);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Exit 1 (not a death by SIGBUS), one error line naming the file.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("truncated")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("trunc.mcap") && lines[0].contains("truncated while it was being read"),
+        "{err}"
+    );
+}

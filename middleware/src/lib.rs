@@ -125,7 +125,7 @@ pub use {
     },
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{HeldSample, RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
-    sys::monotonic_ns,
+    sys::{monotonic_ns, MapError, MappedFile},
     waitset::{Event, Key, Ready, WaitSet, WaitSetError},
     wake::{WaitError, WakeMechanism},
 };

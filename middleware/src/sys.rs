@@ -311,3 +311,121 @@ pub fn monotonic_ns() -> u64 {
         .expect("CLOCK_MONOTONIC is always available on Linux");
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
+
+/// A regular file mapped read-only, for tools that read files they did not
+/// write (`axon bag info`/`play` read MCAP files through it), whose every
+/// read is a copy out of the mapping that either succeeds or reports that
+/// the file shrank under it.
+///
+/// ## What happens when the file changes under the mapping
+/// Another process may truncate or rewrite the file while it is mapped.
+/// - **Truncated:** a read of a page past the new end raises SIGBUS. The
+///   mapping is registered with the segment fault handler (`fault.rs`,
+///   the mechanism that contains truncated segments): the handler maps
+///   zero pages over the whole mapping and marks it poisoned, the copy
+///   finishes on zeros, and [`read_at`](Self::read_at) sees the flag after
+///   the copy and returns [`MapError::Truncated`] instead of those bytes,
+///   then and on every later read. The process lives; the caller reports
+///   one error.
+/// - **Rewritten in place (same size or larger):** reads see the bytes as
+///   they are when copied (a shared file mapping), possibly a mix of old
+///   and new. They are plain bytes (every value valid) copied out before
+///   any use, never referenced in place, so a reader that checks what it
+///   reads (lengths, CRCs: the MCAP reader does) sees damage, not
+///   undefined behaviour of its own; bytes past the length at open are
+///   never read.
+/// - **Limits:** a process guards at most `fault::MAX_MAPPINGS` mappings
+///   at once (shared with segments); beyond that a mapping is used
+///   unguarded and a truncation under it kills the process with SIGBUS,
+///   as without axon. A SIGBUS handler installed after axon's replaces it.
+#[derive(Debug)]
+pub struct MappedFile {
+    /// `None` for an empty file (nothing to map).
+    map: Option<crate::fault::GuardedMap>,
+    len: u64,
+}
+
+/// Why a [`MappedFile`] read failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MapError {
+    /// The file was truncated under the mapping (a read faulted).
+    #[error("the file was truncated while it was being read (it is shorter than the {len} bytes it had when opened)")]
+    Truncated {
+        /// The length when the file was opened.
+        len: u64,
+    },
+    /// The read starts past the end.
+    #[error("read at {offset} is past the end ({len} bytes)")]
+    OutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The file's length when opened.
+        len: u64,
+    },
+}
+
+impl MappedFile {
+    /// Opens and maps `path` (a regular file: a FIFO, directory or device
+    /// is refused without blocking, as for segments), read-only, at its
+    /// length now.
+    pub fn open(path: &Path) -> io::Result<MappedFile> {
+        let f = SegmentFile::open_read_only(path)?;
+        let len = f.info()?.size;
+        let map_len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
+        let map = if len == 0 {
+            None
+        } else {
+            Some(crate::fault::GuardedMap::new(f.map_read_only(map_len)?))
+        };
+        Ok(MappedFile { map, len })
+    }
+
+    /// The file's length when it was opened (the mapping's).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file was empty when opened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies up to `buf.len()` bytes from `offset` into `buf`: the count
+    /// copied (0 at the end), or why not (type docs).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, MapError> {
+        if offset > self.len {
+            return Err(MapError::OutOfRange {
+                offset,
+                len: self.len,
+            });
+        }
+        let Some(map) = &self.map else {
+            return Ok(0);
+        };
+        if map.poisoned() {
+            return Err(MapError::Truncated { len: self.len });
+        }
+        let n = buf.len().min((self.len - offset) as usize);
+        // SAFETY: (1) `offset + n <= self.len`, the length mapped, so the
+        // source range lies inside the live mapping (`map` is alive for
+        // `&self`; a fault replaces it with zero pages of the same size,
+        // never unmaps it); (2) `buf` is a distinct, writable Rust buffer
+        // of at least `n` bytes, so the ranges do not overlap; (3) the
+        // source is plain bytes, every value valid, copied once and
+        // never referenced afterwards (type docs on concurrent writers).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                map.map().as_ptr().add(offset as usize),
+                buf.as_mut_ptr(),
+                n,
+            );
+        }
+        // A fault during the copy left zeros in `buf`: not file bytes.
+        if map.poisoned() {
+            return Err(MapError::Truncated { len: self.len });
+        }
+        Ok(n)
+    }
+}
