@@ -840,7 +840,12 @@ fn write_loop(
                 let header = MessageHeader {
                     channel_id: part.ids[id],
                     sequence: ch.messages as u32,
-                    log_time: recv_ns.wrapping_add(w.offset),
+                    // A receipt never precedes its send: the send stamp is
+                    // the TSC interpolated between clock reads (axon::clock,
+                    // exact to ~0.5 us), the receive time a clock read, so
+                    // a message received within that error of its send could
+                    // log before it was published (seen: 318 ns).
+                    log_time: recv_ns.max(sent_ns).wrapping_add(w.offset),
                     publish_time: sent_ns.wrapping_add(w.offset),
                 };
                 part.writer
