@@ -66,7 +66,7 @@ pub enum Command {
     /// Nodes: list.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Services: list, info.
+    /// Services: list, info, call.
     #[command(subcommand)]
     Service(ServiceCommand),
     /// Work queues: list, info, purge, dead (dead letters, --requeue).
@@ -107,6 +107,8 @@ pub enum ServiceCommand {
     List(service::ListArgs),
     /// One service in detail: types, capacities, server and clients.
     Info(service::InfoArgs),
+    /// Call a service with a request given as YAML or JSON; print the response.
+    Call(service::CallArgs),
 }
 
 /// `axon queue ...`
@@ -184,6 +186,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Node(NodeCommand::List(a)) => node::list(g, &a, out),
         Command::Service(ServiceCommand::List(a)) => service::list(g, &a, out),
         Command::Service(ServiceCommand::Info(a)) => service::info(g, &a, out),
+        Command::Service(ServiceCommand::Call(a)) => service::call(g, &a, out),
         Command::Queue(QueueCommand::List(a)) => queue::list(g, &a, out),
         Command::Queue(QueueCommand::Info(a)) => queue::info(g, &a, out),
         Command::Queue(QueueCommand::Purge(a)) => queue::purge(g, &a, out),

@@ -1,10 +1,15 @@
 //! `axon service list|info`: the services of a domain, read through
 //! `axon::service::list` / `inspect` (read-only: never claims a record,
-//! never wakes anyone).
+//! never wakes anyone). `axon service call`: one call through
+//! `axon::service::RawClient`, the request encoded from YAML or JSON with
+//! the request type's description in the segment (`axon::dynamic`), the
+//! response decoded with the response type's.
 
 use std::io::Write;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
+use axon::dynamic;
 use axon::service::{self, ServiceReport};
 use clap::Args;
 use serde_json::{json, Value};
@@ -25,6 +30,81 @@ pub struct InfoArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The service, e.g. /plan.
+    name: String,
+    /// The request as YAML or JSON, e.g. '{goal_x: 3.0, goal_y: 4.0}'
+    /// (fields left out are zero).
+    #[arg(default_value = "{}")]
+    value: String,
+    /// Seconds to wait for the response.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// Print the response as one line of JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Longest response slice printed as text (the rest is counted).
+const MAX_PRINTED: usize = 1 << 16;
+
+pub fn call(g: &Global, a: &CallArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let domain = g.domain()?;
+    let name = axon::TopicName::new(&a.name)?;
+    if !(a.timeout.is_finite() && a.timeout >= 0.0 && a.timeout <= 1e9) {
+        bail!(
+            "--timeout {}: give seconds, at least 0 and at most 1e9",
+            a.timeout
+        );
+    }
+    let value = axon_value(&a.value)?;
+    let client = match service::RawClient::open(&domain, &name, "axon-service-call") {
+        Ok(c) => c,
+        Err(e @ axon::ServiceError::NoSuchService { .. }) => bail!("{e}"),
+        Err(e) => return Err(anyhow!(e).context(format!("service {name}"))),
+    };
+    let (req_type, resp_type) = client.type_names();
+    let (Some(req_desc), resp_desc) = client.descriptions() else {
+        bail!("service {name}: its segment carries no description of its request type {req_type}");
+    };
+    let bytes = dynamic::encode(req_desc, &value, client.max_request_bytes())
+        .map_err(|e| anyhow!("VALUE does not fit {req_type}: {e}"))?;
+    let elems = dynamic::elems_of(req_desc, bytes.len()) as u64;
+    let r = client
+        .call(&bytes, elems, Duration::from_secs_f64(a.timeout))
+        .map_err(|e| match e {
+            axon::CallError::Timeout => anyhow!(
+                "service {name}: no response within {}s (--timeout)",
+                a.timeout
+            ),
+            axon::CallError::NoServer { .. } => anyhow!("service {name} has no live server"),
+            e => anyhow!(e),
+        })?;
+    let Some(resp_desc) = resp_desc else {
+        bail!(
+            "service {name}: its segment carries no description of its response type {resp_type}"
+        );
+    };
+    let got = dynamic::decode(resp_desc, &r.bytes, r.elems as usize, Some(MAX_PRINTED))
+        .map_err(|e| anyhow!("service {name}: response: {e}"))?;
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string(&got.value)?)?;
+    } else {
+        let style = crate::text::YamlStyle { max_array: None };
+        let t = match got.slice_field.as_deref() {
+            Some(k) => crate::text::to_yaml_elided(&got.value, style, Some((k, got.elided))),
+            None => crate::text::to_yaml(&got.value, style),
+        };
+        write!(out, "{t}")?;
+    }
+    Ok(())
+}
+
+fn axon_value(text: &str) -> anyhow::Result<Value> {
+    crate::text::parse_yaml(text).map_err(|e| anyhow!("VALUE: {e}"))
 }
 
 fn to_json(r: &ServiceReport) -> Value {

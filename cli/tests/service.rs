@@ -102,3 +102,122 @@ fn service_list_and_info_show_types_server_and_clients() {
         "the last one out removes the file: {out}"
     );
 }
+
+fn temp_dir(tag: &str) -> Dir {
+    let dir = Dir(std::env::temp_dir().join(format!("axon-cli-{tag}-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    dir
+}
+
+fn node_in(dir: &Dir, name: &str) -> axon::Node {
+    let domain = axon::Domain::new(&dir.0, "svc").unwrap();
+    axon::Node::builder(name).domain(domain).create().unwrap()
+}
+
+/// A server thread of `/plan` that answers `n` calls with the distance to
+/// the goal (each request waited for at most 30 s: the watchdog).
+fn serve(node: axon::Node, n: usize) -> std::thread::JoinHandle<Vec<Goal>> {
+    let server = node.service::<Goal, Path>("/plan").create().unwrap();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let r = server
+                .recv_request_timeout(std::time::Duration::from_secs(30))
+                .unwrap();
+            seen.push(*r);
+            let length = r.x.hypot(r.y);
+            r.reply(&Path { length }).unwrap();
+        }
+        drop(node);
+        seen
+    })
+}
+
+/// `axon service call` (a real process) encodes the request from YAML and
+/// from JSON with the description in the segment, the server (this
+/// process) gets exactly those values, and the response comes back as
+/// text and as `--json`.
+#[test]
+fn service_call_sends_yaml_or_json_and_prints_the_response() {
+    let dir = temp_dir("svc-call");
+    let server = serve(node_in(&dir, "planner"), 2);
+    let (ok, out, err) = axon(&dir, &["service", "call", "/plan", "{x: 3, y: 4}"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "length: 5.0", "{out}");
+    let (ok, out, err) = axon(
+        &dir,
+        &[
+            "service",
+            "call",
+            "/plan",
+            r#"{"x": 6.0, "y": 8.0}"#,
+            "--json",
+            "--timeout",
+            "10",
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v, serde_json::json!({"length": 10.0}));
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen.iter().map(|g| (g.x, g.y)).collect::<Vec<_>>(),
+        vec![(3.0, 4.0), (6.0, 8.0)]
+    );
+}
+
+/// Each failure of `axon service call` is one line naming what went
+/// wrong, with a failing exit status: no such service, a value that does
+/// not fit the request type (naming the field), no live server, a server
+/// that never answers (timeout), a server gone before answering.
+#[test]
+fn service_call_failures_are_one_clear_line_each() {
+    let dir = temp_dir("svc-call-err");
+    let one_line = |args: &[&str], want: &str| {
+        let (ok, out, err) = axon(&dir, args);
+        assert!(!ok, "{args:?} must fail: {out}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        eprintln!("{args:?} -> {}", err.trim());
+    };
+    one_line(
+        &["service", "call", "/plan", "{x: 1}"],
+        "no such service: /plan",
+    );
+
+    // A client but no server: the segment exists, nobody serves it.
+    let node = node_in(&dir, "caller");
+    let client = node.client::<Goal, Path>("/plan").create().unwrap();
+    one_line(
+        &["service", "call", "/plan", "{x: 1}"],
+        "has no live server",
+    );
+
+    // A server that never takes the request: a timeout.
+    let server = node.service::<Goal, Path>("/plan").create().unwrap();
+    one_line(&["service", "call", "/plan", "{z: 1}"], "z");
+    one_line(&["service", "call", "/plan", "{x: 'far'}"], "x");
+    one_line(
+        &["service", "call", "/plan", "{x: 1}", "--timeout", "0.2"],
+        "no response within 0.2s",
+    );
+    assert!(
+        server.try_recv_request().unwrap().is_none(),
+        "the timed-out call was withdrawn"
+    );
+
+    // A server that takes the request and exits without answering.
+    let waiter = std::thread::spawn(move || {
+        let r = server
+            .recv_request_timeout(std::time::Duration::from_secs(30))
+            .unwrap();
+        std::mem::forget(r);
+        drop(server);
+    });
+    one_line(
+        &["service", "call", "/plan", "{x: 1}", "--timeout", "30"],
+        "server is gone",
+    );
+    waiter.join().unwrap();
+    drop(client);
+}

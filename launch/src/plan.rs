@@ -144,6 +144,10 @@ pub struct NodeSpec {
     pub publishes: Vec<Topic>,
     /// Declared subscriptions, resolved names.
     pub subscribes: Vec<Topic>,
+    /// Declared served services, resolved names (`ty` is empty).
+    pub serves: Vec<Topic>,
+    /// Declared called services, resolved names (`ty` is empty).
+    pub calls: Vec<Topic>,
 }
 
 /// A declared topic after namespace and remap.

@@ -240,6 +240,12 @@ pub struct RawNode {
     /// Declared subscriptions, topic = type.
     #[serde(default)]
     pub subscribes: SpannedMap<String>,
+    /// Declared services this node serves (names).
+    #[serde(default)]
+    pub serves: Vec<Spanned<String>>,
+    /// Declared services this node calls (names).
+    #[serde(default)]
+    pub calls: Vec<Spanned<String>>,
 }
 
 /// `never` / `on-failure` / `always`.

@@ -24,7 +24,7 @@
 //!   at most [`MAX_NESTING`] deep: args doubled at each include level
 //!   cannot grow exponentially;
 //! - at most [`MAX_PROCESSES`] (10,000) nodes and links, [`MAX_TOPICS`]
-//!   (65,536) `publishes`/`subscribes` entries, [`MAX_DECLARED_TOPICS`]
+//!   (65,536) `publishes`/`subscribes`/`serves`/`calls` entries, [`MAX_DECLARED_TOPICS`]
 //!   (4096) `[topic]` declarations (each value range-checked here as a node
 //!   will check it, so the file `launch` writes always fits what a node
 //!   reads) and [`MAX_IMPORT_PATTERNS`] (1024) link import patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
@@ -75,7 +75,8 @@ pub const MAX_FILES: usize = 1024;
 pub const MAX_EXPANSION_BYTES: u64 = 64 << 20;
 /// Most nodes and links in one launch.
 pub const MAX_PROCESSES: usize = 10_000;
-/// Most declared topics (`publishes` and `subscribes` entries) in one launch.
+/// Most declared topics and services (`publishes`, `subscribes`, `serves`
+/// and `calls` entries) in one launch.
 pub const MAX_TOPICS: usize = 65_536;
 /// Most `import` patterns of all `[[link]]`s together.
 pub const MAX_IMPORT_PATTERNS: usize = 1024;
@@ -1301,12 +1302,12 @@ impl Loader {
             let topic = renamed.get(topic).copied().unwrap_or(topic);
             resolve_topic(topic, namespace.as_deref(), &[])
         };
-        let declared = n.publishes.len() + n.subscribes.len();
+        let declared = n.publishes.len() + n.subscribes.len() + n.serves.len() + n.calls.len();
         if self.topics + declared > MAX_TOPICS {
             return Err(LoadError::Invalid {
                 at: here.clone(),
                 message: format!(
-                    "more than {MAX_TOPICS} declared topics in all (the limit for one launch)"
+                    "more than {MAX_TOPICS} declared topics and services in all (the limit for one launch)"
                 ),
             });
         }
@@ -1344,6 +1345,39 @@ impl Loader {
         };
         let publishes = topics(&n.publishes, "publications")?;
         let subscribes = topics(&n.subscribes, "subscriptions")?;
+        // Service names resolve like topic names (the node API does so).
+        let services = |list: &[Spanned<String>], what: &str| -> Result<Vec<Topic>, LoadError> {
+            let mut out: Vec<Topic> = Vec::new();
+            let mut seen: HashMap<String, &str> = HashMap::new();
+            for t in list {
+                if !valid_topic(t.get_ref()) {
+                    return Err(invalid(
+                        src,
+                        t.span(),
+                        format!("`{}` is not a service name", t.get_ref()),
+                    ));
+                }
+                let resolved = resolve(t.get_ref());
+                if let Some(first) = seen.get(&resolved) {
+                    return Err(LoadError::RemapCollision {
+                        at: src.location(t.span()),
+                        message: format!(
+                            "{what} `{first}` and `{}` of node `{name}` both resolve to `{resolved}`",
+                            t.get_ref()
+                        ),
+                    });
+                }
+                seen.insert(resolved.clone(), t.get_ref());
+                out.push(Topic {
+                    name: resolved,
+                    ty: String::new(),
+                    at: src.location(t.span()),
+                });
+            }
+            Ok(out)
+        };
+        let serves = services(&n.serves, "served services")?;
+        let calls = services(&n.calls, "called services")?;
 
         let params = match &n.params {
             Some(p) => {
@@ -1488,6 +1522,8 @@ impl Loader {
                     params,
                     publishes,
                     subscribes,
+                    serves,
+                    calls,
                 }),
             },
             deps,
@@ -1812,7 +1848,8 @@ fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
 }
 
 /// Every declared subscription has a declared publisher (or is external),
-/// and declared types agree.
+/// and declared types agree; every declared call has a declared server (or
+/// is external), and no service has two.
 fn check_wiring(
     processes: &[ProcessSpec],
     external: &[(String, Location)],
@@ -1840,6 +1877,36 @@ fn check_wiring(
                 }
             }
             publishers.insert(&t.name, (t, name));
+        }
+    }
+    // One server per service name (axon refuses a second at run time).
+    let mut servers: HashMap<&str, (&Topic, &str)> = HashMap::new();
+    for (name, n) in nodes.clone() {
+        for t in &n.serves {
+            if let Some((first, first_node)) = servers.get(t.name.as_str()) {
+                return Err(LoadError::Wiring {
+                    at: t.at.clone(),
+                    message: format!(
+                        "`{name}` serves `{}` but `{first_node}` serves it already ({}): a service has one server",
+                        t.name, first.at
+                    ),
+                });
+            }
+            servers.insert(&t.name, (t, name));
+        }
+    }
+    for (name, n) in nodes.clone() {
+        for t in &n.calls {
+            if !servers.contains_key(t.name.as_str()) && !external.contains(t.name.as_str()) {
+                return Err(LoadError::Wiring {
+                    at: t.at.clone(),
+                    message: format!(
+                        "`{name}` calls `{}` but no node serves it \
+                         (list it in `[launch] external` if it is served from outside)",
+                        t.name
+                    ),
+                });
+            }
         }
     }
     for (name, n) in nodes {

@@ -242,6 +242,43 @@ fn subscription_without_publisher() {
 }
 
 #[test]
+fn call_without_server() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\ncalls = [\"/plan\"]\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:9:10:",
+            "`x` calls `/plan` but no node serves it",
+        ],
+    );
+}
+
+#[test]
+fn two_servers_of_one_service() {
+    rejects(
+        "[[node]]\nname = \"a\"\nexec = \"sh\"\nnamespace = \"/r1\"\nserves = [\"plan\"]\n\n\
+         [[node]]\nname = \"b\"\nexec = \"sh\"\nserves = [\"/r1/plan\"]\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:15:11:",
+            "`b` serves `/r1/plan` but `a` serves it already (robot.toml:10:11)",
+        ],
+    );
+}
+
+#[test]
+fn bad_service_name() {
+    rejects(
+        "[[node]]\nname = \"x\"\nexec = \"sh\"\nserves = [\"/a b\"]\n",
+        &[],
+        &[],
+        &["robot.toml:9:11:", "`/a b` is not a service name"],
+    );
+}
+
+#[test]
 fn publisher_and_subscriber_types_disagree() {
     rejects(
         "[[node]]\nname = \"p\"\nexec = \"sh\"\nnamespace = \"/r1\"\npublishes = { imu = \"axon-msgs/Imu\" }\n\n\
@@ -257,18 +294,21 @@ fn good_wiring_with_namespace_remap_and_external_passes_check() {
     let dir = robot_dir(
         "check",
         &format!(
-            "{MARKER_NODE}[launch]\nexternal = [\"/joy\"]\n\n\
+            "{MARKER_NODE}[launch]\nexternal = [\"/joy\", \"/map/save\"]\n\n\
              [[node]]\nname = \"p\"\nexec = \"sh\"\nnamespace = \"/r1\"\nremap = {{ raw = \"imu\" }}\n\
              publishes = {{ raw = \"axon-msgs/Imu\" }}\n\n\
              [[node]]\nname = \"s\"\nexec = \"sh\"\ndepends_on = [\"p\"]\n\
-             subscribes = {{ \"/r1/imu\" = \"axon-msgs/Imu\", \"/joy\" = \"axon-msgs/Joy\" }}\n"
+             subscribes = {{ \"/r1/imu\" = \"axon-msgs/Imu\", \"/joy\" = \"axon-msgs/Joy\" }}\n\
+             calls = [\"/r1/reset\", \"/map/save\"]\n\n\
+             [[node]]\nname = \"q\"\nexec = \"sh\"\nnamespace = \"/r1\"\nremap = {{ zero = \"reset\" }}\n\
+             serves = [\"zero\"]\n"
         ),
     );
     let mut l = launch(&dir, &["--check", "robot.toml"]);
     let code = l.wait_quiet();
     let out = l.output();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("start order: marker, p, s"), "{out}");
+    assert!(out.contains("start order: marker, p, s, q"), "{out}");
     assert!(!dir.exists("spawned.marker"));
 }
 

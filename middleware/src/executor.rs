@@ -53,8 +53,13 @@
 //! them again in `on_reload` (or read them with [`Node::param`] where they
 //! are used).
 //!
+//! **Work-queue workers**: [`on_job`](Executor::on_job) settles each job
+//! by its callback's result (acknowledged on success, requeued on an error,
+//! which also ends `spin`); [`on_delivery`](Executor::on_delivery) hands
+//! the delivery over to be settled explicitly.
+//!
 //! Bounds: one boxed closure per registration; at most [`BATCH`] samples
-//! per subscriber per wake-up; the wait set's own bounds (at most
+//! (requests, jobs) per subscriber (server, worker) per wake-up; the wait set's own bounds (at most
 //! `wake::MAX_WORDS - 1` subscribers).
 
 use std::error::Error as StdError;
@@ -210,6 +215,71 @@ impl<'a> Executor<'a> {
             Ok(())
         });
         self.add(|set| set.server(server), h)
+    }
+
+    /// Runs `f` for every job of work-queue `worker`, at most [`BATCH`] per
+    /// wake-up, and **settles the job by `f`'s result**: `()` or `Ok(())`
+    /// acknowledges it; an `Err` requeues it (flagged as a redelivery; a dead
+    /// letter after `max_deliveries`) and ends `spin` with
+    /// [`SpinError::Callback`], so a worker that cannot do its job stops
+    /// and another worker gets the job. `f` sees the
+    /// [`Delivery`](crate::queue::Delivery) (the job in shared memory,
+    /// `redelivered()`, `delivery_count()`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// #[axon::message]
+    /// #[derive(Debug, Clone, Copy)]
+    /// struct Job { id: u64 }
+    /// let node = axon::Node::new("worker")?;
+    /// let jobs = node.queue_worker::<Job>("/jobs").prefetch(4).create()?;
+    /// node.executor()
+    ///     .on_job(&jobs, |job| println!("job {}", job.id)) // acked on return
+    ///     .spin()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_job<T: Message + ?Sized, R: CallbackResult>(
+        self,
+        worker: &'a crate::queue::QueueWorker<T>,
+        mut f: impl FnMut(&crate::queue::Delivery<'_, T>) -> R + 'a,
+    ) -> Self {
+        self.on_delivery(
+            worker,
+            move |d| -> Result<(), Box<dyn StdError + Send + Sync>> {
+                match f(&d).into_result() {
+                    Ok(()) => Ok(d.ack()?),
+                    Err(e) => {
+                        // Requeued before spin ends; a lost job was taken already.
+                        let _ = d.nack();
+                        Err(e)
+                    }
+                }
+            },
+        )
+    }
+
+    /// Runs `f` for every job of work-queue `worker`, at most [`BATCH`] per
+    /// wake-up, handing it the [`Delivery`](crate::queue::Delivery) to
+    /// **settle explicitly**: `ack`, `nack` or `reject` it, or keep it (up
+    /// to the worker's `prefetch`) to settle later. A delivery `f` drops
+    /// unsettled is requeued, as everywhere. While the worker holds
+    /// `prefetch` jobs it is not offered more.
+    pub fn on_delivery<T: Message + ?Sized, R: CallbackResult>(
+        self,
+        worker: &'a crate::queue::QueueWorker<T>,
+        mut f: impl FnMut(crate::queue::Delivery<'a, T>) -> R + 'a,
+    ) -> Self {
+        let h: Handler<'a> = Box::new(move || {
+            for _ in 0..BATCH {
+                match worker.try_recv() {
+                    Ok(Some(d)) => callback(f(d))?,
+                    Ok(None) | Err(crate::queue::QueueRecvError::PrefetchFull { .. }) => break,
+                    Err(e) => return Err(SpinError::Callback(Box::new(e))),
+                }
+            }
+            Ok(())
+        });
+        self.add(|set| set.queue_worker(worker), h)
     }
 
     /// Runs `f` every `period`: absolute deadlines (no drift), missed

@@ -842,8 +842,9 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> RequestLoan<'c, Req, Res
         let posted = c.seg.post(loaned, self.elems as u64, call, epoch);
         Ok(Pending {
             client: c,
-            posted: Some(posted),
+            posted: Cell::new(Some(posted)),
             polls: Cell::new(0),
+            recheck: Cell::new(false),
         })
     }
 
@@ -882,14 +883,28 @@ impl<Req: Message + ?Sized, Resp: Message + ?Sized> Drop for RequestLoan<'_, Req
     }
 }
 
-/// A request in flight: poll it ([`Pending::try_recv`]) or wait for it
-/// ([`Pending::wait`]). Dropped, the request is cancelled if the server
+/// A request in flight: poll it ([`Pending::try_recv`]), wait for it
+/// ([`Pending::wait`]), or add it to a wait set
+/// ([`WaitSet::pending`](crate::WaitSet::pending)). Dropped, the request is cancelled if the server
 /// has not taken it, and its answer is thrown away otherwise.
-#[derive(Debug)]
 pub struct Pending<'c, Req: Message + ?Sized, Resp: Message + ?Sized> {
     client: &'c Client<Req, Resp>,
-    posted: Option<Posted>,
+    posted: Cell<Option<Posted>>,
     polls: Cell<u32>,
+    /// A wait set saw the server die: the next `try_recv` checks at once.
+    recheck: Cell<bool>,
+}
+
+impl<Req: Message + ?Sized, Resp: Message + ?Sized> std::fmt::Debug for Pending<'_, Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.posted.take();
+        let slot = p.as_ref().map(Posted::slot);
+        self.posted.set(p);
+        f.debug_struct("Pending")
+            .field("service", &self.service())
+            .field("slot", &slot)
+            .finish()
+    }
 }
 
 impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
@@ -897,19 +912,47 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         self.client.name()
     }
 
-    /// The response if it is there; never blocks. Every 1024th poll also
-    /// checks that the server lives (`ServerGone`).
-    pub fn try_recv(&mut self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
+    /// The response if it is there; never blocks. Every 1024th poll (and
+    /// the first after a wait set reported [`Event::ServerGone`] for it)
+    /// also checks that the server lives (`ServerGone`).
+    ///
+    /// [`Event::ServerGone`]: crate::Event::ServerGone
+    pub fn try_recv(&self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
         let polls = self.polls.get().wrapping_add(1);
         self.polls.set(polls);
         let r = self.poll_once()?;
-        if r.is_none() && polls % POLLS_PER_CHECK == 0 {
+        if r.is_none() && (polls % POLLS_PER_CHECK == 0 || self.recheck.take()) {
             self.check_server()?;
         }
         Ok(r)
     }
 
-    fn poll_once(&mut self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
+    /// The client record whose word and sleeper bit a waiter uses.
+    pub(crate) fn client_record(&self) -> &'c crate::service_shm::ClientRecord {
+        self.client.seg.client(self.client.index)
+    }
+
+    /// Whether the call is answered (or declined) now; no system call.
+    pub(crate) fn answered_now(&self) -> bool {
+        let p = self.posted.take();
+        let r = p.as_ref().is_some_and(|p| self.client.seg.is_answered(p));
+        self.posted.set(p);
+        r
+    }
+
+    /// Whether the server that has (or was sent) the call died (one
+    /// `F_OFD_GETLK`); if so the next `try_recv` reports it.
+    pub(crate) fn server_died(&self) -> bool {
+        let p = self.posted.take();
+        let gone = p.as_ref().is_some_and(|p| self.client.seg.server_gone(p));
+        self.posted.set(p);
+        if gone {
+            self.recheck.set(true);
+        }
+        gone
+    }
+
+    fn poll_once(&self) -> Result<Option<Response<'c, Req, Resp>>, CallError> {
         let c = self.client;
         if c.seg.poisoned() {
             return Err(CallError::SegmentTruncated {
@@ -921,7 +964,7 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         };
         match c.seg.poll(posted) {
             Poll::Waiting(p) => {
-                self.posted = Some(p);
+                self.posted.set(Some(p));
                 Ok(None)
             }
             Poll::Answered(a) => self.answered(a).map(Some),
@@ -961,11 +1004,10 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
         })
     }
 
-    fn check_server(&mut self) -> Result<(), CallError> {
-        let gone = self
-            .posted
-            .as_ref()
-            .is_some_and(|p| self.client.seg.server_gone(p));
+    fn check_server(&self) -> Result<(), CallError> {
+        let p = self.posted.take();
+        let gone = p.as_ref().is_some_and(|p| self.client.seg.server_gone(p));
+        self.posted.set(p);
         if gone {
             // Answered just before it died? Take the answer.
             if let Some(r) = self.poll_once()? {
@@ -1030,7 +1072,7 @@ impl<'c, Req: Message + ?Sized, Resp: Message + ?Sized> Pending<'c, Req, Resp> {
 
 impl<Req: Message + ?Sized, Resp: Message + ?Sized> Drop for Pending<'_, Req, Resp> {
     fn drop(&mut self) {
-        if let Some(p) = self.posted.take() {
+        if let Some(p) = self.posted.get_mut().take() {
             self.client.give_up(p);
         }
     }
@@ -1188,4 +1230,238 @@ pub fn list(
             (n, r)
         })
         .collect())
+}
+
+// -------------------------------------------------------------- raw client
+
+/// A response as bytes (a copy out of the slot), for tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// The response's bytes: its fixed part and `elems` trailing elements.
+    pub bytes: Vec<u8>,
+    /// Trailing-slice elements (0 for a sized type).
+    pub elems: u64,
+}
+
+/// A client that knows its service's types only from the segment (names,
+/// fingerprints, sizes and type descriptions, as the server wrote them):
+/// for tools like `axon service call`, which encode a request from text
+/// with [`crate::dynamic::encode`] and decode the response with
+/// [`crate::dynamic::decode`]. One call at a time; the request and
+/// response are copied (tools, not a hot path).
+#[derive(Debug)]
+pub struct RawClient {
+    seg: ServiceSegment,
+    index: usize,
+    calls: Cell<u64>,
+}
+
+impl RawClient {
+    /// Joins the existing service `name` of `domain` as a client named
+    /// `node`, with the service's own types and capacities.
+    /// [`ServiceError::NoSuchService`] if no segment exists.
+    pub fn open(
+        domain: &crate::Domain,
+        name: &TopicName,
+        node: &str,
+    ) -> Result<Self, ServiceError> {
+        let path = crate::service_shm::service_path(domain, name);
+        let existing = match ServiceSegment::open_read_only(&path) {
+            Ok(s) => s,
+            Err(ServiceError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(ServiceError::NoSuchService {
+                    service: name.to_string(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let spec = ServiceSpec {
+            name: name.clone(),
+            config: existing.config,
+            descriptions: (
+                existing.descriptions.0.as_deref().map(Description::encode),
+                existing.descriptions.1.as_deref().map(Description::encode),
+            ),
+            explicit_clients: false,
+            explicit_slots: false,
+            explicit_request_len: false,
+            explicit_response_len: false,
+        };
+        drop(existing);
+        let seg = ServiceSegment::open_or_create(domain, &spec)?;
+        let claimed = seg.claim_client(node);
+        seg.joined();
+        let (index, _held) = claimed?;
+        Ok(RawClient {
+            seg,
+            index,
+            calls: Cell::new(0),
+        })
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> String {
+        self.seg.name()
+    }
+
+    /// The request and response type names.
+    pub fn type_names(&self) -> (String, String) {
+        (
+            self.seg.config.request.type_name(),
+            self.seg.config.response.type_name(),
+        )
+    }
+
+    /// The request and response type descriptions, if the segment has them.
+    pub fn descriptions(&self) -> (Option<&Description>, Option<&Description>) {
+        (
+            self.seg.descriptions.0.as_deref(),
+            self.seg.descriptions.1.as_deref(),
+        )
+    }
+
+    /// The most bytes a request may have (fixed part and its longest slice).
+    pub fn max_request_bytes(&self) -> usize {
+        let r = &self.seg.config.request;
+        r.payload_len(r.max_elems)
+            .map_or(0, |n| n as usize)
+            .min(self.seg.layout.request_capacity)
+    }
+
+    /// Whether a live server serves the name now (one `F_OFD_GETLK`).
+    pub fn service_is_ready(&self) -> bool {
+        self.seg.server_epoch().is_some()
+    }
+
+    /// Sends `request` (its bytes, with `elems` trailing elements) and
+    /// waits for the response at most `timeout`, checking the server's
+    /// liveness every [`LIVENESS_SLICE`]. The call is given up on any
+    /// error.
+    pub fn call(
+        &self,
+        request: &[u8],
+        elems: u64,
+        timeout: Duration,
+    ) -> Result<RawResponse, CallError> {
+        let service = || self.name();
+        let cfg = &self.seg.config.request;
+        if elems > cfg.max_elems {
+            return Err(CallError::TooLong {
+                len: elems as usize,
+                max: cfg.max_elems as usize,
+            });
+        }
+        if request.len() > self.seg.layout.request_capacity {
+            return Err(CallError::TooLong {
+                len: request.len(),
+                max: self.seg.layout.request_capacity,
+            });
+        }
+        if self.seg.poisoned() {
+            return Err(CallError::SegmentTruncated { service: service() });
+        }
+        let k = self.seg.config.slots_per_client as usize;
+        let mut loaned = (0..k)
+            .find_map(|s| self.seg.loan(self.index, s))
+            .ok_or_else(|| CallError::Full {
+                service: service(),
+                max: k as u32,
+            })?;
+        let epoch = self.seg.server().epoch.load(Ordering::Acquire) as u32;
+        if epoch == 0 || !self.service_is_ready() {
+            self.seg.unloan(loaned);
+            return Err(CallError::NoServer { service: service() });
+        }
+        self.seg.request_mut(&mut loaned)[..request.len()].copy_from_slice(request);
+        let call = self.calls.get() + 1;
+        self.calls.set(call);
+        self.seg
+            .client(self.index)
+            .calls
+            .store(call, Ordering::Relaxed);
+        let mut posted = self.seg.post(loaned, elems, call, epoch);
+        let deadline = crate::sys::monotonic_ns().saturating_add(timeout.as_nanos() as u64);
+        let rec = self.seg.client(self.index);
+        let mut next_check = 0u64;
+        let give_up = |p: Posted| {
+            let _ = self.seg.abandon(p);
+        };
+        loop {
+            posted = match self.seg.poll(posted) {
+                Poll::Answered(a) => return self.read(a),
+                Poll::Waiting(p) => p,
+            };
+            let now = crate::sys::monotonic_ns();
+            if now >= next_check {
+                if self.seg.server_gone(&posted) {
+                    match self.seg.poll(posted) {
+                        Poll::Answered(a) => return self.read(a),
+                        Poll::Waiting(p) => give_up(p),
+                    }
+                    return Err(CallError::ServerGone { service: service() });
+                }
+                next_check = now + LIVENESS_SLICE.as_nanos() as u64;
+            }
+            if crate::shutdown::requested() {
+                give_up(posted);
+                return Err(CallError::Shutdown);
+            }
+            if now >= deadline {
+                give_up(posted);
+                return Err(CallError::Timeout);
+            }
+            let token = handshake::token(&rec.word);
+            let shutdown = crate::shutdown::token();
+            handshake::announce(&rec.sleepers, 1);
+            let answered = self.seg.is_answered(&posted);
+            let slept = if answered {
+                Ok(())
+            } else {
+                sleep(&rec.word, token, shutdown, deadline.min(next_check))
+            };
+            handshake::retract(&rec.sleepers, 1);
+            if slept.is_err() && !self.seg.check_intact() {
+                return Err(CallError::SegmentTruncated { service: service() });
+            }
+            if let Err(e) = slept {
+                give_up(posted);
+                return Err(CallError::Os(e));
+            }
+        }
+    }
+
+    fn read(&self, a: Answered) -> Result<RawResponse, CallError> {
+        let cfg = &self.seg.config.response;
+        let len = cfg
+            .payload_len(a.elems)
+            .filter(|n| a.elems <= cfg.max_elems && *n <= self.seg.layout.response_capacity as u64);
+        let r = if a.declined {
+            Err(CallError::Declined {
+                service: self.name(),
+            })
+        } else if let Some(len) = len {
+            Ok(RawResponse {
+                bytes: self.seg.response(&a)[..len as usize].to_vec(),
+                elems: a.elems,
+            })
+        } else {
+            Err(CallError::Corrupted {
+                service: self.name(),
+                reason: format!(
+                    "response of {} elements, the service allows {}",
+                    a.elems, cfg.max_elems
+                ),
+            })
+        };
+        self.seg.finish(a);
+        r
+    }
+}
+
+impl Drop for RawClient {
+    fn drop(&mut self) {
+        self.seg.release_client(self.index);
+    }
 }

@@ -428,6 +428,12 @@ pub enum ServiceError {
         /// Its owner.
         uid: u32,
     },
+    /// No segment of that name exists (nobody serves or calls it).
+    #[error("no such service: {service}")]
+    NoSuchService {
+        /// The service.
+        service: String,
+    },
     /// An operating-system error on the file.
     #[error("{path}: {source}")]
     Io {
@@ -1131,6 +1137,12 @@ impl ServiceSegment {
             }
             _ => Poll::Waiting(posted),
         }
+    }
+
+    /// Whether a posted request is answered or declined (no system call).
+    pub fn is_answered(&self, posted: &Posted) -> bool {
+        let w = proto::load(&self.slot(posted.client, posted.slot).state);
+        matches!(proto::state_of(w), proto::ANSWERED | proto::DECLINED)
     }
 
     /// Whether the server a posted request waits for is gone: the server

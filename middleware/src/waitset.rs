@@ -1,9 +1,11 @@
-//! One wait over many subscribers (any types, any topics), timers and the
-//! process's shutdown request.
+//! One wait over many subscribers (any types, any topics), service
+//! servers, pending calls, queue workers, timers and the process's
+//! shutdown request.
 //!
 //! A wait set sleeps in a single `futex_waitv` over the wake words of all
-//! its subscribers plus the shutdown word (see `wake/mod.rs` for the
-//! handshake, done here for each subscriber before sleeping). Timers are the
+//! its sources plus the shutdown word (see `wake/mod.rs` for the
+//! handshake, done here for every source before sleeping; each kind of
+//! source is one impl of the private `Source` trait). Timers are the
 //! sleep's deadline, on `CLOCK_MONOTONIC`; a periodic timer never drifts:
 //! its next deadline is the previous deadline plus the period, and periods
 //! missed while the node was busy are skipped and counted
@@ -42,6 +44,9 @@ pub enum Event {
     /// Every publisher of the subscriber's topic is gone (reported once per
     /// disappearance, after its samples are read).
     PublisherGone,
+    /// The server that has (or was sent) a pending call died; its
+    /// `try_recv` now returns `ServerGone`.
+    ServerGone,
     /// The timer fired; `periods` > 1 means that many periods elapsed since
     /// it last fired (the missed ones are skipped, not replayed).
     Timer {
@@ -114,8 +119,9 @@ pub enum WaitSetError {
         /// The minimum ([`min_period`]).
         min: Duration,
     },
-    /// More subscribers than one `futex_waitv` can watch.
-    #[error("a wait set holds at most {max} subscribers")]
+    /// More sources (subscribers, servers, workers, pending calls) than
+    /// one `futex_waitv` can watch.
+    #[error("a wait set holds at most {max} subscribers, servers, workers and pending calls")]
     Full {
         /// The maximum.
         max: usize,
@@ -125,18 +131,159 @@ pub enum WaitSetError {
     Os(#[from] io::Error),
 }
 
+/// One thing a wait set sleeps on: a futex word in shared memory with its
+/// sleeper bit, and a readiness check. Subscribers, servers, queue workers
+/// and pending calls are each one impl; `WaitSet::sleep` runs the wake
+/// handshake (`wake/mod.rs`, steps 1-4) over all of them at once: every
+/// token is read, then every bit announced (each announce ends in a SeqCst
+/// fence), then every source re-checked, and only if none is ready does
+/// the thread sleep; every bit is retracted after.
+trait Source {
+    /// Step 1: the word to sleep on (anything the waker needs to know
+    /// before the token is read is set here too).
+    fn word(&self) -> &crate::sync::AtomicU32;
+    /// Step 2: sets the sleeper bit, then a SeqCst fence.
+    fn announce(&self);
+    /// Step 4: clears the sleeper bit.
+    fn retract(&self);
+    /// Step 3 (the re-check): whether a wait would return at once. No
+    /// system call.
+    fn ready(&self) -> bool;
+    /// What to report now; `thorough` once per liveness slice (the checks
+    /// that cost a system call, like a peer's liveness, happen then).
+    fn event(&self, thorough: bool) -> Option<Event>;
+}
+
+impl<T: Source + ?Sized> Source for &T {
+    fn word(&self) -> &crate::sync::AtomicU32 {
+        (**self).word()
+    }
+    fn announce(&self) {
+        (**self).announce()
+    }
+    fn retract(&self) {
+        (**self).retract()
+    }
+    fn ready(&self) -> bool {
+        (**self).ready()
+    }
+    fn event(&self, thorough: bool) -> Option<Event> {
+        (**self).event(thorough)
+    }
+}
+
+impl Source for RawSubscriber {
+    fn word(&self) -> &crate::sync::AtomicU32 {
+        let area = &self.segment().subscriber(self.record_index()).wake;
+        area.mode.store(MODE_FUTEX, Ordering::Relaxed);
+        &area.word
+    }
+    fn announce(&self) {
+        handshake::announce(&self.segment().members().sleepers, 1 << self.record_index());
+    }
+    fn retract(&self) {
+        handshake::retract(&self.segment().members().sleepers, 1 << self.record_index());
+    }
+    fn ready(&self) -> bool {
+        self.pending()
+    }
+    fn event(&self, thorough: bool) -> Option<Event> {
+        if self.pending() {
+            Some(Event::Data)
+        } else if self.check_gone(thorough) {
+            Some(Event::PublisherGone)
+        } else {
+            None
+        }
+    }
+}
+
+/// A service's server: ready when a request is posted.
+impl Source for crate::service_shm::ServiceSegment {
+    fn word(&self) -> &crate::sync::AtomicU32 {
+        &self.server().word
+    }
+    fn announce(&self) {
+        handshake::announce(&self.server().sleepers, 1);
+    }
+    fn retract(&self) {
+        handshake::retract(&self.server().sleepers, 1);
+    }
+    fn ready(&self) -> bool {
+        self.has_request()
+    }
+    fn event(&self, _thorough: bool) -> Option<Event> {
+        self.has_request().then_some(Event::Data)
+    }
+}
+
+/// A work-queue worker: `Event::Data` while a job waits for it.
+impl Source for crate::queue::QueueWait<'_> {
+    fn word(&self) -> &crate::sync::AtomicU32 {
+        crate::queue::QueueWait::word(self)
+    }
+    fn announce(&self) {
+        crate::queue::QueueWait::announce(self)
+    }
+    fn retract(&self) {
+        crate::queue::QueueWait::retract(self)
+    }
+    fn ready(&self) -> bool {
+        self.pending()
+    }
+    fn event(&self, thorough: bool) -> Option<Event> {
+        if thorough {
+            self.reap();
+        }
+        self.pending().then_some(Event::Data)
+    }
+}
+
+/// A call in flight: `Event::Data` once answered (or declined),
+/// `Event::ServerGone` once its server died (both: `try_recv` now).
+impl<Req: Message + ?Sized, Resp: Message + ?Sized> Source
+    for crate::service::Pending<'_, Req, Resp>
+{
+    fn word(&self) -> &crate::sync::AtomicU32 {
+        &self.client_record().word
+    }
+    fn announce(&self) {
+        handshake::announce(&self.client_record().sleepers, 1);
+    }
+    fn retract(&self) {
+        handshake::retract(&self.client_record().sleepers, 1);
+    }
+    fn ready(&self) -> bool {
+        self.answered_now()
+    }
+    fn event(&self, thorough: bool) -> Option<Event> {
+        if self.answered_now() {
+            Some(Event::Data)
+        } else if thorough && self.server_died() {
+            Some(Event::ServerGone)
+        } else {
+            None
+        }
+    }
+}
+
 enum Entry<'a> {
-    Sub(&'a RawSubscriber),
-    /// A service's server: ready when a request is posted.
-    Server(&'a crate::service_shm::ServiceSegment),
-    /// A work-queue worker: `Event::Data` while a job waits for it.
-    Queue(crate::queue::QueueWait<'a>),
+    Source(Box<dyn Source + 'a>),
     Timer {
         next_ns: u64,
         /// 0: one-shot.
         period_ns: u64,
         armed: bool,
     },
+}
+
+impl<'a> Entry<'a> {
+    fn source(&self) -> Option<&(dyn Source + 'a)> {
+        match self {
+            Entry::Source(s) => Some(s.as_ref()),
+            Entry::Timer { .. } => None,
+        }
+    }
 }
 
 /// Waits on subscribers, timers and shutdown at once. Create with
@@ -200,12 +347,7 @@ impl<'a> WaitSet<'a> {
         &mut self,
         worker: &'a crate::queue::QueueWorker<T>,
     ) -> Result<Key, WaitSetError> {
-        if self.subs + 1 >= MAX_WORDS {
-            return Err(WaitSetError::Full { max: MAX_WORDS - 1 });
-        }
-        self.subs += 1;
-        self.entries.push(Entry::Queue(worker.wait_handle()));
-        Ok(Key(self.entries.len() - 1))
+        self.add(Box::new(worker.wait_handle()))
     }
 
     /// Adds an untyped subscriber (of this node, or created without one).
@@ -213,12 +355,7 @@ impl<'a> WaitSet<'a> {
         if sub.node_id() != 0 && sub.node_id() != self.node_id {
             return Err(WaitSetError::ForeignSubscriber { topic: sub.topic() });
         }
-        if self.subs + 1 >= MAX_WORDS {
-            return Err(WaitSetError::Full { max: MAX_WORDS - 1 });
-        }
-        self.subs += 1;
-        self.entries.push(Entry::Sub(sub));
-        Ok(Key(self.entries.len() - 1))
+        self.add(Box::new(sub))
     }
 
     /// Adds a service's server: [`Event::Data`] when a request waits
@@ -227,11 +364,29 @@ impl<'a> WaitSet<'a> {
         &mut self,
         server: &'a crate::service::Server<Req, Resp>,
     ) -> Result<Key, WaitSetError> {
+        self.add(Box::new(server.segment()))
+    }
+
+    /// Adds a call in flight: [`Event::Data`] once it is answered (or
+    /// declined), [`Event::ServerGone`] once the server that has it died
+    /// (checked once per liveness slice); either way
+    /// [`Pending::try_recv`](crate::service::Pending::try_recv) now returns
+    /// the response or the error. A finished `Pending` is never ready.
+    pub fn pending<Req: Message + ?Sized, Resp: Message + ?Sized>(
+        &mut self,
+        pending: &'a crate::service::Pending<'_, Req, Resp>,
+    ) -> Result<Key, WaitSetError> {
+        self.add(Box::new(pending))
+    }
+
+    /// Adds one sleeping source; at most `MAX_WORDS - 1` (the shutdown
+    /// word takes one).
+    fn add(&mut self, source: Box<dyn Source + 'a>) -> Result<Key, WaitSetError> {
         if self.subs + 1 >= MAX_WORDS {
             return Err(WaitSetError::Full { max: MAX_WORDS - 1 });
         }
         self.subs += 1;
-        self.entries.push(Entry::Server(server.segment()));
+        self.entries.push(Entry::Source(source));
         Ok(Key(self.entries.len() - 1))
     }
 
@@ -321,89 +476,36 @@ impl<'a> WaitSet<'a> {
         }
     }
 
-    /// Protocol steps 2-6 (wake/mod.rs) for every subscriber at once.
+    /// Protocol steps 2-6 (wake/mod.rs) for every source at once.
     fn sleep(&self, until_ns: u64) -> io::Result<()> {
-        let subs: Vec<&RawSubscriber> = self
-            .entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Sub(s) => Some(*s),
-                _ => None,
-            })
-            .collect();
-        let mut words = Vec::with_capacity(subs.len() + 1);
+        let sources: Vec<&dyn Source> = self.entries.iter().filter_map(Entry::source).collect();
+        let mut words = Vec::with_capacity(sources.len() + 1);
         words.push(Word {
             word: crate::shutdown::word(),
             expected: crate::shutdown::token(),
             private: true,
         });
-        for s in &subs {
-            let area = &s.segment().subscriber(s.record_index()).wake;
-            area.mode.store(MODE_FUTEX, Ordering::Relaxed);
+        for s in &sources {
+            let word = s.word();
             words.push(Word {
-                word: &area.word,
-                expected: handshake::token(&area.word),
+                word,
+                expected: handshake::token(word),
                 private: false,
             });
         }
-        let servers: Vec<&crate::service_shm::ServiceSegment> = self
-            .entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Server(s) => Some(*s),
-                _ => None,
-            })
-            .collect();
-        for s in &servers {
-            let rec = s.server();
-            words.push(Word {
-                word: &rec.word,
-                expected: handshake::token(&rec.word),
-                private: false,
-            });
-        }
-        let queues: Vec<crate::queue::QueueWait<'_>> = self
-            .entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Queue(q) => Some(*q),
-                _ => None,
-            })
-            .collect();
-        for q in &queues {
-            words.push(Word {
-                word: q.word(),
-                expected: q.word().load(Ordering::Acquire),
-                private: false,
-            });
-        }
-        for s in &subs {
-            handshake::announce(&s.segment().members().sleepers, 1 << s.record_index());
-        }
-        for s in &servers {
-            handshake::announce(&s.server().sleepers, 1);
-        }
-        for q in &queues {
-            q.announce();
+        for s in &sources {
+            s.announce();
         }
         let ready_now = crate::shutdown::requested()
             || crate::shutdown::reload_pending()
-            || subs.iter().any(|s| s.pending())
-            || servers.iter().any(|s| s.has_request())
-            || queues.iter().any(|q| q.pending());
+            || sources.iter().any(|s| s.ready());
         let r = if ready_now {
             Ok(())
         } else {
             wake::wait_any(&words, until_ns)
         };
-        for s in &subs {
-            handshake::retract(&s.segment().members().sleepers, 1 << s.record_index());
-        }
-        for s in &servers {
-            handshake::retract(&s.server().sleepers, 1);
-        }
-        for q in &queues {
-            q.retract();
+        for s in &sources {
+            s.retract();
         }
         r
     }
@@ -416,24 +518,9 @@ impl<'a> WaitSet<'a> {
         };
         for (i, e) in self.entries.iter_mut().enumerate() {
             match e {
-                Entry::Sub(s) => {
-                    if s.pending() {
-                        ready.events.push((Key(i), Event::Data));
-                    } else if s.check_gone(thorough) {
-                        ready.events.push((Key(i), Event::PublisherGone));
-                    }
-                }
-                Entry::Server(s) => {
-                    if s.has_request() {
-                        ready.events.push((Key(i), Event::Data));
-                    }
-                }
-                Entry::Queue(q) => {
-                    if thorough {
-                        q.reap();
-                    }
-                    if q.pending() {
-                        ready.events.push((Key(i), Event::Data));
+                Entry::Source(s) => {
+                    if let Some(ev) = s.event(thorough) {
+                        ready.events.push((Key(i), ev));
                     }
                 }
                 Entry::Timer {

@@ -171,6 +171,31 @@ fn child_entry() {
                 job.ack().unwrap();
             }
         }
+        // exec-worker DOMAIN QUEUE FAIL_ID: an executor worker settling by
+        // its callback's result; job FAIL_ID fails on its first delivery.
+        "exec-worker" => {
+            let n = node(args[1], "exec-worker");
+            let w = n
+                .queue_worker::<Job>(args[2])
+                .max_deliveries(10)
+                .prefetch(4)
+                .create()
+                .unwrap();
+            let fail: u64 = args[3].parse().unwrap();
+            println!("READY");
+            let r = n
+                .executor()
+                .on_job(&w, |job| -> Result<(), String> {
+                    assert_eq!(job.check, check_of(job.id), "job {} corrupted", job.id);
+                    println!("GOT {} {}", job.id, job.delivery_count());
+                    if job.id == fail && !job.redelivered() {
+                        return Err(format!("job {} refused", job.id));
+                    }
+                    Ok(())
+                })
+                .spin();
+            println!("SPIN-ERR {}", r.unwrap_err());
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -861,4 +886,110 @@ fn purge_and_requeue_dead_move_only_unowned_jobs_without_joining() {
     drop(w);
     drop(p);
     remove_queues(&domain);
+}
+
+#[test]
+fn executor_workers_in_two_processes_settle_by_callback_result() {
+    let domain = format!("qexec{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let q = "/jobs";
+    // Create the queue with the workers' settings before anyone joins.
+    let n = node(&domain, "test");
+    let w0 = n
+        .queue_worker::<Job>(q)
+        .max_deliveries(10)
+        .create()
+        .unwrap();
+    drop(w0);
+    let (mut a, arx) = spawn(&["exec-worker", &domain, q, "7"]);
+    let (mut b, brx) = spawn(&["exec-worker", &domain, q, "7"]);
+    let (mut p, _prx) = spawn(&["producer", &domain, q, "0", "3000"]);
+    let mut seen = Seen::default();
+    let mut spin_errors = Vec::new();
+    let watchdog = Instant::now() + Duration::from_secs(60);
+    loop {
+        for rx in [&arx, &brx] {
+            while let Ok(l) = rx.try_recv() {
+                seen.take(&l);
+                if let Some(at) = l.find("SPIN-ERR ") {
+                    spin_errors.push(l[at..].to_string());
+                }
+            }
+        }
+        let info = info_of(&domain, q);
+        if info.sent == 3000 && info.ready + info.claimed == 0 && seen.0.len() == 3000 {
+            break;
+        }
+        assert!(
+            Instant::now() < watchdog,
+            "watchdog: {info:?}, {} seen",
+            seen.0.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = p.wait();
+    // Job 7 failed once (requeued by the failing callback, which ended that
+    // worker's spin) and was done by the other worker, flagged.
+    assert_eq!(seen.0[&7], vec![1, 2], "job 7's deliveries");
+    assert_eq!(spin_errors.len(), 1, "{spin_errors:?}");
+    assert!(spin_errors[0].contains("job 7 refused"), "{spin_errors:?}");
+    assert_eq!(seen.check_duplicates_flagged(), 1, "only job 7 came twice");
+    assert!(
+        (0..3000).all(|id| seen.0.contains_key(&id)),
+        "a job was lost"
+    );
+    let info = info_of(&domain, q);
+    assert_eq!((info.ready, info.claimed, info.dead), (0, 0, 0), "{info:?}");
+    assert_eq!(info.requeued, 1, "{info:?}");
+    kill(&mut a);
+    kill(&mut b);
+}
+
+#[test]
+fn executor_on_delivery_settles_explicitly_and_keeps_to_prefetch() {
+    let domain = format!("qexecd{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    // Declared before the worker: the callback borrows it for its life.
+    let order = std::cell::RefCell::new(Vec::new());
+    let n = node(&domain, "test");
+    let p = n.queue_producer::<Job>("/jobs").create().unwrap();
+    let w = n.queue_worker::<Job>("/jobs").prefetch(2).create().unwrap();
+    for id in 0..10 {
+        p.send(&Job {
+            id,
+            check: check_of(id),
+        })
+        .unwrap();
+    }
+    let mut kept = Vec::new();
+    let seen = &order;
+    let r = n
+        .executor()
+        .on_delivery(&w, move |d| -> Result<(), String> {
+            seen.borrow_mut().push(d.id);
+            let done = seen.borrow().len();
+            match d.id {
+                3 => d.reject().map_err(|e| e.to_string())?,
+                // Kept unsettled; settled two jobs later.
+                5 => kept.push(d),
+                _ => d.ack().map_err(|e| e.to_string())?,
+            }
+            if done == 7 {
+                for d in kept.drain(..) {
+                    d.ack().map_err(|e| e.to_string())?;
+                }
+            }
+            if done == 10 {
+                return Err("all ten".into());
+            }
+            Ok(())
+        })
+        .spin();
+    assert_eq!(r.unwrap_err().to_string(), "all ten");
+    assert_eq!(order.into_inner(), (0..10).collect::<Vec<_>>());
+    let info = info_of(&domain, "/jobs");
+    assert_eq!((info.ready, info.claimed, info.dead), (0, 0, 1), "{info:?}");
+    assert_eq!(info.acked, 9, "{info:?}");
 }

@@ -71,6 +71,7 @@ fn run_role(role: &str) -> i32 {
         "server" => role_server(&node, &a),
         "client" => role_client(&node, &a),
         "waiter" => role_waiter(&node, &a),
+        "ws-waiter" => role_ws_waiter(&node, &a),
         "exec-server" => role_exec_server(&node),
         _ => Err(format!("unknown role {role}")),
     };
@@ -246,7 +247,113 @@ fn role_waiter(node: &Node, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Sends `inflight` requests, registers every `Pending` in one wait set,
+/// prints `sent`, then sleeps in the wait set until each call is answered
+/// (`Event::Data`, then `try_recv` must give its own response) or its
+/// server died (`Event::ServerGone`, then `try_recv` must give
+/// `ServerGone`). A wait that returns nothing within 30 s is an error.
+fn role_ws_waiter(node: &Node, a: &Args) -> Result<(), String> {
+    let id: u64 = arg(a, "id", 1);
+    let inflight: u64 = arg(a, "inflight", 3);
+    let client = node
+        .client::<AddRequest, AddResponse>(SERVICE)
+        .create()
+        .map_err(|e| e.to_string())?;
+    client.wait_for_service(WAIT).map_err(|e| e.to_string())?;
+    let calls: Vec<_> = (0..inflight)
+        .map(|seq| {
+            let req = AddRequest {
+                client: id,
+                seq,
+                value: seq * 11,
+            };
+            client.send(&req).map(|p| (req, p))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut ws = node.wait_set().map_err(|e| e.to_string())?;
+    let keys: Vec<axon::Key> = calls
+        .iter()
+        .map(|(_, p)| ws.pending(p))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    println!("sent n={inflight}");
+    let (mut answered, mut gone, mut wakes) = (0u64, 0u64, 0u64);
+    while answered + gone < inflight {
+        let ready = ws.wait_timeout(WAIT).map_err(|e| e.to_string())?;
+        if ready.is_empty() {
+            return Err(format!("wait set: nothing within {WAIT:?}"));
+        }
+        wakes += 1;
+        for (i, (req, p)) in calls.iter().enumerate() {
+            match ready.get(keys[i]) {
+                None => {}
+                Some(axon::Event::Data) => match p.try_recv() {
+                    Ok(Some(r)) if *r == answer(req) => answered += 1,
+                    other => return Err(format!("seq {}: Data, then {other:?}", req.seq)),
+                },
+                Some(axon::Event::ServerGone) => match p.try_recv() {
+                    Err(CallError::ServerGone { .. }) => gone += 1,
+                    other => return Err(format!("seq {}: ServerGone, then {other:?}", req.seq)),
+                },
+                Some(e) => return Err(format!("seq {}: unexpected {e:?}", req.seq)),
+            }
+        }
+    }
+    println!("waited answered={answered} gone={gone} wakes={wakes}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------- trials
+
+/// A client process registers three calls in a wait set and sleeps there;
+/// a server process holds all three, then answers them: the wait set wakes
+/// and every `try_recv` gives the call's own response.
+fn pending_in_wait_set_wakes_when_server_process_answers() -> Result<(), Failed> {
+    let d = TestDomain::new("ws-answer");
+    let mut server = Peer::spawn(
+        "server",
+        &d.0,
+        &[("mode", "hold".into()), ("hold", "3".into())],
+    );
+    server.expect("ready")?;
+    let mut waiter = Peer::spawn("ws-waiter", &d.0, &[("inflight", "3".into())]);
+    waiter.expect("sent")?;
+    server.expect("held")?;
+    server.go();
+    let r = waiter.expect("waited")?;
+    ensure(
+        r["answered"] == "3" && r["gone"] == "0",
+        format!("every call answered through the wait set: {}", r["line"]),
+    )?;
+    waiter.wait_exit()?;
+    Ok(())
+}
+
+/// The same, but the server process is SIGKILLed holding two of the
+/// three calls (the third is posted, not taken): the wait set reports
+/// `ServerGone` for every call (within a liveness slice, though its wait
+/// is 30 s) and `try_recv` then returns `ServerGone`.
+fn pending_in_wait_set_reports_server_gone_on_sigkill() -> Result<(), Failed> {
+    let d = TestDomain::new("ws-gone");
+    let mut server = Peer::spawn(
+        "server",
+        &d.0,
+        &[("mode", "hold".into()), ("hold", "2".into())],
+    );
+    server.expect("ready")?;
+    let mut waiter = Peer::spawn("ws-waiter", &d.0, &[("inflight", "3".into())]);
+    waiter.expect("sent")?;
+    server.expect("held")?;
+    server.sigkill();
+    let r = waiter.expect("waited")?;
+    ensure(
+        r["answered"] == "0" && r["gone"] == "3",
+        format!("every call ServerGone through the wait set: {}", r["line"]),
+    )?;
+    waiter.wait_exit()?;
+    Ok(())
+}
 
 /// Four client processes, one server process: 2000 calls each, 4 in
 /// flight at a time; every response carries its caller's id and sequence
@@ -793,6 +900,14 @@ fn main() {
         Trial::test(
             "hostile_service_segment_gives_errors_never_a_crash",
             hostile_service_segment_gives_errors_never_a_crash,
+        ),
+        Trial::test(
+            "pending_in_wait_set_wakes_when_server_process_answers",
+            pending_in_wait_set_wakes_when_server_process_answers,
+        ),
+        Trial::test(
+            "pending_in_wait_set_reports_server_gone_on_sigkill",
+            pending_in_wait_set_reports_server_gone_on_sigkill,
         ),
         Trial::test(
             "declined_and_no_server_are_reported",
