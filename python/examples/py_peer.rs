@@ -5,7 +5,8 @@
 //! `py_peer pub-image TOPIC N OUT`, `py_peer sub-image TOPIC OUT`,
 //! `py_peer pub-wheel TOPIC OUT`, `py_peer sub-wheel TOPIC OUT`;
 //! services: `py_peer serve-add SERVICE N` (answers N AddRequests with
-//! a + b), `py_peer call-add SERVICE A B` (prints the sum); work queues:
+//! a + b), `py_peer serve-hang SERVICE` (takes one, never answers),
+//! `py_peer call-add SERVICE A B` (prints the sum); work queues:
 //! `py_peer produce QUEUE N` (jobs id = i, value = i * 1.5), `py_peer work
 //! QUEUE N` (acks N jobs, printing `id value delivery_count` per job).
 //! Every wait has a 20 s watchdog (exit 3).
@@ -145,6 +146,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let sum = req.a.wrapping_add(req.b);
                 req.reply(&AddResponse { sum })?;
             }
+        }
+        Some("serve-hang") => {
+            // Takes one request and never answers (the test SIGKILLs it).
+            let server = node.service::<AddRequest, AddResponse>(&args[2]).create()?;
+            println!("ready");
+            let req = server.recv_request_timeout(WATCHDOG)?;
+            println!("took {}", req.a);
+            std::thread::sleep(WATCHDOG);
+            std::process::exit(3);
         }
         Some("call-add") => {
             let client = node.client::<AddRequest, AddResponse>(&args[2]).create()?;

@@ -34,8 +34,12 @@ def ready(proc):
 
 
 def finish(proc):
-    out, err = proc.communicate(timeout=WATCHDOG)
-    assert proc.returncode == 0, err
+    # Read through the same buffered reader `ready` used (communicate()
+    # would read the pipe itself and miss lines already buffered); the
+    # peer's own 20 s watchdog bounds the read.
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=WATCHDOG) == 0, err
     return out
 
 
@@ -153,3 +157,65 @@ def test_queue_type_mismatch_names_both_and_full(queues, peer):
     rust = spawn(peer, "work", "/small", "2")
     ready(rust)
     assert finish(rust).split()[0::3] == ["1", "2"]
+
+
+def test_server_killed_mid_call_raises_server_gone(domain, peer):
+    rust = spawn(peer, "serve-hang", "/add")
+    ready(rust)
+    node = axon.Node("caller")
+    client = node.client("/add", ADD_REQ, ADD_RESP)
+    import threading
+
+    def kill_when_taken():
+        line = rust.stdout.readline()
+        assert line.strip() == "took 9", line
+        rust.kill()
+
+    killer = threading.Thread(target=kill_when_taken)
+    killer.start()
+    try:
+        with pytest.raises(axon.ServerGone, match="/add"):
+            client.call(a=9, b=1, timeout=WATCHDOG)
+    finally:
+        killer.join(WATCHDOG)
+        rust.kill()
+        rust.communicate(timeout=WATCHDOG)
+
+
+CALLER = """
+import signal, sys, numpy as np, axon
+signal.signal(signal.SIGINT, signal.default_int_handler)
+req = axon.message_type("axon-python/AddRequest", np.dtype([("a", "<i8"), ("b", "<i8")], align=True))
+resp = axon.message_type("axon-python/AddResponse", np.dtype([("sum", "<i8")], align=True))
+client = axon.Node("blocked").client("/add", req, resp)
+print("ready", flush=True)
+try:
+    client.call(a=1, b=2)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(0)
+sys.exit(5)
+"""
+
+
+def test_ctrl_c_interrupts_a_blocking_call_and_withdraws_it(domain):
+    import select
+    import signal
+    import sys
+
+    node = axon.Node("server")
+    server = node.service("/add", ADD_REQ, ADD_RESP)
+    child = subprocess.Popen([sys.executable, "-c", CALLER], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        r, _, _ = select.select([child.stdout], [], [], WATCHDOG)
+        assert r and child.stdout.readline().strip() == "ready"
+        req = server.recv_request(timeout=WATCHDOG)  # the call is in flight
+        assert (req.a, req.b) == (1, 2)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=WATCHDOG)
+        assert child.returncode == 0 and out.strip() == "interrupted", err
+    finally:
+        child.kill()
+    # Answering the withdrawn call harms nobody.
+    req.reply(sum=3)
