@@ -83,6 +83,7 @@ fn to_json(i: &QueueInfo) -> Value {
         "dead_lettered": i.dead_lettered,
         "full": i.full,
         "corrupt": i.corrupt,
+        "expired": i.expired,
         "participants": parts,
     })
 }
@@ -169,8 +170,8 @@ pub fn info(g: &Global, a: &InfoArgs, out: &mut dyn Write) -> anyhow::Result<()>
     )?;
     writeln!(
         out,
-        "counters:     {} sent, {} acked, {} redeliveries, {} dead-lettered, {} refused (full), {} corrupt",
-        i.sent, i.acked, i.requeued, i.dead_lettered, i.full, i.corrupt
+        "counters:     {} sent, {} acked, {} redeliveries, {} dead-lettered, {} expired, {} refused (full), {} corrupt",
+        i.sent, i.acked, i.requeued, i.dead_lettered, i.expired, i.full, i.corrupt
     )?;
     if i.participants.is_empty() {
         writeln!(out, "participants: none")?;

@@ -631,6 +631,57 @@ pub fn clean(dir: &Path, scope: Scope<'_>, dry_run: bool) -> io::Result<Vec<Clea
             bytes,
         });
     }
+    out.extend(clean_queue_temporaries(dir, scope, dry_run)?);
+    Ok(out)
+}
+
+/// The work-queue part of [`clean`]: abandoned temporaries of queue
+/// creations (`axonq.u<uid>.d<domain>.<name>~tmp.<pid>.<n>`, older than
+/// [`TEMPORARY_GRACE`] and unlocked). Queue files themselves are never
+/// removed: a queue with no participant still holds its jobs (`axon queue
+/// purge` empties one; deleting it is the user's decision).
+fn clean_queue_temporaries(
+    dir: &Path,
+    scope: Scope<'_>,
+    dry_run: bool,
+) -> io::Result<Vec<CleanEntry>> {
+    let prefix = match scope {
+        Scope::Domain(d) => format!("axonq.u{}.d{}.", sys::euid(), d.name()),
+        Scope::AllDomains => format!("axonq.u{}.d", sys::euid()),
+        Scope::Everyone => "axonq.".to_string(),
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(&prefix) || !name.contains("~tmp.") {
+            continue;
+        }
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.uid() != sys::euid() || !meta.file_type().is_file() {
+            continue;
+        }
+        let (action, reason) = match segment::remove_temporary_if_abandoned(&path, dry_run) {
+            Ok(Temporary::Removed) => (CleanAction::Removed, CleanReason::AbandonedTemporary),
+            Ok(Temporary::Recent) => (CleanAction::Recent, CleanReason::AbandonedTemporary),
+            Ok(Temporary::InUse) => (CleanAction::InUse, CleanReason::AbandonedTemporary),
+            Ok(Temporary::Vanished) => (CleanAction::Vanished, CleanReason::AbandonedTemporary),
+            Err(e) => (
+                CleanAction::Failed,
+                CleanReason::Unusable(format!("{}: {e}", path.display())),
+            ),
+        };
+        out.push(CleanEntry {
+            path,
+            topic: None,
+            action,
+            reason,
+            bytes: meta.blocks() * 512,
+        });
+    }
     Ok(out)
 }
 

@@ -993,3 +993,246 @@ fn executor_on_delivery_settles_explicitly_and_keeps_to_prefetch() {
     assert_eq!((info.ready, info.claimed, info.dead), (0, 0, 1), "{info:?}");
     assert_eq!(info.acked, 9, "{info:?}");
 }
+
+#[test]
+fn job_past_its_ttl_is_dropped_not_delivered_and_counted() {
+    let domain = format!("qttl{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let n = node(&domain, "test");
+    let job = |id| Job {
+        id,
+        check: check_of(id),
+    };
+    let p = n
+        .queue_producer::<Job>("/jobs")
+        .ttl(Duration::from_millis(50))
+        .create()
+        .unwrap();
+    for id in 0..3 {
+        p.send(&job(id)).unwrap(); // the producer's ttl: 50 ms
+    }
+    let mut l = p.loan().unwrap();
+    *l = job(3);
+    l.set_ttl(None); // never expires
+    l.send().unwrap();
+    let mut l = p.loan().unwrap();
+    *l = job(4);
+    l.set_ttl(Some(Duration::from_secs(600)));
+    l.send().unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let w = n.queue_worker::<Job>("/jobs").prefetch(8).create().unwrap();
+    let mut got = Vec::new();
+    while let Some(d) = w.try_recv().unwrap() {
+        got.push(d.id);
+        d.ack().unwrap();
+    }
+    assert_eq!(got, vec![3, 4], "expired jobs 0..3 were delivered");
+    let info = info_of(&domain, "/jobs");
+    assert_eq!(info.expired, 3, "{info:?}");
+    assert_eq!((info.ready, info.claimed, info.dead), (0, 0, 0), "{info:?}");
+
+    // A queue full of expired jobs makes room for a new one at once.
+    let p = n
+        .queue_producer::<Job>("/small")
+        .capacity(4)
+        .ttl(Duration::from_millis(30))
+        .create()
+        .unwrap();
+    for id in 0..4 {
+        p.send(&job(id)).unwrap();
+    }
+    assert!(matches!(p.send(&job(9)), Err(SendError::Full { .. })));
+    std::thread::sleep(Duration::from_millis(80));
+    p.send(&job(10)).unwrap();
+    let info = info_of(&domain, "/small");
+    assert_eq!((info.expired, info.ready), (4, 1), "{info:?}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Copies `from` to `to` in 64 KiB reads with a yield between them: a
+/// torn snapshot, each part taken at a different moment, as a disk holds
+/// pages written back at different moments when the power goes.
+fn torn_copy(from: &Path, to: &Path) {
+    use std::io::{Read, Write};
+    let mut src = std::fs::File::open(from).unwrap();
+    let mut dst = std::fs::File::create(to).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = src.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        dst.write_all(&buf[..n]).unwrap();
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
+    let domain = format!("qpowercut{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let dir = std::env::temp_dir().join(format!("axon-queue-powercut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct RemoveDir(PathBuf);
+    impl Drop for RemoveDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _remove_dir = RemoveDir(dir.clone());
+    let file = dir.join("jobs.queue");
+    let fp = file.to_str().unwrap();
+    let q = "/jobs";
+    let (mut prod, prx) = spawn(&["producer", &domain, q, "0", "1000000", fp]);
+    // The worker starts after the first copy (which must then hold every
+    // job sent before it).
+    let mut worker: Option<(Child, Receiver<String>)> = None;
+    let mut sent = HashSet::new();
+    let mut got = HashSet::new();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ std::process::id() as u64);
+    let watchdog = Instant::now() + Duration::from_secs(120);
+    let (mut checked, mut redelivered) = (0usize, 0usize);
+    for copy in 0..6u32 {
+        // A random moment mid-stream.
+        std::thread::sleep(Duration::from_millis(30 + rng.next() % 120));
+        // Even copies: the worker is stopped (no ack during the copy), so
+        // every job whose send returned before is either in the copy or
+        // was delivered before the stop. Odd copies: the worker runs on.
+        if copy == 1 {
+            worker = Some(spawn(&["worker", &domain, q, "4", fp]));
+        }
+        let stopped = copy % 2 == 0;
+        let (work, wrx) = match &worker {
+            Some((c, rx)) => (Some(c), Some(rx)),
+            None => (None, None),
+        };
+        if let (Some(work), Some(wrx), true) = (work, wrx, stopped) {
+            signal(work, "-STOP");
+            while let Ok(l) = wrx.recv_timeout(Duration::from_millis(50)) {
+                if let Some(id) = l.find("GOT ").map(|at| &l[at + 4..]) {
+                    got.insert(id.split(' ').next().unwrap().parse::<u64>().unwrap());
+                }
+            }
+        }
+        while let Ok(l) = prx.try_recv() {
+            if let Some(id) = l.find("SENT ").map(|at| &l[at + 5..]) {
+                sent.insert(id.parse::<u64>().unwrap());
+            }
+        }
+        let sent_before = sent.clone();
+        let got_before = got.clone();
+        let copy_path = dir.join(format!("copy{copy}.queue"));
+        torn_copy(&file, &copy_path);
+        if let (Some(work), true) = (work, stopped) {
+            signal(work, "-CONT");
+        }
+        // Reopen the copy as a durable queue of its own and drain it.
+        let n = node(&domain, "reopen");
+        let w = match n
+            .queue_worker::<Job>(q)
+            .durable(&copy_path)
+            .max_deliveries(10)
+            .prefetch(1)
+            .create()
+        {
+            Ok(w) => w,
+            Err(QueueOpenError::Corrupted { .. }) => continue, // refused clearly
+            Err(e) => panic!("copy {copy}: {e}"),
+        };
+        let mut in_copy = HashSet::new();
+        loop {
+            assert!(Instant::now() < watchdog, "watchdog");
+            match w.try_recv() {
+                Ok(Some(j)) => {
+                    assert_eq!(
+                        j.check,
+                        check_of(j.id),
+                        "copy {copy}: job {} wrong data",
+                        j.id
+                    );
+                    assert!(in_copy.insert(j.id), "copy {copy}: job {} twice", j.id);
+                    redelivered += j.redelivered() as usize;
+                    j.ack().unwrap();
+                }
+                Ok(None) => break,
+                Err(e) => panic!("copy {copy}: {e}"),
+            }
+        }
+        drop(w);
+        // Jobs delivered before the copy ended (odd copies: at any time).
+        if let (Some(wrx), false) = (wrx, stopped) {
+            while let Ok(l) = wrx.recv_timeout(Duration::from_millis(50)) {
+                if let Some(id) = l.find("GOT ").map(|at| &l[at + 4..]) {
+                    got.insert(id.split(' ').next().unwrap().parse::<u64>().unwrap());
+                }
+            }
+        }
+        let delivered = if stopped { &got_before } else { &got };
+        let lost: Vec<_> = sent_before
+            .iter()
+            .filter(|id| !in_copy.contains(id) && !delivered.contains(id))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "copy {copy}: {} jobs sent before it lost, e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        checked += sent_before.len();
+        let info = inspect(&copy_path).unwrap();
+        eprintln!(
+            "copy {copy} (worker {}): {} sent before, {} in the copy, corrupt {}",
+            match (&worker, stopped) {
+                (None, _) => "not started",
+                (Some(_), true) => "stopped",
+                _ => "running",
+            },
+            sent_before.len(),
+            in_copy.len(),
+            info.corrupt
+        );
+        std::fs::remove_file(&copy_path).unwrap();
+    }
+    kill(&mut prod);
+    if let Some((mut work, _)) = worker {
+        kill(&mut work);
+    }
+    assert!(checked > 0, "nothing was sent before the copies");
+    eprintln!("{redelivered} flagged redeliveries across the copies");
+}
+
+#[test]
+fn temporary_left_by_a_creator_killed_mid_creation_is_swept_by_the_next_creation() {
+    let domain = format!("qtmp{}", std::process::id());
+    remove_queues(&domain);
+    let _cleanup = Cleanup(domain.clone());
+    let file = path_of(&domain, "/jobs");
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    // What a creator SIGKILLed before publishing leaves: an unlocked
+    // temporary, older than the grace (its mtime set 60 s back).
+    let stale = file.with_file_name(format!("{name}~tmp.999999.0"));
+    let recent = file.with_file_name(format!("{name}~tmp.999999.1"));
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::create(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::File::create(&recent).unwrap();
+    let n = node(&domain, "test");
+    let p = n.queue_producer::<Job>("/jobs").create().unwrap();
+    assert!(!stale.exists(), "the abandoned temporary was not swept");
+    assert!(recent.exists(), "a temporary within the grace was removed");
+    drop(p);
+    let _ = std::fs::remove_file(&recent);
+}

@@ -11,6 +11,13 @@
 //! AMQP client), if a broker answers at `AMQP_URL` (default
 //! `amqp://127.0.0.1:5672/%2f`; `apt-get install rabbitmq-server`).
 //!
+//! **Durable rows**: an axon durable queue (a file in `AXON_BENCH_DIR`,
+//! default `target/`, which must be a real file system) with `sync(true)`
+//! (a send returns once the job is on disk: two `msync`s), beside a
+//! RabbitMQ durable queue with persistent messages (delivery mode 2) and
+//! publisher confirms, the producer awaiting each confirm before the next
+//! publish (the broker's "on disk"); same prefetch, manual acks.
+//!
 //! `cargo run --release -p axon-benches --bin bench-queue [-- --quick]`
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,19 +78,43 @@ impl Job for Large {
 
 /// Jobs per second through the queue with `workers` workers, and the
 /// latency histogram (send to receipt) when `paced` (one job at a time).
-fn run<J: Job>(workers: usize, jobs: u64, paced: bool) -> (f64, hdrhistogram::Histogram<u64>) {
+fn durable_path() -> std::path::PathBuf {
+    let dir = std::env::var_os("AXON_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("target"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("bench-queue-{}.queue", std::process::id()))
+}
+
+fn run<J: Job>(
+    workers: usize,
+    jobs: u64,
+    paced: bool,
+    durable: bool,
+) -> (f64, hdrhistogram::Histogram<u64>) {
     let domain = format!("bq{}", std::process::id());
     let q = "/bench";
     let n = node(&domain, "producer");
-    let producer = n.queue_producer::<J>(q).capacity(256).create().unwrap();
+    let file = durable_path();
+    let _ = std::fs::remove_file(&file);
+    let mut b = n.queue_producer::<J>(q).capacity(256);
+    if durable {
+        b = b.durable(&file).sync(true);
+    }
+    let producer = b.create().unwrap();
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = (0..workers)
         .map(|i| {
             let (domain, acked, stop) = (domain.clone(), acked.clone(), stop.clone());
+            let file = file.clone();
             std::thread::spawn(move || {
                 let n = node(&domain, &format!("worker{i}"));
-                let w = n.queue_worker::<J>(q).prefetch(PREFETCH).create().unwrap();
+                let mut b = n.queue_worker::<J>(q).prefetch(PREFETCH);
+                if durable {
+                    b = b.durable(&file);
+                }
+                let w = b.create().unwrap();
                 let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     if let Ok(job) = w.recv_timeout(Duration::from_millis(50)) {
@@ -125,6 +156,7 @@ fn run<J: Job>(workers: usize, jobs: u64, paced: bool) -> (f64, hdrhistogram::Hi
         &axon::TopicName::new(q).unwrap(),
     );
     let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(&file);
     (jobs as f64 / secs, hist)
 }
 
@@ -153,8 +185,9 @@ mod rabbit {
         workers: usize,
         jobs: u64,
         paced: bool,
+        durable: bool,
     ) -> (f64, hdrhistogram::Histogram<u64>) {
-        let queue = format!("axon-bench-{}", std::process::id());
+        let queue = format!("axon-bench-{}-{durable}", std::process::id());
         let acked = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         async_global_executor::block_on(async {
@@ -164,11 +197,24 @@ mod rabbit {
             let ch = conn.create_channel().await.unwrap();
             ch.queue_declare(
                 &queue,
-                QueueDeclareOptions::default(),
+                QueueDeclareOptions {
+                    durable,
+                    ..QueueDeclareOptions::default()
+                },
                 FieldTable::default(),
             )
             .await
             .unwrap();
+            if durable {
+                ch.confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .unwrap();
+            }
+            let props = if durable {
+                BasicProperties::default().with_delivery_mode(2)
+            } else {
+                BasicProperties::default()
+            };
             let handles: Vec<_> = (0..workers)
                 .map(|i| {
                     let (queue, acked, stop) = (queue.clone(), acked.clone(), stop.clone());
@@ -219,15 +265,20 @@ mod rabbit {
             let start = Instant::now();
             for k in 0..jobs {
                 payload[..8].copy_from_slice(&axon::monotonic_ns().to_le_bytes());
-                ch.basic_publish(
-                    "",
-                    &queue,
-                    BasicPublishOptions::default(),
-                    &payload,
-                    BasicProperties::default(),
-                )
-                .await
-                .unwrap();
+                let confirm = ch
+                    .basic_publish(
+                        "",
+                        &queue,
+                        BasicPublishOptions::default(),
+                        &payload,
+                        props.clone(),
+                    )
+                    .await
+                    .unwrap();
+                if durable {
+                    // On disk (the broker's word) before the next publish.
+                    assert!(confirm.await.unwrap().is_ack(), "publish nacked");
+                }
                 if paced {
                     while acked.load(Ordering::Acquire) <= k {
                         std::hint::spin_loop();
@@ -264,33 +315,46 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
     let rabbit = rabbit::available();
-    println!("| transient queue, job size | jobs/s, 1 worker | jobs/s, 4 workers | latency p50 / p99 (1 worker, one job at a time) |");
+    let durable_only = std::env::args().any(|a| a == "--durable");
+    println!("| queue, job size | jobs/s, 1 worker | jobs/s, 4 workers | latency p50 / p99 (1 worker, one job at a time) |");
     println!("|---|---|---|---|");
-    for (size, n, paced) in [(8usize, 200_000u64, 20_000u64), (65536, 20_000, 5_000)] {
-        let (n, paced) = (n / scale, paced / scale);
-        let (one, four, lat) = if size == 8 {
-            (
-                run::<Small>(1, n, false).0,
-                run::<Small>(4, n, false).0,
-                run::<Small>(1, paced, true).1,
-            )
-        } else {
-            (
-                run::<Large>(1, n, false).0,
-                run::<Large>(4, n, false).0,
-                run::<Large>(1, paced, true).1,
-            )
-        };
-        let label = if size == 8 { "8 B" } else { "64 KiB" };
-        row(&format!("axon, {label}"), one, four, &lat);
-        if rabbit {
-            let (n, paced) = (n / 10, paced / 10);
-            let one = rabbit::run(size, 1, n, false).0;
-            let four = rabbit::run(size, 4, n, false).0;
-            let lat = rabbit::run(size, 1, paced, true).1;
-            row(&format!("RabbitMQ, {label}"), one, four, &lat);
-        } else {
-            println!("| RabbitMQ, {label} | no broker at {} | | |", rabbit::url());
+    for durable in [false, true] {
+        if durable_only && !durable {
+            continue;
+        }
+        // Durable sends wait for the disk: fewer jobs.
+        let cut = if durable { 20 } else { 1 };
+        for (size, n, paced) in [(8usize, 200_000u64, 20_000u64), (65536, 20_000, 5_000)] {
+            let (n, paced) = ((n / scale / cut).max(100), (paced / scale / cut).max(50));
+            let (one, four, lat) = if size == 8 {
+                (
+                    run::<Small>(1, n, false, durable).0,
+                    run::<Small>(4, n, false, durable).0,
+                    run::<Small>(1, paced, true, durable).1,
+                )
+            } else {
+                (
+                    run::<Large>(1, n, false, durable).0,
+                    run::<Large>(4, n, false, durable).0,
+                    run::<Large>(1, paced, true, durable).1,
+                )
+            };
+            let label = match (size, durable) {
+                (8, false) => "transient, 8 B",
+                (_, false) => "transient, 64 KiB",
+                (8, true) => "durable + sync, 8 B",
+                _ => "durable + sync, 64 KiB",
+            };
+            row(&format!("axon, {label}"), one, four, &lat);
+            if rabbit {
+                let (n, paced) = ((n / 10).max(100), (paced / 10).max(50));
+                let one = rabbit::run(size, 1, n, false, durable).0;
+                let four = rabbit::run(size, 4, n, false, durable).0;
+                let lat = rabbit::run(size, 1, paced, true, durable).1;
+                row(&format!("RabbitMQ, {label}"), one, four, &lat);
+            } else {
+                println!("| RabbitMQ, {label} | no broker at {} | | |", rabbit::url());
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! +----------------------+  layout.states
 //! | slot words           |  capacity x u64 (`protocol.rs`), packed
 //! +----------------------+  layout.slots
-//! | slot 0: SlotMeta 32 B|  elems, send stamp, then the payload
+//! | slot 0: SlotMeta 32 B|  elems, send stamp, expiry, check; payload
 //! | slot 1 ...           |  capacity x slot_stride
 //! +----------------------+  layout.total
 //! ```
@@ -27,7 +27,9 @@ use axon_message::Fingerprint;
 /// First bytes of every queue file.
 pub const MAGIC: [u8; 8] = *b"AXONQUEU";
 /// Bumped whenever the layout or the protocol changes incompatibly.
-pub const VERSION: u32 = 1;
+/// 2: slot meta has the job's expiry and, in durable queues, its checksum
+/// (a version-1 file is refused by name, not read with its jobs dropped).
+pub const VERSION: u32 = 2;
 /// Most job slots a queue can have.
 pub const MAX_CAPACITY: u32 = 1 << 20;
 /// Most participant records (producers and workers) per queue.
@@ -193,6 +195,8 @@ pub struct QueueShared {
     pub full: AtomicU64,
     /// Slot words or slot headers found invalid (corruption).
     pub corrupt: AtomicU64,
+    /// Jobs dropped because their time to live ran out before delivery.
+    pub expired: AtomicU64,
 }
 
 /// Start of every queue file.
@@ -242,12 +246,22 @@ pub struct SlotMeta {
     pub elems: AtomicU64,
     /// Producer's `CLOCK_MONOTONIC` at send, ns.
     pub stamp_ns: AtomicU64,
-    /// Reserved, zero.
-    pub reserved: [AtomicU64; 2],
+    /// When the job expires (`CLOCK_REALTIME`, ns since the Unix epoch, so
+    /// it means the same after a reboot); 0: never.
+    pub expires_ns: AtomicU64,
+    /// Durable queues: a checksum binding the job to its state word (its
+    /// ticket, element count, expiry and payload bytes), written before the
+    /// slot is published and checked at every claim: a slot whose bytes are
+    /// not those of the job its word names (a torn copy, a power cut
+    /// between an ack and the page write-back, a scribbler) is dropped and
+    /// counted as corrupt, never delivered. Transient queues: zero.
+    pub check: AtomicU64,
 }
 
 const _: () = assert!(std::mem::size_of::<SlotMeta>() == SLOT_META);
 const _: () = assert!(std::mem::size_of::<QueueHeader>() % LINE == 0);
+// The `expired` counter went into the header's padding.
+const _: () = assert!(std::mem::size_of::<QueueHeader>() == 768);
 const _: () = assert!(std::mem::size_of::<ParticipantRecord>() % LINE == 0);
 
 /// Offsets of everything in a queue file.

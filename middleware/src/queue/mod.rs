@@ -57,7 +57,17 @@
 //!   job published while a worker's scan is under way may be claimed just
 //!   after a younger one the scan had already seen. Several workers run
 //!   their jobs concurrently, so completion order is not FIFO.
-//! - **Time to live** per job is not implemented.
+//! - **Time to live** (optional): a producer's [`ttl`](QueueProducerBuilder::ttl),
+//!   or [`JobLoan::set_ttl`] per job, gives a job an expiry time
+//!   (`CLOCK_REALTIME`, so it still means the same after a reboot for a
+//!   durable queue; a wall-clock step moves it). An expired job is **never
+//!   delivered: it is dropped** (its slot freed) and counted as `expired`
+//!   (`axon queue info`), not dead-lettered: a stale job is not a failed one,
+//!   and dead letters would keep taking capacity. A worker drops the expired
+//!   jobs its scan comes to (claim, see the expiry, free: two CASes, each
+//!   one state move); a producer that finds the queue full drops every
+//!   expired waiting job first (READY -> FREE, one CAS, as `purge`). A job
+//!   already claimed when its time runs out is delivered.
 //!
 //! ## Bounds
 //! Capacity at most 2^20 slots, a slot at most 1 GiB, 64 participant
@@ -445,6 +455,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                ttl: None,
                 _type: PhantomData,
             }
         }
@@ -500,6 +511,7 @@ mod api {
         node: &'n Node,
         common: Common,
         sync: bool,
+        ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
 
@@ -510,6 +522,14 @@ mod api {
         /// (`msync` of the job, then of its state word).
         pub fn sync(mut self, on: bool) -> Self {
             self.sync = on;
+            self
+        }
+
+        /// Every job this producer sends expires `ttl` after its send (unless
+        /// its loan sets another, [`JobLoan::set_ttl`]): not delivered after
+        /// that, but dropped and counted as `expired`. Default: never.
+        pub fn ttl(mut self, ttl: Duration) -> Self {
+            self.ttl = Some(ttl);
             self
         }
 
@@ -526,6 +546,7 @@ mod api {
                 me,
                 cursor: Cell::new(0),
                 sync: self.sync && self.common.durable.is_some(),
+                ttl: self.ttl,
                 _type: PhantomData,
             })
         }
@@ -596,6 +617,7 @@ mod api {
         name: String,
         cursor: Cell<usize>,
         sync: bool,
+        ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
 
@@ -678,18 +700,22 @@ mod api {
                     slot,
                     word,
                     elems,
+                    ttl: self.ttl,
                     done: false,
                 });
             }
             let Some(timeout) = timeout else {
-                // Room held by a dead producer's unsent loans comes back now.
+                // Room held by a dead producer's unsent loans, or by
+                // expired jobs, comes back now.
                 self.q.reap_dead(self.q.reap_candidates(0), Some(self.me));
+                drop_expired(&self.q);
                 if let Some((slot, word)) = self.try_begin() {
                     return Ok(JobLoan {
                         p: self,
                         slot,
                         word,
                         elems,
+                        ttl: self.ttl,
                         done: false,
                     });
                 }
@@ -711,6 +737,7 @@ mod api {
                 let got = self.try_begin();
                 if got.is_none() {
                     self.q.reap_dead(self.q.reap_candidates(0), Some(self.me));
+                    drop_expired(&self.q);
                 }
                 let got = got.or_else(|| self.try_begin());
                 let now = crate::sys::monotonic_ns();
@@ -737,6 +764,7 @@ mod api {
                         slot,
                         word,
                         elems,
+                        ttl: self.ttl,
                         done: false,
                     });
                 }
@@ -755,9 +783,27 @@ mod api {
             }
         }
 
-        fn publish(&self, slot: usize, word: u64, elems: usize) -> Result<(), SendError> {
+        fn publish(
+            &self,
+            slot: usize,
+            word: u64,
+            elems: usize,
+            ttl: Option<Duration>,
+        ) -> Result<(), SendError> {
             let meta = self.q.meta(slot);
             meta.elems.store(elems as u64, Ordering::Relaxed);
+            let expires = ttl.map_or(0, |t| {
+                wall_ns()
+                    .saturating_add(t.as_nanos().min(u64::MAX as u128) as u64)
+                    .max(1)
+            });
+            meta.expires_ns.store(expires, Ordering::Relaxed);
+            let sh = self.q.shared();
+            let ticket = sh.tail.fetch_add(1, Ordering::Relaxed) & protocol::TICKET_MASK;
+            if self.q.config.durable == 1 {
+                let check = job_check(&self.q, slot, elems, ticket, expires);
+                meta.check.store(check, Ordering::Relaxed);
+            }
             meta.stamp_ns
                 .store(crate::sys::monotonic_ns(), Ordering::Relaxed);
             let sync_err = |source| SendError::Sync {
@@ -767,8 +813,6 @@ mod api {
             if self.sync {
                 self.q.sync_slot(slot).map_err(sync_err)?;
             }
-            let sh = self.q.shared();
-            let ticket = sh.tail.fetch_add(1, Ordering::Relaxed) & protocol::TICKET_MASK;
             // SYNC POINT P (Release inside): the payload before READY.
             if !protocol::publish(&self.q.states()[slot], word, ticket) {
                 sh.corrupt.fetch_add(1, Ordering::Relaxed);
@@ -843,6 +887,66 @@ mod api {
         }
     }
 
+    /// Now, `CLOCK_REALTIME` in ns since the Unix epoch (job expiry).
+    fn wall_ns() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64)
+    }
+
+    /// The checksum of a durable job ([`SlotMeta::check`](super::layout::SlotMeta)):
+    /// ticket, elements, expiry and the job's payload bytes. One pass over
+    /// the payload (FNV-1a, about a byte per ns): durable queues only.
+    fn job_check(q: &QueueFile, slot: usize, elems: usize, ticket: u64, expires: u64) -> u64 {
+        let len = q
+            .config
+            .payload_len(elems)
+            .min(q.config.slot_payload as usize);
+        // SAFETY: (1) slot `slot`'s payload has `slot_payload >= len` bytes
+        // inside the mapping (`QueueFile::payload_ptr`); (2) the caller
+        // writes (WRITING) or holds (CLAIMED) the slot, so no producer or
+        // worker writes it meanwhile; a hostile process may, which changes
+        // bytes (and so the checksum), never validity of a `u8` read.
+        let bytes = unsafe { std::slice::from_raw_parts(q.payload_ptr(slot), len) };
+        axon_message::Fingerprint::new()
+            .u64(ticket)
+            .u64(elems as u64)
+            .u64(expires)
+            .bytes(bytes)
+            .finish()
+    }
+
+    fn expired(expires_ns: u64, now: u64) -> bool {
+        expires_ns != 0 && now >= expires_ns
+    }
+
+    /// Drops every waiting job whose time to live ran out (READY -> FREE,
+    /// one CAS each, as `purge`: a READY slot has no owner; the expiry is
+    /// read after the word, and a READY slot's meta does not change while
+    /// it stays READY; tickets never repeat, so the CAS frees the very job
+    /// whose expiry was read). Returns how many; wakes producers waiting
+    /// for room.
+    fn drop_expired(q: &QueueFile) -> usize {
+        let now = wall_ns();
+        let mut n = 0;
+        for (i, s) in q.states().iter().enumerate() {
+            let seen = s.load(Ordering::Acquire);
+            if Word::unpack(seen).state != protocol::READY
+                || !expired(q.meta(i).expires_ns.load(Ordering::Relaxed), now)
+            {
+                continue;
+            }
+            if protocol::purge(s, seen) {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            q.shared().expired.fetch_add(n as u64, Ordering::Relaxed);
+            q.notify_free();
+        }
+        n
+    }
+
     fn queue_len(q: &QueueFile) -> usize {
         q.states()
             .iter()
@@ -861,10 +965,17 @@ mod api {
         slot: usize,
         word: u64,
         elems: usize,
+        ttl: Option<Duration>,
         done: bool,
     }
 
     impl<T: ?Sized> JobLoan<'_, T> {
+        /// This job's time to live from its send (`None`: it never
+        /// expires); replaces the producer's [`ttl`](QueueProducerBuilder::ttl).
+        pub fn set_ttl(&mut self, ttl: Option<Duration>) {
+            self.ttl = ttl;
+        }
+
         fn bytes_mut(&mut self) -> &mut [u8] {
             let len = self.p.q.config.view_len(self.elems);
             // SAFETY: (1) the payload of slot `self.slot` has `slot_payload
@@ -880,7 +991,7 @@ mod api {
         /// Queues the job.
         pub fn send(mut self) -> Result<(), SendError> {
             self.done = true;
-            self.p.publish(self.slot, self.word, self.elems)
+            self.p.publish(self.slot, self.word, self.elems, self.ttl)
         }
     }
 
@@ -981,6 +1092,35 @@ mod api {
                         .is_some()
                     {
                         sh.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                let m = self.q.meta(i);
+                if c.durable == 1
+                    && m.check.load(Ordering::Relaxed)
+                        != job_check(
+                            &self.q,
+                            i,
+                            elems as usize,
+                            Word::unpack(held).ticket,
+                            m.expires_ns.load(Ordering::Relaxed),
+                        )
+                {
+                    // Not the job its word names (torn by a power cut or a
+                    // copy, or scribbled on): dropped, counted, never delivered.
+                    sh.corrupt.fetch_add(1, Ordering::Relaxed);
+                    if protocol::settle(&states[i], held, Settle::Ack, c.max_deliveries).is_some() {
+                        self.q.notify_free();
+                    }
+                    continue;
+                }
+                if !self.dead
+                    && expired(self.q.meta(i).expires_ns.load(Ordering::Relaxed), wall_ns())
+                {
+                    // Not delivered: dropped (CLAIMED -> FREE) and counted.
+                    if protocol::settle(&states[i], held, Settle::Ack, c.max_deliveries).is_some() {
+                        sh.expired.fetch_add(1, Ordering::Relaxed);
+                        self.q.notify_free();
                     }
                     continue;
                 }
@@ -1303,6 +1443,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                ttl: None,
                 _type: PhantomData,
             }
         }
@@ -1477,6 +1618,8 @@ mod api {
         pub full: u64,
         /// Corruption seen.
         pub corrupt: u64,
+        /// Dropped undelivered because their time to live ran out.
+        pub expired: u64,
         /// Live participants: (record, role, pid, node, in flight).
         pub participants: Vec<(u32, u32, u32, String, u64)>,
     }
@@ -1521,6 +1664,7 @@ mod api {
             dead_lettered: sh.dead_lettered.load(Ordering::Relaxed),
             full: sh.full.load(Ordering::Relaxed),
             corrupt: sh.corrupt.load(Ordering::Relaxed),
+            expired: sh.expired.load(Ordering::Relaxed),
             participants,
         })
     }
@@ -1721,6 +1865,11 @@ mod api {
             if let Ok(p) = &producer {
                 let _ = (p.len(), p.capacity());
                 let _ = p.send(&FuzzSample { seq: k, value: !k });
+                if let Ok(mut l) = p.loan() {
+                    // Expired at once (0) or never: both paths every round.
+                    l.set_ttl((k % 2 == 0).then_some(Duration::ZERO));
+                    let _ = l.send();
+                }
             }
             if let Ok(w) = &worker {
                 if let Ok(Some(d)) = w.try_recv() {

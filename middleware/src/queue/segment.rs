@@ -110,8 +110,14 @@ impl QueueFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // Temporaries of this queue left by creators killed mid-creation
+        // (older than the grace, and unlocked: their creator is dead).
+        crate::segment::remove_stale_temporaries(dir, &name);
         let tmp = dir.join(format!("{name}~tmp.{}.{n}", sys::pid()));
         let file = SegmentFile::create_new(&tmp, 0o600).map_err(|e| QueueOpenError::io(&tmp, e))?;
+        // Held until the file is published: a sweeper sees a creation in
+        // progress (byte 0 is no record's lock).
+        let _ = file.try_lock(crate::layout::ADMIN_LOCK, true);
         let result = (|| {
             file.set_size(layout.total as u64)
                 .map_err(|e| QueueOpenError::io(&tmp, e))?;

@@ -4,6 +4,11 @@
 //! a consumer sees how old the measurement is), facing away from the sensor.
 //! A scan with no valid return publishes nothing.
 //!
+//! Each scan is also queued as a job on the work queue `scan_jobs` for the
+//! `demo-scan-worker`s (each scan to one of them; 16 slots, a time to live
+//! of one second: a scan nobody took by then is stale and dropped). When
+//! the queue is full (no worker running) the scan is not queued and counted.
+//!
 //! One executor callback per scan; the publisher is captured by reference,
 //! and a failed publish ends the node with that error (the callback returns
 //! a `Result`).
@@ -14,6 +19,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use axon::zerocopy::IntoBytes as _;
 use axon::Node;
 use axon_msgs::{LaserScan, Point, Pose, PoseStamped, Quaternion};
 
@@ -32,9 +38,30 @@ fn detector(node: &Node) -> anyhow::Result<()> {
         .publisher::<PoseStamped>("obstacle")
         .create()
         .context("publisher on obstacle")?;
-    println!("detector: {} -> {}", scans.topic(), publisher.topic());
-    let mut detections = 0u64;
+    let jobs = node
+        .queue_producer::<LaserScan>("scan_jobs")
+        .max_len(beams)
+        .capacity(16)
+        .ttl(std::time::Duration::from_secs(1))
+        .create()
+        .context("producer on scan_jobs")?;
+    println!(
+        "detector: {} -> {}, {}",
+        scans.topic(),
+        publisher.topic(),
+        jobs.name()
+    );
+    let (mut detections, mut unqueued) = (0u64, 0u64);
     node.on(&scans, |scan| -> anyhow::Result<()> {
+        // Fan the scan out to a worker: copied once into the job's slot.
+        match jobs.loan_slice(scan.ranges().len()) {
+            Ok(mut job) => {
+                job.as_mut_bytes().copy_from_slice(scan.as_bytes());
+                job.send().context("queueing on scan_jobs")?;
+            }
+            Err(axon::SendError::Full { .. }) => unqueued += 1,
+            Err(e) => return Err(e).context("queueing on scan_jobs"),
+        }
         let Some(nearest) = nearest(&scan) else {
             return Ok(());
         };
@@ -55,7 +82,9 @@ fn detector(node: &Node) -> anyhow::Result<()> {
         Err(e) => eprintln!("{}: reloading params: {e}", node.name()),
     })
     .spin()?;
-    println!("detector: stopping after {detections} detections");
+    println!(
+        "detector: stopping after {detections} detections ({unqueued} scans not queued: no room)"
+    );
     Ok(())
 }
 
