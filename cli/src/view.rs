@@ -26,6 +26,9 @@ pub struct ViewArgs {
     /// At most this many messages per second on each channel (the newest is sent).
     #[arg(long, value_name = "HZ")]
     max_rate: Option<f64>,
+    /// Close a client that takes no frame for this many seconds (its socket stays full).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    write_timeout: f64,
 }
 
 pub fn run(g: &Global, a: &ViewArgs, _out: &mut dyn Write) -> anyhow::Result<()> {
@@ -48,12 +51,19 @@ pub fn run(g: &Global, a: &ViewArgs, _out: &mut dyn Write) -> anyhow::Result<()>
         Some(hz) if hz.is_finite() && hz > 0.0 && hz <= 1e6 => Some(hz),
         Some(hz) => bail!("--max-rate {hz}: give messages per second above 0"),
     };
+    if !(a.write_timeout.is_finite() && a.write_timeout > 0.0 && a.write_timeout <= 86400.0) {
+        bail!(
+            "--write-timeout {}: give seconds above 0 (at most a day)",
+            a.write_timeout
+        );
+    }
     axon::shutdown::install().context("cannot install the Ctrl-C handler")?;
     let opts = ViewOptions {
         bind: a.bind,
         port: a.port,
         topics,
         max_rate,
+        write_timeout: std::time::Duration::from_secs_f64(a.write_timeout),
     };
     axon_view::serve(&domain, &opts, Arc::new(AtomicBool::new(false)))?;
     Ok(())

@@ -293,7 +293,47 @@ fn foxglove_client_sees_topics_decodes_cdr_and_publishes_twist() {
     stop.store(true, Ordering::Relaxed);
     pubs.join().unwrap();
 
-    assert_eq!(result["capabilities"], json!(["clientPublish"]));
+    assert_eq!(
+        result["capabilities"],
+        json!(["clientPublish", "connectionGraph", "time"])
+    );
+    // Server time: increasing, on the wall clock (the message stamps' clock).
+    assert_eq!(result["time_increasing"], true);
+    assert!(result["time_skew_ms"].as_f64().unwrap() < 600e3, "{result}");
+    // The connection graph: this process's participants by node name
+    // ("test"), the bridge's own left out.
+    let graph = &result["graph"];
+    let entry = |list: &str, topic: &str, ids: &str| {
+        graph[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == topic)
+            .map(|t| t[ids].clone())
+    };
+    for t in ["/scan", "/camera/image", "/imu"] {
+        assert_eq!(
+            entry("publishedTopics", t, "publisherIds"),
+            Some(json!(["test"])),
+            "{graph}"
+        );
+    }
+    assert_eq!(
+        entry("subscribedTopics", "/cmd_vel", "subscriberIds"),
+        Some(json!(["test"])),
+        "{graph}"
+    );
+    assert_eq!(graph["advertisedServices"], json!([]));
+    assert!(!graph.to_string().contains("axon-view"), "{graph}");
+    // An update after /imu's publisher left and /late's came.
+    let updates = result["graph_updates"].as_array().unwrap();
+    assert!(
+        updates.iter().any(|u| u["removedTopics"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/imu"))),
+        "{updates:?}"
+    );
     assert_eq!(result["encodings"], json!(["cdr"]));
     assert_eq!(
         result["schemas"],
@@ -507,4 +547,149 @@ fn topics_allow_list_max_rate_and_joining_only_while_watched() {
     pubs.join().unwrap();
     server.terminate();
     assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}
+
+#[test]
+fn oversized_json_frame_closes_its_client_with_the_reason() {
+    let dom = Dom::new("bigjson");
+    let (mut server, url) = view(&dom, &[]);
+    let mut bad = client(&["malformed", &url, "big"]);
+    let closed: Value = serde_json::from_str(&bad.expect("CLOSED")).unwrap();
+    assert!(bad.finish());
+    assert_eq!(closed["code"], 1002, "{closed}");
+    let reason = closed["reason"].as_str().unwrap();
+    assert!(reason.contains("at most 1048576"), "{closed}");
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}
+
+#[test]
+fn the_33rd_connection_is_closed_at_once_and_the_others_go_on() {
+    let dom = Dom::new("crowd");
+    let stop = Arc::new(AtomicBool::new(false));
+    let pubs: JoinHandle<()> = {
+        let (d, stop) = (dom.0.clone(), stop.clone());
+        thread::spawn(move || {
+            let (p, desc) = publisher::<Imu>(&d, "/imu", &Qos::default());
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                assert!(send(&p, &desc, &json!({"header": header(n)})));
+                n += 1;
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let (mut server, url) = view(&dom, &[]);
+    // One WebSocket client and 31 connections that never shake hands: 32.
+    let watcher = client(&["watch", &url, "/imu"]);
+    watcher.expect("MSG");
+    let mut crowd = client(&["crowd", &url, "31"]);
+    crowd.expect("HELD");
+    // The server accepts in the kernel's order: the 31 before the 33rd.
+    crowd.reply();
+    let out: Value = serde_json::from_str(&crowd.expect("CROWD")).unwrap();
+    assert!(crowd.finish(), "{}", crowd.stderr.lock().unwrap());
+    // The 33rd was closed without a byte; the held ones were still open.
+    assert_eq!(out["extra_read"], 0, "{out}");
+    assert_eq!(out["held_read"], "open", "{out}");
+    assert!(
+        server
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("refused, 32 connections open"),
+        "{}",
+        server.stderr.lock().unwrap()
+    );
+    // The WebSocket client still gets messages.
+    let n0: u64 = watcher.expect("MSG").parse().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while watcher.expect("MSG").parse::<u64>().unwrap() < n0 + 10 {
+        assert!(Instant::now() < deadline);
+    }
+    // The held connections gone, a new client gets in.
+    let again = client(&["watch", &url, "/imu"]);
+    again.expect("MSG");
+    drop((watcher, again));
+    stop.store(true, Ordering::Relaxed);
+    pubs.join().unwrap();
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}
+
+#[test]
+fn client_that_stops_reading_is_cut_after_the_write_timeout_and_others_go_on() {
+    let dom = Dom::new("cut");
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let pubs: JoinHandle<()> = {
+        let (d, stop, published) = (dom.0.clone(), stop.clone(), published.clone());
+        thread::spawn(move || {
+            let q = Qos {
+                max_len: Some(640 * 480 * 3),
+                ..Qos::default()
+            };
+            let (p, desc) = publisher::<Image>(&d, "/camera/image", &q);
+            let dsc = desc.description.as_ref().unwrap();
+            let mut bytes = dynamic::encode(dsc, &image(0, 640, 480), 4 << 20).unwrap();
+            let elems = dynamic::elems_of(dsc, bytes.len());
+            let hdesc = axon::Description::of::<axon_msgs::Header>();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let h = dynamic::encode(&hdesc, &header(n), 4096).unwrap();
+                bytes[..h.len()].copy_from_slice(&h);
+                if let Ok(mut loan) = p.loan_slot(elems) {
+                    loan.bytes_mut()[..bytes.len()].copy_from_slice(&bytes);
+                    loan.send();
+                    n += 1;
+                    published.store(n, Ordering::Relaxed);
+                }
+                thread::sleep(Duration::from_millis(33));
+            }
+        })
+    };
+    let (mut server, url) = view(&dom, &["--write-timeout", "2"]);
+    let stuck = client(&["stuck", &url, "/camera/image"]);
+    stuck.expect("SUBSCRIBED");
+    let watcher = client(&["watch", &url, "/camera/image"]);
+    // Its socket fills within a few frames; then one write waits 2 s and
+    // the server closes it.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = server.stderr.lock().unwrap().clone();
+        if log.contains("it took no frame for 2.0 s: closed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stuck client was not cut: {log}"
+        );
+        // The watcher keeps reading meanwhile.
+        let _ = watcher.expect("MSG");
+    }
+    // The watcher still gets current frames.
+    let target = published.load(Ordering::Relaxed);
+    let deadline = Instant::now() + WAIT;
+    while watcher.expect("MSG").parse::<u64>().unwrap() < target {
+        assert!(Instant::now() < deadline, "the watcher fell behind");
+    }
+    // Only one client was cut.
+    let log = server.stderr.lock().unwrap().clone();
+    assert_eq!(log.matches("it took no frame").count(), 1, "{log}");
+    drop((stuck, watcher));
+    stop.store(true, Ordering::Relaxed);
+    pubs.join().unwrap();
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}
+
+#[test]
+fn write_timeout_must_be_positive() {
+    let out = Command::new(AXON)
+        .args(["view", "--port", "0", "--write-timeout", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--write-timeout 0"), "{err}");
 }

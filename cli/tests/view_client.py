@@ -16,7 +16,13 @@ Modes (argv[1]):
   stuck URL TOPIC handshake and subscribe by hand, print "SUBSCRIBED", then
                   never read again.
   malformed URL KIND  send one malformed frame, print "CLOSED <json>" with
-                  the close code and reason.
+                  the close code and reason (KIND big: a JSON frame over 1 MiB).
+  crowd URL N     open N raw connections without a handshake, print "HELD",
+                  wait for a line; then report how one more connection and one
+                  more WebSocket client fare: "CROWD <json>".
+  tf URL          the demo robot: subscribe to /tf, /tf_static, /scan, /odom,
+                  /obstacle and /camera/image, decode them, print
+                  "RESULT <json>" with the frames and transforms seen.
 Every wait has a deadline: a hang is a failure.
 """
 
@@ -49,6 +55,8 @@ class Session:
         self.statuses = []
         self.messages = []  # (sub id, time, payload)
         self.server_info = None
+        self.times = []  # server time frames (ns)
+        self.graphs = []  # connectionGraphUpdate messages
 
     async def pump(self, until, what):
         deadline = time.monotonic() + WAIT
@@ -77,6 +85,10 @@ class Session:
                     self.channels.pop(i, None)
             elif op == "status":
                 self.statuses.append(m)
+            elif op == "connectionGraphUpdate":
+                self.graphs.append(m)
+        elif frame[0] == 2:
+            self.times.append(struct.unpack_from("<Q", frame, 1)[0])
         else:
             assert frame[0] == 1, f"unknown server opcode {frame[0]}"
             sub, t = struct.unpack_from("<IQ", frame, 1)
@@ -115,11 +127,23 @@ async def main(url):
         result["encodings"] = s.server_info["supportedEncodings"]
         result["schemas"] = {t: s.channel(t)["schemaName"] for t in want}
         imu_id = s.channel("/imu")["id"]
+        # Server time: a few ticks, near this machine's clock.
+        await s.pump(lambda: len(s.times) >= 3, "three time frames")
+        result["time_skew_ms"] = abs(s.times[-1] - time.time_ns()) / 1e6
+        result["time_increasing"] = s.times == sorted(s.times)
+        # The connection graph: the whole graph at once.
+        await ws.send(json.dumps({"op": "subscribeConnectionGraph"}))
+        await s.pump(lambda: s.graphs, "the connection graph")
+        result["graph"] = s.graphs[0]
 
         # The test now drops /imu and creates /late.
         await step("advertised")
         await s.pump(lambda: s.channel("/late") and imu_id in s.removed, "/late and /imu gone")
         result["late"] = s.channel("/late")["schemaName"]
+        gone = lambda: any("/imu" in g["removedTopics"] for g in s.graphs)
+        late = lambda: any(t["name"] == "/late" for g in s.graphs for t in g["publishedTopics"])
+        await s.pump(lambda: gone() and late(), "a graph update: /imu gone, /late new")
+        result["graph_updates"] = s.graphs[1:]
 
         scan, image = s.channel("/scan"), s.channel("/camera/image")
         await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
@@ -191,7 +215,7 @@ async def watch(url, topic, pause):
             {"id": 1, "channelId": ch["id"]}]}))
         while True:
             frame = await ws.recv()
-            if isinstance(frame, str):
+            if isinstance(frame, str) or frame[0] != 1:
                 continue
             m = dec(bytes(frame[13:]))
             say("MSG", m.header.stamp.nanosec)
@@ -279,6 +303,8 @@ async def malformed(url, kind):
         "opcode": b"\x7f\x00\x00\x00\x00",
         "short": b"\x01\x00",
         "unadvertised": b"\x01\x09\x00\x00\x00payload",
+        # Valid JSON, a known op, over the 1 MiB limit for text frames.
+        "big": json.dumps({"op": "unsubscribe", "subscriptionIds": [1] * 400000}),
     }
     async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
         await ws.send(frames[kind])
@@ -294,6 +320,71 @@ async def malformed(url, kind):
     raise SystemExit("the server did not close the connection")
 
 
+def crowd(url, n):
+    held = []
+    for _ in range(n):
+        host, port = url.removeprefix("ws://").rstrip("/").split(":")
+        sock = socket.create_connection((host, int(port)), timeout=WAIT)
+        held.append(sock)
+    say("HELD")
+    sys.stdin.readline()
+    out = {}
+    # One more TCP connection: closed at once, without a byte.
+    sock = socket.create_connection((host, int(port)), timeout=WAIT)
+    try:
+        out["extra_read"] = len(sock.recv(100))
+    except ConnectionResetError:
+        out["extra_read"] = "reset"
+    sock.close()
+    # The held ones are still open (nothing read yet, no EOF).
+    held[0].setblocking(False)
+    try:
+        out["held_read"] = len(held[0].recv(100))
+    except BlockingIOError:
+        out["held_read"] = "open"
+    say("CROWD", json.dumps(out))
+    for s in held:
+        s.close()
+
+
+async def tf(url):
+    want = ["/tf", "/tf_static", "/scan", "/odom", "/obstacle", "/camera/image"]
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
+        s = Session(ws)
+        await s.pump(lambda: all(s.channel(t) for t in want), "the demo topics")
+        chans = {i: s.channel(t) for i, t in enumerate(want)}
+        await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
+            {"id": i, "channelId": c["id"]} for i, c in chans.items()]}))
+        count = lambda sub: sum(1 for m in s.messages if m[0] == sub)
+        await s.pump(lambda: all(count(i) >= (20 if i == 0 else 1) for i in chans),
+                     "20 /tf and one of each other topic")
+        dec = {i: decoder(c) for i, c in chans.items()}
+        out = {"schemas": {c["topic"]: c["schemaName"] for c in chans.values()},
+               "tf": [], "tf_static": [], "frames": {}, "odom": []}
+
+        def transform(t):
+            tr, r = t.transform.translation, t.transform.rotation
+            return {"parent": t.header.frame_id, "child": t.child_frame_id,
+                    "stamp": [t.header.stamp.sec, t.header.stamp.nanosec],
+                    "t": [tr.x, tr.y, tr.z], "q": [r.x, r.y, r.z, r.w]}
+        for sub, _, payload in s.messages:
+            m = dec[sub](payload)
+            topic = chans[sub]["topic"]
+            if topic in ("/tf", "/tf_static"):
+                out[topic[1:]].append([transform(t) for t in m.transforms])
+            else:
+                out["frames"].setdefault(topic, set()).add(m.header.frame_id)
+            if topic == "/odom":
+                p = m.pose.pose
+                out["odom"].append({
+                    "child": m.child_frame_id,
+                    "stamp": [m.header.stamp.sec, m.header.stamp.nanosec],
+                    "t": [p.position.x, p.position.y, p.position.z],
+                    "q": [p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]})
+        out["frames"] = {k: sorted(v) for k, v in out["frames"].items()}
+    say("RESULT", json.dumps(out))
+
+
 if __name__ == "__main__":
     mode, url = sys.argv[1], sys.argv[2]
     if mode == "main":
@@ -304,5 +395,9 @@ if __name__ == "__main__":
         stuck(url, sys.argv[3])
     elif mode == "malformed":
         asyncio.run(malformed(url, sys.argv[3]))
+    elif mode == "crowd":
+        crowd(url, int(sys.argv[3]))
+    elif mode == "tf":
+        asyncio.run(tf(url))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -23,6 +23,7 @@ pub mod source;
 pub mod supervise;
 pub mod topic;
 pub mod validate;
+pub mod zenoh;
 
 pub use error::{LoadError, SuperviseError};
 pub use plan::{Plan, ProcessKind, ProcessSpec};

@@ -108,6 +108,8 @@ pub enum ProcessKind {
     Node(NodeSpec),
     /// A socket link endpoint (`[[link]]`, runs `axon-link`).
     Link(crate::link::LinkSpec),
+    /// A Zenoh gateway (`[[zenoh]]`, runs `axon-zenoh`).
+    Zenoh(crate::zenoh::ZenohSpec),
     /// A recorder (`[[record]]`, runs `axon bag record`; its settings are
     /// its arguments).
     Record,

@@ -28,6 +28,9 @@ pub struct RawFile {
     /// `[[record]]` tables (`axon bag record` processes), in file order.
     #[serde(default)]
     pub record: Vec<RawRecord>,
+    /// `[[zenoh]]` tables (`axon-zenoh` gateways), in file order.
+    #[serde(default)]
+    pub zenoh: Vec<RawZenoh>,
     /// `[topic."/name"]` tables: topic declarations, by resolved name.
     #[serde(default)]
     pub topic: SpannedMap<RawTopic>,
@@ -85,6 +88,40 @@ pub struct RawLink {
     pub heartbeat: Option<Spanned<String>>,
     /// Peer silence after which the connection is dropped (default 2s).
     pub dead_after: Option<Spanned<String>>,
+    /// Respawn policy (default `always`).
+    pub respawn: Option<Spanned<RawRespawn>>,
+    /// Nodes or links that must be ready first.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// If it ends for good, the robot stops.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// One `[[zenoh]]` table: an `axon-zenoh` gateway, supervised like a link.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZenoh {
+    /// Unique name (shared with nodes and links); imported topics are
+    /// published under the node name `zenoh:<name>`.
+    pub name: Spanned<String>,
+    /// The Zenoh json5 configuration file, relative to the launch file,
+    /// passed to Zenoh unchanged (mode, endpoints, scouting, TLS, access
+    /// control).
+    pub config: Option<Spanned<String>>,
+    /// The `<domain>` of the keys `axon/<domain>/<topic>` (default `default`).
+    pub zenoh_domain: Option<Spanned<String>>,
+    /// The local domain this gateway serves (default: `[launch] domain`, or `AXON_DOMAIN`).
+    pub domain: Option<Spanned<String>>,
+    /// Local topic patterns put on Zenoh.
+    #[serde(default)]
+    pub export: Vec<Spanned<String>>,
+    /// Zenoh topic patterns republished here.
+    #[serde(default)]
+    pub import: Vec<Spanned<String>>,
+    /// Exported topic patterns that get backpressure instead of drop-oldest.
+    #[serde(default)]
+    pub reliable: Vec<Spanned<String>>,
     /// Respawn policy (default `always`).
     pub respawn: Option<Spanned<RawRespawn>>,
     /// Nodes or links that must be ready first.

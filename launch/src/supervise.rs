@@ -254,7 +254,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<Report, SuperviseError> {
         })?;
         let params_file = match &spec.kind {
             ProcessKind::Node(_) => Some(log_dir.join(format!("{}.params.json", spec.name))),
-            ProcessKind::Link(_) | ProcessKind::Record => None,
+            ProcessKind::Link(_) | ProcessKind::Zenoh(_) | ProcessKind::Record => None,
         };
         procs.push(Proc {
             spec: spec.clone(),
@@ -738,7 +738,7 @@ impl Supervisor {
                     cmd.env("AXON_DOMAIN", d);
                 }
             }
-            ProcessKind::Link(_) | ProcessKind::Record => {
+            ProcessKind::Link(_) | ProcessKind::Zenoh(_) | ProcessKind::Record => {
                 if let Some(d) = &self.plan.settings.domain {
                     cmd.env("AXON_DOMAIN", d);
                 }

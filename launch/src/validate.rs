@@ -27,7 +27,9 @@
 //!   (65,536) `publishes`/`subscribes`/`serves`/`calls` entries, [`MAX_DECLARED_TOPICS`]
 //!   (4096) `[topic]` declarations (each value range-checked here as a node
 //!   will check it, so the file `launch` writes always fits what a node
-//!   reads) and [`MAX_IMPORT_PATTERNS`] (1024) link import patterns; every check is `O(n log n)` in them (hash maps, a heap-ordered
+//!   reads) and [`MAX_IMPORT_PATTERNS`] (1024) link and zenoh import patterns
+//!   (a `[[zenoh]]` config file is read only to check it, at most
+//!   1 MiB, `crate::zenoh::MAX_CONFIG_BYTES`); every check is `O(n log n)` in them (hash maps, a heap-ordered
 //!   topological sort, an iterative cycle search that cannot overflow the
 //!   stack).
 
@@ -78,7 +80,7 @@ pub const MAX_PROCESSES: usize = 10_000;
 /// Most declared topics and services (`publishes`, `subscribes`, `serves`
 /// and `calls` entries) in one launch.
 pub const MAX_TOPICS: usize = 65_536;
-/// Most `import` patterns of all `[[link]]`s together.
+/// Most `import` patterns of all `[[link]]`s and `[[zenoh]]`s together.
 pub const MAX_IMPORT_PATTERNS: usize = 1024;
 /// Most `[topic."/name"]` declarations in one launch (what a node reads).
 pub const MAX_DECLARED_TOPICS: usize = axon::declared::MAX_DECLARED_TOPICS;
@@ -651,6 +653,9 @@ impl Loader {
         for rec in &raw.record {
             self.add_record(&src, rec, &args, &env)?;
         }
+        for z in &raw.zenoh {
+            self.add_zenoh(&src, z, &args, &env)?;
+        }
         for inc in &l.include {
             let at = src.location(inc.span());
             let file = subst_at(&inc.get_ref().file, at.clone(), &args)?;
@@ -1076,6 +1081,146 @@ impl Loader {
                 priority: None,
                 required: l.required,
                 kind: ProcessKind::Link(spec),
+            },
+            deps,
+            ready_type_at: None,
+        });
+        Ok(())
+    }
+
+    /// A `[[zenoh]]` table: an `axon-zenoh` gateway (beside the launcher or
+    /// on `$PATH`), supervised like a link; every setting checked here with
+    /// its position, the Zenoh config file only for being a readable regular
+    /// file (Zenoh reads it).
+    fn add_zenoh(
+        &mut self,
+        src: &SourceFile,
+        z: &RawZenoh,
+        args: &Args,
+        launch_env: &[(String, String)],
+    ) -> Result<(), LoadError> {
+        use axon::link::Pattern;
+        let name = subst(src, &z.name, args)?;
+        if axon::names::validate_node_name(&name).is_err() || !valid_name(&name) {
+            return Err(invalid(
+                src,
+                z.name.span(),
+                format!("zenoh name `{name}` must be non-empty ASCII letters, digits, `_` or `-`"),
+            ));
+        }
+        let here = src.location(z.name.span());
+        self.claim_name(&name, &here)?;
+        let patterns = |list: &[Spanned<String>]| -> Result<Vec<String>, LoadError> {
+            list.iter()
+                .map(|p| {
+                    let text = subst(src, p, args)?;
+                    Pattern::new(&text).map_err(|e| invalid(src, p.span(), e))?;
+                    Ok(text)
+                })
+                .collect()
+        };
+        let export = patterns(&z.export)?;
+        let import = patterns(&z.import)?;
+        let reliable = patterns(&z.reliable)?;
+        if export.is_empty() && import.is_empty() && z.config.is_none() {
+            return Err(invalid(
+                src,
+                z.name.span(),
+                format!(
+                    "zenoh `{name}` neither exports nor imports a topic \
+                     (a gateway that only routes Zenoh needs its `config`)"
+                ),
+            ));
+        }
+        if self.imports.len() + import.len() > MAX_IMPORT_PATTERNS {
+            return Err(invalid(
+                src,
+                z.name.span(),
+                format!(
+                    "more than {MAX_IMPORT_PATTERNS} link import patterns in all (the limit for one launch)"
+                ),
+            ));
+        }
+        for p in &import {
+            if let Ok(p) = Pattern::new(p) {
+                self.imports.push(p);
+            }
+        }
+        let config = match &z.config {
+            Some(f) => {
+                let path = src.dir().join(subst(src, f, args)?);
+                if let Err(e) = read_regular(&path, crate::zenoh::MAX_CONFIG_BYTES) {
+                    return Err(invalid(
+                        src,
+                        f.span(),
+                        format!("cannot read the Zenoh config {}: {e}", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let zenoh_domain = match &z.zenoh_domain {
+            Some(d) => {
+                let text = subst(src, d, args)?;
+                if !crate::zenoh::valid_zenoh_domain(&text) {
+                    return Err(invalid(
+                        src,
+                        d.span(),
+                        format!(
+                            "zenoh_domain `{text}`: expected 1 to 64 ASCII letters, digits, `_`, `-` or `.`"
+                        ),
+                    ));
+                }
+                Some(text)
+            }
+            None => None,
+        };
+        let domain = match &z.domain {
+            Some(d) => {
+                let text = subst(src, d, args)?;
+                axon::Domain::new("/dev/shm", &text)
+                    .map_err(|e| invalid(src, d.span(), e.to_string()))?;
+                Some(text)
+            }
+            None => None,
+        };
+        let program = resolve_exec(crate::zenoh::ZENOH_EXEC, src.dir(), self.exe_dir.as_deref())
+            .map_err(|hint| LoadError::MissingExecutable {
+                at: here.clone(),
+                exec: crate::zenoh::ZENOH_EXEC.to_owned(),
+                hint,
+            })?;
+        let spec = crate::zenoh::ZenohSpec {
+            config,
+            zenoh_domain,
+            domain,
+            export,
+            import,
+            reliable,
+        };
+        let always = Respawn {
+            policy: Policy::Always,
+            max_restarts: u32::MAX,
+            backoff: DEFAULT_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        };
+        let deps = depends_on(src, &z.depends_on, args)?;
+        charge_env(launch_env, &here, args)?;
+        self.nodes.push(Collected {
+            spec: ProcessSpec {
+                args: crate::zenoh::to_args(&name, &spec),
+                name,
+                defined_at: here,
+                program,
+                env: launch_env.to_vec(),
+                respawn: respawn(src, z.respawn.as_ref(), args, always)?,
+                depends_on: Vec::new(),
+                ready: None,
+                cpu: None,
+                priority: None,
+                required: z.required,
+                kind: ProcessKind::Zenoh(spec),
             },
             deps,
             ready_type_at: None,

@@ -441,3 +441,90 @@ fn topic_declared_type_disagrees_with_a_node() {
         &["robot.toml:9:", "`ready.type` needs `ready.topic`"],
     );
 }
+
+// `[[zenoh]]` tables (an `axon-zenoh` gateway): every mistake is refused
+// before anything starts, with its place; the gateway binary is looked
+// for only after the table's own settings are good, so these refusals do
+// not depend on whether `axon-zenoh` is built.
+
+#[test]
+fn zenoh_table_with_a_bad_pattern() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nexport = [\"/odom\", \"camera\"]\n",
+        &[],
+        &[],
+        &["robot.toml:8:20:", "`camera` is not a topic pattern"],
+    );
+}
+
+#[test]
+fn zenoh_table_that_neither_exports_nor_imports_nor_routes() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:7:8:",
+            "zenoh `gw` neither exports nor imports a topic (a gateway that only routes Zenoh needs its `config`)",
+        ],
+    );
+}
+
+#[test]
+fn zenoh_table_with_a_missing_or_device_config() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nconfig = \"zenoh.json5\"\nimport = [\"/**\"]\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:8:10:",
+            "cannot read the Zenoh config",
+            "zenoh.json5",
+        ],
+    );
+    // A device (or FIFO) would hang or exhaust the gateway: refused here.
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nconfig = \"/dev/zero\"\nimport = [\"/**\"]\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:8:10:",
+            "cannot read the Zenoh config /dev/zero: it is not a regular file (a character device)",
+        ],
+    );
+}
+
+#[test]
+fn zenoh_table_with_a_bad_zenoh_domain_or_domain() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nzenoh_domain = \"fleet/*\"\nimport = [\"/**\"]\n",
+        &[],
+        &[],
+        &[
+            "robot.toml:8:16:",
+            "zenoh_domain `fleet/*`: expected 1 to 64 ASCII letters, digits, `_`, `-` or `.`",
+        ],
+    );
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\ndomain = \"a/b\"\nimport = [\"/**\"]\n",
+        &[],
+        &[],
+        &["robot.toml:8:10:"],
+    );
+}
+
+#[test]
+fn zenoh_table_with_an_unknown_key_or_a_taken_name() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nconifg = \"z.json5\"\n",
+        &[],
+        &[],
+        &["robot.toml:8:1:", "unknown field `conifg`"],
+    );
+    rejects(
+        "[[zenoh]]\nname = \"marker\"\nimport = [\"/**\"]\n",
+        &[],
+        &[],
+        &["robot.toml:7:8: duplicate node name `marker` (first defined at robot.toml:2:8)"],
+    );
+}

@@ -1,5 +1,6 @@
 //! Socket links end to end: real `axon-link` processes, real sockets (TCP
-//! between two network namespaces joined by a veth pair, or two loopback
+//! between two network namespaces joined by veth pairs to a bridge
+//! (`support::net::Hosts`, shared with the Zenoh gateway tests), or two loopback
 //! addresses where namespaces cannot be made; Unix sockets between two
 //! shared-memory namespaces), real signals. Publishers and subscribers are
 //! threads of this test process using separate domains (or separate
@@ -9,12 +10,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,162 +23,20 @@ use axon::link::{auth, wire};
 use axon::{Domain, Node, TopicName, WaitError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use support::net::{command_in, free_port, Hosts, Proc, Shm};
 use support::{launch, robot_dir, TempDir, WATCHDOG};
 
 const LINK: &str = env!("CARGO_BIN_EXE_axon-link");
 
 // ------------------------------------------------------------------ helpers
 
-/// A domain whose segments are removed on drop (also those left by killed
-/// processes).
-struct Shm {
-    domain: Domain,
-    own_dir: bool,
-}
-
-impl Shm {
-    fn new(tag: &str) -> Shm {
-        let name = format!("lk{}{tag}", std::process::id());
-        Shm {
-            domain: Domain::new("/dev/shm", &name).unwrap(),
-            own_dir: false,
-        }
-    }
-
-    /// A domain in a private directory: another shared-memory namespace.
-    fn private(tag: &str) -> Shm {
-        let dir = PathBuf::from(format!(
-            "/dev/shm/axon-linktest-{}-{tag}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Shm {
-            domain: Domain::new(dir, tag).unwrap(),
-            own_dir: true,
-        }
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AXON_DOMAIN".into(), self.domain.name().into()),
-            (
-                "AXON_SHM_DIR".into(),
-                self.domain.dir().display().to_string(),
-            ),
-        ]
-    }
-}
-
-impl Drop for Shm {
-    fn drop(&mut self) {
-        let prefix = self.domain.prefix();
-        for e in std::fs::read_dir(self.domain.dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-        if self.own_dir {
-            let _ = std::fs::remove_dir_all(self.domain.dir());
-        }
-    }
-}
-
-/// A running `axon-link` with its stderr collected.
-struct LinkProc {
-    child: Child,
-    log: Arc<(Mutex<String>, Condvar)>,
-}
-
-fn spawn_link(args: &[&str], env: &[(String, String)], netns: Option<&str>) -> LinkProc {
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, LINK]);
-            c
-        }
-        None => Command::new(LINK),
-    };
+/// Starts `axon-link ARGS` with `env`, in network namespace `netns` if given.
+fn spawn_link(args: &[&str], env: &[(String, String)], netns: Option<&str>) -> Proc {
+    let mut cmd = command_in(netns, LINK);
     cmd.args(args)
         .env_remove("AXON_LINK_SECRET")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn axon-link");
-    let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
-    let stderr = child.stderr.take().unwrap();
-    let l = log.clone();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let (m, cv) = &*l;
-            let mut s = m.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-            cv.notify_all();
-        }
-    });
-    LinkProc { child, log }
-}
-
-impl LinkProc {
-    fn log(&self) -> String {
-        self.log.0.lock().unwrap().clone()
-    }
-
-    /// Waits until `pat` appears `count` times in the log.
-    fn wait_for_n(&self, pat: &str, count: usize) {
-        let (m, cv) = &*self.log;
-        let deadline = Instant::now() + WATCHDOG;
-        let mut s = m.lock().unwrap();
-        while s.matches(pat).count() < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "watchdog: `{pat}` x{count} never appeared in:\n{s}"
-            );
-            s = cv.wait_timeout(s, left).unwrap().0;
-        }
-    }
-
-    fn wait_for(&self, pat: &str) {
-        self.wait_for_n(pat, 1)
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, then the exit code (watchdog: SIGKILL and panic).
-    fn terminate(&mut self) -> i32 {
-        kill(self.pid(), Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("axon-link ignored SIGTERM:\n{}", self.log());
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for LinkProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Proc::spawn(cmd, "axon-link")
 }
 
 fn s(v: &[&str]) -> Vec<String> {
@@ -196,16 +55,6 @@ fn number_after<T: std::str::FromStr>(text: &str, marker: &str) -> Option<T> {
         .and_then(|n| n.parse().ok())
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Message `n`: 16 bytes, the number and a check word.
 fn encode(n: u64, buf: &mut [u8]) {
     buf[..8].copy_from_slice(&n.to_le_bytes());
     buf[8..16].copy_from_slice(&(n ^ 0xA5A5_A5A5_5A5A_5A5A).to_le_bytes());
@@ -402,95 +251,13 @@ fn tcp_pair(
 
 // ------------------------------------------------------- network namespaces
 
-/// Two network namespaces joined by a veth pair; deleted on drop.
-struct NetNs {
-    a: String,
-    b: String,
-    veth_a: String,
-    addr_a: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl NetNs {
-    fn create() -> Result<NetNs, String> {
-        if !nix::unistd::geteuid().is_root() {
-            return Err("not running as root".into());
-        }
-        let pid = std::process::id();
-        let ns = NetNs {
-            a: format!("axl{pid}a"),
-            b: format!("axl{pid}b"),
-            veth_a: format!("axv{pid}a"),
-            addr_a: format!("10.77.{}.1", pid % 250),
-        };
-        let veth_b = format!("axv{pid}b");
-        let addr_b = format!("10.77.{}.2/24", pid % 250);
-        ip(&["netns", "add", &ns.a])?;
-        ip(&["netns", "add", &ns.b])?;
-        ip(&[
-            "link", "add", &ns.veth_a, "type", "veth", "peer", "name", &veth_b,
-        ])?;
-        ip(&["link", "set", &ns.veth_a, "netns", &ns.a])?;
-        ip(&["link", "set", &veth_b, "netns", &ns.b])?;
-        ip(&[
-            "-n",
-            &ns.a,
-            "addr",
-            "add",
-            &format!("{}/24", ns.addr_a),
-            "dev",
-            &ns.veth_a,
-        ])?;
-        ip(&["-n", &ns.b, "addr", "add", &addr_b, "dev", &veth_b])?;
-        for (n, dev) in [(&ns.a, &ns.veth_a), (&ns.b, &veth_b)] {
-            ip(&["-n", n, "link", "set", "lo", "up"])?;
-            ip(&["-n", n, "link", "set", dev, "up"])?;
-        }
-        Ok(ns)
-    }
-
-    fn set_link(&self, up: bool) {
-        ip(&[
-            "-n",
-            &self.a,
-            "link",
-            "set",
-            &self.veth_a,
-            if up { "up" } else { "down" },
-        ])
-        .unwrap();
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.a]);
-        let _ = ip(&["netns", "del", &self.b]);
-    }
-}
-
 // -------------------------------------------------------------------- tests
 
 #[test]
 fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survives_a_cut() {
-    let a = Shm::new("ta");
-    let b = Shm::new("tb");
-    let netns = match NetNs::create() {
+    let a = Shm::new("lk", "ta");
+    let b = Shm::new("lk", "tb");
+    let netns = match Hosts::create("lk", 2) {
         Ok(ns) => Some(ns),
         Err(why) => {
             eprintln!(
@@ -504,7 +271,7 @@ fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survi
         }
     };
     let addr = match &netns {
-        Some(ns) => format!("{}:7447", ns.addr_a),
+        Some(ns) => format!("{}:7447", ns.addr(0)),
         None => format!("127.0.0.2:{}", free_port()),
     };
     let (_node, sub) = reliable_sub(&b.domain, "/chat");
@@ -521,9 +288,9 @@ fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survi
         &timing[..],
     ]
     .concat());
-    let mut robot = spawn_link(&args(&la), &a.env(), netns.as_ref().map(|n| n.a.as_str()));
+    let mut robot = spawn_link(&args(&la), &a.env(), netns.as_ref().map(|n| n.ns(0)));
     robot.wait_for("listening on");
-    let mut base = spawn_link(&args(&lb), &b.env(), netns.as_ref().map(|n| n.b.as_str()));
+    let mut base = spawn_link(&args(&lb), &b.env(), netns.as_ref().map(|n| n.ns(1)));
     base.wait_for("connected to robot@");
 
     const N: u64 = 3000;
@@ -533,7 +300,7 @@ fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survi
 
     // Cut the cable (or freeze one end): both sides notice, nobody hangs.
     match &netns {
-        Some(ns) => ns.set_link(false),
+        Some(ns) => ns.set_link(0, false),
         None => kill(robot.pid(), Signal::SIGSTOP).unwrap(),
     }
     base.wait_for("heartbeat timeout");
@@ -541,7 +308,7 @@ fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survi
     match &netns {
         Some(ns) => {
             robot.wait_for("closed connection with base@");
-            ns.set_link(true);
+            ns.set_link(0, true);
         }
         None => kill(robot.pid(), Signal::SIGCONT).unwrap(),
     }
@@ -562,8 +329,8 @@ fn tcp_link_between_two_hosts_delivers_every_reliable_message_in_order_and_survi
 
 #[test]
 fn unix_link_joins_two_shm_namespaces_both_ways_without_loops() {
-    let a = Shm::private("ua");
-    let b = Shm::private("ub");
+    let a = Shm::private("link", "ua");
+    let b = Shm::private("link", "ub");
     let dir = TempDir::new("unixlink");
     let sock = dir.path().join("link.sock");
     let sock = sock.to_str().unwrap();
@@ -667,8 +434,8 @@ fn an_imported_topic_carries_its_type_description() {
     // segment it makes describes the type, as one made by a local node
     // does (tools print it with field names; before protocol version 2 it
     // had no description and printed as hex).
-    let a = Shm::private("da");
-    let b = Shm::private("db");
+    let a = Shm::private("link", "da");
+    let b = Shm::private("link", "db");
     let dir = TempDir::new("desclink");
     let sock = dir.path().join("link.sock");
     let sock = sock.to_str().unwrap();
@@ -746,8 +513,8 @@ fn an_imported_topic_carries_its_type_description() {
 
 #[test]
 fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
-    let a = Shm::new("ka");
-    let b = Shm::new("kb");
+    let a = Shm::new("lk", "ka");
+    let b = Shm::new("lk", "kb");
     let addr = format!("127.0.0.1:{}", free_port());
     let (la, lb) = tcp_pair("cam", "viewer", &addr, "/tick");
     let (_node, sub) = subscribe(&b.domain, "viewer", "/tick", false);
@@ -793,8 +560,8 @@ fn killed_endpoint_is_restarted_and_the_peer_reconnects_and_resumes() {
 
 #[test]
 fn slow_link_drops_oldest_for_best_effort_and_holds_back_reliable_publishers() {
-    let a = Shm::new("sa");
-    let b = Shm::new("sb");
+    let a = Shm::new("lk", "sa");
+    let b = Shm::new("lk", "sb");
     let addr = format!("127.0.0.1:{}", free_port());
     let timing = ["--heartbeat", "100ms", "--dead-after", "10s"];
     let la = s(&[
@@ -925,8 +692,8 @@ fn their_hello(stream: &mut TcpStream) -> wire::Hello {
 
 #[test]
 fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing() {
-    let a = Shm::new("ha");
-    let b = Shm::new("hb");
+    let a = Shm::new("lk", "ha");
+    let b = Shm::new("lk", "hb");
     let addr = format!("127.0.0.1:{}", free_port());
     let secret = "correct horse battery staple";
     let mut env_a = a.env();
@@ -1059,8 +826,8 @@ fn hostile_streams_are_refused_with_their_reason_while_other_peers_keep_flowing(
 
 #[test]
 fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
-    let a = Shm::new("ma");
-    let b = Shm::new("mb");
+    let a = Shm::new("lk", "ma");
+    let b = Shm::new("lk", "mb");
     let addr = format!("127.0.0.1:{}", free_port());
     // In b, /pose already carries another type (u8 slices of another shape: u64 slices).
     let nb = Node::builder("local")
@@ -1111,8 +878,8 @@ fn type_mismatch_is_refused_per_topic_while_other_topics_flow() {
 
 #[test]
 fn launch_file_links_are_supervised_and_restarted() {
-    let a = Shm::new("la");
-    let b = Shm::new("lb");
+    let a = Shm::new("lk", "la");
+    let b = Shm::new("lk", "lb");
     let dir = robot_dir(
         "launchlink",
         &format!(
@@ -1288,8 +1055,8 @@ fn rss_monitor(pid: Pid) -> (Arc<AtomicBool>, thread::JoinHandle<u64>) {
 
 #[test]
 fn slow_loris_handshakes_do_not_keep_a_legitimate_peer_out() {
-    let a = Shm::new("la");
-    let b = Shm::new("lb");
+    let a = Shm::new("lk", "la");
+    let b = Shm::new("lk", "lb");
     let addr = format!("127.0.0.1:{}", free_port());
     let (la, lb) = tcp_pair("srv", "good", &addr, "/tick");
     let (_node, sub) = subscribe(&b.domain, "good", "/tick", false);
@@ -1407,7 +1174,7 @@ fn flood(stream: &mut TcpStream, frames: &[u8], how_long: Duration, sent: &mut u
 
 #[test]
 fn peer_that_never_reads_while_flooding_small_frames_keeps_link_memory_bounded() {
-    let a = Shm::new("fa");
+    let a = Shm::new("lk", "fa");
     let addr = format!("127.0.0.1:{}", free_port());
     let la = s(&[
         "--name",
@@ -1518,7 +1285,7 @@ fn shm_usage(domain: &Domain) -> (u64, usize) {
 
 #[test]
 fn announce_floods_cannot_reserve_more_than_the_budget_and_leave_no_segments_behind() {
-    let a = Shm::new("ba");
+    let a = Shm::new("lk", "ba");
     let addr = format!("127.0.0.1:{}", free_port());
     let la = s(&[
         "--name",

@@ -7,7 +7,7 @@ use axon_derive::Message;
 use serde::{Deserialize, Serialize};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
-use crate::Header;
+use crate::{FrameId, Header};
 
 /// A direction and magnitude in 3-D.
 #[derive(
@@ -265,4 +265,50 @@ impl Default for TwistWithCovariance {
 pub struct Accel {
     pub linear: Vector3,
     pub angular: Vector3,
+}
+
+/// A rigid transform: translate, then rotate. 56 bytes, no padding.
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Message,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+)]
+#[repr(C)]
+pub struct Transform {
+    pub translation: Vector3,
+    pub rotation: Quaternion,
+}
+
+/// The transform from `header.frame_id` (the parent) to `child_frame_id`
+/// at `header.stamp`: a point with coordinates `p` in the child frame is
+/// at `rotation * p + translation` in the parent frame. What tf2 (and
+/// Foxglove's 3D panel) chain into a frame tree. 208 bytes, no padding.
+#[derive(
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Message,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+)]
+#[repr(C)]
+pub struct TransformStamped {
+    pub header: Header,
+    pub child_frame_id: FrameId,
+    pub transform: Transform,
 }

@@ -13,10 +13,12 @@
 //! - [`string`] — [`FixedString`], an inline string of fixed capacity, and
 //!   [`FrameId`].
 //! - [`std_msgs`] — [`Header`], [`Text`].
-//! - [`geometry`] — vectors, poses, twists and accelerations.
+//! - [`geometry`] — vectors, poses, twists, accelerations and transforms.
 //! - [`nav`] — [`Odometry`].
 //! - [`sensor`] — [`Imu`], [`JointState`], [`BatteryState`] and the slice
 //!   messages [`LaserScan`], [`Image`], [`PointCloud`].
+//! - [`tf`] — [`TfMessage`] (the `/tf` and `/tf_static` topics); the
+//!   transforms themselves are in [`geometry`].
 //! - [`registry`] — every type above by name, with a function that turns raw
 //!   sample bytes into JSON (what `axon topic echo` uses).
 //!
@@ -45,11 +47,12 @@ pub mod registry;
 pub mod sensor;
 pub mod std_msgs;
 pub mod string;
+pub mod tf;
 pub mod time;
 
 pub use geometry::{
-    Accel, Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, Twist, TwistStamped,
-    TwistWithCovariance, Vector3,
+    Accel, Point, Pose, PoseStamped, PoseWithCovariance, Quaternion, Transform, TransformStamped,
+    Twist, TwistStamped, TwistWithCovariance, Vector3,
 };
 pub use nav::Odometry;
 pub use sensor::{
@@ -58,4 +61,5 @@ pub use sensor::{
 };
 pub use std_msgs::{Header, StringMsg, Text, TEXT_CAPACITY};
 pub use string::{FixedString, FrameId, StringTooLong};
+pub use tf::{TfMessage, TfMessageFull, MAX_TRANSFORMS};
 pub use time::{Duration, Time};

@@ -363,8 +363,8 @@ macro_rules! registry {
 registry! {
     sized: Time, Duration, Header, Text,
         Vector3, Point, Quaternion, Pose, PoseStamped, PoseWithCovariance,
-        Twist, TwistStamped, TwistWithCovariance, Accel,
-        Odometry, Imu, JointState, BatteryState, PointXyzi;
+        Twist, TwistStamped, TwistWithCovariance, Accel, Transform, TransformStamped,
+        Odometry, Imu, JointState, BatteryState, PointXyzi, TfMessage;
     slice: LaserScan, Image, PointCloud,
 }
 

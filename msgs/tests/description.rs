@@ -68,6 +68,9 @@ fn every_standard_type_is_described_as_the_compiler_lays_it_out() {
     check_sized::<Odometry>();
     check_sized::<Imu>();
     check_sized::<JointState>();
+    check_sized::<Transform>();
+    check_sized::<TransformStamped>();
+    check_sized::<TfMessage>();
     check_sized::<BatteryState>();
     check_sized::<PointXyzi>();
     check_slice::<LaserScan>();

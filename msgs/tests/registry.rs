@@ -10,7 +10,7 @@ use axon_msgs::*;
 #[test]
 fn every_type_is_listed_once_with_a_distinct_fingerprint() {
     let all = registry::all();
-    assert_eq!(all.len(), 22);
+    assert_eq!(all.len(), 25);
     let names: HashSet<_> = all.iter().map(|t| t.type_name).collect();
     let prints: HashSet<_> = all.iter().map(|t| t.fingerprint).collect();
     assert_eq!(names.len(), all.len());

@@ -96,6 +96,8 @@ fn sized_types_round_trip_bytes() {
     bytes_round_trip::<Odometry>();
     bytes_round_trip::<Imu>();
     bytes_round_trip::<JointState>();
+    bytes_round_trip::<TransformStamped>();
+    bytes_round_trip::<TfMessage>();
     bytes_round_trip::<BatteryState>();
     bytes_round_trip::<PointXyzi>();
     bytes_round_trip::<FrameId>();
@@ -221,6 +223,9 @@ fn sizes_are_as_documented() {
     assert_eq!(size_of::<Imu>(), 384);
     assert_eq!(size_of::<Odometry>(), 832);
     assert_eq!(size_of::<JointState>(), 1888);
+    assert_eq!(size_of::<Transform>(), 56);
+    assert_eq!(size_of::<TransformStamped>(), 208);
+    assert_eq!(size_of::<TfMessage>(), 3336);
     assert_eq!(size_of::<BatteryState>(), 384);
     assert_eq!(
         registry::describe("axon-msgs/Image").unwrap().layout,

@@ -94,3 +94,34 @@ fn covariances_longer_than_32_are_lists() {
     short["covariance"] = json!([0.0, 1.0]);
     assert!(serde_json::from_value::<PoseWithCovariance>(short).is_err());
 }
+
+#[test]
+fn tf_message_is_a_list_of_its_valid_transforms_and_bounded() {
+    let mut tf = TfMessage::default();
+    let mut t = TransformStamped::default();
+    t.header.frame_id = FrameId::new("odom");
+    t.child_frame_id = FrameId::new("base_link");
+    t.transform.translation.x = 1.5;
+    tf.push(t).unwrap();
+    let json = serde_json::to_value(tf).unwrap();
+    assert_eq!(json["transforms"].as_array().unwrap().len(), 1);
+    assert_eq!(json["transforms"][0]["child_frame_id"], json!("base_link"));
+    assert_eq!(
+        json["transforms"][0]["transform"]["rotation"]["w"],
+        json!(1.0)
+    );
+    let back: TfMessage = serde_json::from_value(json).unwrap();
+    assert_eq!(back, tf);
+    for _ in 1..MAX_TRANSFORMS {
+        tf.push(t).unwrap();
+    }
+    assert_eq!(tf.push(t), Err(TfMessageFull));
+    let too_many = serde_json::from_value::<TfMessage>(json!({
+        "transforms": vec![serde_json::to_value(t).unwrap(); MAX_TRANSFORMS + 1],
+    }));
+    let err = too_many.unwrap_err().to_string();
+    assert!(err.contains("at most 16"), "{err}");
+    // A hostile count from a peer is clamped.
+    tf.count = u32::MAX;
+    assert_eq!(tf.transforms().len(), MAX_TRANSFORMS);
+}

@@ -146,6 +146,54 @@ fn base_integrates_a_twist_into_odometry_and_stops_when_commands_stop() {
     assert_eq!(after.pose.pose.position.x, stopped.pose.pose.position.x);
     assert!(stopped.pose.pose.position.x >= 0.5);
 
+    // The base's `reset_odometry` service (a client here, the base's
+    // executor serves it): the answer is the pose it had, and odometry
+    // restarts from the pose asked for.
+    let reset = node
+        .client::<axon_nodes::ResetOdometry, axon_nodes::OdometryReset>("/reset_odometry")
+        .create()
+        .expect("client");
+    reset
+        .wait_for_service(WATCHDOG)
+        .expect("the base serves reset_odometry");
+    let answer = reset
+        .call(
+            &axon_nodes::ResetOdometry {
+                x: -2.0,
+                y: 1.0,
+                yaw: 0.0,
+            },
+            WATCHDOG,
+        )
+        .expect("reset_odometry");
+    assert_eq!(answer.previous_x, after.pose.pose.position.x, "{answer:?}");
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: odometry never restarted from the reset pose"
+        );
+        if let Some(o) = odom.try_recv().expect("recv") {
+            if o.pose.pose.position.x == -2.0 {
+                assert_eq!(o.pose.pose.position.y, 1.0);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let declined = reset.call(
+        &axon_nodes::ResetOdometry {
+            x: f64::NAN,
+            y: 0.0,
+            yaw: 0.0,
+        },
+        WATCHDOG,
+    );
+    assert!(
+        matches!(declined, Err(axon::CallError::Declined { .. })),
+        "{declined:?}"
+    );
+
     let status = base.terminate(EXIT_WATCHDOG);
     assert_eq!(status.code(), Some(0), "{}", base.output().join("\n"));
 }

@@ -204,6 +204,33 @@ fn others_alive(r: &TopicReport, me: u32) -> bool {
             .any(|s| other(s.liveness == Liveness::Alive, s.pid, &s.node))
 }
 
+/// The live publishers' and subscribers' ids of a topic, the bridge's own
+/// left out: the node name, or `pid N` for a participant without one
+/// (each listed once, sorted).
+fn participants(r: &TopicReport, me: u32) -> (Vec<String>, Vec<String>) {
+    let id = |pid: u32, node: &str| {
+        if node.is_empty() {
+            format!("pid {pid}")
+        } else {
+            node.to_string()
+        }
+    };
+    let own = |pid: u32, node: &str| pid == me && node == NODE;
+    let pubs: std::collections::BTreeSet<String> = r
+        .publishers
+        .iter()
+        .filter(|p| p.liveness == Liveness::Alive && !own(p.pid, &p.node))
+        .map(|p| id(p.pid, &p.node))
+        .collect();
+    let subs: std::collections::BTreeSet<String> = r
+        .subscribers
+        .iter()
+        .filter(|s| s.liveness == Liveness::Alive && !own(s.pid, &s.node))
+        .map(|s| id(s.pid, &s.node))
+        .collect();
+    (pubs.into_iter().collect(), subs.into_iter().collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn discover(
     domain: &Domain,
@@ -226,12 +253,17 @@ fn discover(
         }
     };
     let mut present: HashMap<TopicName, TopicReport> = HashMap::new();
+    let mut graph = protocol::Graph::new();
     for (name, report) in list {
         let Ok(report) = report else { continue };
         if let Some(allow) = &opts.topics {
             if !allow.iter().any(|t| t == name.as_str()) {
                 continue;
             }
+        }
+        let (pubs_of, subs_of) = participants(&report, me);
+        if !pubs_of.is_empty() || !subs_of.is_empty() {
+            graph.insert(name.to_string(), (pubs_of, subs_of));
         }
         let ours = pubs.values().any(|p| p.topic == name.as_str());
         if others_alive(&report, me) || ours {
@@ -291,10 +323,17 @@ fn discover(
             },
         );
     }
+    let mut st = hub.lock();
+    if graph != st.graph {
+        let update = protocol::connection_graph(&graph, &st.graph);
+        for c in st.clients.values().filter(|c| c.graph) {
+            c.out.control(update.clone());
+        }
+        st.graph = graph;
+    }
     if added.is_empty() && removed.is_empty() {
         return;
     }
-    let mut st = hub.lock();
     if !removed.is_empty() {
         for id in &removed {
             st.channels.remove(id);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::protocol::{ClientChannel, ServerChannel};
+use crate::protocol::{ClientChannel, Graph, ServerChannel};
 
 /// Message-data frames one client may have waiting; beyond, the oldest is
 /// dropped (and counted).
@@ -28,10 +28,12 @@ pub const MAX_INBOUND: usize = 1024;
 pub const MAX_INBOUND_BYTES: usize = 64 << 20;
 
 /// What one client is sent: control frames first (never dropped), then the
-/// newest message-data frames.
+/// newest `time` frame, then the newest message-data frames.
 #[derive(Default)]
 pub struct OutQueue {
     control: VecDeque<Message>,
+    /// The newest `time` frame not sent yet (an older one is replaced).
+    time: Option<Bytes>,
     data: VecDeque<Bytes>,
     data_bytes: usize,
     /// Message-data frames dropped because the client did not keep up.
@@ -72,6 +74,18 @@ impl Outbox {
         } else {
             q.control.push_back(Message::text(text));
         }
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// Sets the `time` frame to send next, replacing one not sent yet (a
+    /// client that does not read holds one, not one per tick).
+    pub fn time(&self, frame: Bytes) {
+        let mut q = self.lock();
+        if q.close.is_some() {
+            return;
+        }
+        q.time = Some(frame);
         drop(q);
         self.notify.notify_one();
     }
@@ -120,6 +134,9 @@ impl Outbox {
         if let Some(m) = q.control.pop_front() {
             return Some(Next::Frame(m));
         }
+        if let Some(t) = q.time.take() {
+            return Some(Next::Frame(Message::Binary(t)));
+        }
         let f = q.data.pop_front()?;
         q.data_bytes -= f.len();
         Some(Next::Frame(Message::Binary(f)))
@@ -138,6 +155,8 @@ pub struct Client {
     pub subs: HashMap<u32, u32>,
     /// The client's own channels (client publishing), by client channel id.
     pub advertised: HashMap<u32, ClientChannel>,
+    /// Whether it subscribed to the connection graph.
+    pub graph: bool,
 }
 
 /// What clients ask of the axon thread.
@@ -170,6 +189,8 @@ pub struct State {
     /// Bumped whenever a subscription or a client changes.
     pub subs_generation: u64,
     pub next_client: u64,
+    /// The connection graph as last discovered.
+    pub graph: Graph,
 }
 
 impl State {

@@ -39,7 +39,8 @@
 //!   frame from a client at most [`server::MAX_CLIENT_FRAME`] bytes, a text
 //!   frame at most [`protocol::MAX_TEXT`]; the handshake within
 //!   [`server::HANDSHAKE_TIMEOUT`]; a client that takes no frame for
-//!   [`server::WRITE_TIMEOUT`] is closed;
+//!   [`ViewOptions::write_timeout`] ([`server::WRITE_TIMEOUT`] by default)
+//!   is closed;
 //! - per client outbox: [`hub::MAX_DATA_FRAMES`] message-data frames and
 //!   [`hub::MAX_DATA_BYTES`] bytes (oldest dropped, counted), and
 //!   [`hub::MAX_CONTROL_FRAMES`] control frames (beyond: the client is
@@ -50,9 +51,20 @@
 //! - a client frame lists at most [`protocol::MAX_ITEMS`] entries, names at
 //!   most [`protocol::MAX_NAME`] bytes.
 //!
-//! Not implemented: TLS, the `time`, `connectionGraph`, `parameters`,
-//! `services` and `assets` capabilities (their operations are answered
-//! with a status error).
+//! # Connection graph and time
+//! The `connectionGraph` capability: a client that subscribes to it gets
+//! every topic's live publishers and subscribers (their node names, or
+//! `pid N` for a participant without one; the bridge's own left out) and
+//! then an update whenever discovery finds the graph changed (topics
+//! whose participants all left are listed as removed). No services are
+//! listed. The `time` capability: every client is sent the server's
+//! wall-clock time every [`server::TIME_PERIOD`] (one frame waiting at
+//! most: a client that does not read holds the newest only); message
+//! timestamps are on the same clock.
+//!
+//! Not implemented: TLS (use an SSH tunnel, or bind to loopback only), the
+//! `parameters`, `services`, `assets` and playback capabilities (their
+//! operations are answered with a status error).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +87,9 @@ pub struct ViewOptions {
     /// At most this many messages per second per channel (the newest
     /// sample is sent, the others skipped).
     pub max_rate: Option<f64>,
+    /// A client that takes no frame for this long is closed (default
+    /// [`server::WRITE_TIMEOUT`], 30 s).
+    pub write_timeout: std::time::Duration,
 }
 
 impl Default for ViewOptions {
@@ -84,6 +99,7 @@ impl Default for ViewOptions {
             port: 8765,
             topics: None,
             max_rate: None,
+            write_timeout: server::WRITE_TIMEOUT,
         }
     }
 }
@@ -130,7 +146,13 @@ pub fn serve(
         domain.name()
     );
     let name = format!("axon view (domain {})", domain.name());
-    rt.block_on(server::serve(listener, hub.clone(), stop.clone(), name));
+    rt.block_on(server::serve(
+        listener,
+        hub.clone(),
+        stop.clone(),
+        name,
+        opts.write_timeout,
+    ));
     stop.store(true, Ordering::Relaxed);
     hub.wake();
     let _ = axon_thread.join();

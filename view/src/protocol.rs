@@ -7,7 +7,7 @@
 //! (bad JSON, unknown `op`, a missing or mistyped field, a short binary
 //! frame, an unknown opcode) is a [`FrameError`], and the server closes
 //! that client with its text as the reason. Operations of capabilities this
-//! server does not offer (parameters, services, assets, connection graph)
+//! server does not offer (parameters, services, assets, playback control)
 //! are [`ClientMsg::Unsupported`]: answered with a status error, not a
 //! close, since a viewer may try them.
 
@@ -17,6 +17,8 @@ use serde_json::{json, Map, Value};
 pub const SUBPROTOCOL: &str = "foxglove.websocket.v1";
 /// Server binary opcode: message data.
 pub const OP_MESSAGE_DATA: u8 = 0x01;
+/// Server binary opcode: the server's time (`time` capability).
+pub const OP_TIME: u8 = 0x02;
 /// Client binary opcode: message data on a client channel.
 pub const OP_CLIENT_MESSAGE_DATA: u8 = 0x01;
 /// Most subscriptions (or advertisements, ids) one client frame may list.
@@ -49,6 +51,8 @@ pub enum ClientMsg {
         channel: u32,
         payload: Vec<u8>,
     },
+    /// `subscribeConnectionGraph` (true) or `unsubscribeConnectionGraph`.
+    ConnectionGraph(bool),
     /// A known operation of a capability this server does not offer.
     Unsupported(String),
 }
@@ -63,13 +67,11 @@ fn bad(what: impl Into<String>) -> FrameError {
 }
 
 /// Ops of the spec's other capabilities, refused with a status.
-const OTHER_OPS: [&str; 9] = [
+const OTHER_OPS: [&str; 7] = [
     "getParameters",
     "setParameters",
     "subscribeParameterUpdates",
     "unsubscribeParameterUpdates",
-    "subscribeConnectionGraph",
-    "unsubscribeConnectionGraph",
     "fetchAsset",
     "callService",
     "playbackControl",
@@ -119,6 +121,8 @@ pub fn parse_text(text: &str) -> Result<ClientMsg, FrameError> {
             Ok(ClientMsg::Advertise(out))
         }
         "unadvertise" => Ok(ClientMsg::Unadvertise(u32_array(obj, "channelIds")?)),
+        "subscribeConnectionGraph" => Ok(ClientMsg::ConnectionGraph(true)),
+        "unsubscribeConnectionGraph" => Ok(ClientMsg::ConnectionGraph(false)),
         other if OTHER_OPS.contains(&other) => Ok(ClientMsg::Unsupported(other.to_string())),
         other => Err(bad(format!(
             "unknown op {:?}",
@@ -201,7 +205,7 @@ pub fn server_info(name: &str, session: &str) -> String {
     json!({
         "op": "serverInfo",
         "name": name,
-        "capabilities": ["clientPublish"],
+        "capabilities": ["clientPublish", "connectionGraph", "time"],
         "supportedEncodings": ["cdr"],
         "metadata": {},
         "sessionId": session,
@@ -243,6 +247,45 @@ pub enum Level {
 /// `status`.
 pub fn status(level: Level, message: &str) -> String {
     json!({"op": "status", "level": level as u8, "message": message}).to_string()
+}
+
+/// Who takes part in each topic: topic -> (publisher ids, subscriber ids),
+/// an id being a node name (or `pid N` for a participant without one).
+pub type Graph = std::collections::BTreeMap<String, (Vec<String>, Vec<String>)>;
+
+/// `connectionGraphUpdate`: every topic of `now` (new or changed ones are
+/// replaced whole by the client; sending unchanged ones again is
+/// harmless) and the topics of `before` that are gone. No services are
+/// listed (axon's services are not shown).
+pub fn connection_graph(now: &Graph, before: &Graph) -> String {
+    let published: Vec<Value> = now
+        .iter()
+        .filter(|(_, (p, _))| !p.is_empty())
+        .map(|(t, (p, _))| json!({"name": t, "publisherIds": p}))
+        .collect();
+    let subscribed: Vec<Value> = now
+        .iter()
+        .filter(|(_, (_, s))| !s.is_empty())
+        .map(|(t, (_, s))| json!({"name": t, "subscriberIds": s}))
+        .collect();
+    let removed: Vec<&String> = before.keys().filter(|t| !now.contains_key(*t)).collect();
+    json!({
+        "op": "connectionGraphUpdate",
+        "publishedTopics": published,
+        "subscribedTopics": subscribed,
+        "advertisedServices": [],
+        "removedTopics": removed,
+        "removedServices": [],
+    })
+    .to_string()
+}
+
+/// A binary `time` frame.
+pub fn time(time_ns: u64) -> [u8; 9] {
+    let mut t = [0u8; 9];
+    t[0] = OP_TIME;
+    t[1..9].copy_from_slice(&time_ns.to_le_bytes());
+    t
 }
 
 /// The header of a binary message-data frame; the payload follows it.

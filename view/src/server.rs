@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::bridge::MAX_CLIENT_CHANNELS;
 use crate::hub::{Client, Hub, Inbound, Next, Outbox};
@@ -30,12 +30,22 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub const MAX_CLIENT_FRAME: usize = 16 << 20;
 /// A client must finish the WebSocket handshake within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that takes longer than this to take one frame is closed.
+/// A client that takes longer than this to take one frame is closed (the
+/// default of [`crate::ViewOptions::write_timeout`]).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: Arc<AtomicBool>, name: String) {
+/// How often each client is sent the server's time (`time` capability).
+pub const TIME_PERIOD: Duration = Duration::from_millis(100);
+
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    stop: Arc<AtomicBool>,
+    name: String,
+    write_timeout: Duration,
+) {
     let session = crate::bridge::realtime_ns().to_string();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(TIME_PERIOD);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
@@ -49,7 +59,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: Arc<AtomicBool>, 
                         let hub = hub.clone();
                         let info = protocol::server_info(&name, &session);
                         tokio::spawn(async move {
-                            connection(stream, peer, hub, info).await;
+                            connection(stream, peer, hub, info, write_timeout).await;
                             drop(permit);
                         });
                     }
@@ -60,6 +70,10 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, stop: Arc<AtomicBool>, 
                 }
             }
             _ = tick.tick() => {
+                let now = crate::bridge::realtime_ns();
+                for c in hub.lock().clients.values() {
+                    c.out.time(Bytes::copy_from_slice(&protocol::time(now)));
+                }
                 if stop.load(Ordering::Relaxed) || axon::shutdown_requested() {
                     stop.store(true, Ordering::Relaxed);
                     for c in hub.lock().clients.values() {
@@ -81,7 +95,13 @@ fn ws_config() -> WebSocketConfig {
         .max_write_buffer_size(MAX_CLIENT_FRAME * 2)
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>, info: String) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    info: String,
+    write_timeout: Duration,
+) {
     let _ = stream.set_nodelay(true);
     let full = hub.lock().clients.len() >= MAX_CLIENTS;
     // The callback's signature is tungstenite's.
@@ -147,6 +167,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>, info: St
                 out: out.clone(),
                 subs: Default::default(),
                 advertised: Default::default(),
+                graph: false,
             },
         );
         id
@@ -158,13 +179,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>, info: St
         loop {
             match writer_out.next() {
                 Some(Next::Frame(m)) => {
-                    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(m)).await {
+                    match tokio::time::timeout(write_timeout, sink.send(m)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return "the connection failed".to_string(),
                         Err(_) => {
                             return format!(
-                                "it took no frame for {}s: closed",
-                                WRITE_TIMEOUT.as_secs()
+                                "it took no frame for {:.1} s: closed",
+                                write_timeout.as_secs_f64()
                             )
                         }
                     }
@@ -352,6 +373,12 @@ fn handle(hub: &Hub, id: u64, out: &Outbox, msg: ClientMsg) -> Result<(), String
                     "the bridge is busy: a published message was dropped",
                 ));
             }
+        }
+        ClientMsg::ConnectionGraph(on) => {
+            if on && !client.graph {
+                out.control(protocol::connection_graph(&st.graph, &Default::default()));
+            }
+            client.graph = on;
         }
         ClientMsg::Unsupported(op) => out.control(protocol::status(
             Level::Error,

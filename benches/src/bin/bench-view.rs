@@ -2,7 +2,7 @@
 //! measured in the same run.
 //!
 //! ```sh
-//! cargo run --release -p axon-benches --bin bench-view [-- SAMPLES]
+//! cargo run --release -p axon-benches --bin bench-view [-- SAMPLES [CPU_SECONDS]]
 //! ```
 //!
 //! Rows, each for an `Imu` and a 640x480 rgb8 `Image`:
@@ -21,6 +21,16 @@
 //! millisecond while a client watches (it never sleeps on a topic's wake
 //! word, so it never costs a publisher a wake-up call); that poll is most
 //! of the difference.
+//!
+//! Then the CPU cost: the demo robot's traffic (the topics and rates of
+//! `launch/robot.toml`: a 640x480 rgb8 image at 30 Hz, a 360-beam scan at
+//! 10 Hz, Imu at 200 Hz, odometry, `/tf` and `cmd_vel` at 50 Hz, obstacle at
+//! 10 Hz, `/tf_static` at 1 Hz) published in this process for CPU_SECONDS
+//! (default 10) with one client subscribed to every channel. The bridge's
+//! CPU is the utime + stime (`/proc/self/task/*/stat`) of its two threads
+//! (the axon thread and the WebSocket thread), per second of wall time;
+//! beside it, a plain WebSocket server thread writing frames of the same
+//! lengths at the same rates to the same kind of client.
 
 use std::net::TcpListener as StdListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +39,7 @@ use std::time::Duration;
 
 use axon::qos::Qos;
 use axon::{Domain, Message, RawPublisher, TopicName, TypeDesc};
-use axon_msgs::{Image, Imu};
+use axon_msgs::{Image, Imu, LaserScan, Odometry, PoseStamped, TfMessage, Twist};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -147,7 +157,11 @@ fn bridge<T: Message + ?Sized>(
             loan.send();
             loop {
                 let m = ws.next().await.unwrap().unwrap();
+                // Message data (opcode 1), not the server's time (2).
                 if let WsMessage::Binary(b) = m {
+                    if b[0] != 1 {
+                        continue;
+                    }
                     let now = realtime_ns();
                     let ts = u64::from_le_bytes(b[5..13].try_into().unwrap());
                     lat.push(now.saturating_sub(ts));
@@ -213,11 +227,272 @@ fn websocket(frame: usize, n: usize) -> Stats {
     stats(lat, frame)
 }
 
+/// CPU seconds (utime + stime) so far of this process's threads named
+/// one of `names`.
+fn thread_cpu(names: &[&str]) -> f64 {
+    let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !names.contains(&&stat[open + 1..close]) {
+            continue;
+        }
+        // After the comm: state, ppid, ... utime and stime are fields 14, 15.
+        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+        total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    }
+    total as f64 / tick
+}
+
+/// One topic of the demo robot's traffic.
+struct Stream {
+    topic: &'static str,
+    hz: f64,
+    bytes: Vec<u8>,
+    elems: usize,
+    desc: TypeDesc,
+    max_len: Option<usize>,
+}
+
+fn demo_traffic() -> Vec<Stream> {
+    fn sized<T: Message>(topic: &'static str, hz: f64) -> Stream {
+        let desc = TypeDesc::of::<T>();
+        Stream {
+            topic,
+            hz,
+            bytes: vec![0u8; desc.fixed_size as usize],
+            elems: 0,
+            desc,
+            max_len: None,
+        }
+    }
+    fn slice<T: Message + ?Sized>(topic: &'static str, hz: f64, elems: usize) -> Stream {
+        let desc = TypeDesc::of::<T>();
+        let len = desc.fixed_size as usize + elems * desc.elem_size as usize;
+        Stream {
+            topic,
+            hz,
+            bytes: (0..len).map(|i| i as u8).collect(),
+            elems,
+            desc,
+            max_len: Some(elems),
+        }
+    }
+    let mut tf = sized::<TfMessage>("/tf", 50.0);
+    tf.bytes[0] = 1; // one transform (count = 1)
+    let mut tf_static = sized::<TfMessage>("/tf_static", 1.0);
+    tf_static.bytes[0] = 3;
+    let mut scan = slice::<LaserScan>("/scan", 10.0, 360);
+    scan.bytes[..scan.desc.fixed_size as usize].fill(0);
+    let mut image = slice::<Image>("/camera/image", 30.0, 640 * 480 * 3);
+    image.bytes[..image.desc.fixed_size as usize].fill(0);
+    vec![
+        image,
+        scan,
+        sized::<Imu>("/imu", 200.0),
+        sized::<Odometry>("/odom", 50.0),
+        tf,
+        tf_static,
+        sized::<Twist>("/cmd_vel", 50.0),
+        sized::<PoseStamped>("/obstacle", 10.0),
+    ]
+}
+
+/// Runs `streams` through the bridge to one client subscribed to all for
+/// `secs`; returns the bridge threads' CPU seconds per wall second and
+/// the frames the client got as (length, count).
+fn bridge_cpu(dom: &Domain, streams: &[Stream], secs: f64) -> (f64, Vec<(usize, u64)>) {
+    const THREADS: [&str; 2] = ["axon-view", "view-ws"];
+    let port = free_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = {
+        let (dom, stop) = (dom.clone(), stop.clone());
+        let opts = axon_view::ViewOptions {
+            port,
+            ..Default::default()
+        };
+        std::thread::Builder::new()
+            .name("view-ws".into())
+            .spawn(move || axon_view::serve(&dom, &opts, stop).unwrap())
+            .unwrap()
+    };
+    let pubs: Vec<RawPublisher> = streams
+        .iter()
+        .map(|s| {
+            let qos = Qos {
+                max_len: s.max_len,
+                ..Qos::default()
+            };
+            RawPublisher::create(
+                dom,
+                TopicName::new(s.topic).unwrap(),
+                &s.desc,
+                &qos,
+                "bench",
+            )
+            .unwrap()
+        })
+        .collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let done = done.clone();
+        let plan: Vec<(Duration, Vec<u8>, usize)> = streams
+            .iter()
+            .map(|s| {
+                (
+                    Duration::from_secs_f64(1.0 / s.hz),
+                    s.bytes.clone(),
+                    s.elems,
+                )
+            })
+            .collect();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut next = vec![start; plan.len()];
+            while !done.load(Ordering::Relaxed) {
+                let now = std::time::Instant::now();
+                for (i, (period, bytes, elems)) in plan.iter().enumerate() {
+                    if now >= next[i] {
+                        next[i] += *period;
+                        if let Ok(mut loan) = pubs[i].loan_slot(*elems) {
+                            loan.bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+                            loan.send();
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cpu, frames) = rt.block_on(async {
+        let mut ws = client(port, true).await;
+        let mut chans = std::collections::HashMap::new();
+        while chans.len() < streams.len() {
+            if let WsMessage::Text(t) = ws.next().await.unwrap().unwrap() {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["op"] == "advertise" {
+                    for c in v["channels"].as_array().unwrap() {
+                        chans.insert(c["id"].as_u64().unwrap(), c["topic"].clone());
+                    }
+                }
+            }
+        }
+        let subs: Vec<_> = chans
+            .keys()
+            .map(|&id| serde_json::json!({"id": id, "channelId": id}))
+            .collect();
+        let sub = serde_json::json!({"op": "subscribe", "subscriptions": subs});
+        ws.send(WsMessage::text(sub.to_string())).await.unwrap();
+        // Warm up: the bridge joins every topic.
+        let warm = tokio::time::Instant::now() + Duration::from_secs(1);
+        while tokio::time::Instant::now() < warm {
+            let _ = tokio::time::timeout_at(warm, ws.next()).await;
+        }
+        let cpu0 = thread_cpu(&THREADS);
+        let t0 = std::time::Instant::now();
+        let end = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+        let mut frames: std::collections::HashMap<u32, (usize, u64)> = Default::default();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(end, ws.next()).await {
+            if let WsMessage::Binary(b) = m {
+                if b[0] == 1 {
+                    let sub = u32::from_le_bytes(b[1..5].try_into().unwrap());
+                    let e = frames.entry(sub).or_insert((b.len(), 0));
+                    e.1 += 1;
+                }
+            }
+        }
+        let cpu = (thread_cpu(&THREADS) - cpu0) / t0.elapsed().as_secs_f64();
+        (cpu, frames.into_values().collect::<Vec<_>>())
+    });
+    done.store(true, Ordering::Relaxed);
+    publisher.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    (cpu, frames)
+}
+
+/// A plain WebSocket server thread writing frames of `streams`' lengths
+/// at their rates (`(frame length, Hz)`) to one client for `secs`; its CPU
+/// seconds per wall second.
+fn websocket_cpu(streams: &[(usize, f64)], secs: f64) -> f64 {
+    let port = free_port();
+    let plan = streams.to_vec();
+    let server = std::thread::Builder::new()
+        .name("ws-plain".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+                let (tcp, _) = l.accept().await.unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let bufs: Vec<Vec<u8>> = plan.iter().map(|(len, _)| vec![1u8; *len]).collect();
+                let start = tokio::time::Instant::now();
+                let end = start + Duration::from_secs_f64(secs + 1.0);
+                let mut next = vec![start; plan.len()];
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                while tokio::time::Instant::now() < end {
+                    tick.tick().await;
+                    let now = tokio::time::Instant::now();
+                    for (i, (_, hz)) in plan.iter().enumerate() {
+                        if now >= next[i] {
+                            next[i] += Duration::from_secs_f64(1.0 / hz);
+                            ws.send(WsMessage::Binary(Bytes::copy_from_slice(&bufs[i])))
+                                .await
+                                .unwrap();
+                        }
+                    }
+                }
+                let _ = ws.close(None).await;
+            })
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cpu = rt.block_on(async {
+        let mut ws = client(port, false).await;
+        let warm = tokio::time::Instant::now() + Duration::from_millis(500);
+        while tokio::time::Instant::now() < warm {
+            let _ = tokio::time::timeout_at(warm, ws.next()).await;
+        }
+        let cpu0 = thread_cpu(&["ws-plain"]);
+        let t0 = std::time::Instant::now();
+        let end = tokio::time::Instant::now() + Duration::from_secs_f64(secs - 0.5);
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(end, ws.next()).await {}
+        let cpu = (thread_cpu(&["ws-plain"]) - cpu0) / t0.elapsed().as_secs_f64();
+        while let Some(Ok(_)) = ws.next().await {}
+        cpu
+    });
+    server.join().unwrap();
+    cpu
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("SAMPLES"))
         .unwrap_or(200);
+    let cpu_secs: f64 = std::env::args()
+        .nth(2)
+        .map(|a| a.parse().expect("CPU_SECONDS"))
+        .unwrap_or(10.0);
     let dom = Domain::new("/dev/shm", &format!("bench-view-{}", std::process::id())).unwrap();
     let imu = vec![0u8; core::mem::size_of::<Imu>()];
     let img_desc = TypeDesc::of::<Image>();
@@ -272,6 +547,47 @@ fn main() {
         );
     }
     if let Ok(files) = axon::inspect::segment_files(dom.dir(), axon::inspect::Scope::Domain(&dom)) {
+        for f in files {
+            let _ = std::fs::remove_file(f.path);
+        }
+    }
+
+    let cpu_dom = Domain::new(
+        "/dev/shm",
+        &format!("bench-view-cpu-{}", std::process::id()),
+    )
+    .unwrap();
+    let streams = demo_traffic();
+    let (bridge, frames) = bridge_cpu(&cpu_dom, &streams, cpu_secs);
+    // The same frame lengths at the same rates: each frame length the
+    // client saw, at the rate it saw it.
+    let plain: Vec<(usize, f64)> = frames
+        .iter()
+        .map(|&(len, count)| (len, (count as f64 / cpu_secs).max(0.5)))
+        .collect();
+    let bytes_per_s: f64 = plain.iter().map(|(l, hz)| *l as f64 * hz).sum();
+    let msgs_per_s: f64 = plain.iter().map(|(_, hz)| hz).sum();
+    let ws = websocket_cpu(&plain, cpu_secs);
+    println!();
+    println!(
+        "CPU for the demo robot's traffic ({} topics, {msgs_per_s:.0} msg/s, {:.1} MB/s to one client subscribed to all), {cpu_secs} s",
+        frames.len(),
+        bytes_per_s / 1e6
+    );
+    println!(
+        "{:<20} {:>14} {:>14} {:>8}",
+        "", "bridge CPU", "websocket CPU", "ratio"
+    );
+    println!(
+        "{:<20} {:>12.1} % {:>12.1} % {:>8.2}",
+        "per wall second",
+        bridge * 100.0,
+        ws * 100.0,
+        bridge / ws
+    );
+    if let Ok(files) =
+        axon::inspect::segment_files(cpu_dom.dir(), axon::inspect::Scope::Domain(&cpu_dom))
+    {
         for f in files {
             let _ = std::fs::remove_file(f.path);
         }

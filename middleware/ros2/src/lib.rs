@@ -112,6 +112,7 @@ pub mod fuzzing {
             View::of::<m::Image>().expect("standard"),
             View::of::<m::PointCloud>().expect("standard"),
             View::of::<m::Text>().expect("standard"),
+            View::of::<m::TfMessage>().expect("standard"),
             View::new(&user_description()).expect("valid"),
         ]
     }

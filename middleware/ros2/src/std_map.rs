@@ -133,6 +133,31 @@ pub(crate) static TABLE: &[StdType] = &[
         ],
     ),
     ty::<m::Accel>("geometry_msgs/msg/Accel", LIN_ANG),
+    ty::<m::Transform>(
+        "geometry_msgs/msg/Transform",
+        &[
+            ("translation", Field("translation")),
+            ("rotation", Field("rotation")),
+        ],
+    ),
+    ty::<m::TransformStamped>(
+        "geometry_msgs/msg/TransformStamped",
+        &[
+            ("header", Field("header")),
+            ("child_frame_id", Field("child_frame_id")),
+            ("transform", Field("transform")),
+        ],
+    ),
+    ty::<m::TfMessage>(
+        "tf2_msgs/msg/TFMessage",
+        &[(
+            "transforms",
+            Counted {
+                field: "transforms",
+                count: "count",
+            },
+        )],
+    ),
     ty::<m::Odometry>(
         "nav_msgs/msg/Odometry",
         &[

@@ -31,6 +31,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             "Image",
             "PointCloud",
             "Text",
+            "TfMessage",
         ]
         .contains(&c.name)
         {

@@ -68,6 +68,18 @@ const PUBLISHED: &[(&str, &str)] = &[
         "RIHS01_3cc97dc7fb7502f8714462c526d369e35b603cfc34d946e3f2eda2766dfec6e0",
     ),
     (
+        "geometry_msgs/msg/Transform",
+        "RIHS01_beb83fbe698636351461f6f35d1abb20010c43d55374d81bd041f1ba2581fddc",
+    ),
+    (
+        "geometry_msgs/msg/TransformStamped",
+        "RIHS01_0a241f87d04668d94099cbb5ba11691d5ad32c2f29682e4eb5653424bd275206",
+    ),
+    (
+        "tf2_msgs/msg/TFMessage",
+        "RIHS01_e369d0f05a23ae52508854b66f6aa0437f3449d652e8cbf22d5abe85d020f087",
+    ),
+    (
         "sensor_msgs/msg/Imu",
         "RIHS01_7d9a00ff131080897a5ec7e26e315954b8eae3353c3f995c55faf71574000b5b",
     ),
@@ -110,6 +122,9 @@ fn views() -> Vec<View> {
         View::of::<m::TwistWithCovariance>().unwrap(),
         View::of::<m::Accel>().unwrap(),
         View::of::<m::Odometry>().unwrap(),
+        View::of::<m::Transform>().unwrap(),
+        View::of::<m::TransformStamped>().unwrap(),
+        View::of::<m::TfMessage>().unwrap(),
         View::of::<m::Imu>().unwrap(),
         View::of::<m::JointState>().unwrap(),
         View::of::<m::BatteryState>().unwrap(),

@@ -2,6 +2,13 @@
 //! (`axon_nodes::sim::Room`) with an obstacle moving across it. Publishes
 //! `LaserScan` on `scan`, loaned with `loan_slice` and filled in place.
 //!
+//! The lidar rides on the base: it casts its beams from the newest pose on
+//! `odom` (the room's centre is the odom origin; before any odometry, from
+//! there), so in the `laser` frame of the robot's frame tree the room's
+//! walls stay still while the robot drives, and a viewer draws one
+//! coherent scene. Angles are relative to the robot's heading, as a real
+//! scanner's are.
+//!
 //! An executor timer at `rate` casts the beams and sends each scan.
 //!
 //! Params: `rate` (Hz, 10), `beams` (360), `range_min` (0.1 m),
@@ -13,7 +20,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use axon::{Hz, Node};
-use axon_msgs::{Header, LaserScan};
+use axon_msgs::{Header, LaserScan, Odometry};
 use axon_nodes::sim::{Noise, Room};
 
 fn main() -> ExitCode {
@@ -33,7 +40,12 @@ fn lidar(node: &Node) -> anyhow::Result<()> {
         .max_len(beams)
         .create()
         .context("publisher on scan")?;
+    let odom = node
+        .subscriber::<Odometry>("odom")
+        .create()
+        .context("subscriber on odom")?;
     println!("lidar: {beams} beams at {rate} on {}", publisher.topic());
+    let mut pose = (0.0f64, 0.0f64, 0.0f64);
     let room = Room::default();
     let mut noise = Noise::new(0x5CA9);
     let increment = std::f32::consts::TAU / beams as f32;
@@ -47,6 +59,17 @@ fn lidar(node: &Node) -> anyhow::Result<()> {
                 return;
             }
         };
+        match odom.latest() {
+            Ok(Some(o)) => {
+                let p = o.pose.pose;
+                let q = p.orientation;
+                let yaw =
+                    (2.0 * (q.w * q.z + q.x * q.y)).atan2(1.0 - 2.0 * (q.y * q.y + q.z * q.z));
+                pose = (p.position.x, p.position.y, yaw);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("lidar: reading odom: {e}"),
+        }
         let obstacle = room.obstacle_at(start.elapsed().as_secs_f64());
         scan.angle_min = -std::f32::consts::PI;
         scan.angle_increment = increment;
@@ -57,8 +80,9 @@ fn lidar(node: &Node) -> anyhow::Result<()> {
         let angle_min = scan.angle_min as f64;
         for (i, r) in scan.ranges.iter_mut().enumerate() {
             let angle = angle_min + i as f64 * increment as f64;
-            let d = room.raycast((0.0, 0.0), angle, obstacle) + noise_amp * noise.uniform();
-            *r = if (d as f32) > range_max {
+            let d = room.raycast((pose.0, pose.1), pose.2 + angle, obstacle)
+                + noise_amp * noise.uniform();
+            *r = if !(0.0..=range_max).contains(&(d as f32)) {
                 f32::INFINITY
             } else {
                 d as f32

@@ -187,6 +187,36 @@ pub fn standard() -> Vec<Case> {
         twist: twc,
     };
 
+    let tf_one = m::TransformStamped {
+        header: h,
+        child_frame_id: FixedString::new("laser"),
+        transform: m::Transform {
+            translation: v,
+            rotation: q,
+        },
+    };
+    let tf_one_v = json!({
+        "header": header(&h),
+        "child_frame_id": "laser",
+        "transform": {"translation": vec3(v), "rotation": quat(q)},
+    });
+    let mut tf = m::TfMessage::default();
+    tf.push(tf_one).unwrap();
+    let mut tf_two = tf_one;
+    tf_two.header = hdr(1_700_000_001, 5, "odom");
+    tf_two.child_frame_id = FixedString::new("base_link");
+    tf_two.transform.translation = m::Vector3 {
+        x: -4.0,
+        y: 0.5,
+        z: 0.0,
+    };
+    tf.push(tf_two).unwrap();
+    let tf_two_v = json!({
+        "header": header(&tf_two.header),
+        "child_frame_id": "base_link",
+        "transform": {"translation": xyz(-4.0, 0.5, 0.0), "rotation": quat(q)},
+    });
+
     let ranges = [1.5f32, 2.25, f32::MAX, 0.125, 30.0];
     let scan = slice_msg::<m::LaserScan>(ranges.len(), |s| {
         s.header = h;
@@ -292,6 +322,19 @@ pub fn standard() -> Vec<Case> {
             "Odometry",
             &odom,
             json!({"header": header(&h), "child_frame_id": "odom_child", "pose": pwc_v, "twist": twc_v}),
+            true,
+        ),
+        case(
+            "Transform",
+            &tf_one.transform,
+            json!({"translation": vec3(v), "rotation": quat(q)}),
+            true,
+        ),
+        case("TransformStamped", &tf_one, tf_one_v.clone(), true),
+        case(
+            "TfMessage",
+            &tf,
+            json!({"transforms": [tf_one_v, tf_two_v]}),
             true,
         ),
         case(
