@@ -310,7 +310,7 @@ fn role_ws_waiter(node: &Node, a: &Args) -> Result<(), String> {
 /// a server process holds all three, then answers them: the wait set wakes
 /// and every `try_recv` gives the call's own response.
 fn pending_in_wait_set_wakes_when_server_process_answers() -> Result<(), Failed> {
-    let d = TestDomain::new("ws-answer");
+    let d = TestDomain::new("sv", "ws-answer");
     let mut server = Peer::spawn(
         "server",
         &d.0,
@@ -335,7 +335,7 @@ fn pending_in_wait_set_wakes_when_server_process_answers() -> Result<(), Failed>
 /// `ServerGone` for every call (within a liveness slice, though its wait
 /// is 30 s) and `try_recv` then returns `ServerGone`.
 fn pending_in_wait_set_reports_server_gone_on_sigkill() -> Result<(), Failed> {
-    let d = TestDomain::new("ws-gone");
+    let d = TestDomain::new("sv", "ws-gone");
     let mut server = Peer::spawn(
         "server",
         &d.0,
