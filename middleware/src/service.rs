@@ -176,6 +176,9 @@ pub enum ServeError {
     /// The operating system refused to sleep.
     #[error("waiting failed: {0}")]
     Os(#[from] std::io::Error),
+    /// A raw response whose bytes are not a whole value of the type.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -218,6 +221,15 @@ fn shape<T: Message + ?Sized>(
     max_len: Option<usize>,
 ) -> Result<(Shape, Option<Vec<u8>>), ServiceError> {
     let d = TypeDesc::of::<T>();
+    crate::node::check_alignment::<T>(&d).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    shape_of(&d, max_len)
+}
+
+/// The segment's record of a type known at run time (raw endpoints).
+fn shape_of(
+    d: &TypeDesc,
+    max_len: Option<usize>,
+) -> Result<(Shape, Option<Vec<u8>>), ServiceError> {
     let mut name = [0u8; 128];
     if d.name.len() > name.len() {
         return Err(ServiceError::Invalid(format!(
@@ -240,7 +252,6 @@ fn shape<T: Message + ?Sized>(
                 .unwrap_or(0)
         })
     };
-    crate::node::check_alignment::<T>(&d).map_err(|e| ServiceError::Invalid(e.to_string()))?;
     Ok((
         Shape {
             name,
@@ -259,8 +270,17 @@ fn spec<Req: Message + ?Sized, Resp: Message + ?Sized>(
     name: TopicName,
     o: &Options,
 ) -> Result<ServiceSpec, ServiceError> {
-    let (request, rd) = shape::<Req>(o.max_request_len)?;
-    let (response, pd) = shape::<Resp>(o.max_response_len)?;
+    let request = shape::<Req>(o.max_request_len)?;
+    let response = shape::<Resp>(o.max_response_len)?;
+    Ok(spec_of(name, request, response, o))
+}
+
+fn spec_of(
+    name: TopicName,
+    (request, rd): (Shape, Option<Vec<u8>>),
+    (response, pd): (Shape, Option<Vec<u8>>),
+    o: &Options,
+) -> ServiceSpec {
     let mut n = [0u8; 256];
     n[..name.as_str().len()].copy_from_slice(name.as_str().as_bytes());
     let config = ServiceConfig {
@@ -272,7 +292,7 @@ fn spec<Req: Message + ?Sized, Resp: Message + ?Sized>(
         request,
         response,
     };
-    Ok(ServiceSpec {
+    ServiceSpec {
         name,
         config,
         descriptions: (rd, pd),
@@ -280,7 +300,7 @@ fn spec<Req: Message + ?Sized, Resp: Message + ?Sized>(
         explicit_slots: o.max_in_flight.is_some(),
         explicit_request_len: o.max_request_len.is_some(),
         explicit_response_len: o.max_response_len.is_some(),
-    })
+    }
 }
 
 /// Configures a [`Server`]; `create()` opens the service and claims its
@@ -1345,6 +1365,19 @@ impl RawClient {
         elems: u64,
         timeout: Duration,
     ) -> Result<RawResponse, CallError> {
+        self.call_interruptible(request, elems, timeout, &mut || false)
+    }
+
+    /// As [`call`](Self::call), also asking `interrupted` at least every
+    /// [`LIVENESS_SLICE`] while waiting: when it says `true` the call is
+    /// given up and [`CallError::Shutdown`] returned (a binding's Ctrl-C).
+    pub fn call_interruptible(
+        &self,
+        request: &[u8],
+        elems: u64,
+        timeout: Duration,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<RawResponse, CallError> {
         let service = || self.name();
         let cfg = &self.seg.config.request;
         if elems > cfg.max_elems {
@@ -1404,7 +1437,7 @@ impl RawClient {
                 }
                 next_check = now + LIVENESS_SLICE.as_nanos() as u64;
             }
-            if crate::shutdown::requested() {
+            if crate::shutdown::requested() || interrupted() {
                 give_up(posted);
                 return Err(CallError::Shutdown);
             }
@@ -1463,5 +1496,254 @@ impl RawClient {
 impl Drop for RawClient {
     fn drop(&mut self) {
         self.seg.release_client(self.index);
+    }
+}
+
+// ------------------------------------------------- description-typed (raw)
+
+/// Capacities of a raw client or server (as the builders' setters; `None`:
+/// the default, or what the existing service has).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawServiceOptions {
+    /// As [`ServiceBuilder::max_clients`].
+    pub max_clients: Option<u32>,
+    /// As [`ServiceBuilder::max_in_flight`].
+    pub max_in_flight: Option<u32>,
+    /// As [`ServiceBuilder::max_request_len`].
+    pub max_request_len: Option<usize>,
+    /// As [`ServiceBuilder::max_response_len`].
+    pub max_response_len: Option<usize>,
+}
+
+impl RawServiceOptions {
+    fn options(&self) -> Options {
+        Options {
+            max_clients: self.max_clients,
+            max_in_flight: self.max_in_flight,
+            max_request_len: self.max_request_len,
+            max_response_len: self.max_response_len,
+        }
+    }
+}
+
+fn raw_spec(
+    node: &Node,
+    name: &str,
+    request: &TypeDesc,
+    response: &TypeDesc,
+    o: &RawServiceOptions,
+) -> Result<ServiceSpec, ServiceError> {
+    let name = node.resolve(name)?;
+    let o = o.options();
+    let rq = shape_of(request, o.max_request_len)?;
+    let rs = shape_of(response, o.max_response_len)?;
+    Ok(spec_of(name, rq, rs, &o))
+}
+
+impl RawClient {
+    /// Joins (or creates) service `name` of `node` as a client with types
+    /// known at run time (`request`, `response`: e.g. built from
+    /// descriptions by a binding); the types are checked against the
+    /// service's as a typed client's are ([`ServiceError`] names both).
+    pub fn create(
+        node: &Node,
+        name: &str,
+        request: &TypeDesc,
+        response: &TypeDesc,
+        opts: &RawServiceOptions,
+    ) -> Result<Self, ServiceError> {
+        let spec = raw_spec(node, name, request, response, opts)?;
+        let seg = ServiceSegment::open_or_create(node.domain(), &spec)?;
+        let claimed = seg.claim_client(node.name());
+        seg.joined();
+        let (index, _held) = claimed?;
+        Ok(RawClient {
+            seg,
+            index,
+            calls: Cell::new(0),
+        })
+    }
+
+    /// The most trailing elements of a request.
+    pub fn max_request_len(&self) -> usize {
+        self.seg.config.request.max_elems as usize
+    }
+}
+
+/// The server of a service whose types are known at run time (for
+/// bindings): requests and responses are copied (one `memcpy` each way).
+/// Same rules as [`Server`]: one server per name, each request answered
+/// at most once, a [`RawRequest`] dropped unanswered is declined.
+#[derive(Debug)]
+pub struct RawServer {
+    seg: std::sync::Arc<ServiceSegment>,
+    epoch: u32,
+    next: Cell<usize>,
+}
+
+/// A request a [`RawServer`] took, copied out of its slot; answer it with
+/// [`RawServer::reply`] (dropped unanswered: declined).
+#[derive(Debug)]
+pub struct RawRequest {
+    seg: std::sync::Arc<ServiceSegment>,
+    taken: Option<Taken>,
+    /// The request's bytes (its fixed part and `elems` trailing elements).
+    pub bytes: Vec<u8>,
+    /// Trailing-slice elements (0 for a sized type).
+    pub elems: u64,
+}
+
+impl Drop for RawRequest {
+    fn drop(&mut self) {
+        if let Some(t) = self.taken.take() {
+            self.seg.answer(t, None);
+        }
+    }
+}
+
+impl RawServer {
+    /// Opens (or creates) service `name` of `node` and becomes its server,
+    /// with types known at run time (checked as [`ServiceBuilder::create`]
+    /// checks them).
+    pub fn create(
+        node: &Node,
+        name: &str,
+        request: &TypeDesc,
+        response: &TypeDesc,
+        opts: &RawServiceOptions,
+    ) -> Result<Self, ServiceError> {
+        let spec = raw_spec(node, name, request, response, opts)?;
+        let seg = ServiceSegment::open_or_create(node.domain(), &spec)?;
+        let claimed = seg.claim_server(node.name());
+        seg.joined();
+        let epoch = claimed?;
+        Ok(RawServer {
+            seg: std::sync::Arc::new(seg),
+            epoch,
+            next: Cell::new(0),
+        })
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> String {
+        self.seg.name()
+    }
+
+    /// The most trailing elements of a response.
+    pub fn max_response_len(&self) -> usize {
+        self.seg.config.response.max_elems as usize
+    }
+
+    /// The next posted request, if any; never blocks.
+    pub fn try_recv_request(&self) -> Result<Option<RawRequest>, ServeError> {
+        if self.seg.poisoned() {
+            return Err(ServeError::SegmentTruncated {
+                service: self.name(),
+            });
+        }
+        let cfg = &self.seg.config.request;
+        let cap = self.seg.layout.request_capacity;
+        let n = (self.seg.config.max_clients * self.seg.config.slots_per_client) as usize;
+        for _ in 0..n {
+            let Some((taken, next)) = self.seg.take_next(self.epoch, self.next.get()) else {
+                return Ok(None);
+            };
+            self.next.set(next);
+            let elems = taken.elems;
+            let len = cfg
+                .payload_len(elems)
+                .filter(|l| elems <= cfg.max_elems && *l <= cap as u64);
+            match len {
+                Some(len) => {
+                    let bytes = self.seg.request(&taken)[..len as usize].to_vec();
+                    return Ok(Some(RawRequest {
+                        seg: self.seg.clone(),
+                        taken: Some(taken),
+                        bytes,
+                        elems,
+                    }));
+                }
+                None => self.seg.answer(taken, None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits up to `timeout` (`None`: until shutdown) for a request.
+    pub fn recv_request_timeout(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<RawRequest, ServeError> {
+        let deadline =
+            timeout.map(|t| crate::sys::monotonic_ns().saturating_add(t.as_nanos() as u64));
+        let rec = self.seg.server();
+        loop {
+            if let Some(r) = self.try_recv_request()? {
+                return Ok(r);
+            }
+            if crate::shutdown::requested() {
+                return Err(ServeError::Shutdown);
+            }
+            let now = crate::sys::monotonic_ns();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(ServeError::Timeout);
+            }
+            let token = handshake::token(&rec.word);
+            let shutdown = crate::shutdown::token();
+            handshake::announce(&rec.sleepers, 1);
+            if let Some(r) = self.try_recv_request()? {
+                handshake::retract(&rec.sleepers, 1);
+                return Ok(r);
+            }
+            let until = now
+                .saturating_add(crate::wake::LIVENESS_SLICE.as_nanos() as u64)
+                .min(deadline.unwrap_or(u64::MAX));
+            let slept = sleep(&rec.word, token, shutdown, until);
+            handshake::retract(&rec.sleepers, 1);
+            if slept.is_err() && !self.seg.check_intact() {
+                return Err(ServeError::SegmentTruncated {
+                    service: self.name(),
+                });
+            }
+            slept?;
+        }
+    }
+
+    /// Answers `request` with `response` (its bytes, with `elems` trailing
+    /// elements): the response must be exactly the bytes of that many.
+    pub fn reply(
+        &self,
+        mut request: RawRequest,
+        response: &[u8],
+        elems: u64,
+    ) -> Result<(), ServeError> {
+        let cfg = &self.seg.config.response;
+        if elems > cfg.max_elems {
+            return Err(ServeError::TooLong {
+                len: elems as usize,
+                max: cfg.max_elems as usize,
+            });
+        }
+        let want = cfg.payload_len(elems).unwrap_or(u64::MAX);
+        if want != response.len() as u64 || want > self.seg.layout.response_capacity as u64 {
+            return Err(ServeError::Invalid(format!(
+                "a response of {} with {elems} elements is {want} bytes, not {}",
+                cfg.type_name(),
+                response.len()
+            )));
+        }
+        let mut taken = request
+            .taken
+            .take()
+            .expect("a raw request holds its slot until answered");
+        self.seg.response_mut(&mut taken)[..response.len()].copy_from_slice(response);
+        self.seg.answer(taken, Some(elems));
+        Ok(())
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.seg.release_server();
     }
 }

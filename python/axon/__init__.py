@@ -28,11 +28,14 @@ import weakref
 import numpy as np
 
 from . import _axon
-from ._axon import AxonError, MessageType, PublisherGone, Shutdown, monotonic_ns
+from ._axon import (AxonError, Full, MessageType, NoServer, PublisherGone, ServerGone, Shutdown,
+                    monotonic_ns)
 
 __all__ = [
     "AxonError", "PublisherGone", "Shutdown", "MessageType", "Node", "Publisher",
     "Subscriber", "Sample", "Loan", "msgs", "message_type", "monotonic_ns",
+    "ServerGone", "NoServer", "Full", "Client", "Server", "Request", "QueueProducer",
+    "QueueWorker", "Delivery",
 ]
 
 
@@ -549,6 +552,278 @@ class Node:
         description its segment carries."""
         ty = None if msg_type is None else _as_type(msg_type)
         return Subscriber(self._raw._subscriber(topic, ty, **qos))
+
+
+    # ----- services and work queues (copies, not views: see Client) -----
+
+    def client(self, service, request_type, response_type, **opts):
+        """A client of `service`: `client.call(request, timeout=...)`.
+        Options as the Rust builder's: max_clients, max_in_flight,
+        max_request_len, max_response_len."""
+        return Client(_axon._client(self._raw, service, _as_type(request_type), _as_type(response_type), **opts))
+
+    def service(self, service, request_type, response_type, **opts):
+        """The server of `service` (one per name): `server.recv_request()`."""
+        return Server(_axon._service(self._raw, service, _as_type(request_type), _as_type(response_type), **opts))
+
+    def queue_producer(self, queue, job_type, **opts):
+        """A producer of work queue `queue` (capacity, max_deliveries, max_len)."""
+        return QueueProducer(_axon._queue_producer(self._raw, queue, _as_type(job_type), **opts))
+
+    def queue_worker(self, queue, job_type, prefetch=1, **opts):
+        """A worker of work queue `queue` holding up to `prefetch` jobs;
+        `dead_letters=True` takes the queue's dead letters instead."""
+        return QueueWorker(_axon._queue_worker(self._raw, queue, _as_type(job_type), prefetch, **opts))
+
+
+class _Copy:
+    """A message received by copy (a service's request or response, a
+    queue's job) behind the same interface as a slot, so the per-type
+    classes read its fields; its numpy views are read-only views of the copy."""
+
+    __slots__ = ("_buf", "elems")
+    released = False
+    seq = sent_ns = publisher = None
+
+    def __init__(self, data, elems):
+        self._buf = np.frombuffer(data, dtype=np.uint8)
+        self.elems = elems
+
+    def _bytes_view(self, start=0, length=None):
+        return self._buf[start:] if length is None else self._buf[start:start + length]
+
+    def _read(self, offset, length):
+        if offset + length > len(self._buf):
+            raise ValueError("read beyond the sample")
+        return self._buf[offset:offset + length].tobytes()
+
+    def to_bytes(self):
+        return self._buf.tobytes()
+
+    def release(self):
+        pass
+
+    def _release_when_unused(self):
+        return True
+
+
+def _encode(info, msg, fields):
+    """A message (dict, keywords, object with the fields, a received
+    sample, or whole bytes) as its bytes and trailing-element count."""
+    ty = info.ty
+    if msg is None:
+        msg = fields
+    if isinstance(msg, (bytes, bytearray, memoryview)):
+        data = bytes(msg)
+        rest = len(data) - ty.size
+        elems = rest // ty.elem_size if ty.elem_size and rest > 0 else 0
+        return data, elems
+    if isinstance(msg, _Slot):
+        return msg.to_bytes(), msg._slot.elems
+    if isinstance(msg, _Delivered):
+        return msg.message.to_bytes(), msg.message._slot.elems
+    if not isinstance(msg, dict):
+        msg = {k: getattr(msg, k) for k in info.fields if hasattr(msg, k)}
+    msg = dict(msg)
+    tail = b""
+    elems = 0
+    key = info.slice_name
+    if key is not None and key in msg:
+        arr = np.ascontiguousarray(msg.pop(key), dtype=info.slice_dtype).reshape(-1)
+        elems = arr.size
+        tail = arr.view(np.uint8).tobytes()
+    out = bytearray(ty.size + elems * ty.elem_size)
+    out[:ty.size] = ty._encode_fixed(msg)
+    if tail:
+        at = info.slice_offset
+        out[at:at + len(tail)] = tail
+    return bytes(out), elems
+
+
+def _decode(info, data, elems):
+    return info.sample_cls(_Copy(data, elems))
+
+
+class Client:
+    """A service client. Requests and responses are copied (one copy each
+    way, fine for commands and queries; stream big data on topics)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._req = _info(raw.request_type)
+        self._resp = _info(raw.response_type)
+
+    @property
+    def name(self):
+        return self._raw.name
+
+    def service_is_ready(self):
+        return self._raw.service_is_ready()
+
+    def call(self, request=None, timeout=None, **fields):
+        """Sends `request` (dict, keywords, object with the fields, or bytes)
+        and waits up to `timeout` seconds for the response (GIL released;
+        Ctrl-C withdraws the call). Raises TimeoutError, ServerGone, NoServer,
+        Full, AxonError (declined...)."""
+        data, elems = _encode(self._req, request, fields)
+        out, n = self._raw._call(data, elems, timeout)
+        return _decode(self._resp, out, n)
+
+
+class _Delivered:
+    """A received request or job: its message's fields as attributes (and
+    `message`), settled through the methods of the subclass."""
+
+    __slots__ = ("_raw", "message")
+
+    def __init__(self, raw, info):
+        self._raw = raw
+        self.message = _decode(info, raw.to_bytes(), raw.elems)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.message, name)
+
+    def to_bytes(self):
+        return self.message.to_bytes()
+
+    def __enter__(self):
+        return self
+
+
+class Request(_Delivered):
+    """A request a server took: read its fields, then `reply(response)`.
+    Not answered (declined) if dropped unanswered."""
+
+    __slots__ = ("_server",)
+
+    def reply(self, response=None, **fields):
+        data, elems = _encode(self._server._resp, response, fields)
+        self._raw._reply(data, elems)
+
+    def decline(self):
+        self._raw.decline()
+
+    @property
+    def answered(self):
+        return self._raw.answered
+
+    def __exit__(self, *exc):
+        self._raw.decline()  # a no-op once answered
+        return False
+
+
+class Server:
+    """The server of a service: `recv_request()` then `reply()`."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._req = _info(raw.request_type)
+        self._resp = _info(raw.response_type)
+
+    @property
+    def name(self):
+        return self._raw.name
+
+    def _wrap(self, raw):
+        r = Request(raw, self._req)
+        r._server = self
+        return r
+
+    def try_recv_request(self):
+        raw = self._raw.try_recv_request()
+        return None if raw is None else self._wrap(raw)
+
+    def recv_request(self, timeout=None):
+        """Waits up to `timeout` seconds (None: forever; GIL released,
+        Ctrl-C raises KeyboardInterrupt) for a request."""
+        return self._wrap(self._raw.recv_request(timeout))
+
+
+class QueueProducer:
+    """Sends jobs to a work queue (each job copied into a slot)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._info = _info(raw.message_type)
+
+    @property
+    def name(self):
+        return self._raw.name
+
+    @property
+    def capacity(self):
+        return self._raw.capacity
+
+    def __len__(self):
+        return len(self._raw)
+
+    def send(self, job=None, timeout=None, **fields):
+        """Queues `job`. `timeout=None`: raises Full at once if the queue
+        is full; else waits up to `timeout` seconds for room."""
+        data, elems = _encode(self._info, job, fields)
+        self._raw._send(data, elems, timeout)
+
+
+class Delivery(_Delivered):
+    """A job a worker holds: `ack()`, `nack()` (back to the queue,
+    redelivered) or `reject()` (to the dead letters). Unsettled at the
+    end of a `with` block (or when garbage-collected) it is requeued, as
+    a dropped Rust `Delivery` is."""
+
+    __slots__ = ()
+
+    @property
+    def redelivered(self):
+        return self._raw.redelivered
+
+    @property
+    def delivery_count(self):
+        return self._raw.delivery_count
+
+    @property
+    def settled(self):
+        return self._raw.settled
+
+    def ack(self):
+        self._raw.ack()
+
+    def nack(self):
+        """Returns whether the job went to the dead letters (max_deliveries)."""
+        return self._raw.nack()
+
+    def reject(self):
+        self._raw.reject()
+
+    def __exit__(self, *exc):
+        if not self._raw.settled:
+            self._raw.nack()
+        return False
+
+
+class QueueWorker:
+    """Takes jobs from a work queue, at most `prefetch` unsettled at once."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._info = _info(raw.message_type)
+
+    @property
+    def name(self):
+        return self._raw.name
+
+    def __len__(self):
+        return len(self._raw)
+
+    def try_recv(self):
+        raw = self._raw.try_recv()
+        return None if raw is None else Delivery(raw, self._info)
+
+    def recv(self, timeout=None):
+        """Waits up to `timeout` seconds (None: forever; GIL released,
+        Ctrl-C raises KeyboardInterrupt) for a job."""
+        return Delivery(self._raw.recv(timeout), self._info)
 
 
 def _sigterm_as_interrupt():

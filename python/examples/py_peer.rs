@@ -3,7 +3,12 @@
 //! and writing its exact bytes to a file, so the tests compare bytes.
 //!
 //! `py_peer pub-image TOPIC N OUT`, `py_peer sub-image TOPIC OUT`,
-//! `py_peer pub-wheel TOPIC OUT`, `py_peer sub-wheel TOPIC OUT`.
+//! `py_peer pub-wheel TOPIC OUT`, `py_peer sub-wheel TOPIC OUT`;
+//! services: `py_peer serve-add SERVICE N` (answers N AddRequests with
+//! a + b), `py_peer serve-hang SERVICE` (takes one, never answers),
+//! `py_peer call-add SERVICE A B` (prints the sum); work queues:
+//! `py_peer produce QUEUE N` (jobs id = i, value = i * 1.5), `py_peer work
+//! QUEUE N` (acks N jobs, printing `id value delivery_count` per job).
 //! Every wait has a 20 s watchdog (exit 3).
 
 use std::time::{Duration, Instant};
@@ -20,6 +25,28 @@ struct Wheel {
     right: f64,
     id: u32,
     flags: [u16; 2],
+}
+
+/// The service types the tests declare in Python too.
+#[axon::message]
+#[derive(Debug, Clone, Copy)]
+struct AddRequest {
+    a: i64,
+    b: i64,
+}
+
+#[axon::message]
+#[derive(Debug, Clone, Copy)]
+struct AddResponse {
+    sum: i64,
+}
+
+/// The job type the tests declare in Python too.
+#[axon::message]
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    id: u64,
+    value: f64,
 }
 
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -107,8 +134,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             std::fs::write(&args[3], s.as_bytes())?;
         }
+        Some("serve-add") => {
+            let n: usize = args[3].parse()?;
+            let server = node.service::<AddRequest, AddResponse>(&args[2]).create()?;
+            println!("ready");
+            for _ in 0..n {
+                let req = match server.recv_request_timeout(WATCHDOG) {
+                    Err(axon::ServeError::Shutdown) => return Ok(()),
+                    r => r?,
+                };
+                let sum = req.a.wrapping_add(req.b);
+                req.reply(&AddResponse { sum })?;
+            }
+        }
+        Some("serve-hang") => {
+            // Takes one request and never answers (the test SIGKILLs it).
+            let server = node.service::<AddRequest, AddResponse>(&args[2]).create()?;
+            println!("ready");
+            let req = server.recv_request_timeout(WATCHDOG)?;
+            println!("took {}", req.a);
+            std::thread::sleep(WATCHDOG);
+            std::process::exit(3);
+        }
+        Some("call-add") => {
+            let client = node.client::<AddRequest, AddResponse>(&args[2]).create()?;
+            client.wait_for_service(WATCHDOG)?;
+            let req = AddRequest {
+                a: args[3].parse()?,
+                b: args[4].parse()?,
+            };
+            let resp = client.call(&req, WATCHDOG)?;
+            println!("{}", resp.sum);
+        }
+        Some("produce") => {
+            let n: u64 = args[3].parse()?;
+            let producer = node.queue_producer::<Job>(&args[2]).create()?;
+            for i in 0..n {
+                producer.send_timeout(
+                    &Job {
+                        id: i,
+                        value: i as f64 * 1.5,
+                    },
+                    Some(WATCHDOG),
+                )?;
+            }
+            println!("sent");
+        }
+        Some("work") => {
+            let n: usize = args[3].parse()?;
+            let worker = node.queue_worker::<Job>(&args[2]).create()?;
+            println!("ready");
+            for _ in 0..n {
+                let d = match worker.recv_timeout(WATCHDOG) {
+                    Err(axon::QueueRecvError::Shutdown) => return Ok(()),
+                    r => r?,
+                };
+                println!("{} {} {}", d.id, d.value, d.delivery_count());
+                d.ack()?;
+            }
+        }
         _ => {
-            eprintln!("usage: py_peer pub-image|sub-image|pub-wheel|sub-wheel TOPIC ...");
+            eprintln!("usage: py_peer pub-image|sub-image|pub-wheel|sub-wheel TOPIC ... | serve-add|call-add SERVICE ... | produce|work QUEUE N");
             std::process::exit(2);
         }
     }

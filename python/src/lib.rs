@@ -27,6 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
 
 mod shm_view;
+mod svcq;
 
 use shm_view::{byte_array, Finish, Held, Lease, Slot};
 
@@ -1027,5 +1028,6 @@ fn _axon(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AxonError", m.py().get_type::<AxonError>())?;
     m.add("PublisherGone", m.py().get_type::<PublisherGone>())?;
     m.add("Shutdown", m.py().get_type::<Shutdown>())?;
+    svcq::register(m)?;
     Ok(())
 }

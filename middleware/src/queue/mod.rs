@@ -289,6 +289,16 @@ mod api {
             #[source]
             source: std::io::Error,
         },
+        /// Raw job bytes that are not a whole job of the queue's type.
+        #[error("{len} bytes are not a job of {type_name} with {elems} elements")]
+        WrongSize {
+            /// The queue's job type.
+            type_name: String,
+            /// Bytes given.
+            len: usize,
+            /// Trailing elements given.
+            elems: usize,
+        },
     }
 
     /// Why a receive returned no job.
@@ -353,9 +363,8 @@ mod api {
             }
         }
 
-        fn open<T: Message + ?Sized>(&self, node: &Node) -> Result<QueueFile, QueueOpenError> {
+        fn open(&self, node: &Node, desc: &TypeDesc) -> Result<QueueFile, QueueOpenError> {
             let name = node.resolve(&self.name)?;
-            let desc = TypeDesc::of::<T>();
             let bad = |s: String| QueueOpenError::InvalidConfig(s);
             if !(1..=MAX_CAPACITY).contains(&self.capacity) {
                 return Err(bad(format!(
@@ -506,7 +515,7 @@ mod api {
         _type: PhantomData<fn(&T)>,
     }
 
-    impl<T: Message + ?Sized> QueueProducerBuilder<'_, T> {
+    impl<T: ?Sized> QueueProducerBuilder<'_, T> {
         common_setters!();
 
         /// Durable queues: `send` returns only once the job is on disk
@@ -524,9 +533,8 @@ mod api {
             self
         }
 
-        /// Opens (or creates) the queue and claims a producer record.
-        pub fn create(self) -> Result<QueueProducer<T>, QueueOpenError> {
-            let q = self.common.open::<T>(self.node)?;
+        fn create_desc(self, desc: &TypeDesc) -> Result<QueueProducer<T>, QueueOpenError> {
+            let q = self.common.open(self.node, desc)?;
             let me = q.join(role::PRODUCER, self.node.name(), 0)?;
             q.reap_dead(
                 q.reap_candidates(protocol::scan(q.states(), false).owners),
@@ -554,7 +562,7 @@ mod api {
         _type: PhantomData<fn(&T)>,
     }
 
-    impl<T: Message + ?Sized> QueueWorkerBuilder<'_, T> {
+    impl<T: ?Sized> QueueWorkerBuilder<'_, T> {
         common_setters!();
 
         /// Most unsettled jobs this worker holds at once (default 1).
@@ -571,9 +579,8 @@ mod api {
             self
         }
 
-        /// Opens (or creates) the queue and claims a worker record.
-        pub fn create(self) -> Result<QueueWorker<T>, QueueOpenError> {
-            let q = self.common.open::<T>(self.node)?;
+        fn create_desc(self, desc: &TypeDesc) -> Result<QueueWorker<T>, QueueOpenError> {
+            let q = self.common.open(self.node, desc)?;
             if !(1..=q.config.capacity).contains(&self.prefetch) {
                 return Err(QueueOpenError::InvalidConfig(format!(
                     "prefetch {} not in 1..={} (the queue's capacity)",
@@ -630,7 +637,7 @@ mod api {
         }
     }
 
-    impl<T: Message + ?Sized> QueueProducer<T> {
+    impl<T: ?Sized> QueueProducer<T> {
         /// The queue's name.
         pub fn name(&self) -> &str {
             &self.name
@@ -953,7 +960,7 @@ mod api {
     /// A job being written in place. `send` queues it; dropping it gives the
     /// slot back unsent.
     #[derive(Debug)]
-    pub struct JobLoan<'a, T: Message + ?Sized> {
+    pub struct JobLoan<'a, T: ?Sized> {
         p: &'a QueueProducer<T>,
         slot: usize,
         word: u64,
@@ -962,7 +969,7 @@ mod api {
         done: bool,
     }
 
-    impl<T: Message + ?Sized> JobLoan<'_, T> {
+    impl<T: ?Sized> JobLoan<'_, T> {
         /// This job's time to live from its send (`None`: it never
         /// expires); replaces the producer's [`ttl`](QueueProducerBuilder::ttl).
         pub fn set_ttl(&mut self, ttl: Option<Duration>) {
@@ -1007,7 +1014,7 @@ mod api {
         }
     }
 
-    impl<T: Message + ?Sized> Drop for JobLoan<'_, T> {
+    impl<T: ?Sized> Drop for JobLoan<'_, T> {
         fn drop(&mut self) {
             if !self.done && protocol::abandon_write(&self.p.q.states()[self.slot], self.word) {
                 self.p.q.notify_free();
@@ -1033,7 +1040,7 @@ mod api {
         }
     }
 
-    impl<T: Message + ?Sized> QueueWorker<T> {
+    impl<T: ?Sized> QueueWorker<T> {
         /// The queue's name.
         pub fn name(&self) -> &str {
             &self.name
@@ -1306,7 +1313,7 @@ mod api {
     /// [`reject`](Self::reject); **dropped unsettled, it is requeued** (as
     /// `nack`), so a worker that bails out early never loses a job.
     #[derive(Debug)]
-    pub struct Delivery<'a, T: Message + ?Sized> {
+    pub struct Delivery<'a, T: ?Sized> {
         w: &'a QueueWorker<T>,
         slot: usize,
         word: u64,
@@ -1314,7 +1321,7 @@ mod api {
         settled: bool,
     }
 
-    impl<T: Message + ?Sized> Delivery<'_, T> {
+    impl<T: ?Sized> Delivery<'_, T> {
         /// Whether an earlier delivery of this job was not acknowledged (its
         /// worker nacked it, dropped it or died): the job may have been
         /// partly done before.
@@ -1377,11 +1384,206 @@ mod api {
         }
     }
 
-    impl<T: Message + ?Sized> Drop for Delivery<'_, T> {
+    impl<T: ?Sized> Drop for Delivery<'_, T> {
         fn drop(&mut self) {
             if !self.settled {
                 let _ = self.w.settle(self.slot, self.word, Settle::Requeue);
             }
+        }
+    }
+
+    impl<T: Message + ?Sized> QueueProducerBuilder<'_, T> {
+        /// Opens (or creates) the queue and claims a producer record.
+        pub fn create(self) -> Result<QueueProducer<T>, QueueOpenError> {
+            self.create_desc(&TypeDesc::of::<T>())
+        }
+    }
+
+    impl<T: Message + ?Sized> QueueWorkerBuilder<'_, T> {
+        /// Opens (or creates) the queue and claims a worker record.
+        pub fn create(self) -> Result<QueueWorker<T>, QueueOpenError> {
+            self.create_desc(&TypeDesc::of::<T>())
+        }
+    }
+
+    // ---------------------------------------------- description-typed (raw)
+
+    /// The job type of a queue opened with a type known only at run time
+    /// (a binding's): [`RawQueueProducer`], [`RawQueueWorker`]. Jobs are
+    /// bytes; the type is checked against the queue's (name, fingerprint,
+    /// sizes) when it is opened, as for a typed participant.
+    #[derive(Debug)]
+    pub enum Untyped {}
+    /// A producer of a run-time type ([`Node::raw_queue_producer`]).
+    pub type RawQueueProducer = QueueProducer<Untyped>;
+    /// A worker of a run-time type ([`Node::raw_queue_worker`]).
+    pub type RawQueueWorker = QueueWorker<Untyped>;
+
+    impl Node {
+        /// Starts building a producer of a type known at run time; open it
+        /// with [`QueueProducerBuilder::create_raw`].
+        pub fn raw_queue_producer(&self, name: &str) -> QueueProducerBuilder<'_, Untyped> {
+            self.queue_producer_untyped(name)
+        }
+
+        /// Starts building a worker of a type known at run time; open it
+        /// with [`QueueWorkerBuilder::create_raw`].
+        pub fn raw_queue_worker(&self, name: &str) -> QueueWorkerBuilder<'_, Untyped> {
+            QueueWorkerBuilder {
+                node: self,
+                common: Common::new(name),
+                prefetch: 1,
+                dead: false,
+                _type: PhantomData,
+            }
+        }
+
+        fn queue_producer_untyped(&self, name: &str) -> QueueProducerBuilder<'_, Untyped> {
+            QueueProducerBuilder {
+                node: self,
+                common: Common::new(name),
+                sync: false,
+                ttl: None,
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl QueueProducerBuilder<'_, Untyped> {
+        /// Opens (or creates) the queue for jobs of type `desc`.
+        pub fn create_raw(self, desc: &TypeDesc) -> Result<RawQueueProducer, QueueOpenError> {
+            self.create_desc(desc)
+        }
+    }
+
+    impl QueueWorkerBuilder<'_, Untyped> {
+        /// Opens (or creates) the queue for jobs of type `desc`.
+        pub fn create_raw(self, desc: &TypeDesc) -> Result<RawQueueWorker, QueueOpenError> {
+            self.create_desc(desc)
+        }
+    }
+
+    impl<T: ?Sized> QueueProducer<T> {
+        /// Most trailing elements of a job.
+        pub fn max_len(&self) -> usize {
+            self.q.config.max_elems as usize
+        }
+
+        /// Copies `bytes` (a whole job with `elems` trailing elements) into
+        /// a free slot and queues it, waiting up to `timeout` for room
+        /// (`None`: not at all, `Full` at once).
+        pub fn send_bytes(
+            &self,
+            bytes: &[u8],
+            elems: usize,
+            timeout: Option<Duration>,
+        ) -> Result<(), SendError> {
+            let c = &self.q.config;
+            let want = c
+                .elem_size
+                .checked_mul(elems as u64)
+                .and_then(|b| b.checked_add(c.fixed_size));
+            if elems <= c.max_elems as usize && want != Some(bytes.len() as u64) {
+                return Err(SendError::WrongSize {
+                    type_name: c.type_name(),
+                    len: bytes.len(),
+                    elems,
+                });
+            }
+            let mut loan = self.loan_elems(elems, timeout.map(Some))?;
+            loan.bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+            loan.send()
+        }
+    }
+
+    /// A delivery detached from its worker's borrow ([`Delivery::detach`]),
+    /// for bindings that keep it in an object of their own: settle it with
+    /// [`QueueWorker::settle_held`] on the worker that received it. Dropped
+    /// unsettled, it stays claimed until its worker leaves (then it is
+    /// requeued as a dead worker's job would be): settle or requeue it.
+    #[derive(Debug)]
+    pub struct HeldDelivery {
+        slot: usize,
+        word: u64,
+        elems: usize,
+    }
+
+    /// How to settle a [`HeldDelivery`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Settlement {
+        /// As [`Delivery::ack`].
+        Ack,
+        /// As [`Delivery::nack`] (also what dropping a delivery does).
+        Nack,
+        /// As [`Delivery::reject`].
+        Reject,
+    }
+
+    impl HeldDelivery {
+        /// As [`Delivery::delivery_count`].
+        pub fn delivery_count(&self) -> u32 {
+            Word::unpack(self.word).deliveries
+        }
+        /// As [`Delivery::redelivered`].
+        pub fn redelivered(&self) -> bool {
+            self.delivery_count() > 1
+        }
+        /// Trailing elements of the job.
+        pub fn elems(&self) -> usize {
+            self.elems
+        }
+    }
+
+    impl<T: ?Sized> Delivery<'_, T> {
+        /// The job's bytes where they lie in the slot.
+        pub fn bytes(&self) -> &[u8] {
+            self.w.held_bytes(self.slot, self.elems)
+        }
+
+        /// Detaches the delivery from the worker's borrow; it stays claimed
+        /// (and counted against the prefetch) until settled.
+        pub fn detach(mut self) -> HeldDelivery {
+            self.settled = true;
+            HeldDelivery {
+                slot: self.slot,
+                word: self.word,
+                elems: self.elems,
+            }
+        }
+    }
+
+    impl<T: ?Sized> QueueWorker<T> {
+        fn held_bytes(&self, slot: usize, elems: usize) -> &[u8] {
+            let len = self.q.config.view_len(elems);
+            // SAFETY: as in `Delivery::deref`: (1) the payload of `slot` has
+            // `slot_payload >= len` bytes inside the mapping (`elems` was
+            // checked against `max_elems` at claim); (2) the slot is CLAIMED
+            // by this worker's record, so no producer writes it until it is
+            // settled (callers hold a delivery of it); a hostile process may
+            // change the bytes, never their validity as bytes.
+            unsafe { std::slice::from_raw_parts(self.q.payload_ptr(slot), len) }
+        }
+
+        /// The bytes of a held delivery (a delivery of this worker).
+        pub fn held_delivery_bytes(&self, held: &HeldDelivery) -> &[u8] {
+            self.held_bytes(held.slot, held.elems)
+        }
+
+        /// Settles a held delivery of this worker; returns whether it went
+        /// to the dead letters. A delivery of another worker is refused by
+        /// its state word ([`SettleError::Lost`]), never settled twice.
+        pub fn settle_held(
+            &self,
+            held: HeldDelivery,
+            how: Settlement,
+        ) -> Result<bool, SettleError> {
+            let how = match how {
+                Settlement::Ack => Settle::Ack,
+                Settlement::Nack => Settle::Requeue,
+                Settlement::Reject => Settle::Reject,
+            };
+            self.settle(held.slot, held.word, how)
+                .map(|o| o == Outcome::DeadLettered)
         }
     }
 
