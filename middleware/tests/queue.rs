@@ -219,6 +219,15 @@ fn spawn(args: &[&str]) -> (Child, Receiver<String>) {
     support::spawn_with_lines(&mut support::role_command(ROLE, args[0], &args[1..]))
 }
 
+/// The next line within 50 ms, unless `until` has passed: a drain that
+/// ends even when its peer never stops printing.
+fn recv_until(rx: &Receiver<String>, until: Instant) -> Option<String> {
+    if Instant::now() >= until {
+        return None;
+    }
+    rx.recv_timeout(Duration::from_millis(50)).ok()
+}
+
 fn info_of(domain: &str, name: &str) -> QueueInfo {
     inspect(&path_of(domain, name)).unwrap()
 }
@@ -931,7 +940,11 @@ fn executor_workers_in_two_processes_settle_by_callback_result() {
     let _ = p.wait();
     // Job 7 failed once (requeued by the failing callback, which ended that
     // worker's spin) and was done by the other worker, flagged.
-    assert_eq!(seen.0[&7], vec![1, 2], "job 7's deliveries");
+    // (Each worker's lines arrive on its own channel, read one after the
+    // other: the two deliveries' lines come in either order.)
+    let mut sevens = seen.0[&7].clone();
+    sevens.sort_unstable();
+    assert_eq!(sevens, vec![1, 2], "job 7's deliveries");
     assert_eq!(spin_errors.len(), 1, "{spin_errors:?}");
     assert!(spin_errors[0].contains("job 7 refused"), "{spin_errors:?}");
     assert_eq!(seen.check_duplicates_flagged(), 1, "only job 7 came twice");
@@ -1119,7 +1132,9 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
         };
         if let (Some(work), Some(wrx), true) = (work, wrx, stopped) {
             signal(work, "-STOP");
-            while let Ok(l) = wrx.recv_timeout(Duration::from_millis(50)) {
+            // Stopped: its lines end (bounded anyway).
+            let until = Instant::now() + Duration::from_secs(2);
+            while let Some(l) = recv_until(wrx, until) {
                 if let Some(id) = l.find("GOT ").map(|at| &l[at + 4..]) {
                     got.insert(id.split(' ').next().unwrap().parse::<u64>().unwrap());
                 }
@@ -1172,7 +1187,11 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
         drop(w);
         // Jobs delivered before the copy ended (odd copies: at any time).
         if let (Some(wrx), false) = (wrx, stopped) {
-            while let Ok(l) = wrx.recv_timeout(Duration::from_millis(50)) {
+            // A running worker never falls silent: read what it printed
+            // until now (every GOT of a job acked before the copy ended was
+            // printed before that ack), for at most 1 s.
+            let until = Instant::now() + Duration::from_secs(1);
+            while let Some(l) = recv_until(wrx, until) {
                 if let Some(id) = l.find("GOT ").map(|at| &l[at + 4..]) {
                     got.insert(id.split(' ').next().unwrap().parse::<u64>().unwrap());
                 }
