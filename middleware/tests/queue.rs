@@ -247,12 +247,18 @@ impl Seen {
         }
     }
 
-    /// Every delivery of a job after the first one seen is flagged as a
-    /// redelivery, with a larger count. (The first one seen may itself be
-    /// a redelivery: a worker killed between claim and print.)
+    /// Every delivery of a job has its own delivery count: a job seen
+    /// again was flagged as a redelivery with a larger count. (The first
+    /// one may itself be a redelivery: a worker killed between claim and
+    /// print.)
     fn check_duplicates_flagged(&self) -> usize {
         let mut redelivered = 0;
         for (id, counts) in &self.0 {
+            // Lines of several workers arrive on one channel each, read in
+            // turn: order by delivery count, which must then be distinct
+            // (two deliveries with one count = a duplicate unflagged).
+            let mut counts = counts.clone();
+            counts.sort_unstable();
             for w in counts.windows(2) {
                 assert!(
                     w[1] > w[0],
