@@ -462,39 +462,7 @@ impl<Req: Message + ?Sized, Resp: Message + ?Sized> Server<Req, Resp> {
     }
 
     fn wait(&self, timeout: Option<Duration>) -> Result<Request<'_, Req, Resp>, ServeError> {
-        let deadline =
-            timeout.map(|t| crate::sys::monotonic_ns().saturating_add(t.as_nanos() as u64));
-        let rec = self.seg.server();
-        loop {
-            if let Some(r) = self.try_recv_request()? {
-                return Ok(r);
-            }
-            if crate::shutdown::requested() {
-                return Err(ServeError::Shutdown);
-            }
-            let now = crate::sys::monotonic_ns();
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(ServeError::Timeout);
-            }
-            let token = handshake::token(&rec.word);
-            let shutdown = crate::shutdown::token();
-            handshake::announce(&rec.sleepers, 1);
-            if let Some(r) = self.try_recv_request()? {
-                handshake::retract(&rec.sleepers, 1);
-                return Ok(r);
-            }
-            let until = now
-                .saturating_add(crate::wake::LIVENESS_SLICE.as_nanos() as u64)
-                .min(deadline.unwrap_or(u64::MAX));
-            let slept = sleep(&rec.word, token, shutdown, until);
-            handshake::retract(&rec.sleepers, 1);
-            if slept.is_err() && !self.seg.check_intact() {
-                return Err(ServeError::SegmentTruncated {
-                    service: self.name(),
-                });
-            }
-            slept?;
-        }
+        wait_for_request(&self.seg, timeout, || self.try_recv_request())
     }
 
     /// Whether a request is waiting (cheap: no system call).
@@ -1674,39 +1642,7 @@ impl RawServer {
         &self,
         timeout: Option<Duration>,
     ) -> Result<RawRequest, ServeError> {
-        let deadline =
-            timeout.map(|t| crate::sys::monotonic_ns().saturating_add(t.as_nanos() as u64));
-        let rec = self.seg.server();
-        loop {
-            if let Some(r) = self.try_recv_request()? {
-                return Ok(r);
-            }
-            if crate::shutdown::requested() {
-                return Err(ServeError::Shutdown);
-            }
-            let now = crate::sys::monotonic_ns();
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(ServeError::Timeout);
-            }
-            let token = handshake::token(&rec.word);
-            let shutdown = crate::shutdown::token();
-            handshake::announce(&rec.sleepers, 1);
-            if let Some(r) = self.try_recv_request()? {
-                handshake::retract(&rec.sleepers, 1);
-                return Ok(r);
-            }
-            let until = now
-                .saturating_add(crate::wake::LIVENESS_SLICE.as_nanos() as u64)
-                .min(deadline.unwrap_or(u64::MAX));
-            let slept = sleep(&rec.word, token, shutdown, until);
-            handshake::retract(&rec.sleepers, 1);
-            if slept.is_err() && !self.seg.check_intact() {
-                return Err(ServeError::SegmentTruncated {
-                    service: self.name(),
-                });
-            }
-            slept?;
-        }
+        wait_for_request(&self.seg, timeout, || self.try_recv_request())
     }
 
     /// Answers `request` with `response` (its bytes, with `elems` trailing
@@ -1745,5 +1681,49 @@ impl RawServer {
 impl Drop for RawServer {
     fn drop(&mut self) {
         self.seg.release_server();
+    }
+}
+
+/// A server's wait for a request (typed and raw servers alike): `poll`
+/// until it gives one, sleeping on the server record's word in between
+/// with the wake handshake (`wake/mod.rs`: token, announce, re-check,
+/// sleep, retract), at most a liveness slice at a time; `Shutdown`,
+/// `Timeout` after `timeout` (`None`: never), or `SegmentTruncated`.
+fn wait_for_request<R>(
+    seg: &ServiceSegment,
+    timeout: Option<Duration>,
+    mut poll: impl FnMut() -> Result<Option<R>, ServeError>,
+) -> Result<R, ServeError> {
+    let deadline = timeout.map(|t| crate::sys::monotonic_ns().saturating_add(t.as_nanos() as u64));
+    let rec = seg.server();
+    loop {
+        if let Some(r) = poll()? {
+            return Ok(r);
+        }
+        if crate::shutdown::requested() {
+            return Err(ServeError::Shutdown);
+        }
+        let now = crate::sys::monotonic_ns();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(ServeError::Timeout);
+        }
+        let token = handshake::token(&rec.word);
+        let shutdown = crate::shutdown::token();
+        handshake::announce(&rec.sleepers, 1);
+        if let Some(r) = poll()? {
+            handshake::retract(&rec.sleepers, 1);
+            return Ok(r);
+        }
+        let until = now
+            .saturating_add(crate::wake::LIVENESS_SLICE.as_nanos() as u64)
+            .min(deadline.unwrap_or(u64::MAX));
+        let slept = sleep(&rec.word, token, shutdown, until);
+        handshake::retract(&rec.sleepers, 1);
+        if slept.is_err() && !seg.check_intact() {
+            return Err(ServeError::SegmentTruncated {
+                service: seg.name(),
+            });
+        }
+        slept?;
     }
 }
