@@ -22,7 +22,9 @@
 
 pub mod args;
 pub mod attachment;
+pub mod export;
 pub mod gateway;
+pub mod inbox;
 pub mod keys;
 pub mod ros2;
 
