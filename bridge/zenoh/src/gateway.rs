@@ -2,10 +2,12 @@
 //! calling thread) and Zenoh -> local topics (the importer, one thread).
 //!
 //! Both ends use the engine every carrier shares (`axon::link::engine`):
-//! the exporter offers each local topic that matches `export` with
-//! [`engine::offer`], puts every sample on `axon/<zenoh domain>/<topic>`
-//! with the [`Attachment`], and skips samples its own importer published
-//! ([`engine::is_echo`], the loop rule); for each exported topic a
+//! the exporter is the export engine of both modes ([`crate::export`],
+//! which offers each local topic that matches `export` with
+//! `engine::offer` and skips samples its own importer published,
+//! `engine::is_echo`, the loop rule) with axon mode's mapping
+//! (`AxonMapping`): every sample is put on `axon/<zenoh domain>/<topic>`
+//! with the [`Attachment`]; for each exported topic a
 //! queryable on the type key replies with the topic's announcement. The
 //! importer subscribes to `axon/<zenoh domain>/**` (remote origins only),
 //! and for a topic seen for the first time asks the type key, checks the
