@@ -1,5 +1,6 @@
 //! The gateway in axon mode: local topics -> Zenoh (the exporter, on the
-//! calling thread) and Zenoh -> local topics (the importer, one thread).
+//! calling thread) and Zenoh -> local topics (the importer: Zenoh's
+//! subscriber callback, and one thread for decisions).
 //!
 //! Both ends use the engine every carrier shares (`axon::link::engine`):
 //! the exporter offers each local topic that matches `export` with
@@ -14,9 +15,12 @@
 //! fingerprint against the local topic, both types named on refusal); an
 //! accepted topic gets a publisher named `zenoh:<gateway name>`.
 //!
-//! *Bounds.* The importer's Zenoh subscriber is a ring of
-//! [`RING`] samples (the oldest are dropped when the importer falls
-//! behind; each sample is at most Zenoh's own configured message size);
+//! *Bounds.* The importer republishes an accepted topic's samples in
+//! its Zenoh subscriber's callback, on Zenoh's receiving thread (no thread
+//! hop: loan, copy and send never wait); samples that need a decision
+//! (and every sample behind them, to keep the order) wait for the importer
+//! thread in a queue of at most [`RING`] samples (more are dropped and
+//! counted; each sample is at most Zenoh's own configured message size);
 //! the import table holds at most [`MAX_TOPICS`] topics (more are logged
 //! and ignored); a type reply larger than [`MAX_TYPE_REPLY`] is refused
 //! before decoding, and decoding is the socket link's bounded
@@ -27,20 +31,20 @@
 //! *Delivery.* Best effort: a best-effort topic's exporter subscriber
 //! loses its oldest samples when Zenoh is slow (counted); a `reliable`
 //! topic is put with congestion control `Block`, so a full Zenoh queue
-//! holds the local publishers back; the importer's ring drops its oldest
-//! when this side cannot keep up. Zenoh itself reconnects (its
+//! holds the local publishers back; the importer drops a sample when its
+//! local topic has no free slot (a `reliable` local topic is full) or its
+//! queue of samples waiting for a decision is full. Zenoh itself reconnects (its
 //! `connect` endpoints are retried); the gateway needs no reconnect logic
 //! and keeps its topics across reconnections.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axon::link::any_match;
 use axon::link::engine::{self, ImportRules, Imports, OfferError};
 use axon::link::wire::{self, Announce};
 use axon::{Node, RawPublisher, RawSubscriber};
-use zenoh::handlers::RingChannel;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::{Locality, Sample};
 use zenoh::{Session, Wait};
@@ -339,11 +343,65 @@ enum Import {
     Unknown { retry_at: Instant, why: String },
 }
 
-/// The importer: Zenoh samples -> loaned local samples.
-fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
+/// What Zenoh's callback (the fast path) and the importer thread (the
+/// decisions, which may wait for a type query) share.
+struct ImportState {
+    table: HashMap<String, Import>,
+    /// Samples handed to the importer thread and not handled yet. While
+    /// there are any, the callback hands every sample over, so samples keep
+    /// their order across a decision.
+    backlog: usize,
+    received: u64,
+    dropped: u64,
+    bad_logged: HashSet<String>,
+}
+
+impl ImportState {
+    /// Counts one sample's outcome (and logs a malformed one once per key).
+    fn count(&mut self, cfg: &GatewayConfig, key: &str, outcome: Result<bool, String>) {
+        match outcome {
+            Ok(true) => self.received += 1,
+            Ok(false) => self.dropped += 1,
+            Err(why) => {
+                self.dropped += 1;
+                if self.bad_logged.len() < MAX_TOPICS && self.bad_logged.insert(key.to_owned()) {
+                    log(cfg, format_args!("dropped a sample on {key}: {why}"));
+                }
+            }
+        }
+    }
+}
+
+fn lock(state: &Mutex<ImportState>) -> MutexGuard<'_, ImportState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A sample's topic and checked attachment ([`parse`]).
+struct Parsed {
+    topic: String,
+    att: Attachment,
+}
+
+/// The importer: Zenoh samples -> loaned local samples. A sample of an
+/// accepted topic is republished on Zenoh's receiving thread, in the
+/// subscriber's callback (no thread hop: the loan, the copy and the send
+/// never wait, a full reliable topic drops the sample); a sample that needs
+/// a decision (and every sample behind it) goes to the importer thread
+/// through a queue of [`RING`] samples (full: dropped and counted), since
+/// deciding may wait up to 2 s for a type reply.
+fn import(cfg: &Arc<GatewayConfig>, session: &Session) -> anyhow::Result<()> {
+    let state = Arc::new(Mutex::new(ImportState {
+        table: HashMap::new(),
+        backlog: 0,
+        received: 0,
+        dropped: 0,
+        bad_logged: HashSet::new(),
+    }));
+    let (tx, rx) = mpsc::sync_channel::<(Sample, Parsed)>(RING);
+    let (c, st) = (cfg.clone(), state.clone());
     let sub = session
         .declare_subscriber(keys::all_data(&cfg.zenoh_domain))
-        .with(RingChannel::new(RING))
+        .callback(move |sample| on_sample(&c, &st, &tx, sample))
         .allowed_origin(Locality::Remote)
         .wait()
         .map_err(err("declare subscriber"))?;
@@ -355,40 +413,48 @@ fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
         domain: &cfg.domain,
     };
     let mut imports = Imports::new();
-    let mut table: HashMap<String, Import> = HashMap::new();
-    let (mut received, mut dropped) = (0u64, 0u64);
-    let mut bad_logged: HashSet<String> = HashSet::new();
     while !axon::shutdown::shutdown_requested() {
-        let sample = match sub.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(e) => {
-                log(cfg, format_args!("import subscriber ended: {e}"));
+        let (sample, parsed) = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(h) => h,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                log(cfg, format_args!("import subscriber ended"));
                 break;
             }
         };
-        match import_one(
-            cfg,
-            session,
-            &rules,
-            &import_node,
-            &mut imports,
-            &mut table,
-            &sample,
-        ) {
-            Ok(true) => received += 1,
-            Ok(false) => dropped += 1,
-            Err(why) => {
-                dropped += 1;
-                let key = sample.key_expr().as_str().to_owned();
-                if bad_logged.len() < MAX_TOPICS && bad_logged.insert(key.clone()) {
-                    log(cfg, format_args!("dropped a sample on {key}: {why}"));
-                }
+        let mut st = lock(&state);
+        let outcome = if needs_decision(&st.table, &parsed) {
+            if !st.table.contains_key(&parsed.topic) && st.table.len() >= MAX_TOPICS {
+                Err(format!("at most {MAX_TOPICS} imported topics"))
+            } else {
+                // The callback queues everything meanwhile (backlog > 0).
+                let before = st.table.remove(&parsed.topic);
+                drop(st);
+                let entry = decide(
+                    cfg,
+                    session,
+                    &rules,
+                    &import_node,
+                    &mut imports,
+                    &parsed,
+                    before,
+                );
+                st = lock(&state);
+                st.table.insert(parsed.topic.clone(), entry);
+                republish(&st.table, &parsed, sample.payload())
             }
-        }
+        } else {
+            republish(&st.table, &parsed, sample.payload())
+        };
+        st.backlog -= 1;
+        st.count(cfg, sample.key_expr().as_str(), outcome);
     }
-    let total = table.len();
-    table.clear(); // publishers go before their segments may be removed
+    drop(sub); // no new callbacks; one still running finds no publisher to use
+    let mut st = lock(&state);
+    let total = st.table.len();
+    st.table.clear(); // publishers go before their segments may be removed
+    let (received, dropped) = (st.received, st.dropped);
+    drop(st);
     let removed = imports.remove_unused_segments();
     log(
         cfg,
@@ -400,23 +466,44 @@ fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Handles one sample: Ok(true) republished, Ok(false) dropped (no free
-/// slot, or the topic is refused or not known yet), Err for a sample that
-/// is malformed (logged once per key).
-fn import_one(
+/// Zenoh's callback: republishes at once, or hands the sample over.
+fn on_sample(
     cfg: &GatewayConfig,
-    session: &Session,
-    rules: &ImportRules<'_>,
-    import_node: &str,
-    imports: &mut Imports,
-    table: &mut HashMap<String, Import>,
-    sample: &Sample,
-) -> Result<bool, String> {
+    state: &Mutex<ImportState>,
+    to_thread: &mpsc::SyncSender<(Sample, Parsed)>,
+    sample: Sample,
+) {
+    let parsed = match parse(cfg, &sample) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            lock(state).dropped += 1;
+            return;
+        }
+        Err(why) => {
+            lock(state).count(cfg, sample.key_expr().as_str(), Err(why));
+            return;
+        }
+    };
+    let mut st = lock(state);
+    if st.backlog == 0 && !needs_decision(&st.table, &parsed) {
+        let outcome = republish(&st.table, &parsed, sample.payload());
+        st.count(cfg, sample.key_expr().as_str(), outcome);
+        return;
+    }
+    match to_thread.try_send((sample, parsed)) {
+        Ok(()) => st.backlog += 1,
+        Err(_) => st.dropped += 1, // RING samples wait already (or shutdown)
+    }
+}
+
+/// The sample's topic and attachment: Ok(None) for a topic not imported,
+/// Err for a malformed sample.
+fn parse(cfg: &GatewayConfig, sample: &Sample) -> Result<Option<Parsed>, String> {
     let Some(topic) = keys::topic_of(&cfg.zenoh_domain, sample.key_expr().as_str()) else {
-        return Ok(false);
+        return Ok(None);
     };
     if !any_match(&cfg.import, &topic) {
-        return Ok(false);
+        return Ok(None);
     }
     let att = Attachment::decode(
         &sample
@@ -424,61 +511,83 @@ fn import_one(
             .ok_or("no attachment (not put by an axon gateway)")?
             .to_bytes(),
     )?;
-    let payload = sample.payload();
-    if payload.len() as u64 != att.len {
+    let len = sample.payload().len();
+    if len as u64 != att.len {
         return Err(format!(
-            "a payload of {} bytes, the attachment says {}",
-            payload.len(),
+            "a payload of {len} bytes, the attachment says {}",
             att.len
         ));
     }
-    // Decide about a topic seen for the first time, or whose type changed.
-    let decide = match table.get(&topic) {
+    Ok(Some(Parsed { topic, att }))
+}
+
+/// Whether the sample's topic is seen for the first time, its type
+/// changed, or a failed type query is due again.
+fn needs_decision(table: &HashMap<String, Import>, p: &Parsed) -> bool {
+    match table.get(&p.topic) {
         None => true,
-        Some(Import::Accepted { ann, .. }) => ann.fingerprint != att.fingerprint,
-        Some(Import::Refused { fingerprint }) => *fingerprint != att.fingerprint,
+        Some(Import::Accepted { ann, .. }) => ann.fingerprint != p.att.fingerprint,
+        Some(Import::Refused { fingerprint }) => *fingerprint != p.att.fingerprint,
         Some(Import::Unknown { retry_at, .. }) => Instant::now() >= *retry_at,
-    };
-    if decide {
-        if !table.contains_key(&topic) && table.len() >= MAX_TOPICS {
-            return Err(format!("at most {MAX_TOPICS} imported topics"));
+    }
+}
+
+/// Learns the topic's type and decides (`before`: the topic's previous
+/// entry, so a failure that stays the same is not logged again).
+fn decide(
+    cfg: &GatewayConfig,
+    session: &Session,
+    rules: &ImportRules<'_>,
+    import_node: &str,
+    imports: &mut Imports,
+    p: &Parsed,
+    before: Option<Import>,
+) -> Import {
+    let topic = &p.topic;
+    match learn_type(cfg, session, topic, &p.att) {
+        Err(why) => {
+            if !matches!(&before, Some(Import::Unknown { why: w, .. }) if *w == why) {
+                log(
+                    cfg,
+                    format_args!("cannot import {topic} yet: {why} (will ask again)"),
+                );
+            }
+            Import::Unknown {
+                retry_at: Instant::now() + RETRY_AFTER,
+                why,
+            }
         }
-        let before = table.remove(&topic);
-        let entry = match learn_type(cfg, session, &topic, &att) {
-            Err(why) => {
-                if !matches!(&before, Some(Import::Unknown { why: w, .. }) if *w == why) {
-                    log(
-                        cfg,
-                        format_args!("cannot import {topic} yet: {why} (will ask again)"),
-                    );
-                }
-                Import::Unknown {
-                    retry_at: Instant::now() + RETRY_AFTER,
-                    why,
+        Ok(ann) => match imports.accept(rules, &ann, import_node) {
+            Ok(publisher) => {
+                log(
+                    cfg,
+                    format_args!("importing {topic} ({}) from Zenoh", ann.type_name),
+                );
+                Import::Accepted {
+                    ann,
+                    publisher: Box::new(publisher),
                 }
             }
-            Ok(ann) => match imports.accept(rules, &ann, import_node) {
-                Ok(publisher) => {
-                    log(
-                        cfg,
-                        format_args!("importing {topic} ({}) from Zenoh", ann.type_name),
-                    );
-                    Import::Accepted {
-                        ann,
-                        publisher: Box::new(publisher),
-                    }
+            Err(why) => {
+                log(cfg, format_args!("refused topic {topic}: {why}"));
+                Import::Refused {
+                    fingerprint: p.att.fingerprint,
                 }
-                Err(why) => {
-                    log(cfg, format_args!("refused topic {topic}: {why}"));
-                    Import::Refused {
-                        fingerprint: att.fingerprint,
-                    }
-                }
-            },
-        };
-        table.insert(topic.clone(), entry);
+            }
+        },
     }
-    let Some(Import::Accepted { ann, publisher }) = table.get(&topic) else {
+}
+
+/// Copies the payload into a loaned slot of the topic's publisher and
+/// sends it: Ok(true) republished, Ok(false) dropped (no free slot, or the
+/// topic is refused or not known yet), Err for a payload that does not fit.
+fn republish(
+    table: &HashMap<String, Import>,
+    p: &Parsed,
+    payload: &zenoh::bytes::ZBytes,
+) -> Result<bool, String> {
+    let topic = &p.topic;
+    let Some(Import::Accepted { ann, publisher }) = table.get(topic) else {
         return Ok(false);
     };
     let len = payload.len() as u64;
