@@ -77,7 +77,8 @@
 //! skipped and counted (`corrupt`); a slot whose element count is out of
 //! range is counted and moved to the dead letters instead of delivered.
 //! A send, claim and settle is a scan of at most `capacity` words and one
-//! CAS; a send on a durable queue with `sync(true)` adds two `msync`s.
+//! CAS; a send on a durable queue with `sync(true)` adds one `msync`, shared
+//! with the sends of other producers under way (group commit).
 //!
 //! ## Tools
 //! [`list`], [`inspect`] and [`dead_letters`] read a queue file through a
@@ -96,12 +97,20 @@
 //! is no log. Every state word is self-describing, so whatever moment the
 //! processes die at, reopening finds each slot FREE, being written (freed:
 //! it was never sent), READY, claimed (requeued as a redelivery) or dead.
-//! With `sync(true)` a send writes the payload (`msync`) before it marks
-//! the slot READY and writes the state word's page before it returns: a
-//! job `send` returned for is on disk. Without it, the kernel writes pages
-//! back when it likes (a machine crash may lose recent sends, never
-//! corrupt older ones beyond that). Settling does not `msync`: after a
-//! power cut a settled job may be delivered again (at-least-once).
+//! With `sync(true)` a send writes the job and its checksum, marks the slot
+//! READY (workers may take it at once), then waits for one `msync` of the
+//! slot words and slots that began after its READY (group commit: the
+//! senders of every producer whose jobs are under way share one; `protocol::commit`),
+//! and returns: a job `send` returned for is on disk. A slot whose word
+//! reached the disk without its bytes fails its checksum at the claim and
+//! is dropped, never delivered (only a send that had not returned can lose
+//! its job that way). A `Sync` error means the job is queued but not known
+//! to be on disk. Without `sync`, the kernel writes pages back when it
+//! likes (a machine crash may lose recent sends, never corrupt older ones
+//! beyond that). Settling does not `msync` (a RabbitMQ consumer's ack is
+//! not synced either): after a power cut a settled job may be delivered
+//! again, flagged as a redelivery if it was claimed in the file
+//! (at-least-once).
 
 #[cfg(not(loom))]
 mod layout;
@@ -280,7 +289,8 @@ mod api {
             /// The queue.
             queue: String,
         },
-        /// Writing a durable job to disk failed.
+        /// Writing a durable job to disk failed (the job is queued, but not
+        /// known to be on disk).
         #[error("queue {queue}: msync: {source}")]
         Sync {
             /// The queue.
@@ -518,8 +528,9 @@ mod api {
     impl<T: ?Sized> QueueProducerBuilder<'_, T> {
         common_setters!();
 
-        /// Durable queues: `send` returns only once the job is on disk
-        /// (`msync` of the job, then of its state word).
+        /// Durable queues: `send` returns only once the job is on disk (one
+        /// `msync` after the job is published, shared with concurrent
+        /// senders: group commit).
         pub fn sync(mut self, on: bool) -> Self {
             self.sync = on;
             self
@@ -806,13 +817,6 @@ mod api {
             }
             meta.stamp_ns
                 .store(crate::sys::monotonic_ns(), Ordering::Relaxed);
-            let sync_err = |source| SendError::Sync {
-                queue: self.name.clone(),
-                source,
-            };
-            if self.sync {
-                self.q.sync_slot(slot).map_err(sync_err)?;
-            }
             // SYNC POINT P (Release inside): the payload before READY.
             if !protocol::publish(&self.q.states()[slot], word, ticket) {
                 sh.corrupt.fetch_add(1, Ordering::Relaxed);
@@ -825,10 +829,17 @@ mod api {
                 .record(self.me as usize)
                 .done
                 .fetch_add(1, Ordering::Relaxed);
-            if self.sync {
-                self.q.sync_state(slot).map_err(sync_err)?;
-            }
+            // Workers may take the job now, before it is on disk (one
+            // finished before a power cut needs no disk).
             self.q.notify_ready();
+            if self.sync {
+                // Slot and word on disk (group commit) before `send` returns;
+                // ARCHITECTURE.md "Durability" has the ordering.
+                self.q.commit(self.me).map_err(|source| SendError::Sync {
+                    queue: self.name.clone(),
+                    source,
+                })?;
+            }
             if self.q.poisoned() {
                 return Err(SendError::Truncated {
                     queue: self.name.clone(),
@@ -1620,6 +1631,9 @@ mod api {
         pub corrupt: u64,
         /// Dropped undelivered because their time to live ran out.
         pub expired: u64,
+        /// Durable queues: write-backs begun by `sync(true)` sends (group
+        /// commit: fewer than such sends when they overlapped).
+        pub syncs: u64,
         /// Live participants: (record, role, pid, node, in flight).
         pub participants: Vec<(u32, u32, u32, String, u64)>,
     }
@@ -1665,6 +1679,7 @@ mod api {
             full: sh.full.load(Ordering::Relaxed),
             corrupt: sh.corrupt.load(Ordering::Relaxed),
             expired: sh.expired.load(Ordering::Relaxed),
+            syncs: protocol::commit::seq(sh.commit.load(Ordering::Relaxed)),
             participants,
         })
     }
