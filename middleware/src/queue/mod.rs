@@ -465,6 +465,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                unless_acked: false,
                 ttl: None,
                 _type: PhantomData,
             }
@@ -521,6 +522,7 @@ mod api {
         node: &'n Node,
         common: Common,
         sync: bool,
+        unless_acked: bool,
         ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
@@ -533,6 +535,22 @@ mod api {
         /// senders: group commit).
         pub fn sync(mut self, on: bool) -> Self {
             self.sync = on;
+            self
+        }
+
+        /// Durable queues: like [`sync(true)`](Self::sync), but `send` also
+        /// returns once a worker has acknowledged the job, if that happens
+        /// within [`ACK_GRACE`] of its publication, and then the job need
+        /// not reach the disk (it is done). This is what a RabbitMQ
+        /// publisher confirm means for a persistent message: "persisted to
+        /// disk, or consumed (acknowledged) on every queue". A job that is
+        /// not acknowledged within the grace is written back as with
+        /// `sync(true)`, so a send returned for a job that is not done is
+        /// on disk. Costs up to `ACK_GRACE` more per send when workers are
+        /// slow.
+        pub fn sync_unless_acked(mut self, on: bool) -> Self {
+            self.sync = on;
+            self.unless_acked = on;
             self
         }
 
@@ -557,6 +575,7 @@ mod api {
                 me,
                 cursor: Cell::new(0),
                 sync: self.sync && self.common.durable.is_some(),
+                unless_acked: self.unless_acked,
                 ttl: self.ttl,
                 _type: PhantomData,
             })
@@ -628,6 +647,7 @@ mod api {
         name: String,
         cursor: Cell<usize>,
         sync: bool,
+        unless_acked: bool,
         ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
@@ -637,6 +657,10 @@ mod api {
             self.q.leave(self.me);
         }
     }
+
+    /// How long a [`sync_unless_acked`](QueueProducerBuilder::sync_unless_acked)
+    /// send waits for a worker's ack before it writes the job to disk.
+    pub const ACK_GRACE: Duration = Duration::from_millis(2);
 
     /// How long to wait for room or a job.
     fn deadline(timeout: Option<Duration>) -> u64 {
@@ -832,7 +856,7 @@ mod api {
             // Workers may take the job now, before it is on disk (one
             // finished before a power cut needs no disk).
             self.q.notify_ready();
-            if self.sync {
+            if self.sync && !(self.unless_acked && self.acked_within_grace(slot, ticket)) {
                 // Slot and word on disk (group commit) before `send` returns;
                 // ARCHITECTURE.md "Durability" has the ordering.
                 self.q.commit(self.me).map_err(|source| SendError::Sync {
@@ -846,6 +870,38 @@ mod api {
                 });
             }
             Ok(())
+        }
+
+        /// `sync_unless_acked`: whether the job `ticket` in `slot` left the
+        /// queue by an ack (its slot FREE or holding another ticket) within
+        /// [`ACK_GRACE`]. Sleeps on `free_word` (which an ack bumps when a
+        /// bit is set in `free_sleepers`) with the usual handshake.
+        fn acked_within_grace(&self, slot: usize, ticket: u64) -> bool {
+            let sh = self.q.shared();
+            let word = &self.q.states()[slot];
+            let gone = || {
+                let w = Word::unpack(word.load(Ordering::Acquire));
+                w.state == protocol::FREE || w.ticket != ticket
+            };
+            let until = crate::sys::monotonic_ns().saturating_add(ACK_GRACE.as_nanos() as u64);
+            let bit = 1u64 << self.me;
+            loop {
+                let token = sh.free_word.load(Ordering::Acquire);
+                sh.free_sleepers.fetch_or(bit, Ordering::Release);
+                // SYNC POINT W (waiter side).
+                fence(Ordering::SeqCst);
+                if gone() || crate::sys::monotonic_ns() >= until {
+                    sh.free_sleepers.fetch_and(!bit, Ordering::Release);
+                    return gone();
+                }
+                let words = [crate::wake::Word {
+                    word: &sh.free_word,
+                    expected: token,
+                    private: false,
+                }];
+                let _ = crate::wake::wait_any(&words, until);
+                sh.free_sleepers.fetch_and(!bit, Ordering::Release);
+            }
         }
 
         /// Loans a free slot to write a job in place; `Full` if none.
@@ -1454,6 +1510,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                unless_acked: false,
                 ttl: None,
                 _type: PhantomData,
             }
