@@ -370,6 +370,10 @@ impl RawPublisher {
         st.min_reliable_cursor = 0;
         let reliable = self.reliable_members();
         if reliable == 0 {
+            // No reliable reader: nothing to check until `joins` changes (a
+            // reliable bit is only ever set before its joiner's bump, in
+            // `become_reliable`), so the loans until then load `joins` only.
+            st.min_reliable_cursor = u64::MAX;
             return Ok(());
         }
         let min = self.min_cursor(reliable);
