@@ -130,9 +130,16 @@ pub enum Poll {
 #[inline]
 pub fn poll(ring: &[AtomicU64], cursor: u64) -> Poll {
     let depth = ring.len() as u64;
+    poll_at(&ring[ring_index(cursor, depth)], cursor, depth)
+}
+
+/// [`poll`], with `at` the ring entry of `cursor` (at `ring_index`) in a
+/// ring of `depth` entries.
+#[inline]
+pub fn poll_at(at: &AtomicU64, cursor: u64, depth: u64) -> Poll {
     // SYNC POINT A (Acquire): pairs with the Release store in `publish`; the
     // slot's payload and header written before it are visible.
-    let entry = ring[ring_index(cursor, depth)].load(Ordering::Acquire);
+    let entry = at.load(Ordering::Acquire);
     if entry == 0 {
         return Poll::Empty;
     }
@@ -304,12 +311,18 @@ pub fn retire(seq_word: &AtomicU64, seq: u64) {
 #[inline]
 pub fn publish(ring: &[AtomicU64], head: &AtomicU64, seq: u64, slot: u32) -> usize {
     let pos = ring_index(seq, ring.len() as u64);
+    publish_at(&ring[pos], head, seq, slot);
+    pos
+}
+
+/// [`publish`], with `entry` the ring entry of `seq` (at `ring_index`).
+#[inline]
+pub fn publish_at(entry: &AtomicU64, head: &AtomicU64, seq: u64, slot: u32) {
     // SYNC POINT A (Release): pairs with the reader's Acquire load in `poll`.
-    ring[pos].store(pack(seq, slot), Ordering::Release);
+    entry.store(pack(seq, slot), Ordering::Release);
     // SYNC POINT D (Release): pairs with the Acquire load of `head` by a
     // lapped reader; every entry below `seq + 1` is in place.
     head.store(seq + 1, Ordering::Release);
-    pos
 }
 
 /// Step 4: calls `f(slot)` for every slot of `lane` named by a hazard in any

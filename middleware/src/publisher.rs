@@ -18,7 +18,7 @@ use crate::layout::NO_SLOT;
 use crate::names::{Domain, TopicName};
 use crate::protocol;
 use crate::qos::Qos;
-use crate::segment::{bits, Segment, TopicSpec};
+use crate::segment::{bits, LaneView, Segment, TopicSpec};
 use crate::sync::Ordering;
 
 /// The shape of a message type, as a segment records it.
@@ -128,6 +128,8 @@ struct LaneState {
 pub struct RawPublisher {
     seg: Segment,
     lane: usize,
+    /// `seg`'s lane `lane`, located once (lives and dies with `seg`).
+    view: LaneView,
     state: RefCell<LaneState>,
     /// Unique in the process: which publisher a [`HeldLoan`] belongs to.
     id: u64,
@@ -241,9 +243,13 @@ impl RawPublisher {
         // Slots not in the ring may still be held by readers of the previous
         // owner: sort them out through the hazards, as any reclaim does.
         reclaim(&seg, lane, &mut state);
+        // SAFETY: the view is stored beside `seg` and used only through
+        // `&self`, so never after `seg` is dropped.
+        let view = unsafe { seg.lane_view(lane) };
         RawPublisher {
             seg,
             lane,
+            view,
             state: RefCell::new(state),
             id: NEXT_PUBLISHER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
@@ -370,6 +376,10 @@ impl RawPublisher {
         st.min_reliable_cursor = 0;
         let reliable = self.reliable_members();
         if reliable == 0 {
+            // No reliable reader: nothing to check until `joins` changes (a
+            // reliable bit is only ever set before its joiner's bump, in
+            // `become_reliable`), so the loans until then load `joins` only.
+            st.min_reliable_cursor = u64::MAX;
             return Ok(());
         }
         let min = self.min_cursor(reliable);
@@ -448,22 +458,25 @@ impl RawPublisher {
     fn send_slot(&self, slot: u32, elems: usize) -> u64 {
         // First: the TSC read behind it overlaps the bookkeeping below.
         let stamp = crate::clock::stamp_ns();
+        let view = &self.view;
         let mut st = self.state.borrow_mut();
         let seq = st.next_seq;
-        let hdr = self.seg.slot_header(self.lane, slot);
+        // SAFETY: `slot` is this publisher's loan (see `own_slot`).
+        let hdr = unsafe { own_slot(view, slot) };
         hdr.elems.store(elems as u64, Ordering::Relaxed);
         hdr.stamp_ns.store(stamp, Ordering::Relaxed);
         hdr.next_slot
-            .store(next_slot_guess(&self.seg, &st, seq), Ordering::Relaxed);
+            .store(next_slot_guess(view, &st, seq), Ordering::Relaxed);
         protocol::seal(&hdr.seq, seq);
-        let ring = self.seg.ring(self.lane);
-        let pos = protocol::publish(ring, &self.seg.publisher(self.lane).head, seq, slot);
+        let pos = view.index(seq);
+        protocol::publish_at(view.entry(seq), view.head(), seq, slot);
         // The wake hook: no sleeper, no system call (wake/mod.rs).
         crate::wake::notify_sleepers(&self.seg);
         let old = std::mem::replace(&mut st.in_ring[pos], slot);
         if old != NO_SLOT {
-            let displaced = seq.wrapping_sub(self.seg.config.depth as u64);
-            protocol::retire(&self.seg.slot_header(self.lane, old).seq, displaced);
+            let displaced = seq.wrapping_sub(view.depth());
+            // SAFETY: `old` came out of `in_ring` (see `own_slot`).
+            protocol::retire(&unsafe { own_slot(view, old) }.seq, displaced);
             st.retired.push(old);
         }
         st.next_seq = seq + 1;
@@ -537,15 +550,29 @@ pub struct SlotStats {
     pub loaned: usize,
 }
 
+/// The header of one of this publisher's own slots, without a bounds check.
+///
+/// # Safety
+/// `slot` is below the lane's `slots_per_lane`. Every slot index a publisher
+/// holds is: `LaneState`'s lists (`free`, `fresh`, `retired`, `in_ring`
+/// except `NO_SLOT`) start from `0..slots` and from ring entries checked
+/// `< slots` (`with_lane`, `interrupted_send`), and slots only move between
+/// them and loans (`RawLoan`, `HeldLoan`, whose owner is checked).
+#[inline(always)]
+unsafe fn own_slot(view: &LaneView, slot: u32) -> &crate::layout::SlotHeader {
+    // SAFETY: the caller's contract.
+    unsafe { view.slot_header_unchecked(slot) }
+}
+
 /// The slot the next loan will most likely get, for readers to prefetch:
 /// the top of the free stack or, when it is empty, the slot that sending
 /// `seq` displaces from the ring (the reclaim after the send frees it unless
 /// a reader holds it), else the newest retired or a never-used one. Only a
 /// hint: it costs no reclaim on the send's path.
 #[inline]
-fn next_slot_guess(seg: &Segment, st: &LaneState, seq: u64) -> u64 {
+fn next_slot_guess(view: &LaneView, st: &LaneState, seq: u64) -> u64 {
     let displaced = || {
-        let pos = protocol::ring_index(seq, seg.config.depth as u64);
+        let pos = view.index(seq);
         st.in_ring.get(pos).copied().filter(|s| *s != NO_SLOT)
     };
     st.free
@@ -670,10 +697,8 @@ impl RawLoan<'_> {
     #[inline]
     fn slot_bytes_mut(&mut self, len: usize) -> &mut [u8] {
         debug_assert!(len <= self.publisher.seg.config.view_len(self.elems));
-        let ptr = self
-            .publisher
-            .seg
-            .payload_ptr(self.publisher.lane, self.slot);
+        // SAFETY: `slot` is this loan's (see `own_slot`).
+        let ptr = unsafe { self.publisher.view.payload_ptr_unchecked(self.slot) };
         // SAFETY: (1) `ptr..ptr + len` lies in the slot's payload area, since
         // `len <= view_len(elems) <= slot_payload` (callers pass
         // `payload_len` or `view_len` of `elems`, checked `<= max_elems` at
@@ -737,7 +762,9 @@ impl RawPublisher {
         }
         let len = self.payload_len(held.elems);
         debug_assert!(len <= self.seg.config.view_len(held.elems));
-        let ptr = self.seg.payload_ptr(self.lane, held.slot);
+        // SAFETY: `held.slot` is this publisher's loan (owner checked above;
+        // see `own_slot`).
+        let ptr = unsafe { self.view.payload_ptr_unchecked(held.slot) };
         // SAFETY: as in `RawLoan::slot_bytes_mut`: (1) `len = payload_len(elems)`
         // with `elems <= max_elems` checked at loan time, so the range lies in
         // the slot's payload area; (2) the slot is ours while loaned (not in
@@ -882,11 +909,8 @@ impl<T: Message + ?Sized> Deref for Loan<'_, T> {
         let elems = self.raw.elems;
         // With trailing padding: zerocopy's view of a slice message covers it.
         let len = self.raw.publisher.seg.config.view_len(elems);
-        let ptr = self
-            .raw
-            .publisher
-            .seg
-            .payload_ptr(self.raw.publisher.lane, self.raw.slot);
+        // SAFETY: `slot` is this loan's (see `own_slot`).
+        let ptr = unsafe { self.raw.publisher.view.payload_ptr_unchecked(self.raw.slot) };
         // SAFETY: as in `RawLoan::bytes_mut`: in bounds and exclusively ours;
         // a shared view for the duration of `&self`.
         let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };

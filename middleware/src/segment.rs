@@ -657,37 +657,46 @@ impl Segment {
         self.at(self.layout.slot(lane, slot as usize))
     }
 
-    /// Starts fetching the cache line of `slot`'s header (and, for small
-    /// messages, payload) into this CPU's cache; does nothing for a slot out
-    /// of range. A pure performance hint: no memory effect.
+    /// Lane `lane` located once (`lane < max_publishers`, asserted), for the
+    /// hot path: its ring, `head` and slots without recomputing offsets or
+    /// re-checking `lane` per access (see [`LaneView`]).
+    ///
+    /// # Safety
+    /// The view points into this segment's mapping: it must not be used
+    /// after `self` is dropped. Endpoints keep it next to their `Segment`
+    /// and only hand out references that borrow the endpoint.
     #[inline]
-    pub fn prefetch_slot(&self, lane: usize, slot: u64) {
-        if lane >= self.config.max_publishers as usize || slot >= self.config.slots_per_lane as u64
-        {
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let offset = self.layout.slot(lane, slot as usize);
-            // SAFETY: `offset` lies inside the mapping (a slot of the validated
-            // layout, `lane` and `slot` checked above), and a prefetch neither
-            // faults nor changes memory: it only warms the cache.
-            unsafe {
-                let p = self.map.map().as_ptr().add(offset) as *const i8;
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p);
-            }
+    pub unsafe fn lane_view(&self, lane: usize) -> LaneView {
+        let ring = self.ring(lane).as_ptr();
+        let head: &AtomicU64 = &self.publisher(lane).head;
+        let depth = self.config.depth as u64;
+        LaneView {
+            ring,
+            depth,
+            mask: if depth.is_power_of_two() {
+                depth - 1
+            } else {
+                0
+            },
+            head,
+            // Slot 0's header; `slots_per_lane` slots of `slot_stride` bytes
+            // follow inside the mapping (`Layout::compute`).
+            slots: self.slot_header(lane, 0) as *const SlotHeader as *mut u8,
+            slot_stride: self.layout.slot_stride,
+            slots_per_lane: self.config.slots_per_lane,
         }
     }
 
-    /// Pointer to the payload of `slot` in `lane`; `slot_payload` bytes, 32-aligned.
+    /// Subscriber record `index` located once (`index < max_subscribers`,
+    /// asserted), for the hot path.
+    ///
+    /// # Safety
+    /// As for [`Segment::lane_view`]: not used after `self` is dropped.
     #[inline]
-    pub fn payload_ptr(&self, lane: usize, slot: u32) -> *mut u8 {
-        assert!(lane < self.config.max_publishers as usize);
-        assert!(slot < self.config.slots_per_lane);
-        let offset = self.layout.slot(lane, slot as usize) + SLOT_HEADER;
-        // SAFETY: `offset + slot_payload <= layout.total` by construction of
-        // the layout (the slot stride covers header and payload).
-        unsafe { self.map.map().as_mut_ptr().add(offset) }
+    pub unsafe fn subscriber_view(&self, index: usize) -> Located<SubscriberRecord> {
+        Located {
+            ptr: self.subscriber(index) as *const SubscriberRecord,
+        }
     }
 
     /// Whether the file was truncated under the mapping and a fault there
@@ -1008,6 +1017,167 @@ impl Segment {
             }
         }
         reaped
+    }
+}
+
+/// One lane of a segment, located once by [`Segment::lane_view`] (the lane
+/// index checked then): the hot path reaches its ring, `head` and slots with
+/// one multiply at most, instead of an offset computation from the layout
+/// and a bounds assertion per access. Slot indices are still checked
+/// ([`LaneView::slot_header`]) unless the caller proves them in range
+/// (`_unchecked`, for a publisher's own slot lists).
+#[derive(Debug, Clone, Copy)]
+pub struct LaneView {
+    ring: *const AtomicU64,
+    depth: u64,
+    /// `depth - 1` for a power-of-two depth (a mask: the default history is
+    /// 8, and 1 is a power of two), else `u64::MAX` (a division).
+    mask: u64,
+    head: *const AtomicU64,
+    /// Slot 0's header.
+    slots: *mut u8,
+    slot_stride: usize,
+    slots_per_lane: u32,
+}
+
+// SAFETY: a `LaneView` is a set of addresses of atomics and payload bytes in a
+// shared mapping (which is `Send + Sync` itself); what may be done through
+// them is the protocol's business, from any thread, while the segment lives
+// (the contract of `Segment::lane_view`).
+unsafe impl Send for LaneView {}
+// SAFETY: as for `Send`: only shared references to atomics are handed out.
+unsafe impl Sync for LaneView {}
+
+impl LaneView {
+    /// Ring entries (the topic's history depth).
+    #[inline(always)]
+    pub fn depth(&self) -> u64 {
+        self.depth
+    }
+
+    /// Slots in the lane.
+    #[inline(always)]
+    pub fn slots(&self) -> u32 {
+        self.slots_per_lane
+    }
+
+    /// The ring position of sequence number `seq` (`protocol::ring_index`,
+    /// with the power-of-two test done once).
+    #[inline(always)]
+    pub fn index(&self, seq: u64) -> usize {
+        let i = if self.mask != u64::MAX {
+            seq & self.mask
+        } else {
+            seq % self.depth
+        };
+        debug_assert_eq!(i as usize, crate::protocol::ring_index(seq, self.depth));
+        i as usize
+    }
+
+    /// The ring.
+    #[inline(always)]
+    pub fn ring(&self) -> &[AtomicU64] {
+        // SAFETY: `depth` consecutive, 8-aligned `AtomicU64`s inside the
+        // mapping (`Segment::ring`), alive while the segment is (the view's
+        // contract).
+        unsafe { std::slice::from_raw_parts(self.ring, self.depth as usize) }
+    }
+
+    /// The ring entry of sequence number `seq`.
+    #[inline(always)]
+    pub fn entry(&self, seq: u64) -> &AtomicU64 {
+        // SAFETY: `index` is below `depth` (a mask of a power-of-two depth,
+        // or a remainder), so the entry is one of the ring's (see `ring`).
+        unsafe { &*self.ring.add(self.index(seq)) }
+    }
+
+    /// The lane's `head`.
+    #[inline(always)]
+    pub fn head(&self) -> &AtomicU64 {
+        // SAFETY: the publisher record's `head`, inside the mapping, alive
+        // while the segment is (the view's contract).
+        unsafe { &*self.head }
+    }
+
+    /// Header of `slot` (`slot < slots`, asserted: for indices read from
+    /// shared memory, which callers check first anyway).
+    #[inline(always)]
+    pub fn slot_header(&self, slot: u32) -> &SlotHeader {
+        assert!(slot < self.slots_per_lane);
+        // SAFETY: just checked.
+        unsafe { self.slot_header_unchecked(slot) }
+    }
+
+    /// Header of `slot` without the bounds check.
+    ///
+    /// # Safety
+    /// `slot < slots()`.
+    #[inline(always)]
+    pub unsafe fn slot_header_unchecked(&self, slot: u32) -> &SlotHeader {
+        debug_assert!(slot < self.slots_per_lane);
+        // SAFETY: `slot < slots_per_lane` (the caller's contract), so the
+        // header lies in the lane's slot area inside the mapping (`Layout`),
+        // 64-aligned; alive while the segment is (the view's contract).
+        unsafe { &*(self.slots.add(slot as usize * self.slot_stride) as *const SlotHeader) }
+    }
+
+    /// Pointer to the payload of `slot`, without a bounds check;
+    /// `slot_payload` bytes, 32-aligned.
+    ///
+    /// # Safety
+    /// `slot < slots()`.
+    #[inline(always)]
+    pub unsafe fn payload_ptr_unchecked(&self, slot: u32) -> *mut u8 {
+        debug_assert!(slot < self.slots_per_lane);
+        // SAFETY: `slot < slots_per_lane` (the caller's contract): the slot's
+        // header and its `slot_payload` bytes lie inside the mapping.
+        unsafe {
+            self.slots
+                .add(slot as usize * self.slot_stride + SLOT_HEADER)
+        }
+    }
+
+    /// Starts fetching `slot`'s first line; nothing for a slot out of range
+    /// (a pure performance hint: no memory effect).
+    #[inline(always)]
+    pub fn prefetch(&self, slot: u64) {
+        if slot >= self.slots_per_lane as u64 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `slot` is in range, so the address is inside the mapping,
+        // and a prefetch neither faults nor changes memory.
+        unsafe {
+            let p = self.slots.add(slot as usize * self.slot_stride) as *const i8;
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p);
+        }
+    }
+}
+
+/// A record of a segment located once ([`Segment::subscriber_view`]).
+pub struct Located<T> {
+    ptr: *const T,
+}
+
+impl<T> std::fmt::Debug for Located<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Located").field("ptr", &self.ptr).finish()
+    }
+}
+
+// SAFETY: the address of a `Sync` value (atomics) in a shared mapping, alive
+// while its segment is (the constructor's contract).
+unsafe impl<T: Sync> Send for Located<T> {}
+// SAFETY: as for `Send`: only shared references are handed out.
+unsafe impl<T: Sync> Sync for Located<T> {}
+
+impl<T> Located<T> {
+    /// The record.
+    #[inline(always)]
+    pub fn get(&self) -> &T {
+        // SAFETY: made from a reference into the mapping, which outlives the
+        // `Located` (the constructor's contract).
+        unsafe { &*self.ptr }
     }
 }
 

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use axon_message::{Message, ViewMeta};
 
 use crate::error::{OpenError, RecvError};
+use crate::layout::SubscriberRecord;
 use crate::layout::NO_SLOT;
 use crate::names::{Domain, TopicName};
 use crate::protocol::{self, Poll};
 use crate::publisher::TypeDesc;
 use crate::qos::{Durability, Qos, Reliability};
-use crate::segment::{bits, Segment};
+use crate::segment::{bits, LaneView, Located, Segment};
 use crate::sync::Ordering;
 use crate::wake::{self, WaitError, WakeMechanism};
 
@@ -40,10 +41,10 @@ pub struct SampleInfo {
 pub struct RawSubscriber {
     seg: Segment,
     index: usize,
-    cursors: Vec<Cell<u64>>,
-    /// Per lane, the slot its publisher said it would likely use next
-    /// (`SlotHeader::next_slot`), prefetched while polling.
-    next_slot: Vec<Cell<u64>>,
+    /// `seg`'s record `index`, located once (lives and dies with `seg`).
+    rec: Located<SubscriberRecord>,
+    /// Per lane (`max_publishers` of them): where it is and how far we read.
+    lanes: Box<[Lane]>,
     /// The hazard armed ahead (protocol step 3'): (lane, slot, hazard index).
     armed: Cell<Option<(usize, u32, usize)>>,
     /// The lane of the last sample taken (`usize::MAX`: none yet), the one
@@ -73,6 +74,18 @@ pub struct RawSubscriber {
     seen_lanes: Cell<u64>,
     /// Unique in the process: which subscriber a [`HeldSample`] belongs to.
     id: u64,
+}
+
+/// A subscriber's view of one lane.
+#[derive(Debug)]
+struct Lane {
+    /// The lane in `seg`, located once (lives and dies with `seg`).
+    view: LaneView,
+    /// The next sequence number to read.
+    cursor: Cell<u64>,
+    /// The slot its publisher said it would likely use next
+    /// (`SlotHeader::next_slot`), armed or prefetched while polling.
+    next_slot: Cell<u64>,
 }
 
 /// Source of [`RawSubscriber`] ids.
@@ -140,18 +153,23 @@ impl RawSubscriber {
             match seg.claim_subscriber(node, reliable, position) {
                 Ok(index) => {
                     let rec = seg.subscriber(index);
-                    let cursors: Vec<Cell<u64>> = (0..seg.config.max_publishers as usize)
-                        .map(|l| Cell::new(rec.cursors[l].load(Ordering::Relaxed)))
+                    let lanes: Box<[Lane]> = (0..seg.config.max_publishers as usize)
+                        .map(|l| Lane {
+                            // SAFETY: stored beside `seg` and used only
+                            // through `&self`, so never after `seg` is dropped.
+                            view: unsafe { seg.lane_view(l) },
+                            cursor: Cell::new(rec.cursors[l].load(Ordering::Relaxed)),
+                            next_slot: Cell::new(NO_SLOT as u64),
+                        })
                         .collect();
-                    let next_slot = (0..cursors.len())
-                        .map(|_| Cell::new(NO_SLOT as u64))
-                        .collect();
-                    let dead_claims = (0..cursors.len()).map(|_| Cell::new(0)).collect();
+                    let dead_claims = (0..lanes.len()).map(|_| Cell::new(0)).collect();
+                    // SAFETY: as for the lanes' views.
+                    let rec = unsafe { seg.subscriber_view(index) };
                     return Ok(RawSubscriber {
                         seg,
                         index,
-                        cursors,
-                        next_slot,
+                        rec,
+                        lanes,
                         armed: Cell::new(None),
                         last_lane: Cell::new(usize::MAX),
                         held: Cell::new(0),
@@ -250,23 +268,22 @@ impl RawSubscriber {
             return Err(self.truncated());
         }
         let used = self.used_lanes();
-        let lanes = self.cursors.len();
+        let lanes = self.lanes.len();
         if used & used.wrapping_sub(1) == 0 {
             // At most one lane (the common single-publisher topic): no round-robin.
             let lane = used.trailing_zeros() as usize;
-            return if lane < lanes {
-                self.recv_lane(lane)
-            } else {
-                Ok(None)
+            return match self.lanes.get(lane) {
+                Some(l) => self.recv_lane(lane, l),
+                None => Ok(None),
             };
         }
         let start = self.next_lane.get();
         // Round-robin over the used lanes, starting after the last one served.
         for lane in bits(used.rotate_right(start as u32)).map(|b| (b + start) % 64) {
-            if lane >= lanes {
+            let Some(l) = self.lanes.get(lane) else {
                 continue;
-            }
-            if let Some(s) = self.recv_lane(lane)? {
+            };
+            if let Some(s) = self.recv_lane(lane, l)? {
                 // Not `% lanes`: a division on every sample.
                 self.next_lane
                     .set(if lane + 1 == lanes { 0 } else { lane + 1 });
@@ -281,9 +298,9 @@ impl RawSubscriber {
     pub fn latest(&self) -> Result<Option<RawSample<'_>>, RecvError> {
         let used = self.used_lanes();
         let mut best: Option<RawSample<'_>> = None;
-        for lane in bits(used).filter(|l| *l < self.cursors.len()) {
-            let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
-            let cursor = self.cursors[lane].get();
+        for (lane, l) in bits(used).filter_map(|i| Some((i, self.lanes.get(i)?))) {
+            let head = l.view.head().load(Ordering::Acquire);
+            let cursor = l.cursor.get();
             if head <= cursor {
                 continue;
             }
@@ -291,14 +308,13 @@ impl RawSubscriber {
             // corrupted `head` must not move the cursor where no sample
             // will ever be (the plain receive below copes with anything).
             let newest = head - 1;
-            let ring = self.seg.ring(lane);
-            if let Poll::Ready(_) = protocol::poll(ring, newest) {
-                self.cursors[lane].set(cursor.max(newest));
+            if let Poll::Ready(_) = protocol::poll(l.view.ring(), newest) {
+                l.cursor.set(cursor.max(newest));
             }
             if best.is_some() && free_hazard(self.held.get(), self.seg.config.max_held).is_none() {
                 break;
             }
-            if let Some(s) = self.recv_lane(lane)? {
+            if let Some(s) = self.recv_lane(lane, l)? {
                 if best
                     .as_ref()
                     .is_none_or(|b| s.info.sent_ns >= b.info.sent_ns)
@@ -313,7 +329,7 @@ impl RawSubscriber {
     /// Chooses how this subscriber sleeps in `recv` (default: futex).
     pub fn set_wake(&self, mechanism: WakeMechanism) -> std::io::Result<()> {
         if mechanism == WakeMechanism::Semaphore {
-            wake::init_semaphore(&self.seg.subscriber(self.index).wake)?;
+            wake::init_semaphore(&self.rec.get().wake)?;
         }
         self.wake.set(mechanism);
         self.spin.set(None);
@@ -496,15 +512,19 @@ impl RawSubscriber {
     /// step 4: the re-poll after announcing; consumes nothing).
     pub(crate) fn pending(&self) -> bool {
         let used = self.used_lanes();
-        bits(used).filter(|l| *l < self.cursors.len()).any(|lane| {
-            let cursor = self.cursors[lane].get();
-            if self.armed_holds(lane, cursor).is_some() {
+        bits(used).any(|lane| {
+            let Some(l) = self.lanes.get(lane) else {
+                return false;
+            };
+            let cursor = l.cursor.get();
+            if self.armed_holds(lane, l, cursor).is_some() {
                 return true;
             }
-            let empty = protocol::poll(self.seg.ring(lane), cursor) == Poll::Empty;
+            let empty =
+                protocol::poll_at(l.view.entry(cursor), cursor, l.view.depth()) == Poll::Empty;
             if empty {
                 // Adaptive spinning polls here: prepare for the next sample.
-                self.arm_next(lane);
+                self.arm_next(lane, l);
             }
             !empty
         })
@@ -560,40 +580,40 @@ impl RawSubscriber {
     }
 
     #[inline(always)]
-    fn recv_lane(&self, lane: usize) -> Result<Option<RawSample<'_>>, RecvError> {
+    fn recv_lane(&self, lane: usize, l: &Lane) -> Result<Option<RawSample<'_>>, RecvError> {
         let c = &self.seg.config;
-        let ring = self.seg.ring(lane);
-        let rec = self.seg.subscriber(self.index);
+        let view = &l.view;
+        let rec = self.rec.get();
         // Bounded: a publisher lapping us faster than we can read must not
         // keep us here; the next call continues.
         for _ in 0..8 {
-            let cursor = self.cursors[lane].get();
+            let cursor = l.cursor.get();
             // Step 2': the armed slot's own header, the one line a small
             // sample needs.
-            if let Some((slot, hazard)) = self.armed_holds(lane, cursor) {
+            if let Some((slot, hazard)) = self.armed_holds(lane, l, cursor) {
                 self.armed.set(None);
-                match self.accept(lane, slot, hazard, cursor) {
+                match self.accept(lane, l, slot, hazard, cursor) {
                     Some(sample) => return Ok(Some(sample)),
                     None => continue,
                 }
             }
-            match protocol::poll(ring, cursor) {
+            let at = view.entry(cursor);
+            match protocol::poll_at(at, cursor, view.depth()) {
                 Poll::Empty => {
-                    self.arm_next(lane);
+                    self.arm_next(lane, l);
                     return Ok(None);
                 }
                 Poll::Lapped(first) => {
-                    let head = self.seg.publisher(lane).head.load(Ordering::Acquire);
-                    let pos = protocol::ring_index(cursor, c.depth as u64);
-                    let again = ring[pos].load(Ordering::Acquire);
-                    match protocol::after_lap(first, head, again, cursor, c.depth as u64) {
+                    let head = view.head().load(Ordering::Acquire);
+                    let again = at.load(Ordering::Acquire);
+                    match protocol::after_lap(first, head, again, cursor, view.depth()) {
                         protocol::Lap::Lost { next } => {
                             self.count(&self.dropped, &rec.dropped, next - cursor);
-                            self.set_cursor(lane, next);
+                            self.set_cursor(lane, l, next);
                         }
                         protocol::Lap::Corrupt { next } | protocol::Lap::Resync { next } => {
                             self.count(&self.corrupt, &rec.corrupt, 1);
-                            self.set_cursor(lane, next);
+                            self.set_cursor(lane, l, next);
                         }
                         protocol::Lap::Retry => continue,
                         protocol::Lap::Wait => return Ok(None),
@@ -601,9 +621,9 @@ impl RawSubscriber {
                 }
                 Poll::Ready(entry) => {
                     let slot = protocol::entry_slot(entry);
-                    if slot >= c.slots_per_lane {
+                    if slot >= view.slots() {
                         self.count(&self.corrupt, &rec.corrupt, 1);
-                        self.set_cursor(lane, cursor + 1);
+                        self.set_cursor(lane, l, cursor + 1);
                         continue;
                     }
                     let held = self.held.get();
@@ -625,17 +645,10 @@ impl RawSubscriber {
                         }
                         _ => false,
                     };
-                    if !armed
-                        && !protocol::protect(
-                            &rec.hazards[hazard],
-                            tag,
-                            &ring[protocol::ring_index(cursor, c.depth as u64)],
-                            entry,
-                        )
-                    {
+                    if !armed && !protocol::protect(&rec.hazards[hazard], tag, at, entry) {
                         continue; // overwritten meanwhile: poll again (it lapped us)
                     }
-                    if let Some(sample) = self.accept(lane, slot, hazard, cursor) {
+                    if let Some(sample) = self.accept(lane, l, slot, hazard, cursor) {
                         return Ok(Some(sample));
                     }
                 }
@@ -647,30 +660,38 @@ impl RawSubscriber {
     /// Protocol step 2': the armed slot and hazard, if that slot holds the
     /// sample `cursor` of `lane`.
     #[inline]
-    fn armed_holds(&self, lane: usize, cursor: u64) -> Option<(u32, usize)> {
+    fn armed_holds(&self, lane: usize, l: &Lane, cursor: u64) -> Option<(u32, usize)> {
         let (_, slot, hazard) = self.armed.get().filter(|a| a.0 == lane)?;
-        protocol::armed_holds(&self.seg.slot_header(lane, slot).seq, cursor)
-            .then_some((slot, hazard))
+        protocol::armed_holds(&l.view.slot_header(slot).seq, cursor).then_some((slot, hazard))
     }
 
     /// Takes the sample `cursor` of `lane` from `slot`, which `hazard`
     /// protects, after checking its header; a bad header is counted as
     /// corrupt and skipped (`None`, hazard released). Moves the cursor on.
+    /// Every [`RawSample`] is made here, so its slot passed `slot_header`'s
+    /// range check (which `payload` relies on).
     #[inline(always)]
-    fn accept(&self, lane: usize, slot: u32, hazard: usize, cursor: u64) -> Option<RawSample<'_>> {
+    fn accept(
+        &self,
+        lane: usize,
+        l: &Lane,
+        slot: u32,
+        hazard: usize,
+        cursor: u64,
+    ) -> Option<RawSample<'_>> {
         let c = &self.seg.config;
-        let rec = self.seg.subscriber(self.index);
-        let hdr = self.seg.slot_header(lane, slot);
+        let rec = self.rec.get();
+        let hdr = l.view.slot_header(slot);
         // Sealed before the sample was found; maybe marked retired since.
         let seq = protocol::sealed_seq(hdr.seq.load(Ordering::Relaxed));
         let elems = hdr.elems.load(Ordering::Relaxed);
-        self.set_cursor(lane, cursor + 1);
+        self.set_cursor(lane, l, cursor + 1);
         if seq != cursor || elems > c.max_elems {
             protocol::release(&rec.hazards[hazard]);
             self.count(&self.corrupt, &rec.corrupt, 1);
             return None;
         }
-        self.next_slot[lane].set(hdr.next_slot.load(Ordering::Relaxed));
+        l.next_slot.set(hdr.next_slot.load(Ordering::Relaxed));
         self.last_lane.set(lane);
         self.held.set(self.held.get() | 1 << hazard);
         self.count(&self.received, &rec.received, 1);
@@ -694,24 +715,23 @@ impl RawSubscriber {
     /// comes, is read in one cache line without a fence. With no hazard
     /// free, it only warms that line.
     #[inline]
-    fn arm_next(&self, lane: usize) {
-        let slot = self.next_slot[lane].get();
+    fn arm_next(&self, lane: usize, l: &Lane) {
+        let slot = l.next_slot.get();
         let c = &self.seg.config;
         // With several publishers, only the lane that delivered last (before
         // the first sample: the first lane armed) is armed: re-arming, with a
         // fence, on every lane of every poll would cost more than it saves.
         let last = self.last_lane.get();
         let armed = self.armed.get();
-        let ours =
-            last == lane || (last >= self.cursors.len() && armed.is_none_or(|a| a.0 == lane));
+        let ours = last == lane || (last >= self.lanes.len() && armed.is_none_or(|a| a.0 == lane));
         let hazard = free_hazard(self.held.get(), c.max_held).filter(|_| ours);
-        let Some(hazard) = hazard.filter(|_| slot < c.slots_per_lane as u64) else {
-            self.seg.prefetch_slot(lane, slot);
+        let Some(hazard) = hazard.filter(|_| slot < l.view.slots() as u64) else {
+            l.view.prefetch(slot);
             return;
         };
         let want = (lane, slot as u32, hazard);
         if armed != Some(want) {
-            let rec = self.seg.subscriber(self.index);
+            let rec = self.rec.get();
             if let Some((_, _, old)) = armed.filter(|a| a.2 != hazard) {
                 // Armed on an index that is no longer the lowest free one.
                 protocol::release(&rec.hazards[old]);
@@ -722,11 +742,11 @@ impl RawSubscriber {
     }
 
     #[inline]
-    fn set_cursor(&self, lane: usize, cursor: u64) {
-        self.cursors[lane].set(cursor);
+    fn set_cursor(&self, lane: usize, l: &Lane, cursor: u64) {
+        l.cursor.set(cursor);
         // SYNC POINT E (Release): pairs with the publisher's Acquire load in
         // `min_cursor`; the hazard for the sample before `cursor` is already set.
-        self.seg.subscriber(self.index).cursors[lane].store(cursor, Ordering::Release);
+        self.rec.get().cursors[lane].store(cursor, Ordering::Release);
     }
 
     #[inline]
@@ -737,7 +757,7 @@ impl RawSubscriber {
 
     #[inline]
     fn release(&self, hazard: usize) {
-        protocol::release(&self.seg.subscriber(self.index).hazards[hazard]);
+        protocol::release(&self.rec.get().hazards[hazard]);
         self.held.set(self.held.get() & !(1 << hazard));
     }
 
@@ -745,7 +765,10 @@ impl RawSubscriber {
     #[inline]
     fn payload(&self, lane: usize, slot: u32, len: usize) -> &[u8] {
         debug_assert!(len <= self.seg.config.slot_payload as usize);
-        let ptr = self.seg.payload_ptr(lane, slot);
+        // SAFETY: `slot` is a sample's, whose range `accept` checked (every
+        // `RawSample`, and so every `HeldSample`, is made there), and `lane`
+        // indexed `lanes` there too.
+        let ptr = unsafe { self.lanes[lane].view.payload_ptr_unchecked(slot) };
         // SAFETY: (1) in bounds: callers pass `payload_len` or `view_len` of
         // the sample's `elems`, validated `<= max_elems` in `accept`, both at
         // most `slot_payload`, the size of the slot's payload area; (2) only

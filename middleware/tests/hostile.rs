@@ -228,6 +228,36 @@ fn reliable_transient_local_joiner_is_not_overwritten_by_a_cached_minimum() {
     support::remove_domain(n.domain().name());
 }
 
+#[test]
+fn reliable_joiner_is_seen_by_a_publisher_that_cached_no_reliable_reader() {
+    let n = node("joinnone");
+    let p = n.publisher::<Ping>("/t").history(4).create().unwrap();
+    let a = n.subscriber::<Ping>("/t").create().unwrap();
+    // Past the ring's depth with a best-effort reader only: the publisher
+    // caches "no reliable reader" (it loads only `joins` per loan from now on).
+    for i in 1..=10 {
+        publish(&p, i).unwrap();
+        assert_eq!(a.try_recv().unwrap().map(|x| x.seq), Some(i));
+    }
+    let b = n.subscriber::<Ping>("/t").reliable().create().unwrap();
+    let mut sent = 0;
+    for i in 11..=40 {
+        match publish(&p, i) {
+            Ok(_) => sent += 1,
+            Err(LoanError::Full { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        sent, 4,
+        "B's unread samples must hold the publisher Full after 4"
+    );
+    let got: Vec<u64> = std::iter::from_fn(|| b.try_recv().unwrap().map(|x| x.seq)).collect();
+    assert_eq!(got, vec![11, 12, 13, 14]);
+    assert_eq!(b.dropped(), 0);
+    support::remove_domain(n.domain().name());
+}
+
 /// Holds an OFD write lock on byte 0 (the admin lock) of `path`, as a
 /// creator does while it builds a segment; released when the file closes.
 fn hold_admin_lock(path: &std::path::Path) -> std::fs::File {
