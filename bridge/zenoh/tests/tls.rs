@@ -38,7 +38,7 @@ struct Pki {
     rogue: (PathBuf, PathBuf),
 }
 
-fn ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
+fn make_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, name);
@@ -73,7 +73,7 @@ fn leaf(
 }
 
 fn pki(dir: &Path) -> Pki {
-    let (issuer, ca_pem) = ca("axon test CA");
+    let (issuer, ca_pem) = make_ca("axon test CA");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
     let server = leaf(
@@ -90,7 +90,7 @@ fn pki(dir: &Path) -> Pki {
         &["gateway-client"],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
-    let (rogue_ca, _) = ca("rogue CA");
+    let (rogue_ca, _) = make_ca("rogue CA");
     let rogue = leaf(
         dir,
         "rogue",
@@ -113,7 +113,7 @@ fn tls(entries: &[(&str, &Path)], mtls: bool) -> String {
     for (k, p) in entries {
         s.push_str(&format!("    {k}: \"{}\",\n", p.display()));
     }
-    s.push_str(&format!("    enable_mtls: {mtls},\n  } } },\n"));
+    s.push_str(&format!("    enable_mtls: {mtls},\n  }} }} }},\n"));
     s
 }
 
