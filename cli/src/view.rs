@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use axon::TopicName;
 use axon_view::ViewOptions;
 use clap::Args;
 
-use crate::Global;
+use crate::{ExitCode, Global};
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -29,9 +30,38 @@ pub struct ViewArgs {
     /// Close a client that takes no frame for this many seconds (its socket stays full).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     write_timeout: f64,
+    /// Serve wss:// (TLS) with --cert and --key instead of ws://.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: the PEM certificate chain (the server's certificate first).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// With --tls: the PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1, not encrypted).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+}
+
+/// Bad TLS arguments: one line, exit status 2, before anything listens.
+fn bad_tls(msg: &str) -> anyhow::Error {
+    let _ = writeln!(std::io::stderr(), "axon: {msg}");
+    ExitCode(2).into()
+}
+
+fn load_tls(a: &ViewArgs) -> anyhow::Result<Option<axon_view::Tls>> {
+    match (a.tls, &a.cert, &a.key) {
+        (false, None, None) => Ok(None),
+        (false, _, _) => Err(bad_tls("--cert and --key go with --tls")),
+        (true, Some(cert), Some(key)) => axon_view::Tls::load(cert, key)
+            .map(Some)
+            .map_err(|e| bad_tls(&format!("--tls: {e}"))),
+        (true, _, _) => Err(bad_tls(
+            "--tls needs --cert FILE (PEM certificate chain) and --key FILE (PEM private key)",
+        )),
+    }
 }
 
 pub fn run(g: &Global, a: &ViewArgs, _out: &mut dyn Write) -> anyhow::Result<()> {
+    let tls = load_tls(a)?;
     let domain = g.domain()?;
     let topics = if a.topics.is_empty() {
         None
@@ -64,6 +94,7 @@ pub fn run(g: &Global, a: &ViewArgs, _out: &mut dyn Write) -> anyhow::Result<()>
         topics,
         max_rate,
         write_timeout: std::time::Duration::from_secs_f64(a.write_timeout),
+        tls,
     };
     axon_view::serve(&domain, &opts, Arc::new(AtomicBool::new(false)))?;
     Ok(())

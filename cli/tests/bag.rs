@@ -220,19 +220,7 @@ fn json_of(out: &Output) -> Value {
 fn record(w: &mut World, ts: &[Topic], compression: &str) -> PathBuf {
     let (name, dom) = w.domain(&format!("rec-{compression}"));
     let file = w.dir.join(format!("run-{compression}.mcap"));
-    let pubs: Vec<RawPublisher> = ts
-        .iter()
-        .map(|t| {
-            RawPublisher::create(
-                &dom,
-                TopicName::new(t.name).unwrap(),
-                &t.desc,
-                &qos(),
-                "test",
-            )
-            .unwrap()
-        })
-        .collect();
+    let pubs: Vec<RawPublisher> = ts.iter().map(|t| publisher(&dom, t)).collect();
     let rec = Command::new(AXON)
         .args(["bag", "record", "-a", "--compression", compression, "-o"])
         .arg(&file)
@@ -600,19 +588,7 @@ fn a_topic_list_records_only_those_topics_and_duration_ends_the_recording() {
     let mut w = World::new("list");
     let (name, dom) = w.domain("list");
     let ts = topics();
-    let pubs: Vec<RawPublisher> = ts[..2]
-        .iter()
-        .map(|t| {
-            RawPublisher::create(
-                &dom,
-                TopicName::new(t.name).unwrap(),
-                &t.desc,
-                &qos(),
-                "test",
-            )
-            .unwrap()
-        })
-        .collect();
+    let pubs: Vec<RawPublisher> = ts[..2].iter().map(|t| publisher(&dom, t)).collect();
     let file = w.dir.join("list.mcap");
     // /later does not exist yet: the recorder waits for it.
     let rec = Command::new(AXON)

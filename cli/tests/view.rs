@@ -693,3 +693,340 @@ fn write_timeout_must_be_positive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--write-timeout 0"), "{err}");
 }
+
+/// A throwaway CA and a server certificate for 127.0.0.1 it signed (rcgen,
+/// not the server's rustls), as PEM files in a directory of their own.
+struct Pki {
+    dir: PathBuf,
+    /// The CA's certificate: what a client trusts.
+    ca: PathBuf,
+    /// The server's chain: its certificate, then the CA's.
+    cert: PathBuf,
+    key: PathBuf,
+    /// The key of another certificate.
+    other_key: PathBuf,
+}
+
+impl Pki {
+    fn new(tag: &str) -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let dir = std::env::temp_dir().join(format!("axon-view-tls-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "axon view test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::CrlSign,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "axon view test server");
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let other = KeyPair::generate().unwrap();
+        let write = |name: &str, text: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("chain.pem", format!("{}{}", cert.pem(), ca_cert.pem())),
+            key: write("key.pem", key.serialize_pem()),
+            other_key: write("other-key.pem", other.serialize_pem()),
+            dir,
+        }
+    }
+
+    fn tls_args(&self) -> Vec<String> {
+        vec![
+            "--tls".into(),
+            "--cert".into(),
+            self.cert.display().to_string(),
+            "--key".into(),
+            self.key.display().to_string(),
+        ]
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Python client trusting `ca` (None: the system's trust store only).
+fn tls_client(args: &[&str], ca: Option<&Path>) -> Proc {
+    let mut cmd = Command::new(python());
+    cmd.arg(script()).args(args);
+    match ca {
+        Some(ca) => cmd.env("AXON_VIEW_CA", ca),
+        None => cmd.env_remove("AXON_VIEW_CA"),
+    };
+    Proc::start(&mut cmd, false)
+}
+
+#[test]
+fn tls_client_trusting_the_ca_decodes_scans_and_plaintext_or_untrusted_clients_are_refused() {
+    let dom = Dom::new("tls");
+    let pki = Pki::new("main");
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let pubs: JoinHandle<()> = {
+        let (d, stop, published) = (dom.0.clone(), stop.clone(), published.clone());
+        thread::spawn(move || {
+            let (p, desc) = publisher::<LaserScan>(&d, "/scan", &Qos::default());
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                assert!(send(&p, &desc, &scan(n)));
+                n += 1;
+                published.store(n, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let args = pki.tls_args();
+    let (mut server, url) = view(&dom, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let plain_url = url.replacen("wss://", "ws://", 1);
+
+    // A client that trusts the CA: advertisements, and /scan decoded by
+    // mcap-ros2-support from the CDR the bridge sent over TLS.
+    let mut py = tls_client(&["scans", &url, "3"], Some(&pki.ca));
+    let r: Value = serde_json::from_str(&py.expect("RESULT")).unwrap();
+    assert!(py.finish(), "{}", py.stderr.lock().unwrap());
+    assert_eq!(r["channels"], json!(["/scan"]), "{r}");
+    assert_eq!(r["schema"], "sensor_msgs/msg/LaserScan");
+    assert!(
+        r["tls"].as_str().is_some_and(|v| v.starts_with("TLSv1.")),
+        "{r}"
+    );
+    let scans = r["scans"].as_array().unwrap();
+    assert!(scans.len() >= 3, "{r}");
+    for s in scans {
+        let n = s["n"].as_u64().unwrap();
+        assert_eq!(s["frame_id"], "base_link");
+        let want: Vec<f64> = (0..5).map(|k| (k as f32 * 0.5 + n as f32) as f64).collect();
+        assert_eq!(s["ranges"], json!(want), "{s}");
+    }
+
+    // A TLS watcher stays connected while bad clients come and go.
+    let watcher = tls_client(&["watch", &url, "/scan"], Some(&pki.ca));
+    watcher.expect("MSG");
+    // Not trusting the CA: the client refuses the certificate.
+    let mut untrusted = tls_client(&["refused", &url], None);
+    let why = untrusted.expect("REFUSED");
+    assert!(untrusted.finish(), "{}", untrusted.stderr.lock().unwrap());
+    assert!(why.contains("CERTIFICATE_VERIFY_FAILED"), "{why}");
+    // A plaintext WebSocket client on the TLS port: no handshake.
+    let mut plain = tls_client(&["refused", &plain_url], Some(&pki.ca));
+    let why = plain.expect("REFUSED");
+    assert!(plain.finish(), "{}", plain.stderr.lock().unwrap());
+    assert!(!why.contains("succeeded"), "{why}");
+    // Garbage instead of a ClientHello: dropped.
+    for kind in ["record", "noise"] {
+        let mut g = tls_client(&["garbage", &plain_url, kind], None);
+        let dropped: Value = serde_json::from_str(&g.expect("DROPPED")).unwrap();
+        assert!(g.finish(), "{kind}: {}", g.stderr.lock().unwrap());
+        // At most a TLS alert came back, never a WebSocket or HTTP byte.
+        assert!(dropped["bytes"].as_u64().unwrap() <= 7, "{kind}: {dropped}");
+    }
+    // The watcher still gets current scans.
+    let target = published.load(Ordering::Relaxed);
+    let deadline = Instant::now() + WAIT;
+    while watcher.expect("MSG").parse::<u64>().unwrap() < target {
+        assert!(Instant::now() < deadline, "the TLS watcher fell behind");
+    }
+    let log = server.stderr.lock().unwrap().clone();
+    // The untrusting client, the plaintext one and the two garbage ones.
+    assert!(log.matches("TLS handshake failed").count() >= 3, "{log}");
+    assert!(!log.contains("handshake timed out"), "{log}");
+    drop(watcher);
+    stop.store(true, Ordering::Relaxed);
+    pubs.join().unwrap();
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}
+
+/// `axon view ARGS`, which must exit (killed after `WAIT`): (code, stderr).
+fn view_exits(dom: &Dom, args: &[&str]) -> (Option<i32>, String) {
+    let mut p = Proc::start(
+        Command::new(AXON)
+            .args(["view", "--port", "0", "--domain", &dom.1])
+            .args(args)
+            .env_remove("AXON_SHM_DIR"),
+        true,
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "axon view {args:?} did not exit: {}",
+            p.stderr.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    // Let the reader thread take the last lines.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.lines.recv_timeout(Duration::from_millis(50)).is_ok() && Instant::now() < deadline {}
+    let err = p.stderr.lock().unwrap().clone();
+    (status.code(), err)
+}
+
+#[test]
+fn tls_bad_arguments_and_files_give_one_line_naming_the_file_and_exit_2() {
+    let dom = Dom::new("tlsargs");
+    let pki = Pki::new("args");
+    let file = |name: &str, bytes: &[u8]| {
+        let p = pki.dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let (cert, key) = (
+        pki.cert.display().to_string(),
+        pki.key.display().to_string(),
+    );
+    let other_key = pki.other_key.display().to_string();
+    let big = file("big.pem", &vec![b'A'; (1 << 20) + 1]);
+    let text = file("text.pem", b"hello, this is no certificate\n");
+    let bad_b64 = file(
+        "bad-b64.pem",
+        b"-----BEGIN CERTIFICATE-----\n!!!!not base64!!!!\n-----END CERTIFICATE-----\n",
+    );
+    let no_end = file("no-end.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n");
+    let not_der = file(
+        "not-der.pem",
+        b"-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n",
+    );
+    let not_key = file(
+        "not-key.pem",
+        b"-----BEGIN PRIVATE KEY-----\nAAECAwQFBgcICQ==\n-----END PRIVATE KEY-----\n",
+    );
+    let fifo = pki.dir.join("fifo.pem");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let fifo = fifo.display().to_string();
+    let dir = pki.dir.display().to_string();
+    let missing = pki.dir.join("missing.pem").display().to_string();
+    // (arguments, what the line must name, what it must say)
+    let cases: Vec<(Vec<&str>, Vec<&str>, &str)> = vec![
+        (vec!["--tls"], vec!["--cert", "--key"], "needs"),
+        (vec!["--tls", "--cert", &cert], vec!["--key"], "needs"),
+        (vec!["--tls", "--key", &key], vec!["--cert"], "needs"),
+        (
+            vec!["--cert", &cert, "--key", &key],
+            vec!["--tls"],
+            "go with",
+        ),
+        (
+            vec!["--tls", "--cert", &missing, "--key", &key],
+            vec![&missing],
+            "No such file",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", &missing],
+            vec![&missing],
+            "No such file",
+        ),
+        (
+            vec!["--tls", "--cert", "/dev/zero", "--key", &key],
+            vec!["/dev/zero"],
+            "character device",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", "/dev/zero"],
+            vec!["/dev/zero"],
+            "character device",
+        ),
+        (
+            vec!["--tls", "--cert", &fifo, "--key", &key],
+            vec![&fifo],
+            "a FIFO",
+        ),
+        (
+            vec!["--tls", "--cert", &dir, "--key", &key],
+            vec![&dir],
+            "a directory",
+        ),
+        (
+            vec!["--tls", "--cert", &big, "--key", &key],
+            vec![&big],
+            "larger than 1048576",
+        ),
+        (
+            vec!["--tls", "--cert", &text, "--key", &key],
+            vec![&text],
+            "no CERTIFICATE section",
+        ),
+        (
+            vec!["--tls", "--cert", &bad_b64, "--key", &key],
+            vec![&bad_b64],
+            "not PEM",
+        ),
+        (
+            vec!["--tls", "--cert", &no_end, "--key", &key],
+            vec![&no_end],
+            "not PEM",
+        ),
+        (
+            vec!["--tls", "--cert", &not_der, "--key", &key],
+            vec![&not_der],
+            "does not parse",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", &cert],
+            vec![&cert],
+            "no PRIVATE KEY",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", &text],
+            vec![&text],
+            "no PRIVATE KEY",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", &not_key],
+            vec![&not_key],
+            "not usable",
+        ),
+        (
+            vec!["--tls", "--cert", &cert, "--key", &other_key],
+            vec![&cert, &other_key],
+            "does not belong to the certificate",
+        ),
+    ];
+    for (args, names, says) in &cases {
+        let (code, err) = view_exits(&dom, args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+        assert!(lines[0].starts_with("axon: "), "{args:?}: {err}");
+        for n in names {
+            assert!(lines[0].contains(n), "{args:?}: does not name {n}: {err}");
+        }
+        assert!(
+            lines[0].contains(says),
+            "{args:?}: does not say {says:?}: {err}"
+        );
+        assert!(!err.contains("listening"), "{args:?}: {err}");
+    }
+    // The good pair serves.
+    let (mut server, url) = view(&dom, &["--tls", "--cert", &cert, "--key", &key]);
+    assert!(url.starts_with("wss://"), "{url}");
+    server.terminate();
+    assert!(server.finish(), "{}", server.stderr.lock().unwrap());
+}

@@ -20,6 +20,15 @@ Modes (argv[1]):
   crowd URL N     open N raw connections without a handshake, print "HELD",
                   wait for a line; then report how one more connection and one
                   more WebSocket client fare: "CROWD <json>".
+  scans URL N     decode N /scan messages in full, print "RESULT <json>"
+                  (channels, schema, TLS version, frame ids, stamps, ranges).
+  refused URL     a WebSocket handshake that must fail: print "REFUSED <why>"
+                  (a ws:// client on a wss:// port, an untrusted certificate).
+  garbage URL KIND  send bytes that are not a TLS handshake (KIND record: a
+                  handshake record with a garbage body; noise: no TLS at all),
+                  print "DROPPED <json>" once the server closed the socket.
+For a wss:// URL the certificate is checked against the CA file named by
+AXON_VIEW_CA (unset: the system's trust store only).
   tf URL          the demo robot: subscribe to /tf, /tf_static, /scan, /odom,
                   /obstacle and /camera/image, decode them, print
                   "RESULT <json>" with the frames and transforms seen.
@@ -31,6 +40,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -41,6 +51,15 @@ from websockets.exceptions import ConnectionClosed
 
 PROTO = "foxglove.websocket.v1"
 WAIT = 30.0
+
+
+def tls(url):
+    """connect() arguments for a wss:// URL: trust AXON_VIEW_CA only."""
+    if not url.startswith("wss://"):
+        return {}
+    ca = os.environ.get("AXON_VIEW_CA")
+    ctx = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    return {"ssl": ctx}
 
 
 def say(*parts):
@@ -116,7 +135,7 @@ async def step(name):
 
 async def main(url):
     result = {}
-    async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20, **tls(url)) as ws:
         assert ws.subprotocol == PROTO, ws.subprotocol
         s = Session(ws)
         want = ["/scan", "/camera/image", "/imu"]
@@ -203,7 +222,7 @@ async def main(url):
 
 
 async def watch(url, topic, pause):
-    async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20, **tls(url)) as ws:
         s = Session(ws)
         await s.pump(lambda: s.channel(topic), topic)
         say("CHANNELS", json.dumps(sorted(c["topic"] for c in s.channels.values())))
@@ -219,6 +238,60 @@ async def watch(url, topic, pause):
                 continue
             m = dec(bytes(frame[13:]))
             say("MSG", m.header.stamp.nanosec)
+
+
+async def scans(url, n):
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20, **tls(url)) as ws:
+        ssl_object = ws.transport.get_extra_info("ssl_object")
+        s = Session(ws)
+        await s.pump(lambda: s.server_info and s.channel("/scan"), "/scan advertised")
+        ch = s.channel("/scan")
+        await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
+            {"id": 5, "channelId": ch["id"]}]}))
+        await s.pump(lambda: sum(1 for m in s.messages if m[0] == 5) >= n, f"{n} scans")
+        dec = decoder(ch)
+        out = {"channels": sorted(c["topic"] for c in s.channels.values()),
+               "schema": ch["schemaName"],
+               "tls": ssl_object.version() if ssl_object else None, "scans": []}
+        for sub, _, payload in s.messages:
+            if sub == 5:
+                m = dec(payload)
+                out["scans"].append({"frame_id": m.header.frame_id, "n": m.header.stamp.nanosec,
+                                     "ranges": list(m.ranges)})
+    say("RESULT", json.dumps(out))
+
+
+async def refused(url):
+    try:
+        async with connect(url, subprotocols=[PROTO], open_timeout=WAIT, **tls(url)):
+            pass
+    except Exception as e:  # what a refused handshake raises varies: say it
+        say("REFUSED", f"{type(e).__name__}: {e}")
+        return
+    raise SystemExit("the handshake succeeded")
+
+
+def garbage(url, kind):
+    host, port = url.split("://")[1].rstrip("/").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=WAIT)
+    if kind == "record":
+        # A TLS handshake record (type 22, version 3.1) whose body is no ClientHello.
+        body = b"\x01\x00\x00\x0c" + b"\xff" * 12
+        sock.sendall(b"\x16\x03\x01" + struct.pack(">H", len(body)) + body)
+    else:
+        sock.sendall(bytes(range(200, 256)) * 4)
+    got = 0
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                break
+            got += len(b)
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise SystemExit("the server kept the connection open")
+    say("DROPPED", json.dumps({"bytes": got}))
 
 
 def raw_connect(url, rcvbuf=None):
@@ -306,7 +379,7 @@ async def malformed(url, kind):
         # Valid JSON, a known op, over the 1 MiB limit for text frames.
         "big": json.dumps({"op": "unsubscribe", "subscriptionIds": [1] * 400000}),
     }
-    async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20, **tls(url)) as ws:
         await ws.send(frames[kind])
         deadline = time.monotonic() + WAIT
         try:
@@ -349,7 +422,7 @@ def crowd(url, n):
 
 async def tf(url):
     want = ["/tf", "/tf_static", "/scan", "/odom", "/obstacle", "/camera/image"]
-    async with connect(url, subprotocols=[PROTO], max_size=64 << 20) as ws:
+    async with connect(url, subprotocols=[PROTO], max_size=64 << 20, **tls(url)) as ws:
         s = Session(ws)
         await s.pump(lambda: all(s.channel(t) for t in want), "the demo topics")
         chans = {i: s.channel(t) for i, t in enumerate(want)}
@@ -397,6 +470,12 @@ if __name__ == "__main__":
         asyncio.run(malformed(url, sys.argv[3]))
     elif mode == "crowd":
         crowd(url, int(sys.argv[3]))
+    elif mode == "scans":
+        asyncio.run(scans(url, int(sys.argv[3])))
+    elif mode == "refused":
+        asyncio.run(refused(url))
+    elif mode == "garbage":
+        garbage(url, sys.argv[3])
     elif mode == "tf":
         asyncio.run(tf(url))
     else:

@@ -1487,71 +1487,13 @@ impl Loader {
         }
         self.topics += declared;
 
-        let topics = |map: &SpannedMap<String>, what: &str| -> Result<Vec<Topic>, LoadError> {
-            let mut out: Vec<Topic> = Vec::new();
-            let mut seen: HashMap<String, &str> = HashMap::new();
-            for (t, ty) in map {
-                if !valid_topic(t.get_ref()) {
-                    return Err(invalid(
-                        src,
-                        t.span(),
-                        format!("`{}` is not a topic name", t.get_ref()),
-                    ));
-                }
-                let resolved = resolve(t.get_ref());
-                if let Some(first) = seen.get(&resolved) {
-                    return Err(LoadError::RemapCollision {
-                        at: src.location(t.span()),
-                        message: format!(
-                            "{what} `{first}` and `{}` of node `{name}` both resolve to `{resolved}`",
-                            t.get_ref()
-                        ),
-                    });
-                }
-                seen.insert(resolved.clone(), t.get_ref());
-                out.push(Topic {
-                    name: resolved,
-                    ty: ty.get_ref().trim().to_owned(),
-                    at: src.location(t.span()),
-                });
-            }
-            Ok(out)
-        };
-        let publishes = topics(&n.publishes, "publications")?;
-        let subscribes = topics(&n.subscribes, "subscriptions")?;
-        // Service names resolve like topic names (the node API does so).
-        let services = |list: &[Spanned<String>], what: &str| -> Result<Vec<Topic>, LoadError> {
-            let mut out: Vec<Topic> = Vec::new();
-            let mut seen: HashMap<String, &str> = HashMap::new();
-            for t in list {
-                if !valid_topic(t.get_ref()) {
-                    return Err(invalid(
-                        src,
-                        t.span(),
-                        format!("`{}` is not a service name", t.get_ref()),
-                    ));
-                }
-                let resolved = resolve(t.get_ref());
-                if let Some(first) = seen.get(&resolved) {
-                    return Err(LoadError::RemapCollision {
-                        at: src.location(t.span()),
-                        message: format!(
-                            "{what} `{first}` and `{}` of node `{name}` both resolve to `{resolved}`",
-                            t.get_ref()
-                        ),
-                    });
-                }
-                seen.insert(resolved.clone(), t.get_ref());
-                out.push(Topic {
-                    name: resolved,
-                    ty: String::new(),
-                    at: src.location(t.span()),
-                });
-            }
-            Ok(out)
-        };
-        let serves = services(&n.serves, "served services")?;
-        let calls = services(&n.calls, "called services")?;
+        // Service names resolve like topic names (the node API does so);
+        // services carry no type.
+        let declare = |noun, what, items| resolve_declared(src, &name, &resolve, noun, what, items);
+        let publishes = declare("topic", "publications", typed(&n.publishes))?;
+        let subscribes = declare("topic", "subscriptions", typed(&n.subscribes))?;
+        let serves = declare("service", "served services", untyped(&n.serves))?;
+        let calls = declare("service", "called services", untyped(&n.calls))?;
 
         let params = match &n.params {
             Some(p) => {
@@ -1709,6 +1651,60 @@ impl Loader {
 
 /// A declared number: an integer, or a string that is one after
 /// substitution (`"${depth}"`), from 1 to `hi`.
+/// A node's declared names (`publishes`, `subscribes`, `serves` or
+/// `calls`: `noun` is `topic` or `service`, `what` names the list in
+/// messages), each checked and resolved (remap, then namespace); two that
+/// resolve to one name are refused.
+fn resolve_declared<'a>(
+    src: &SourceFile,
+    node: &str,
+    resolve: &dyn Fn(&str) -> String,
+    noun: &str,
+    what: &str,
+    items: Vec<(&'a Spanned<String>, &'a str)>,
+) -> Result<Vec<Topic>, LoadError> {
+    let mut out: Vec<Topic> = Vec::new();
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (t, ty) in items {
+        if !valid_topic(t.get_ref()) {
+            return Err(invalid(
+                src,
+                t.span(),
+                format!("`{}` is not a {noun} name", t.get_ref()),
+            ));
+        }
+        let resolved = resolve(t.get_ref());
+        if let Some(first) = seen.get(&resolved) {
+            return Err(LoadError::RemapCollision {
+                at: src.location(t.span()),
+                message: format!(
+                    "{what} `{first}` and `{}` of node `{node}` both resolve to `{resolved}`",
+                    t.get_ref()
+                ),
+            });
+        }
+        seen.insert(resolved.clone(), t.get_ref());
+        out.push(Topic {
+            name: resolved,
+            ty: ty.trim().to_owned(),
+            at: src.location(t.span()),
+        });
+    }
+    Ok(out)
+}
+
+/// `publishes` / `subscribes` entries (topic = type) for [`resolve_declared`].
+fn typed(map: &SpannedMap<String>) -> Vec<(&Spanned<String>, &str)> {
+    map.iter()
+        .map(|(t, ty)| (t, ty.get_ref().as_str()))
+        .collect()
+}
+
+/// `serves` / `calls` entries (names, no type) for [`resolve_declared`].
+fn untyped(list: &[Spanned<String>]) -> Vec<(&Spanned<String>, &str)> {
+    list.iter().map(|t| (t, "")).collect()
+}
+
 fn declared_number(
     src: &SourceFile,
     v: &Spanned<toml::Value>,
@@ -2021,98 +2017,168 @@ fn order(nodes: Vec<Collected>) -> Result<Vec<ProcessSpec>, LoadError> {
         .collect())
 }
 
-/// Every declared subscription has a declared publisher (or is external),
-/// and declared types agree; every declared call has a declared server (or
-/// is external), and no service has two.
+/// Every declared subscription has a declared publisher (or is external or
+/// imported by a link), and declared types agree; every declared call has a
+/// declared server (or is external), and no service has two.
 fn check_wiring(
     processes: &[ProcessSpec],
     external: &[(String, Location)],
     imports: &[axon::link::Pattern],
 ) -> Result<(), LoadError> {
     let external: HashSet<&str> = external.iter().map(|(e, _)| e.as_str()).collect();
-    let mut publishers: HashMap<&str, (&Topic, &str)> = HashMap::new();
-    let nodes = processes
+    let nodes: Vec<(&str, &NodeSpec)> = processes
         .iter()
-        .filter_map(|p| p.kind.as_node().map(|n| (p.name.as_str(), n)));
-    for (name, n) in nodes.clone() {
-        for t in &n.publishes {
-            if let Some((first, first_node)) = publishers.get(t.name.as_str()) {
-                if !first.ty.is_empty() && !t.ty.is_empty() && first.ty != t.ty {
-                    return Err(LoadError::Wiring {
-                        at: t.at.clone(),
-                        message: format!(
-                            "`{}` is published as `{}` by `{name}` but as `{}` by `{first_node}` ({})",
-                            t.name, t.ty, first.ty, first.at
-                        ),
-                    });
-                }
-                if !first.ty.is_empty() {
-                    continue;
-                }
-            }
-            publishers.insert(&t.name, (t, name));
-        }
-    }
-    // One server per service name (axon refuses a second at run time).
-    let mut servers: HashMap<&str, (&Topic, &str)> = HashMap::new();
-    for (name, n) in nodes.clone() {
-        for t in &n.serves {
-            if let Some((first, first_node)) = servers.get(t.name.as_str()) {
-                return Err(LoadError::Wiring {
-                    at: t.at.clone(),
-                    message: format!(
-                        "`{name}` serves `{}` but `{first_node}` serves it already ({}): a service has one server",
-                        t.name, first.at
-                    ),
-                });
-            }
-            servers.insert(&t.name, (t, name));
-        }
-    }
-    for (name, n) in nodes.clone() {
-        for t in &n.calls {
-            if !servers.contains_key(t.name.as_str()) && !external.contains(t.name.as_str()) {
-                return Err(LoadError::Wiring {
-                    at: t.at.clone(),
-                    message: format!(
-                        "`{name}` calls `{}` but no node serves it \
-                         (list it in `[launch] external` if it is served from outside)",
-                        t.name
-                    ),
-                });
-            }
-        }
-    }
-    for (name, n) in nodes {
-        for t in &n.subscribes {
-            match publishers.get(t.name.as_str()) {
-                Some((p, pnode)) => {
-                    if !p.ty.is_empty() && !t.ty.is_empty() && p.ty != t.ty {
-                        return Err(LoadError::Wiring {
-                            at: t.at.clone(),
-                            message: format!(
-                                "`{name}` subscribes to `{}` as `{}` but `{pnode}` publishes `{}` ({})",
-                                t.name, t.ty, p.ty, p.at
+        .filter_map(|p| p.kind.as_node().map(|n| (p.name.as_str(), n)))
+        .collect();
+    let publishers = TOPICS.producers(&nodes)?;
+    let servers = SERVICES.producers(&nodes)?;
+    SERVICES.consumers(&nodes, &servers, |s| external.contains(s))?;
+    TOPICS.consumers(&nodes, &publishers, |t| {
+        external.contains(t) || axon::link::any_match(imports, t)
+    })
+}
+
+/// A producer/consumer pair of node declarations and its wording in
+/// messages: [`TOPICS`] or [`SERVICES`].
+struct Pair {
+    produced: fn(&NodeSpec) -> &[Topic],
+    consumed: fn(&NodeSpec) -> &[Topic],
+    /// Verb: "`node` publishes `/t`".
+    produces: &'static str,
+    /// Participle: "`/t` is published as ...".
+    produced_as: &'static str,
+    /// Verb: "`node` subscribes to `/t`".
+    consumes: &'static str,
+    /// `Some(why)`: a second producer of a name is refused; `None`: producers
+    /// may share a name when their declared types agree.
+    one_producer: Option<&'static str>,
+    /// How a consumed name may come from outside the launch.
+    outside: &'static str,
+}
+
+/// `publishes` and `subscribes`.
+const TOPICS: Pair = Pair {
+    produced: |n| &n.publishes,
+    consumed: |n| &n.subscribes,
+    produces: "publishes",
+    produced_as: "published",
+    consumes: "subscribes to",
+    one_producer: None,
+    outside:
+        "list it in `[launch] external`, or import it with a `[[link]]`, if it comes from outside",
+};
+
+/// `serves` and `calls` (services carry no type).
+const SERVICES: Pair = Pair {
+    produced: |n| &n.serves,
+    consumed: |n| &n.calls,
+    produces: "serves",
+    produced_as: "served",
+    consumes: "calls",
+    // axon refuses a second server at run time.
+    one_producer: Some("a service has one server"),
+    outside: "list it in `[launch] external` if it is served from outside",
+};
+
+/// Name -> its producer (the first with a declared type, else the last)
+/// and that producer's node.
+type Producers<'a> = HashMap<&'a str, (&'a Topic, &'a str)>;
+
+impl Pair {
+    /// Every produced name with its producer; refuses a second producer
+    /// ([`Pair::one_producer`]) or one declaring another type, naming both
+    /// places.
+    fn producers<'a>(&self, nodes: &[(&'a str, &'a NodeSpec)]) -> Result<Producers<'a>, LoadError> {
+        let Pair {
+            produces,
+            produced_as,
+            ..
+        } = self;
+        let mut producers = Producers::new();
+        for &(name, n) in nodes {
+            for t in (self.produced)(n) {
+                if let Some((first, first_node)) = producers.get(t.name.as_str()) {
+                    if let Some(why) = self.one_producer {
+                        return Err(wiring(
+                            t,
+                            format!(
+                                "`{name}` {produces} `{}` but `{first_node}` {produces} it already ({}): {why}",
+                                t.name, first.at
                             ),
-                        });
+                        ));
+                    }
+                    if clash(first, t) {
+                        return Err(wiring(
+                            t,
+                            format!(
+                                "`{}` is {produced_as} as `{}` by `{name}` but as `{}` by `{first_node}` ({})",
+                                t.name, t.ty, first.ty, first.at
+                            ),
+                        ));
+                    }
+                    if !first.ty.is_empty() {
+                        continue;
                     }
                 }
-                None if external.contains(t.name.as_str()) => {}
-                None if axon::link::any_match(imports, &t.name) => {}
-                None => {
-                    return Err(LoadError::Wiring {
-                        at: t.at.clone(),
-                        message: format!(
-                            "`{name}` subscribes to `{}` but no node publishes it \
-                             (list it in `[launch] external`, or import it with a `[[link]]`, if it comes from outside)",
-                            t.name
-                        ),
-                    })
+                producers.insert(&t.name, (t, name));
+            }
+        }
+        Ok(producers)
+    }
+
+    /// Each consumed name is produced, with an agreeing declared type, or
+    /// `from_outside` says it comes from outside the launch.
+    fn consumers(
+        &self,
+        nodes: &[(&str, &NodeSpec)],
+        producers: &Producers,
+        from_outside: impl Fn(&str) -> bool,
+    ) -> Result<(), LoadError> {
+        let Pair {
+            produces, consumes, ..
+        } = self;
+        for &(name, n) in nodes {
+            for t in (self.consumed)(n) {
+                match producers.get(t.name.as_str()) {
+                    Some((p, pnode)) => {
+                        if clash(p, t) {
+                            return Err(wiring(
+                                t,
+                                format!(
+                                    "`{name}` {consumes} `{}` as `{}` but `{pnode}` {produces} `{}` ({})",
+                                    t.name, t.ty, p.ty, p.at
+                                ),
+                            ));
+                        }
+                    }
+                    None if from_outside(&t.name) => {}
+                    None => {
+                        return Err(wiring(
+                            t,
+                            format!(
+                                "`{name}` {consumes} `{}` but no node {produces} it ({})",
+                                t.name, self.outside
+                            ),
+                        ))
+                    }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Both declare a type, and not the same one.
+fn clash(a: &Topic, b: &Topic) -> bool {
+    !a.ty.is_empty() && !b.ty.is_empty() && a.ty != b.ty
+}
+
+/// A wiring error at `t`'s declaration.
+fn wiring(t: &Topic, message: String) -> LoadError {
+    LoadError::Wiring {
+        at: t.at.clone(),
+        message,
+    }
 }
 
 #[cfg(test)]

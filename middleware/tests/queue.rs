@@ -88,7 +88,12 @@ fn child_entry() {
             let n = node(args[1], "producer");
             let mut b = n.queue_producer::<Job>(args[2]).max_deliveries(10);
             if let Some(p) = args.get(5) {
-                b = b.durable(p).sync(true);
+                b = b.durable(p);
+                b = if args.get(6) == Some(&"unless-acked") {
+                    b.sync_unless_acked(true)
+                } else {
+                    b.sync(true)
+                };
             }
             let p = b.create().unwrap();
             let first: u64 = args[3].parse().unwrap();
@@ -1097,10 +1102,33 @@ fn torn_copy(from: &Path, to: &Path) {
 
 #[test]
 fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
-    let domain = format!("qpowercut{}", std::process::id());
+    copied_mid_stream("qpowercut", 1, "sync");
+}
+
+/// Group commit: three producer processes send with `sync(true)` at once
+/// (their sends share write-backs) while the file is copied: every job
+/// whose send returned before a copy is in it (or was delivered), and the
+/// sends did share syncs (fewer write-backs than sends).
+#[test]
+fn group_commit_of_three_producer_processes_keeps_every_returned_send_in_each_copy() {
+    copied_mid_stream("qgroupcommit", 3, "sync");
+}
+
+/// `sync_unless_acked`: a send returns once its job is on disk or acked;
+/// every job whose send returned is still in each copy or was delivered.
+#[test]
+fn sync_unless_acked_sends_are_each_in_the_copy_or_delivered() {
+    copied_mid_stream("qunlessacked", 3, "unless-acked");
+}
+
+/// `producers` processes (ids `k * 1_000_000 ..`) send to a durable
+/// `sync(true)` queue; six torn copies of its file are taken at random
+/// moments and each is reopened at a new path and drained.
+fn copied_mid_stream(tag: &str, producers: u64, mode: &str) {
+    let domain = format!("{tag}{}", std::process::id());
     remove_queues(&domain);
     let _cleanup = Cleanup(domain.clone());
-    let dir = std::env::temp_dir().join(format!("axon-queue-powercut-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("axon-queue-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     struct RemoveDir(PathBuf);
@@ -1113,7 +1141,12 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
     let file = dir.join("jobs.queue");
     let fp = file.to_str().unwrap();
     let q = "/jobs";
-    let (mut prod, prx) = spawn(&["producer", &domain, q, "0", "1000000", fp]);
+    let mut prods: Vec<(Child, Receiver<String>)> = (0..producers)
+        .map(|k| {
+            let first = (k * 1_000_000).to_string();
+            spawn(&["producer", &domain, q, &first, "1000000", fp, mode])
+        })
+        .collect();
     // The worker starts after the first copy (which must then hold every
     // job sent before it).
     let mut worker: Option<(Child, Receiver<String>)> = None;
@@ -1146,9 +1179,11 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
                 }
             }
         }
-        while let Ok(l) = prx.try_recv() {
-            if let Some(id) = l.find("SENT ").map(|at| &l[at + 5..]) {
-                sent.insert(id.parse::<u64>().unwrap());
+        for (_, prx) in &prods {
+            while let Ok(l) = prx.try_recv() {
+                if let Some(id) = l.find("SENT ").map(|at| &l[at + 5..]) {
+                    sent.insert(id.parse::<u64>().unwrap());
+                }
             }
         }
         let sent_before = sent.clone();
@@ -1229,11 +1264,29 @@ fn durable_queue_copied_mid_stream_reopens_with_every_returned_send() {
         );
         std::fs::remove_file(&copy_path).unwrap();
     }
-    kill(&mut prod);
+    let live = inspect(&file).unwrap();
+    for (p, _) in &mut prods {
+        kill(p);
+    }
     if let Some((mut work, _)) = worker {
         kill(&mut work);
     }
     assert!(checked > 0, "nothing was sent before the copies");
+    eprintln!(
+        "{producers} producers: {} sends, {} write-backs",
+        live.sent, live.syncs
+    );
+    assert!(live.syncs <= live.sent, "{live:?}");
+    if mode == "sync" {
+        // Before the worker starts every send needs a write-back.
+        assert!(live.syncs > 0, "{live:?}");
+    }
+    if producers > 1 {
+        assert!(
+            live.syncs < live.sent,
+            "concurrent sends never shared a write-back: {live:?}"
+        );
+    }
     eprintln!("{redelivered} flagged redeliveries across the copies");
 }
 

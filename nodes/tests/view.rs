@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axon_msgs::{Twist, Vector3};
+use axon_msgs::{LaserScan, Odometry, Twist, Vector3};
 use common::TestDomain;
 use serde_json::{json, Value};
 
@@ -193,4 +193,178 @@ fn foxglove_sees_one_frame_tree_tf_agrees_with_scan_odometry_camera_and_obstacle
     }
     assert!(matched >= 1, "no /tf stamp among the odometry's: {r}");
     assert!(moved, "the robot did not move: {r}");
+}
+
+/// Distance from `(x, y)` to the demo room's walls (the rectangle
+/// `±half_x` by `±half_y` around the odom origin).
+fn off_the_walls((x, y): (f64, f64)) -> f64 {
+    let room = axon_nodes::sim::Room::default();
+    let (dx, dy) = (x.abs() - room.half_x, y.abs() - room.half_y);
+    if dx <= 0.0 && dy <= 0.0 {
+        (-dx).min(-dy)
+    } else {
+        dx.max(0.0).hypot(dy.max(0.0))
+    }
+}
+
+/// The share of a scan's finite returns that lie on a wall (within `tol`)
+/// once each is placed in `odom` from the laser at pose `(x, y, yaw)` (the
+/// laser sits at base_link's origin, unrotated).
+fn on_the_walls(angles: &[(f64, f64)], (x, y, yaw): (f64, f64, f64), tol: f64) -> f64 {
+    let finite: Vec<_> = angles.iter().filter(|(_, r)| r.is_finite()).collect();
+    let on = finite
+        .iter()
+        .filter(|(a, r)| off_the_walls((x + r * (yaw + a).cos(), y + r * (yaw + a).sin())) < tol)
+        .count();
+    on as f64 / finite.len().max(1) as f64
+}
+
+fn yaw_of(o: &Odometry) -> f64 {
+    let q = o.pose.pose.orientation;
+    (2.0 * (q.w * q.z + q.x * q.y)).atan2(1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+}
+
+#[test]
+fn lidar_casts_from_the_odometry_pose_so_the_walls_stay_put_in_odom() {
+    const TOL: f64 = 0.05; // the lidar's noise is +-0.01 m
+    let domain = TestDomain::new("lidarpose");
+    let mut nodes = vec![
+        domain.spawn(
+            env!("CARGO_BIN_EXE_demo-base"),
+            "base",
+            json!({ "rate": 50.0, "cmd_timeout": 1.0 }),
+        ),
+        domain.spawn(
+            env!("CARGO_BIN_EXE_demo-lidar"),
+            "lidar",
+            json!({ "rate": 20.0, "beams": 90 }),
+        ),
+    ];
+    // Join the topics the nodes made (with their QoS).
+    nodes[0].wait_output(WATCHDOG, |out| out.iter().any(|l| l.starts_with("base: ")));
+    nodes[1].wait_output(WATCHDOG, |out| out.iter().any(|l| l.starts_with("lidar: ")));
+    let node = domain.node("driver");
+    let cmd = node
+        .publisher::<Twist>("/cmd_vel")
+        .create()
+        .expect("cmd_vel");
+    let odom = node.subscriber::<Odometry>("/odom").create().expect("odom");
+    let scans = node
+        .subscriber::<LaserScan>("/scan")
+        .max_len(90)
+        .create()
+        .expect("scan");
+    // A circle of radius 0.75 m around (0, 0.75): it stays in the room.
+    let twist = Twist {
+        linear: Vector3 {
+            x: 0.3,
+            ..Default::default()
+        },
+        angular: Vector3 {
+            z: 0.4,
+            ..Default::default()
+        },
+    };
+    // (stamp ns, x, y, yaw) of every odometry; (stamp ns, [(angle, range)]) of every scan.
+    let mut poses: Vec<(i64, f64, f64, f64)> = Vec::new();
+    let mut taken: Vec<(i64, Vec<(f64, f64)>)> = Vec::new();
+    let deadline = Instant::now() + WATCHDOG;
+    // Until 3.5 s of scans with the robot moving (x beyond 0.4 m).
+    let mut moving_since: Option<Instant> = None;
+    while moving_since.is_none_or(|t| t.elapsed() < Duration::from_millis(3500)) {
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: the robot did not drive"
+        );
+        cmd.publish(&twist).expect("publishing a Twist");
+        std::thread::sleep(Duration::from_millis(10));
+        while let Some(o) = odom.try_recv().expect("odom") {
+            poses.push((
+                o.header.stamp.as_nanos(),
+                o.pose.pose.position.x,
+                o.pose.pose.position.y,
+                yaw_of(&o),
+            ));
+        }
+        while let Some(s) = scans.try_recv().expect("scan") {
+            let (a0, inc) = (s.angle_min as f64, s.angle_increment as f64);
+            let beams = s
+                .ranges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (a0 + i as f64 * inc, *r as f64))
+                .collect();
+            let stamp = { s.header.stamp };
+            taken.push((stamp.as_nanos(), beams));
+        }
+        if moving_since.is_none() && poses.last().is_some_and(|p| p.1 > 0.4) {
+            moving_since = Some(Instant::now());
+        }
+    }
+    for n in &mut nodes {
+        let status = n.terminate(EXIT_WATCHDOG);
+        assert_eq!(status.code(), Some(0), "{}", n.output().join("\n"));
+    }
+
+    // Each scan against the pose the lidar cast it from: the newest odometry
+    // stamped before the scan (the lidar reads the newest, then stamps; one
+    // stamped meanwhile may not have been sent yet: the three newest are
+    // candidates). A scan around which this test missed odometry (its
+    // subscriber queue overran on a loaded machine: a gap over 30 ms at
+    // 50 Hz) is skipped.
+    let mut checked = 0;
+    let mut spread = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    let mut far_identity_fit = 1.0f64;
+    for (stamp, beams) in &taken {
+        let before: Vec<_> = poses.iter().filter(|p| p.0 <= *stamp).collect();
+        let Some(newest) = before.last() else {
+            continue;
+        };
+        if newest.1 < 0.2 {
+            continue; // still near the start
+        }
+        const GAP: i64 = 30_000_000;
+        let recent: Vec<i64> = before.iter().rev().take(3).map(|p| p.0).collect();
+        if stamp - recent[0] > GAP || recent.windows(2).any(|w| w[0] - w[1] > GAP) {
+            continue;
+        }
+        let best = before
+            .iter()
+            .rev()
+            .take(3)
+            .map(|p| on_the_walls(beams, (p.1, p.2, p.3), TOL))
+            .fold(0.0, f64::max);
+        // The moving obstacle hides a few beams; every other return is a wall.
+        assert!(
+            best >= 0.75,
+            "scan at {stamp}: only {:.0}% of its returns on the walls from pose {newest:?}",
+            best * 100.0
+        );
+        checked += 1;
+        spread = (
+            spread.0.min(newest.1),
+            spread.1.max(newest.1),
+            spread.2.min(newest.3),
+            spread.3.max(newest.3),
+        );
+        // A lidar that ignored the pose would cast from the origin, heading 0:
+        // then its returns placed from the origin would lie on the walls.
+        far_identity_fit = far_identity_fit.min(on_the_walls(beams, (0.0, 0.0, 0.0), TOL));
+    }
+    eprintln!(
+        "checked {checked} of {} scans; poses spread {spread:?}; identity fit {far_identity_fit}",
+        taken.len()
+    );
+    assert!(checked >= 20, "{checked} scans checked of {}", taken.len());
+    // The scans were taken from poses far apart (so the walls could not stay
+    // put by accident) ...
+    assert!(
+        spread.1 - spread.0 > 0.3 && spread.3 - spread.2 > 0.5,
+        "poses spread {spread:?}"
+    );
+    // ... and they are not what a lidar at the origin sees.
+    assert!(
+        far_identity_fit < 0.5,
+        "a scan fits the walls seen from the origin: {far_identity_fit}"
+    );
 }

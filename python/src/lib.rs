@@ -59,6 +59,7 @@ const SIGNAL_SLICE: Duration = Duration::from_millis(10);
 
 /// A message type: name, fingerprint, sizes and description.
 #[pyclass(frozen, module = "axon._axon")]
+#[derive(Clone)]
 struct MessageType {
     desc: TypeDesc,
 }

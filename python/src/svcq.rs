@@ -125,73 +125,42 @@ fn sliced<T: Send>(
     }
 }
 
-fn options(
-    max_clients: Option<u32>,
-    max_in_flight: Option<u32>,
-    max_request_len: Option<usize>,
-    max_response_len: Option<usize>,
-) -> RawServiceOptions {
-    RawServiceOptions {
-        max_clients,
-        max_in_flight,
-        max_request_len,
-        max_response_len,
-    }
+/// `_client` and `_service`: the same keywords (a [`RawServiceOptions`])
+/// make a `RawClient` or a `RawServer` and the class that holds it.
+macro_rules! service_end {
+    ($function:ident, $raw:ident, $class:ident) => {
+        #[pyfunction]
+        #[pyo3(signature = (node, name, req, resp, max_clients=None, max_in_flight=None, max_request_len=None, max_response_len=None))]
+        #[allow(clippy::too_many_arguments)]
+        fn $function(
+            node: PyRef<'_, PyNode>,
+            name: &str,
+            req: &MessageType,
+            resp: &MessageType,
+            max_clients: Option<u32>,
+            max_in_flight: Option<u32>,
+            max_request_len: Option<usize>,
+            max_response_len: Option<usize>,
+        ) -> PyResult<$class> {
+            let o = RawServiceOptions {
+                max_clients,
+                max_in_flight,
+                max_request_len,
+                max_response_len,
+            };
+            let raw = $raw::create(&node.node, name, &req.desc, &resp.desc, &o).map_err(axon_err)?;
+            Ok($class {
+                name: raw.name(),
+                raw: Arc::new(Mutex::new(raw)),
+                request_type: req.clone(),
+                response_type: resp.clone(),
+            })
+        }
+    };
 }
 
-#[pyfunction]
-#[pyo3(signature = (node, name, req, resp, max_clients=None, max_in_flight=None, max_request_len=None, max_response_len=None))]
-#[allow(clippy::too_many_arguments)]
-fn _client(
-    node: PyRef<'_, PyNode>,
-    name: &str,
-    req: &MessageType,
-    resp: &MessageType,
-    max_clients: Option<u32>,
-    max_in_flight: Option<u32>,
-    max_request_len: Option<usize>,
-    max_response_len: Option<usize>,
-) -> PyResult<PyClient> {
-    let o = options(
-        max_clients,
-        max_in_flight,
-        max_request_len,
-        max_response_len,
-    );
-    let raw = RawClient::create(&node.node, name, &req.desc, &resp.desc, &o).map_err(axon_err)?;
-    Ok(PyClient {
-        raw: Arc::new(Mutex::new(raw)),
-        req: req.desc.clone(),
-        resp: resp.desc.clone(),
-    })
-}
-
-#[pyfunction]
-#[pyo3(signature = (node, name, req, resp, max_clients=None, max_in_flight=None, max_request_len=None, max_response_len=None))]
-#[allow(clippy::too_many_arguments)]
-fn _service(
-    node: PyRef<'_, PyNode>,
-    name: &str,
-    req: &MessageType,
-    resp: &MessageType,
-    max_clients: Option<u32>,
-    max_in_flight: Option<u32>,
-    max_request_len: Option<usize>,
-    max_response_len: Option<usize>,
-) -> PyResult<PyServer> {
-    let o = options(
-        max_clients,
-        max_in_flight,
-        max_request_len,
-        max_response_len,
-    );
-    let raw = RawServer::create(&node.node, name, &req.desc, &resp.desc, &o).map_err(axon_err)?;
-    Ok(PyServer {
-        raw: Arc::new(Mutex::new(raw)),
-        req: req.desc.clone(),
-        resp: resp.desc.clone(),
-    })
-}
+service_end!(_client, RawClient, PyClient);
+service_end!(_service, RawServer, PyServer);
 
 #[pyfunction]
 #[pyo3(signature = (node, name, ty, capacity=None, max_deliveries=None, max_len=None))]
@@ -215,8 +184,9 @@ fn _queue_producer(
     }
     let raw = b.create_raw(&ty.desc).map_err(axon_err)?;
     Ok(PyProducer {
+        name: raw.name().to_string(),
         raw: Arc::new(Mutex::new(raw)),
-        ty: ty.desc.clone(),
+        message_type: ty.clone(),
     })
 }
 
@@ -248,37 +218,62 @@ fn _queue_worker(
     }
     let raw = b.create_raw(&ty.desc).map_err(axon_err)?;
     Ok(PyWorker {
+        name: raw.name().to_string(),
         raw: Arc::new(Mutex::new(raw)),
-        ty: ty.desc.clone(),
+        message_type: ty.clone(),
     })
 }
 
-fn ty(desc: &TypeDesc) -> MessageType {
-    MessageType { desc: desc.clone() }
+/// Whether `len` bytes are a whole `ty` with `elems` trailing elements.
+fn check_whole(ty: &TypeDesc, len: usize, elems: u64) -> PyResult<()> {
+    let want = ty
+        .elem_size
+        .checked_mul(elems)
+        .and_then(|b| b.checked_add(ty.fixed_size));
+    if want != Some(len as u64) {
+        return Err(PyValueError::new_err(format!(
+            "{len} bytes are not a {} with {elems} elements",
+            ty.name
+        )));
+    }
+    Ok(())
+}
+
+/// A wait slice's outcome for [`sliced`]: `Ok(None)` if it timed out.
+fn slice_outcome<T, E>(
+    r: Result<T, E>,
+    timed_out: fn(&E) -> bool,
+    err: fn(E) -> PyErr,
+) -> PyResult<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if timed_out(&e) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Takes what a request or delivery holds until it is answered or settled
+/// (once: a second time is an error saying it was already `done`).
+fn take_once<T>(held: &Mutex<Option<T>>, done: &str) -> PyResult<T> {
+    lock(held)?
+        .take()
+        .ok_or_else(|| AxonError::new_err(format!("this {done}")))
 }
 
 /// A client of a service with run-time types.
 #[pyclass(frozen, module = "axon._axon")]
 pub(crate) struct PyClient {
     raw: Arc<Mutex<RawClient>>,
-    req: TypeDesc,
-    resp: TypeDesc,
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get)]
+    request_type: MessageType,
+    #[pyo3(get)]
+    response_type: MessageType,
 }
 
 #[pymethods]
 impl PyClient {
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(lock(&self.raw)?.name())
-    }
-    #[getter]
-    fn request_type(&self) -> MessageType {
-        ty(&self.req)
-    }
-    #[getter]
-    fn response_type(&self) -> MessageType {
-        ty(&self.resp)
-    }
     #[getter]
     fn max_request_len(&self) -> PyResult<usize> {
         Ok(lock(&self.raw)?.max_request_len())
@@ -302,18 +297,7 @@ impl PyClient {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(86_400),
         };
-        let want = self
-            .req
-            .elem_size
-            .checked_mul(elems)
-            .and_then(|b| b.checked_add(self.req.fixed_size));
-        if want != Some(request.len() as u64) {
-            return Err(PyValueError::new_err(format!(
-                "{} bytes are not a {} with {elems} elements",
-                request.len(),
-                self.req.name
-            )));
-        }
+        check_whole(&self.request_type.desc, request.len(), elems)?;
         let raw = self.raw.clone();
         let mut signal: Option<PyErr> = None;
         let r = py.detach(|| {
@@ -341,24 +325,16 @@ impl PyClient {
 #[pyclass(frozen, module = "axon._axon")]
 pub(crate) struct PyServer {
     raw: Arc<Mutex<RawServer>>,
-    req: TypeDesc,
-    resp: TypeDesc,
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get)]
+    request_type: MessageType,
+    #[pyo3(get)]
+    response_type: MessageType,
 }
 
 #[pymethods]
 impl PyServer {
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(lock(&self.raw)?.name())
-    }
-    #[getter]
-    fn request_type(&self) -> MessageType {
-        ty(&self.req)
-    }
-    #[getter]
-    fn response_type(&self) -> MessageType {
-        ty(&self.resp)
-    }
     #[getter]
     fn max_response_len(&self) -> PyResult<usize> {
         Ok(lock(&self.raw)?.max_response_len())
@@ -378,12 +354,8 @@ impl PyServer {
             timeout,
             || serve_err(ServeError::Timeout),
             |s| {
-                let raw = lock(&raw)?;
-                match raw.recv_request_timeout(Some(s)) {
-                    Ok(r) => Ok(Some(r)),
-                    Err(ServeError::Timeout) => Ok(None),
-                    Err(e) => Err(serve_err(e)),
-                }
+                let r = lock(&raw)?.recv_request_timeout(Some(s));
+                slice_outcome(r, |e| matches!(e, ServeError::Timeout), serve_err)
             },
         )?;
         Ok(self.request(r))
@@ -395,7 +367,7 @@ impl PyServer {
         PyRequest {
             server: self.raw.clone(),
             elems: r.elems,
-            resp: self.resp.clone(),
+            resp: self.response_type.desc.clone(),
             req: Mutex::new(Some(r)),
         }
     }
@@ -431,21 +403,8 @@ impl PyRequest {
     }
     /// Answers with a response's whole bytes (`elems` trailing elements).
     fn _reply(&self, response: &[u8], elems: u64) -> PyResult<()> {
-        let want = self
-            .resp
-            .elem_size
-            .checked_mul(elems)
-            .and_then(|b| b.checked_add(self.resp.fixed_size));
-        if want != Some(response.len() as u64) {
-            return Err(PyValueError::new_err(format!(
-                "{} bytes are not a {} with {elems} elements",
-                response.len(),
-                self.resp.name
-            )));
-        }
-        let r = lock(&self.req)?
-            .take()
-            .ok_or_else(|| AxonError::new_err("this request was already answered"))?;
+        check_whole(&self.resp, response.len(), elems)?;
+        let r = take_once(&self.req, "request was already answered")?;
         lock(&self.server)?
             .reply(r, response, elems)
             .map_err(serve_err)
@@ -462,19 +421,14 @@ impl PyRequest {
 #[pyclass(frozen, module = "axon._axon")]
 pub(crate) struct PyProducer {
     raw: Arc<Mutex<RawQueueProducer>>,
-    ty: TypeDesc,
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get)]
+    message_type: MessageType,
 }
 
 #[pymethods]
 impl PyProducer {
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(lock(&self.raw)?.name().to_string())
-    }
-    #[getter]
-    fn message_type(&self) -> MessageType {
-        ty(&self.ty)
-    }
     #[getter]
     fn capacity(&self) -> PyResult<u32> {
         Ok(lock(&self.raw)?.capacity())
@@ -506,19 +460,10 @@ impl PyProducer {
         sliced(
             py,
             timeout,
-            || {
-                Full::new_err(format!(
-                    "timed out waiting for room in queue {}",
-                    lock(&raw).map(|r| r.name().to_string()).unwrap_or_default()
-                ))
-            },
+            || Full::new_err(format!("timed out waiting for room in queue {}", self.name)),
             |s| {
-                let raw = lock(&raw)?;
-                match raw.send_bytes(&job, elems, Some(s)) {
-                    Ok(()) => Ok(Some(())),
-                    Err(SendError::Timeout { .. }) => Ok(None),
-                    Err(e) => Err(send_err(e)),
-                }
+                let r = lock(&raw)?.send_bytes(&job, elems, Some(s));
+                slice_outcome(r, |e| matches!(e, SendError::Timeout { .. }), send_err)
             },
         )
     }
@@ -528,19 +473,14 @@ impl PyProducer {
 #[pyclass(frozen, module = "axon._axon")]
 pub(crate) struct PyWorker {
     raw: Arc<Mutex<RawQueueWorker>>,
-    ty: TypeDesc,
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get)]
+    message_type: MessageType,
 }
 
 #[pymethods]
 impl PyWorker {
-    #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(lock(&self.raw)?.name().to_string())
-    }
-    #[getter]
-    fn message_type(&self) -> MessageType {
-        ty(&self.ty)
-    }
     fn __len__(&self) -> PyResult<usize> {
         Ok(lock(&self.raw)?.len())
     }
@@ -562,11 +502,8 @@ impl PyWorker {
             |s| {
                 let raw = lock(&worker)?;
                 let held = raw.recv_timeout(s).map(|d| d.detach());
-                match held {
-                    Ok(held) => Ok(Some(self.delivery(&raw, held))),
-                    Err(QueueRecvError::Timeout) => Ok(None),
-                    Err(e) => Err(recv_err(e)),
-                }
+                let held = slice_outcome(held, |e| matches!(e, QueueRecvError::Timeout), recv_err)?;
+                Ok(held.map(|held| self.delivery(&raw, held)))
             },
         )
     }
@@ -597,9 +534,7 @@ pub(crate) struct PyDelivery {
 
 impl PyDelivery {
     fn settle(&self, how: Settlement) -> PyResult<bool> {
-        let held = lock(&self.held)?
-            .take()
-            .ok_or_else(|| AxonError::new_err("this delivery was already settled"))?;
+        let held = take_once(&self.held, "delivery was already settled")?;
         lock(&self.worker)?.settle_held(held, how).map_err(axon_err)
     }
 }

@@ -37,8 +37,10 @@
 //! - clients: at most [`server::MAX_CLIENTS`], and at most
 //!   [`server::MAX_CONNECTIONS`] connections with handshakes in progress; a
 //!   frame from a client at most [`server::MAX_CLIENT_FRAME`] bytes, a text
-//!   frame at most [`protocol::MAX_TEXT`]; the handshake within
-//!   [`server::HANDSHAKE_TIMEOUT`]; a client that takes no frame for
+//!   frame at most [`protocol::MAX_TEXT`]; the TLS handshake (with
+//!   `--tls`) within [`tls::HANDSHAKE_TIMEOUT`], the WebSocket handshake
+//!   within [`server::HANDSHAKE_TIMEOUT`]; a certificate or key file at
+//!   most [`tls::MAX_PEM_FILE`] bytes; a client that takes no frame for
 //!   [`ViewOptions::write_timeout`] ([`server::WRITE_TIMEOUT`] by default)
 //!   is closed;
 //! - per client outbox: [`hub::MAX_DATA_FRAMES`] message-data frames and
@@ -62,8 +64,14 @@
 //! most: a client that does not read holds the newest only); message
 //! timestamps are on the same clock.
 //!
-//! Not implemented: TLS (use an SSH tunnel, or bind to loopback only), the
-//! `parameters`, `services`, `assets` and playback capabilities (their
+//! # TLS
+//! With [`ViewOptions::tls`] (`axon view --tls --cert FILE --key FILE`) the
+//! server speaks `wss://` only (see [`tls`]: rustls on `ring`, bounded file
+//! reads, a handshake per connection task within
+//! [`tls::HANDSHAKE_TIMEOUT`]); a plaintext or garbage client on that port
+//! is dropped at the handshake.
+//!
+//! Not implemented: the `parameters`, `services`, `assets` and playback capabilities (their
 //! operations are answered with a status error).
 
 use std::net::{IpAddr, SocketAddr};
@@ -74,6 +82,9 @@ pub mod bridge;
 pub mod hub;
 pub mod protocol;
 pub mod server;
+pub mod tls;
+
+pub use tls::{Tls, TlsError};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -90,6 +101,9 @@ pub struct ViewOptions {
     /// A client that takes no frame for this long is closed (default
     /// [`server::WRITE_TIMEOUT`], 30 s).
     pub write_timeout: std::time::Duration,
+    /// Serve `wss://` with this certificate and key (see [`tls`]);
+    /// `None`: plain `ws://`.
+    pub tls: Option<Tls>,
 }
 
 impl Default for ViewOptions {
@@ -100,6 +114,7 @@ impl Default for ViewOptions {
             topics: None,
             max_rate: None,
             write_timeout: server::WRITE_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -119,7 +134,8 @@ pub enum ViewError {
 
 /// Serves `domain` until `stop` is set or axon's shutdown is requested
 /// (SIGINT/SIGTERM once `axon::shutdown::install` ran). Prints
-/// `axon view: listening on ws://ADDR` on stderr once it listens.
+/// `axon view: listening on ws://ADDR` (`wss://` with [`ViewOptions::tls`])
+/// on stderr once it listens.
 pub fn serve(
     domain: &axon::Domain,
     opts: &ViewOptions,
@@ -141,8 +157,9 @@ pub fn serve(
             .spawn(move || bridge::run(domain, opts, hub, stop))?
     };
     let _ = hub.axon_thread.set(axon_thread.thread().clone());
+    let scheme = if opts.tls.is_some() { "wss" } else { "ws" };
     eprintln!(
-        "axon view: listening on ws://{local} (domain {})",
+        "axon view: listening on {scheme}://{local} (domain {})",
         domain.name()
     );
     let name = format!("axon view (domain {})", domain.name());
@@ -152,6 +169,7 @@ pub fn serve(
         stop.clone(),
         name,
         opts.write_timeout,
+        opts.tls.clone(),
     ));
     stop.store(true, Ordering::Relaxed);
     hub.wake();
@@ -169,5 +187,10 @@ pub mod fuzzing {
         if let Ok(t) = std::str::from_utf8(data) {
             let _ = crate::protocol::parse_text(t);
         }
+    }
+
+    /// `data` as the contents of both `--cert` and `--key` files.
+    pub fn tls_pem(data: &[u8]) {
+        crate::tls::fuzz_pem(data);
     }
 }

@@ -1,7 +1,9 @@
 //! The WebSocket side: accepts clients, reads their frames, writes their
 //! outboxes. One tokio thread for all clients; each client is a reader
 //! task and a writer task, so a client that does not read blocks only its
-//! own writer.
+//! own writer. With `--tls` each connection's task first completes the TLS
+//! handshake (bounded by [`crate::tls::HANDSHAKE_TIMEOUT`]); the accept
+//! loop never waits for it.
 
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -43,6 +46,7 @@ pub async fn serve(
     stop: Arc<AtomicBool>,
     name: String,
     write_timeout: Duration,
+    tls: Option<crate::tls::Tls>,
 ) {
     let session = crate::bridge::realtime_ns().to_string();
     let mut tick = tokio::time::interval(TIME_PERIOD);
@@ -58,8 +62,17 @@ pub async fn serve(
                         };
                         let hub = hub.clone();
                         let info = protocol::server_info(&name, &session);
+                        let tls = tls.clone();
                         tokio::spawn(async move {
-                            connection(stream, peer, hub, info, write_timeout).await;
+                            let _ = stream.set_nodelay(true);
+                            match tls {
+                                None => connection(stream, peer, hub, info, write_timeout).await,
+                                Some(tls) => {
+                                    if let Some(stream) = tls_handshake(&tls, stream, peer).await {
+                                        connection(stream, peer, hub, info, write_timeout).await;
+                                    }
+                                }
+                            }
                             drop(permit);
                         });
                     }
@@ -95,14 +108,36 @@ fn ws_config() -> WebSocketConfig {
         .max_write_buffer_size(MAX_CLIENT_FRAME * 2)
 }
 
-async fn connection(
+/// The TLS handshake of one connection, in its own task; `None` (logged)
+/// when it fails or takes longer than [`crate::tls::HANDSHAKE_TIMEOUT`]:
+/// that connection is dropped, nothing else is touched.
+async fn tls_handshake(
+    tls: &crate::tls::Tls,
     stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            eprintln!("axon view: {peer}: TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            eprintln!("axon view: {peer}: TLS handshake timed out");
+            None
+        }
+    }
+}
+
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
     hub: Arc<Hub>,
     info: String,
     write_timeout: Duration,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let full = hub.lock().clients.len() >= MAX_CLIENTS;
     // The callback's signature is tungstenite's.
     #[allow(clippy::result_large_err)]

@@ -13,7 +13,10 @@
 //!
 //! **Durable rows**: an axon durable queue (a file in `AXON_BENCH_DIR`,
 //! default `target/`, which must be a real file system) with `sync(true)`
-//! (a send returns once the job is on disk: two `msync`s), beside a
+//! (a send returns once the job is on disk: one `msync`, shared by
+//! concurrent senders), and with `sync_unless_acked(true)` (on disk, or
+//! acknowledged by a worker within `ACK_GRACE`: a RabbitMQ confirm's
+//! meaning for a persistent message), beside a
 //! RabbitMQ durable queue with persistent messages (delivery mode 2) and
 //! publisher confirms, the producer awaiting each confirm before the next
 //! publish (the broker's "on disk"); same prefetch, manual acks.
@@ -86,20 +89,24 @@ fn durable_path() -> std::path::PathBuf {
     dir.join(format!("bench-queue-{}.queue", std::process::id()))
 }
 
+/// `durable`: 0 transient, 1 `sync(true)`, 2 `sync_unless_acked(true)`.
 fn run<J: Job>(
     workers: usize,
     jobs: u64,
     paced: bool,
-    durable: bool,
+    durable_mode: u8,
 ) -> (f64, hdrhistogram::Histogram<u64>) {
+    let durable = durable_mode > 0;
     let domain = format!("bq{}", std::process::id());
     let q = "/bench";
     let n = node(&domain, "producer");
     let file = durable_path();
     let _ = std::fs::remove_file(&file);
     let mut b = n.queue_producer::<J>(q).capacity(256);
-    if durable {
+    if durable_mode == 1 {
         b = b.durable(&file).sync(true);
+    } else if durable_mode == 2 {
+        b = b.durable(&file).sync_unless_acked(true);
     }
     let producer = b.create().unwrap();
     let acked = Arc::new(AtomicU64::new(0));
@@ -326,26 +333,30 @@ fn main() {
         let cut = if durable { 20 } else { 1 };
         for (size, n, paced) in [(8usize, 200_000u64, 20_000u64), (65536, 20_000, 5_000)] {
             let (n, paced) = ((n / scale / cut).max(100), (paced / scale / cut).max(50));
-            let (one, four, lat) = if size == 8 {
-                (
-                    run::<Small>(1, n, false, durable).0,
-                    run::<Small>(4, n, false, durable).0,
-                    run::<Small>(1, paced, true, durable).1,
-                )
-            } else {
-                (
-                    run::<Large>(1, n, false, durable).0,
-                    run::<Large>(4, n, false, durable).0,
-                    run::<Large>(1, paced, true, durable).1,
-                )
-            };
             let label = match (size, durable) {
                 (8, false) => "transient, 8 B",
                 (_, false) => "transient, 64 KiB",
                 (8, true) => "durable + sync, 8 B",
                 _ => "durable + sync, 64 KiB",
             };
-            row(&format!("axon, {label}"), one, four, &lat);
+            let modes: &[u8] = if durable { &[1, 2] } else { &[0] };
+            for &mode in modes {
+                let (one, four, lat) = if size == 8 {
+                    (
+                        run::<Small>(1, n, false, mode).0,
+                        run::<Small>(4, n, false, mode).0,
+                        run::<Small>(1, paced, true, mode).1,
+                    )
+                } else {
+                    (
+                        run::<Large>(1, n, false, mode).0,
+                        run::<Large>(4, n, false, mode).0,
+                        run::<Large>(1, paced, true, mode).1,
+                    )
+                };
+                let how = if mode == 2 { " (unless acked)" } else { "" };
+                row(&format!("axon, {label}{how}"), one, four, &lat);
+            }
             if rabbit {
                 let (n, paced) = ((n / 10).max(100), (paced / 10).max(50));
                 let one = rabbit::run(size, 1, n, false, durable).0;

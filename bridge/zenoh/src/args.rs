@@ -20,7 +20,8 @@ usage: axon-zenoh --name NAME [--config FILE] [--zenoh-domain NAME] [--domain NA
   --export PATTERN     local topics put on Zenoh (/odom, /camera/*, /camera/**, /**)
   --import PATTERN     Zenoh topics republished here
   --reliable PATTERN   exported topics that block the local publishers instead of
-                       dropping their oldest samples when Zenoh is slow
+                       dropping their oldest samples when Zenoh or the importing
+                       side is slow (lossless end to end)
 
 ROS 2 mode (rmw_zenoh's keys, CDR, attachment and liveliness tokens):
   --ros2-export PATTERN  local topics published for ROS 2 nodes on rmw_zenoh

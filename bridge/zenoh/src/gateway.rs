@@ -2,10 +2,12 @@
 //! calling thread) and Zenoh -> local topics (the importer, one thread).
 //!
 //! Both ends use the engine every carrier shares (`axon::link::engine`):
-//! the exporter offers each local topic that matches `export` with
-//! [`engine::offer`], puts every sample on `axon/<zenoh domain>/<topic>`
-//! with the [`Attachment`], and skips samples its own importer published
-//! ([`engine::is_echo`], the loop rule); for each exported topic a
+//! the exporter is the export engine of both modes ([`crate::export`],
+//! which offers each local topic that matches `export` with
+//! `engine::offer` and skips samples its own importer published,
+//! `engine::is_echo`, the loop rule) with axon mode's mapping
+//! (`AxonMapping`): every sample is put on `axon/<zenoh domain>/<topic>`
+//! with the [`Attachment`]; for each exported topic a
 //! queryable on the type key replies with the topic's announcement. The
 //! importer subscribes to `axon/<zenoh domain>/**` (remote origins only),
 //! and for a topic seen for the first time asks the type key, checks the
@@ -14,53 +16,61 @@
 //! fingerprint against the local topic, both types named on refusal); an
 //! accepted topic gets a publisher named `zenoh:<gateway name>`.
 //!
-//! *Bounds.* The importer's Zenoh subscriber is a ring of
-//! [`RING`] samples (the oldest are dropped when the importer falls
-//! behind; each sample is at most Zenoh's own configured message size);
-//! the import table holds at most [`MAX_TOPICS`] topics (more are logged
+//! *Bounds.* The importer's Zenoh subscriber feeds an [`Inbox`] of
+//! [`RING`](crate::inbox::RING) samples (see *Delivery*; each sample is at most Zenoh's
+//! own configured message size); the import table holds at most [`MAX_TOPICS`] topics (more are logged
 //! and ignored); a type reply larger than [`MAX_TYPE_REPLY`] is refused
 //! before decoding, and decoding is the socket link's bounded
 //! `decode_announce`; a payload that does not fit the announced shape is
 //! dropped and counted. Imports are further bounded by
 //! [`axon::link::Limits`] (topics and shared memory created).
 //!
-//! *Delivery.* Best effort: a best-effort topic's exporter subscriber
-//! loses its oldest samples when Zenoh is slow (counted); a `reliable`
-//! topic is put with congestion control `Block`, so a full Zenoh queue
-//! holds the local publishers back; the importer's ring drops its oldest
-//! when this side cannot keep up. Zenoh itself reconnects (its
-//! `connect` endpoints are retried); the gateway needs no reconnect logic
-//! and keeps its topics across reconnections.
+//! *Delivery.* A best-effort topic's exporter subscriber loses its oldest
+//! samples when Zenoh is slow (counted, "dropped before export"), its puts
+//! use congestion control `Drop`, and the importing side drops its oldest
+//! queued samples or a sample with no free slot (counted, "dropped"): a
+//! slow network or importer costs the publisher nothing. A `reliable`
+//! topic is lossless end to end once both gateways know it: the exporter's
+//! subscriber is reliable and its puts use congestion control `Block`; the
+//! importer republishes with the engine's rule (`engine::import_loan`:
+//! wait for a free slot while local reliable subscribers are behind), and
+//! while it waits its [`Inbox`] fills and holds Zenoh's link reader, so
+//! the remote gateway's `Block` puts wait, and its reliable subscriber
+//! makes the remote publisher wait (`Full`). Zenoh closes a link whose
+//! `Block` queue stays full longer than its
+//! `transport/link/tx/queue/congestion_control/block/wait_before_close`
+//! (5 s by default): a local reliable subscriber that stalls longer loses
+//! what was in flight, and the link is reopened. Zenoh itself reconnects
+//! (its `connect` endpoints are retried); the gateway needs no reconnect
+//! logic and keeps its topics across reconnections.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axon::link::any_match;
-use axon::link::engine::{self, ImportRules, Imports, OfferError};
+use axon::link::engine::{self, ImportRules, Imports};
 use axon::link::wire::{self, Announce};
-use axon::{Node, RawPublisher, RawSubscriber};
-use zenoh::handlers::RingChannel;
-use zenoh::qos::CongestionControl;
+use axon::link::{any_match, Pattern};
+use axon::{RawPublisher, RawSample};
+use zenoh::qos::{CongestionControl, Priority};
 use zenoh::sample::{Locality, Sample};
 use zenoh::{Session, Wait};
 
 use crate::args::GatewayConfig;
 use crate::attachment::{self, Attachment};
-use crate::keys;
+use crate::inbox::Inbox;
+use crate::{export, keys};
 
-/// Samples the importer's Zenoh subscriber holds at most.
-pub const RING: usize = 64;
 /// Most topics the importer remembers (accepted or refused).
 pub const MAX_TOPICS: usize = 1024;
 /// Largest type reply decoded (an ANNOUNCE body with a type description).
 pub const MAX_TYPE_REPLY: usize = wire::MAX_CONTROL_BODY as usize;
+/// How often a reliable import waiting for a slot checks for shutdown.
+const POLL: Duration = Duration::from_millis(100);
 /// How long the importer waits for a type reply.
 const TYPE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A topic whose type could not be learned is asked again after this.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
-/// How often local topics are rescanned.
-const RESCAN: Duration = Duration::from_millis(250);
 
 fn log(cfg: &GatewayConfig, msg: std::fmt::Arguments<'_>) {
     eprintln!("axon-zenoh {}: {msg}", cfg.name);
@@ -139,159 +149,74 @@ fn wait_for_shutdown() {
     }
 }
 
-/// One exported topic.
+/// Axon mode's side of an exported topic.
 struct Exported {
-    sub: RawSubscriber,
     publisher: zenoh::pubsub::Publisher<'static>,
     fingerprint: u64,
     type_name: String,
     _type_queryable: zenoh::query::Queryable<()>,
 }
 
-/// The exporter: returns (samples put, samples dropped before export).
-fn export(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<(u64, u64)> {
-    let node = Node::builder("axon-zenoh")
-        .domain(cfg.domain.clone())
-        .create()
-        .map_err(err("cannot create the exporter's node"))?;
-    let import_node = cfg.import_node();
-    let mut topics: Vec<Exported> = Vec::new();
-    let mut known: HashSet<String> = HashSet::new();
-    let mut failed: HashSet<String> = HashSet::new();
-    let mut sent = 0u64;
-    loop {
-        if axon::shutdown::shutdown_requested() {
-            let dropped = topics.iter().map(|t| t.sub.dropped()).sum();
-            return Ok((sent, dropped));
-        }
-        scan(
-            cfg,
-            session,
-            &import_node,
-            &mut topics,
-            &mut known,
-            &mut failed,
+/// Axon mode's mapping for the export engine ([`crate::export`]): key
+/// `axon/<zenoh domain>/<topic>`, the sample's bytes as the payload, the
+/// [`Attachment`], and a queryable on the type key per topic.
+struct AxonMapping<'a> {
+    cfg: &'a GatewayConfig,
+    session: &'a Session,
+}
+
+impl export::Mapping for AxonMapping<'_> {
+    type Out = Exported;
+    const NODE: &'static str = "axon-zenoh";
+
+    fn patterns(&self) -> &[Pattern] {
+        &self.cfg.export
+    }
+
+    fn log(&self, msg: std::fmt::Arguments<'_>) {
+        log(self.cfg, msg);
+    }
+
+    fn declare(&mut self, ann: &Announce) -> anyhow::Result<Exported> {
+        let e = declare_export(self.cfg, self.session, ann)?;
+        self.log(format_args!(
+            "exporting {} ({}) on {}",
+            ann.name,
+            ann.type_name,
+            e.publisher.key_expr()
+        ));
+        Ok(e)
+    }
+
+    fn put(&mut self, t: &Exported, s: RawSample<'_>) -> bool {
+        let info = s.info();
+        let bytes = s.bytes();
+        let att = attachment::encode(
+            info.seq,
+            info.sent_ns,
+            t.fingerprint,
+            bytes.len() as u64,
+            &t.type_name,
         );
-        let mut ws = node.wait_set().map_err(err("wait set"))?;
-        for t in &topics {
-            ws.raw_subscriber(&t.sub).map_err(err("wait set"))?;
+        // Zenoh sends from buffers it owns: one copy, from where the
+        // sample lies in shared memory.
+        if let Err(e) = t.publisher.put(bytes.to_vec()).attachment(att).wait() {
+            self.log(format_args!("put on {}: {e}", t.publisher.key_expr()));
+            return false;
         }
-        let next_scan = Instant::now() + RESCAN;
-        while Instant::now() < next_scan {
-            let ready = ws
-                .wait_timeout(next_scan.saturating_duration_since(Instant::now()))
-                .map_err(err("wait"))?;
-            if ready.shutdown() {
-                break;
-            }
-            for t in &topics {
-                // A bounded batch per topic keeps the others flowing.
-                for _ in 0..64 {
-                    let s = match t.sub.try_recv() {
-                        Ok(Some(s)) => s,
-                        Ok(None) | Err(_) => break,
-                    };
-                    let info = s.info();
-                    if engine::is_echo(&t.sub, info.publisher, &import_node) {
-                        continue; // imported by this gateway: never sent back
-                    }
-                    let bytes = s.bytes();
-                    let att = attachment::encode(
-                        info.seq,
-                        info.sent_ns,
-                        t.fingerprint,
-                        bytes.len() as u64,
-                        &t.type_name,
-                    );
-                    // Zenoh sends from buffers it owns: one copy, from
-                    // where the sample lies in shared memory.
-                    if let Err(e) = t.publisher.put(bytes.to_vec()).attachment(att).wait() {
-                        log(cfg, format_args!("put on {}: {e}", t.publisher.key_expr()));
-                    } else {
-                        sent += 1;
-                    }
-                }
-            }
-        }
+        true
     }
 }
 
-/// Offers every new local topic that matches `export`.
-fn scan(
-    cfg: &GatewayConfig,
-    session: &Session,
-    import_node: &str,
-    topics: &mut Vec<Exported>,
-    known: &mut HashSet<String>,
-    failed: &mut HashSet<String>,
-) {
-    let names = match cfg.domain.topics() {
-        Ok(n) => n,
-        Err(e) => {
-            log(
-                cfg,
-                format_args!("cannot list topics in {}: {e}", cfg.domain.dir().display()),
-            );
-            return;
-        }
-    };
-    for topic in names {
-        let name = topic.as_str().to_owned();
-        if known.contains(&name) || !any_match(&cfg.export, &name) {
-            continue;
-        }
-        if topics.len() >= MAX_TOPICS {
-            if failed.insert(name.clone()) {
-                log(
-                    cfg,
-                    format_args!("cannot export {name}: at most {MAX_TOPICS} topics"),
-                );
-            }
-            continue;
-        }
-        let reliable = any_match(&cfg.reliable, &name);
-        let (sub, ann) = match engine::offer(
-            &cfg.domain,
-            topic,
-            topics.len() as u32,
-            reliable,
-            import_node,
-        ) {
-            Ok(o) => o,
-            Err(OfferError::Retry(why)) => {
-                if failed.insert(name.clone()) {
-                    log(cfg, format_args!("{why}"));
-                }
-                continue;
-            }
-            Err(OfferError::Refused(why)) => {
-                known.insert(name.clone());
-                log(cfg, format_args!("{why}"));
-                continue;
-            }
-        };
-        known.insert(name.clone());
-        match declare_export(cfg, session, sub, &ann) {
-            Ok(e) => {
-                log(
-                    cfg,
-                    format_args!(
-                        "exporting {name} ({}) on {}",
-                        ann.type_name,
-                        e.publisher.key_expr()
-                    ),
-                );
-                topics.push(e);
-            }
-            Err(e) => log(cfg, format_args!("cannot export {name}: {e:#}")),
-        }
-    }
+/// The exporter: returns (samples put, samples dropped before export).
+fn export(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<(u64, u64)> {
+    let s = export::run(cfg, &mut AxonMapping { cfg, session })?;
+    Ok((s.sent, s.dropped))
 }
 
 fn declare_export(
     cfg: &GatewayConfig,
     session: &Session,
-    sub: RawSubscriber,
     ann: &Announce,
 ) -> anyhow::Result<Exported> {
     let key = keys::data_key(&cfg.zenoh_domain, &ann.name);
@@ -316,7 +241,6 @@ fn declare_export(
         .wait()
         .map_err(err("declare the type queryable"))?;
     Ok(Exported {
-        sub,
         publisher,
         fingerprint: ann.fingerprint,
         type_name: ann.type_name.clone(),
@@ -341,9 +265,11 @@ enum Import {
 
 /// The importer: Zenoh samples -> loaned local samples.
 fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
-    let sub = session
+    let inbox = Arc::new(Inbox::default());
+    let feed = inbox.clone();
+    let _sub = session
         .declare_subscriber(keys::all_data(&cfg.zenoh_domain))
-        .with(RingChannel::new(RING))
+        .callback(move |s| feed.push(s))
         .allowed_origin(Locality::Remote)
         .wait()
         .map_err(err("declare subscriber"))?;
@@ -359,17 +285,13 @@ fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
     let (mut received, mut dropped) = (0u64, 0u64);
     let mut bad_logged: HashSet<String> = HashSet::new();
     while !axon::shutdown::shutdown_requested() {
-        let sample = match sub.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(e) => {
-                log(cfg, format_args!("import subscriber ended: {e}"));
-                break;
-            }
+        let Some(sample) = inbox.recv_timeout(Duration::from_millis(100)) else {
+            continue;
         };
         match import_one(
             cfg,
             session,
+            &inbox,
             &rules,
             &import_node,
             &mut imports,
@@ -390,11 +312,13 @@ fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
     let total = table.len();
     table.clear(); // publishers go before their segments may be removed
     let removed = imports.remove_unused_segments();
+    let behind = inbox.dropped();
     log(
         cfg,
         format_args!(
-            "imported {received} samples, {dropped} dropped; {total} topics seen, \
-             {removed} unused segments removed"
+            "imported {received} samples, {} dropped ({behind} when the importer fell behind); \
+             {total} topics seen, {removed} unused segments removed",
+            dropped + behind
         ),
     );
     Ok(())
@@ -403,9 +327,11 @@ fn import(cfg: &GatewayConfig, session: &Session) -> anyhow::Result<()> {
 /// Handles one sample: Ok(true) republished, Ok(false) dropped (no free
 /// slot, or the topic is refused or not known yet), Err for a sample that
 /// is malformed (logged once per key).
+#[allow(clippy::too_many_arguments)]
 fn import_one(
     cfg: &GatewayConfig,
     session: &Session,
+    inbox: &Inbox,
     rules: &ImportRules<'_>,
     import_node: &str,
     imports: &mut Imports,
@@ -444,7 +370,10 @@ fn import_one(
             return Err(format!("at most {MAX_TOPICS} imported topics"));
         }
         let before = table.remove(&topic);
-        let entry = match learn_type(cfg, session, &topic, &att) {
+        inbox.querying(true); // the reply comes on the link the samples use
+        let learned = learn_type(cfg, session, &topic, &att);
+        inbox.querying(false);
+        let entry = match learned {
             Err(why) => {
                 if !matches!(&before, Some(Import::Unknown { why: w, .. }) if *w == why) {
                     log(
@@ -488,7 +417,10 @@ fn import_one(
             ann.max_size, ann.fixed_size, ann.elem_size
         ));
     };
-    let Ok(mut loan) = publisher.loan_slot(elems as usize) else {
+    let stop = axon::shutdown::shutdown_requested;
+    let Ok(Some(mut loan)) =
+        engine::import_loan(publisher, elems as usize, ann.reliable, POLL, &stop)
+    else {
         return Ok(false);
     };
     let dst = loan.bytes_mut();
@@ -519,6 +451,8 @@ fn learn_type(
     let key = keys::type_key(&cfg.zenoh_domain, topic);
     let replies = session
         .get(key.as_str())
+        // Replies take the query's priority: ahead of queued data.
+        .priority(Priority::InteractiveHigh)
         .timeout(TYPE_QUERY_TIMEOUT)
         .wait()
         .map_err(|e| format!("query {key}: {e}"))?;

@@ -16,13 +16,17 @@
 //! attachment and liveliness tokens), so ROS 2 nodes on rmw_zenoh see them.
 //!
 //! Code map: [`args`] (command line), [`keys`] (key expressions),
-//! [`attachment`] (the attachment's bytes), [`gateway`] (exporter and
-//! importer), [`ros2`] (ROS 2 mode), [`fuzzing`] (the fuzz entry
+//! [`attachment`] (the attachment's bytes), [`export`] (the one export
+//! engine; a mode is an [`export::Mapping`]), [`inbox`] (the importers'
+//! queue: drop oldest for best effort, wait for reliable), [`gateway`]
+//! (axon mode: its mapping, the importer, `run`), [`ros2`] (ROS 2 mode), [`fuzzing`] (the fuzz entry
 //! `attachment`; ROS 2 mode's attachment decoder is fuzzed in `axon-ros2`).
 
 pub mod args;
 pub mod attachment;
+pub mod export;
 pub mod gateway;
+pub mod inbox;
 pub mod keys;
 pub mod ros2;
 

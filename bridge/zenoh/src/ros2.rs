@@ -39,8 +39,17 @@
 //! `Imports::accept`, with its limits and type checks); each sample's CDR
 //! is decoded into a buffer and copied into a loaned slot.
 //!
-//! *Bounds.* As axon mode: the importer's Zenoh subscriber is a ring of
-//! [`RING`](crate::gateway::RING) samples; at most
+//! *Delivery.* As axon mode's (see [`crate::gateway`]): exported
+//! `--reliable` topics have a reliable subscriber and congestion control
+//! `Block` (what rmw_zenoh gives a RELIABLE + KEEP_ALL publisher); an
+//! imported sample put with `Block` (rmw_zenoh does so for RELIABLE +
+//! KEEP_ALL publishers) waits in the [`Inbox`] and for a free slot
+//! (`engine::import_loan`), so a slow local reliable subscriber holds the
+//! ROS 2 publisher back; any other sample is dropped, counted, when the
+//! importer falls behind or no slot is free.
+//!
+//! *Bounds.* As axon mode: the importer's Zenoh subscriber feeds an
+//! [`Inbox`] of [`RING`](crate::inbox::RING) samples; at most
 //! [`MAX_TOPICS`](crate::gateway::MAX_TOPICS) keys are remembered by the
 //! importer and topics exported; the attachment decoder
 //! takes exactly 33 bytes; the CDR decoder is bounded by the input (its
@@ -57,26 +66,26 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axon::link::any_match;
-use axon::link::engine::{self, ImportRules, Imports, OfferError};
+use axon::link::engine::{self, ImportRules, Imports};
 use axon::link::wire::Announce;
+use axon::link::{any_match, Pattern};
 use axon::names::TopicName;
-use axon::{Description, Node, Qos, RawPublisher, RawSubscriber};
+use axon::{Description, Qos, RawPublisher, RawSample, RawSubscriber};
 use axon_ros2::rmw_zenoh::{self as rmw, Attachment, DataKey, Kind};
 use axon_ros2::View;
-use zenoh::handlers::RingChannel;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::Locality;
 use zenoh::{Session, Wait};
 
 use crate::args::GatewayConfig;
-use crate::gateway::{MAX_TOPICS, RING};
-
-/// How often local topics are rescanned.
-const RESCAN: Duration = Duration::from_millis(250);
+use crate::export;
+use crate::gateway::MAX_TOPICS;
+use crate::inbox::Inbox;
+/// How often a reliable import waiting for a slot checks for shutdown.
+const POLL: Duration = Duration::from_millis(100);
 /// History depth of a topic this gateway creates for a ROS 2 import.
 const IMPORT_DEPTH: u32 = 8;
 
@@ -222,176 +231,109 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-/// One topic exported in ROS 2 mode.
+/// ROS 2 mode's side of an exported topic.
 struct Exported {
     name: String,
-    sub: RawSubscriber,
     publisher: zenoh::pubsub::Publisher<'static>,
     view: View,
     entity: Entity,
-    /// The last sequence number put (a `Cell`: the wait set borrows the
-    /// subscribers while samples are handled).
+    /// The last sequence number put (a `Cell`: the export engine's wait
+    /// set borrows the topics while samples are handled).
     seq: Cell<i64>,
     /// Samples that did not encode (their reason logged once).
     bad: Cell<u64>,
 }
 
-/// The ROS 2 exporter: local samples -> CDR on rmw_zenoh keys.
-fn export(cfg: &GatewayConfig, session: &Session, ids: &AtomicU32) -> anyhow::Result<()> {
-    let node = Node::builder("axon-zenoh-ros2")
-        .domain(cfg.domain.clone())
-        .create()
-        .map_err(err("cannot create the ROS 2 exporter's node"))?;
-    let import_node = cfg.import_node();
-    let mut topics: Vec<Exported> = Vec::new();
-    let mut known: HashSet<String> = HashSet::new();
-    let mut failed: HashSet<String> = HashSet::new();
-    let (mut sent, mut cdr) = (0u64, Vec::new());
-    while !axon::shutdown::shutdown_requested() {
-        scan(
-            cfg,
-            session,
-            ids,
-            &import_node,
-            &mut topics,
-            &mut known,
-            &mut failed,
-        );
-        let mut ws = node.wait_set().map_err(err("wait set"))?;
-        for t in &topics {
-            ws.raw_subscriber(&t.sub).map_err(err("wait set"))?;
-        }
-        let next_scan = Instant::now() + RESCAN;
-        while Instant::now() < next_scan {
-            let ready = ws
-                .wait_timeout(next_scan.saturating_duration_since(Instant::now()))
-                .map_err(err("wait"))?;
-            if ready.shutdown() {
-                break;
+/// ROS 2 mode's mapping for the export engine ([`crate::export`]): the
+/// rmw_zenoh data key, CDR payload, rmw_zenoh's attachment, and a
+/// publisher liveliness token per topic.
+struct Ros2Mapping<'a> {
+    cfg: &'a GatewayConfig,
+    session: &'a Session,
+    ids: &'a AtomicU32,
+    /// The CDR of the sample being put (kept to reuse its allocation).
+    cdr: Vec<u8>,
+}
+
+impl export::Mapping for Ros2Mapping<'_> {
+    type Out = Exported;
+    const NODE: &'static str = "axon-zenoh-ros2";
+
+    fn patterns(&self) -> &[Pattern] {
+        &self.cfg.ros2.export
+    }
+
+    fn log(&self, msg: std::fmt::Arguments<'_>) {
+        log(self.cfg, msg);
+    }
+
+    fn declare(&mut self, ann: &Announce) -> anyhow::Result<Exported> {
+        let e = declare_export(self.cfg, self.session, self.ids, ann)?;
+        self.log(format_args!(
+            "exporting {} ({} as {}) on {}",
+            ann.name,
+            ann.type_name,
+            e.view.type_name(),
+            e.publisher.key_expr()
+        ));
+        Ok(e)
+    }
+
+    fn put(&mut self, t: &Exported, s: RawSample<'_>) -> bool {
+        self.cdr.clear();
+        if let Err(e) = t.view.encode(s.bytes(), &mut self.cdr) {
+            if t.bad.get() == 0 {
+                self.log(format_args!("{}: a sample does not encode: {e}", t.name));
             }
-            for t in &topics {
-                for _ in 0..64 {
-                    let s = match t.sub.try_recv() {
-                        Ok(Some(s)) => s,
-                        Ok(None) | Err(_) => break,
-                    };
-                    if engine::is_echo(&t.sub, s.info().publisher, &import_node) {
-                        continue; // imported by this gateway: never sent back
-                    }
-                    cdr.clear();
-                    if let Err(e) = t.view.encode(s.bytes(), &mut cdr) {
-                        if t.bad.get() == 0 {
-                            log(
-                                cfg,
-                                format_args!("{}: a sample does not encode: {e}", t.name),
-                            );
-                        }
-                        t.bad.set(t.bad.get() + 1);
-                        continue;
-                    }
-                    drop(s);
-                    t.seq.set(t.seq.get() + 1);
-                    let att = Attachment {
-                        seq: t.seq.get(),
-                        stamp_ns: now_ns(),
-                        gid: t.entity.gid,
-                    };
-                    match t
-                        .publisher
-                        .put(std::mem::take(&mut cdr))
-                        .attachment(att.encode().to_vec())
-                        .wait()
-                    {
-                        Ok(()) => sent += 1,
-                        Err(e) => log(cfg, format_args!("put on {}: {e}", t.publisher.key_expr())),
-                    }
-                }
+            t.bad.set(t.bad.get() + 1);
+            return false;
+        }
+        drop(s);
+        t.seq.set(t.seq.get() + 1);
+        let att = Attachment {
+            seq: t.seq.get(),
+            stamp_ns: now_ns(),
+            gid: t.entity.gid,
+        };
+        match t
+            .publisher
+            .put(std::mem::take(&mut self.cdr))
+            .attachment(att.encode().to_vec())
+            .wait()
+        {
+            Ok(()) => true,
+            Err(e) => {
+                self.log(format_args!("put on {}: {e}", t.publisher.key_expr()));
+                false
             }
         }
     }
-    let dropped: u64 = topics.iter().map(|t| t.sub.dropped()).sum();
-    let bad: u64 = topics.iter().map(|t| t.bad.get()).sum();
+}
+
+/// The ROS 2 exporter: local samples -> CDR on rmw_zenoh keys.
+fn export(cfg: &GatewayConfig, session: &Session, ids: &AtomicU32) -> anyhow::Result<()> {
+    let mut mapping = Ros2Mapping {
+        cfg,
+        session,
+        ids,
+        cdr: Vec::new(),
+    };
+    let s = export::run(cfg, &mut mapping)?;
+    let bad: u64 = s.topics.iter().map(|t| t.out.bad.get()).sum();
     log(
         cfg,
         format_args!(
-            "exported {sent} samples as CDR, {dropped} dropped before export, {bad} not encodable"
+            "exported {} samples as CDR, {} dropped before export, {bad} not encodable",
+            s.sent, s.dropped
         ),
     );
     Ok(())
-}
-
-/// Offers every new local topic that matches `--ros2-export`.
-fn scan(
-    cfg: &GatewayConfig,
-    session: &Session,
-    ids: &AtomicU32,
-    import_node: &str,
-    topics: &mut Vec<Exported>,
-    known: &mut HashSet<String>,
-    failed: &mut HashSet<String>,
-) {
-    let Ok(names) = cfg.domain.topics() else {
-        return; // the axon-mode exporter logs this
-    };
-    for topic in names {
-        let name = topic.as_str().to_owned();
-        if known.contains(&name) || !any_match(&cfg.ros2.export, &name) {
-            continue;
-        }
-        if topics.len() >= MAX_TOPICS {
-            if failed.insert(name.clone()) {
-                log(
-                    cfg,
-                    format_args!("cannot export {name}: at most {MAX_TOPICS} topics"),
-                );
-            }
-            continue;
-        }
-        let reliable = any_match(&cfg.reliable, &name);
-        let (sub, ann) = match engine::offer(
-            &cfg.domain,
-            topic,
-            topics.len() as u32,
-            reliable,
-            import_node,
-        ) {
-            Ok(o) => o,
-            Err(OfferError::Retry(why)) => {
-                if failed.insert(name.clone()) {
-                    log(cfg, format_args!("{why}"));
-                }
-                continue;
-            }
-            Err(OfferError::Refused(why)) => {
-                known.insert(name.clone());
-                log(cfg, format_args!("{why}"));
-                continue;
-            }
-        };
-        known.insert(name.clone());
-        match declare_export(cfg, session, ids, sub, &ann) {
-            Ok(e) => {
-                log(
-                    cfg,
-                    format_args!(
-                        "exporting {name} ({} as {}) on {}",
-                        ann.type_name,
-                        e.view.type_name(),
-                        e.publisher.key_expr()
-                    ),
-                );
-                topics.push(e);
-            }
-            Err(e) => log(cfg, format_args!("cannot export {name}: {e:#}")),
-        }
-    }
 }
 
 fn declare_export(
     cfg: &GatewayConfig,
     session: &Session,
     ids: &AtomicU32,
-    sub: RawSubscriber,
     ann: &Announce,
 ) -> anyhow::Result<Exported> {
     let desc = ann.description.as_ref().ok_or_else(|| {
@@ -426,7 +368,6 @@ fn declare_export(
     log(cfg, format_args!("publisher token {token}"));
     Ok(Exported {
         name: ann.name.clone(),
-        sub,
         publisher,
         view,
         entity,
@@ -531,9 +472,11 @@ fn local_type(
 
 /// The ROS 2 importer: rmw_zenoh samples -> loaned local samples.
 fn import(cfg: &GatewayConfig, session: &Session, ids: &AtomicU32) -> anyhow::Result<()> {
-    let sub = session
+    let inbox = Arc::new(Inbox::default());
+    let feed = inbox.clone();
+    let _sub = session
         .declare_subscriber(format!("{}/**", cfg.ros2.domain_id))
-        .with(RingChannel::new(RING))
+        .callback(move |s| feed.push(s))
         .allowed_origin(Locality::Remote)
         .wait()
         .map_err(err("declare subscriber"))?;
@@ -550,13 +493,8 @@ fn import(cfg: &GatewayConfig, session: &Session, ids: &AtomicU32) -> anyhow::Re
     let (mut received, mut dropped) = (0u64, 0u64);
     let mut buf = Vec::new();
     while !axon::shutdown::shutdown_requested() {
-        let sample = match sub.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(e) => {
-                log(cfg, format_args!("import subscriber ended: {e}"));
-                break;
-            }
+        let Some(sample) = inbox.recv_timeout(Duration::from_millis(100)) else {
+            continue;
         };
         let key = sample.key_expr().as_str();
         let Some(dk) = rmw::parse_data_key(cfg.ros2.domain_id, key) else {
@@ -592,11 +530,13 @@ fn import(cfg: &GatewayConfig, session: &Session, ids: &AtomicU32) -> anyhow::Re
     let total = table.len();
     table.clear();
     let removed = imports.remove_unused_segments();
+    let behind = inbox.dropped();
     log(
         cfg,
         format_args!(
-            "imported {received} samples, {dropped} dropped; {total} keys seen, \
-             {removed} unused segments removed"
+            "imported {received} samples, {} dropped ({behind} when the importer fell behind); \
+             {total} keys seen, {removed} unused segments removed",
+            dropped + behind
         ),
     );
     Ok(())
@@ -676,7 +616,12 @@ fn import_one(
             dk.topic, acc.ann.max_size
         ));
     };
-    let Ok(mut loan) = acc.publisher.loan_slot(elems as usize) else {
+    // rmw_zenoh puts with `Block` for publishers that want backpressure.
+    let reliable = sample.congestion_control() == CongestionControl::Block;
+    let stop = axon::shutdown::shutdown_requested;
+    let Ok(Some(mut loan)) =
+        engine::import_loan(&acc.publisher, elems as usize, reliable, POLL, &stop)
+    else {
         return Ok(false);
     };
     let dst = loan.bytes_mut();

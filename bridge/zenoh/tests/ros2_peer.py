@@ -13,6 +13,12 @@ Usage:
       puts a CDR Twist (linear 1.5 -2.0 0.25, angular 0 0 0.75) with an
       rmw_zenoh attachment on TOPIC's key every 20 ms, and the same bytes on
       BAD_TOPIC under a wrong type hash, until stdin closes (at most 60 s).
+  ros2_peer.py flood ENDPOINT DOMAIN TOPIC N
+      a publisher with congestion control BLOCK (what rmw_zenoh gives a
+      RELIABLE + KEEP_ALL publisher) puts marker Twists (linear.x = -1)
+      every 20 ms until a line arrives on stdin, then N Twists with
+      linear.x = 0, 1, ..., N-1 as fast as it can, prints "flooded", and
+      keeps the session open until stdin closes (at most 60 s).
 """
 
 import json
@@ -124,11 +130,56 @@ def pub(endpoint, domain, topic, bad_topic):
         live.undeclare()
 
 
+def flood(endpoint, domain, topic, n):
+    store = get_typestore(Stores.ROS2_JAZZY)
+    type_hash = store.hash_rihs01(TYPE)
+    Twist = store.types[TYPE]
+    Vector3 = store.types["geometry_msgs/msg/Vector3"]
+
+    def cdr(x):
+        msg = Twist(linear=Vector3(x=x, y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=0.0))
+        return bytes(store.serialize_cdr(msg, TYPE))
+
+    key = f"{domain}/{topic.lstrip('/')}/{DDS}/{type_hash}"
+    token = (
+        f"@ros2_lv/{domain}/0123456789abcdef0123456789abcdef/0/1/MP/%/%/py_flood/"
+        f"%{topic.lstrip('/').replace('/', '%')}/{DDS}/{type_hash}/::,:,:,:,,"
+    )
+    gid = gid_of(token)
+    deadline = time.monotonic() + 60
+    with session(endpoint) as s:
+        live = s.liveliness().declare_token(token)
+        p = s.declare_publisher(key, congestion_control=zenoh.CongestionControl.BLOCK)
+        seq = 0
+
+        def put(x):
+            nonlocal seq
+            seq += 1
+            p.put(cdr(x), attachment=struct.pack("<qqB", seq, time.time_ns(), 16) + gid)
+
+        while time.monotonic() < deadline:
+            put(-1.0)
+            ready, _, _ = select.select([sys.stdin], [], [], 0.02)
+            if ready:
+                sys.stdin.readline()
+                break
+        for i in range(n):
+            put(float(i))
+        print("flooded", flush=True)
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([sys.stdin], [], [], 0.1)
+            if ready and not sys.stdin.read(1):
+                break
+        live.undeclare()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "sub":
         sub(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif mode == "pub":
         pub(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif mode == "flood":
+        flood(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     else:
-        sys.exit("mode: sub or pub")
+        sys.exit("mode: sub, pub or flood")

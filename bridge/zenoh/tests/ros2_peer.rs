@@ -264,3 +264,60 @@ fn ros2_peer_twist_reaches_an_axon_subscriber_and_a_wrong_hash_is_refused_naming
     assert!(refused.contains(&twist_hash), "{refused}");
     assert!(refused.contains("axon-msgs/Twist"), "{refused}");
 }
+
+#[test]
+fn ros2_block_publisher_floods_a_slow_reliable_subscriber_without_loss() {
+    // rmw_zenoh puts a RELIABLE + KEEP_ALL publisher's samples with
+    // congestion control Block: the gateway must then hold the ROS 2
+    // publisher back instead of dropping, whatever the local pace.
+    const N: usize = 400;
+    let gw = Gateway::start("zrf", &["--ros2-import", "/flood"]);
+    gw.wait_for("Zenoh session ");
+    let node = Node::builder("slow")
+        .domain(gw.domain.clone())
+        .create()
+        .unwrap();
+    let sub = node
+        .subscriber::<Twist>("/flood")
+        .reliable()
+        .create()
+        .unwrap();
+    let mut peer = Command::new(python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ros2_peer.py"))
+        .args(["flood", &gw.endpoint, "0", "/flood", &N.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WATCHDOG;
+    // Warm-up: a marker arrived, so the gateway imports /flood.
+    loop {
+        match sub.recv_timeout(Duration::from_millis(100)) {
+            Ok(s) if s.linear.x == -1.0 => break,
+            Ok(_) => {}
+            Err(_) => assert!(Instant::now() < deadline, "watchdog: no marker"),
+        }
+    }
+    let mut stdin = peer.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    let mut got = Vec::new();
+    while got.len() < N && Instant::now() < deadline {
+        if let Ok(s) = sub.recv_timeout(Duration::from_millis(100)) {
+            if s.linear.x != -1.0 {
+                got.push(s.linear.x);
+                drop(s);
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    drop(stdin);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    let want: Vec<f64> = (0..N).map(|i| i as f64).collect();
+    assert!(
+        got == want,
+        "received {} of {N} (first gap after {:?})",
+        got.len(),
+        got.windows(2).find(|w| w[1] != w[0] + 1.0)
+    );
+}

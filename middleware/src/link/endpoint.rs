@@ -38,7 +38,7 @@ use super::wire::{self, Announce, DataHeader, FrameReader, Hello, Kind, Verdict,
 use super::{any_match, tcp, unix, Address, LinkConfig, Mode};
 use crate::publisher::RawPublisher;
 use crate::subscriber::RawSubscriber;
-use crate::{LoanError, Node};
+use crate::Node;
 
 /// How long one blocking socket call waits before checking flags.
 const IO_SLICE: Duration = Duration::from_millis(100);
@@ -1042,23 +1042,15 @@ fn import(
                     )));
                 };
                 let elems = elems as usize;
-                let loan = if t.ann.reliable {
-                    // Backpressure: wait as long as local reliable readers
-                    // need (the peer's writes wait too; it still hears our
-                    // heartbeats, so it knows we are alive).
-                    let l = loop {
-                        match publisher.loan_slot_timeout(elems, IO_SLICE) {
-                            Ok(l) => break Some(l),
-                            Err(LoanError::Timeout) if !stop() => continue,
-                            Err(LoanError::Timeout) => return Err(WireError::Stopped),
-                            Err(_) => break None,
-                        }
-                    };
+                // Backpressure for a reliable topic: this read waits as
+                // long as local reliable readers need (the peer's writes
+                // wait too; it still hears our heartbeats, so it knows we
+                // are alive).
+                let loan = engine::import_loan(publisher, elems, t.ann.reliable, IO_SLICE, &stop)
+                    .map_err(|engine::Stopped| WireError::Stopped)?;
+                if t.ann.reliable {
                     rx.touch();
-                    l
-                } else {
-                    publisher.loan_slot(elems).ok()
-                };
+                }
                 match loan {
                     Some(mut l) => {
                         let dst = l.bytes_mut();

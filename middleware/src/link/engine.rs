@@ -15,13 +15,20 @@
 //! - [`Imports::remove_unused_segments`]: segments created for a peer are
 //!   removed when it goes, if nobody else uses them;
 //! - [`is_echo`] (the loop rule): a sample whose publisher is the import
-//!   node itself is never exported back.
+//!   node itself is never exported back;
+//! - [`import_loan`] (the republish rule): an imported sample of a
+//!   `reliable` topic waits for a free slot while local reliable
+//!   subscribers are behind, and the carrier stops taking samples from its
+//!   transport meanwhile, so the wait travels back to the remote publisher
+//!   as backpressure; a best-effort sample takes a free slot or is dropped
+//!   (the carrier counts it).
 
 use super::wire::Announce;
 use super::{any_match, Limits, Pattern};
+use crate::error::LoanError;
 use crate::layout::MAX_DEPTH;
 use crate::names::{Domain, TopicName};
-use crate::publisher::{RawPublisher, TypeDesc};
+use crate::publisher::{RawLoan, RawPublisher, TypeDesc};
 use crate::qos::{Qos, Reliability};
 use crate::subscriber::RawSubscriber;
 
@@ -85,6 +92,38 @@ pub fn offer(
 /// which case it must not be exported back.
 pub fn is_echo(sub: &RawSubscriber, lane: usize, import_node: &str) -> bool {
     sub.publisher_node(lane) == import_node
+}
+
+/// The carrier was asked to stop while a reliable import waited for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// The republish rule for one imported sample of `elems` elements on
+/// `publisher`. A `reliable` topic waits for a free slot as long as local
+/// reliable subscribers need (asking `stop` every `slice`): the carrier
+/// reads nothing else from its transport meanwhile, which is how the wait
+/// reaches the remote publisher. A best-effort topic takes a free slot or
+/// none. `Ok(None)`: the sample is dropped (no slot, or the slot cannot be
+/// loaned at all); the carrier counts it. `Err(Stopped)`: `stop` said so
+/// while a reliable sample waited.
+pub fn import_loan<'p>(
+    publisher: &'p RawPublisher,
+    elems: usize,
+    reliable: bool,
+    slice: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<RawLoan<'p>>, Stopped> {
+    if !reliable {
+        return Ok(publisher.loan_slot(elems).ok());
+    }
+    loop {
+        match publisher.loan_slot_timeout(elems, slice) {
+            Ok(l) => return Ok(Some(l)),
+            Err(LoanError::Timeout) if !stop() => continue,
+            Err(LoanError::Timeout) => return Err(Stopped),
+            Err(_) => return Ok(None),
+        }
+    }
 }
 
 /// What a carrier accepts: its name (for refusals), its `import` patterns,

@@ -197,6 +197,13 @@ pub struct QueueShared {
     pub corrupt: AtomicU64,
     /// Jobs dropped because their time to live ran out before delivery.
     pub expired: AtomicU64,
+    /// Durable queues: the group-commit word (`protocol::commit`): syncs
+    /// begun and the record running one. Went into the header's padding
+    /// (zero, idle, in every older version-2 file).
+    pub commit: AtomicU64,
+    /// Futex word senders waiting for a running sync sleep on; bumped when
+    /// a sync ends.
+    pub commit_word: AtomicU32,
 }
 
 /// Start of every queue file.
@@ -260,7 +267,7 @@ pub struct SlotMeta {
 
 const _: () = assert!(std::mem::size_of::<SlotMeta>() == SLOT_META);
 const _: () = assert!(std::mem::size_of::<QueueHeader>() % LINE == 0);
-// The `expired` counter went into the header's padding.
+// The `expired` counter and the commit words went into the header's padding.
 const _: () = assert!(std::mem::size_of::<QueueHeader>() == 768);
 const _: () = assert!(std::mem::size_of::<ParticipantRecord>() % LINE == 0);
 

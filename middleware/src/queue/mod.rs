@@ -77,7 +77,8 @@
 //! skipped and counted (`corrupt`); a slot whose element count is out of
 //! range is counted and moved to the dead letters instead of delivered.
 //! A send, claim and settle is a scan of at most `capacity` words and one
-//! CAS; a send on a durable queue with `sync(true)` adds two `msync`s.
+//! CAS; a send on a durable queue with `sync(true)` adds one `msync`, shared
+//! with the sends of other producers under way (group commit).
 //!
 //! ## Tools
 //! [`list`], [`inspect`] and [`dead_letters`] read a queue file through a
@@ -96,12 +97,20 @@
 //! is no log. Every state word is self-describing, so whatever moment the
 //! processes die at, reopening finds each slot FREE, being written (freed:
 //! it was never sent), READY, claimed (requeued as a redelivery) or dead.
-//! With `sync(true)` a send writes the payload (`msync`) before it marks
-//! the slot READY and writes the state word's page before it returns: a
-//! job `send` returned for is on disk. Without it, the kernel writes pages
-//! back when it likes (a machine crash may lose recent sends, never
-//! corrupt older ones beyond that). Settling does not `msync`: after a
-//! power cut a settled job may be delivered again (at-least-once).
+//! With `sync(true)` a send writes the job and its checksum, marks the slot
+//! READY (workers may take it at once), then waits for one `msync` of the
+//! slot words and slots that began after its READY (group commit: the
+//! senders of every producer whose jobs are under way share one; `protocol::commit`),
+//! and returns: a job `send` returned for is on disk. A slot whose word
+//! reached the disk without its bytes fails its checksum at the claim and
+//! is dropped, never delivered (only a send that had not returned can lose
+//! its job that way). A `Sync` error means the job is queued but not known
+//! to be on disk. Without `sync`, the kernel writes pages back when it
+//! likes (a machine crash may lose recent sends, never corrupt older ones
+//! beyond that). Settling does not `msync` (a RabbitMQ consumer's ack is
+//! not synced either): after a power cut a settled job may be delivered
+//! again, flagged as a redelivery if it was claimed in the file
+//! (at-least-once).
 
 #[cfg(not(loom))]
 mod layout;
@@ -280,7 +289,8 @@ mod api {
             /// The queue.
             queue: String,
         },
-        /// Writing a durable job to disk failed.
+        /// Writing a durable job to disk failed (the job is queued, but not
+        /// known to be on disk).
         #[error("queue {queue}: msync: {source}")]
         Sync {
             /// The queue.
@@ -455,6 +465,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                unless_acked: false,
                 ttl: None,
                 _type: PhantomData,
             }
@@ -511,6 +522,7 @@ mod api {
         node: &'n Node,
         common: Common,
         sync: bool,
+        unless_acked: bool,
         ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
@@ -518,10 +530,27 @@ mod api {
     impl<T: ?Sized> QueueProducerBuilder<'_, T> {
         common_setters!();
 
-        /// Durable queues: `send` returns only once the job is on disk
-        /// (`msync` of the job, then of its state word).
+        /// Durable queues: `send` returns only once the job is on disk (one
+        /// `msync` after the job is published, shared with concurrent
+        /// senders: group commit).
         pub fn sync(mut self, on: bool) -> Self {
             self.sync = on;
+            self
+        }
+
+        /// Durable queues: like [`sync(true)`](Self::sync), but `send` also
+        /// returns once a worker has acknowledged the job, if that happens
+        /// within [`ACK_GRACE`] of its publication, and then the job need
+        /// not reach the disk (it is done). This is what a RabbitMQ
+        /// publisher confirm means for a persistent message: "persisted to
+        /// disk, or consumed (acknowledged) on every queue". A job that is
+        /// not acknowledged within the grace is written back as with
+        /// `sync(true)`, so a send returned for a job that is not done is
+        /// on disk. Costs up to `ACK_GRACE` more per send when workers are
+        /// slow.
+        pub fn sync_unless_acked(mut self, on: bool) -> Self {
+            self.sync = on;
+            self.unless_acked = on;
             self
         }
 
@@ -546,6 +575,7 @@ mod api {
                 me,
                 cursor: Cell::new(0),
                 sync: self.sync && self.common.durable.is_some(),
+                unless_acked: self.unless_acked,
                 ttl: self.ttl,
                 _type: PhantomData,
             })
@@ -617,6 +647,7 @@ mod api {
         name: String,
         cursor: Cell<usize>,
         sync: bool,
+        unless_acked: bool,
         ttl: Option<Duration>,
         _type: PhantomData<fn(&T)>,
     }
@@ -626,6 +657,10 @@ mod api {
             self.q.leave(self.me);
         }
     }
+
+    /// How long a [`sync_unless_acked`](QueueProducerBuilder::sync_unless_acked)
+    /// send waits for a worker's ack before it writes the job to disk.
+    pub const ACK_GRACE: Duration = Duration::from_millis(2);
 
     /// How long to wait for room or a job.
     fn deadline(timeout: Option<Duration>) -> u64 {
@@ -806,13 +841,6 @@ mod api {
             }
             meta.stamp_ns
                 .store(crate::sys::monotonic_ns(), Ordering::Relaxed);
-            let sync_err = |source| SendError::Sync {
-                queue: self.name.clone(),
-                source,
-            };
-            if self.sync {
-                self.q.sync_slot(slot).map_err(sync_err)?;
-            }
             // SYNC POINT P (Release inside): the payload before READY.
             if !protocol::publish(&self.q.states()[slot], word, ticket) {
                 sh.corrupt.fetch_add(1, Ordering::Relaxed);
@@ -825,16 +853,55 @@ mod api {
                 .record(self.me as usize)
                 .done
                 .fetch_add(1, Ordering::Relaxed);
-            if self.sync {
-                self.q.sync_state(slot).map_err(sync_err)?;
-            }
+            // Workers may take the job now, before it is on disk (one
+            // finished before a power cut needs no disk).
             self.q.notify_ready();
+            if self.sync && !(self.unless_acked && self.acked_within_grace(slot, ticket)) {
+                // Slot and word on disk (group commit) before `send` returns;
+                // ARCHITECTURE.md "Durability" has the ordering.
+                self.q.commit(self.me).map_err(|source| SendError::Sync {
+                    queue: self.name.clone(),
+                    source,
+                })?;
+            }
             if self.q.poisoned() {
                 return Err(SendError::Truncated {
                     queue: self.name.clone(),
                 });
             }
             Ok(())
+        }
+
+        /// `sync_unless_acked`: whether the job `ticket` in `slot` left the
+        /// queue by an ack (its slot FREE or holding another ticket) within
+        /// [`ACK_GRACE`]. Sleeps on `free_word` (which an ack bumps when a
+        /// bit is set in `free_sleepers`) with the usual handshake.
+        fn acked_within_grace(&self, slot: usize, ticket: u64) -> bool {
+            let sh = self.q.shared();
+            let word = &self.q.states()[slot];
+            let gone = || {
+                let w = Word::unpack(word.load(Ordering::Acquire));
+                w.state == protocol::FREE || w.ticket != ticket
+            };
+            let until = crate::sys::monotonic_ns().saturating_add(ACK_GRACE.as_nanos() as u64);
+            let bit = 1u64 << self.me;
+            loop {
+                let token = sh.free_word.load(Ordering::Acquire);
+                sh.free_sleepers.fetch_or(bit, Ordering::Release);
+                // SYNC POINT W (waiter side).
+                fence(Ordering::SeqCst);
+                if gone() || crate::sys::monotonic_ns() >= until {
+                    sh.free_sleepers.fetch_and(!bit, Ordering::Release);
+                    return gone();
+                }
+                let words = [crate::wake::Word {
+                    word: &sh.free_word,
+                    expected: token,
+                    private: false,
+                }];
+                let _ = crate::wake::wait_any(&words, until);
+                sh.free_sleepers.fetch_and(!bit, Ordering::Release);
+            }
         }
 
         /// Loans a free slot to write a job in place; `Full` if none.
@@ -1443,6 +1510,7 @@ mod api {
                 node: self,
                 common: Common::new(name),
                 sync: false,
+                unless_acked: false,
                 ttl: None,
                 _type: PhantomData,
             }
@@ -1620,6 +1688,9 @@ mod api {
         pub corrupt: u64,
         /// Dropped undelivered because their time to live ran out.
         pub expired: u64,
+        /// Durable queues: write-backs begun by `sync(true)` sends (group
+        /// commit: fewer than such sends when they overlapped).
+        pub syncs: u64,
         /// Live participants: (record, role, pid, node, in flight).
         pub participants: Vec<(u32, u32, u32, String, u64)>,
     }
@@ -1665,6 +1736,7 @@ mod api {
             full: sh.full.load(Ordering::Relaxed),
             corrupt: sh.corrupt.load(Ordering::Relaxed),
             expired: sh.expired.load(Ordering::Relaxed),
+            syncs: protocol::commit::seq(sh.commit.load(Ordering::Relaxed)),
             participants,
         })
     }

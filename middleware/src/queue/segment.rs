@@ -34,6 +34,11 @@ use crate::segment::bits;
 use crate::sync::{fence, AtomicU64, Ordering};
 use crate::sys::{self, SegmentFile};
 
+/// How long a sender waits for a running sync before it checks that the
+/// sync's holder is alive (a write-back takes milliseconds; a dead holder's
+/// sync is cleared after this).
+const COMMIT_SLICE_NS: u64 = 50_000_000;
+
 /// An open, validated, mapped queue file.
 #[derive(Debug)]
 pub(crate) struct QueueFile {
@@ -318,21 +323,49 @@ impl QueueFile {
         }
     }
 
-    /// Writes the byte range of slot `i` (meta and payload) to the file
-    /// (`msync`): durable queues with `sync`.
-    pub fn sync_slot(&self, i: usize) -> io::Result<()> {
-        self.map
-            .map()
-            .flush_range(self.layout.slot(i), self.layout.slot_stride)
-    }
-
-    /// Writes slot word `i`'s page to the file.
-    pub fn sync_state(&self, i: usize) -> io::Result<()> {
-        let off = self.layout.states + i * 8;
-        let page = off / 4096 * 4096;
-        self.map
-            .map()
-            .flush_range(page, (off + 8 - page).min(self.layout.total - page))
+    /// Durable `sync(true)` sends: returns once every job record `me`
+    /// published before the call is on disk, sharing the write-back with
+    /// concurrent senders (group commit, `protocol::commit`). The
+    /// write-back is one `msync(MS_SYNC)` of the slot words and slots (one
+    /// `vfs_fsync_range` on Linux: the dirty pages of that range, written
+    /// by any participant, then the device's cache flush); the header and
+    /// records (counters, wake words) are not written back: they mean
+    /// nothing after a cut.
+    pub fn commit(&self, me: u32) -> io::Result<()> {
+        let sh = self.shared();
+        let e = protocol::commit::enter(&sh.commit);
+        let (from, len) = (self.layout.states, self.layout.total - self.layout.states);
+        protocol::commit::complete(
+            &sh.commit,
+            &sh.commit_word,
+            me,
+            e,
+            || self.map.map().flush_range(from, len),
+            |token, running| {
+                let until = sys::monotonic_ns().saturating_add(COMMIT_SLICE_NS);
+                let words = [crate::wake::Word {
+                    word: &sh.commit_word,
+                    expected: token,
+                    private: false,
+                }];
+                let _ = crate::wake::wait_any(&words, until);
+                if sh.commit.load(Ordering::Acquire) != running || sys::monotonic_ns() < until {
+                    return;
+                }
+                // A whole slice with the same sync running: is its holder
+                // alive? (A holder beyond the records, or a record nobody
+                // holds the lock of, is a cut file's or a dead sender's.)
+                let alive = protocol::commit::holder(running).is_some_and(|h| {
+                    (h as usize) < self.config.max_participants as usize && self.alive(h as usize)
+                });
+                if !alive {
+                    protocol::commit::abort(&sh.commit, running);
+                }
+            },
+            || {
+                crate::wake::wake_word(&sh.commit_word, false);
+            },
+        )
     }
 
     /// Claims a free record as `role`; its previous owner, if it died
@@ -392,6 +425,11 @@ impl QueueFile {
         }
         sh.ready_sleepers.fetch_and(!(1 << owner), Ordering::AcqRel);
         sh.free_sleepers.fetch_and(!(1 << owner), Ordering::AcqRel);
+        // A sync its dead owner was running counts for nobody.
+        let c = sh.commit.load(Ordering::Acquire);
+        if protocol::commit::holder(c) == Some(owner) {
+            protocol::commit::abort(&sh.commit, c);
+        }
         self.record(owner as usize)
             .in_flight
             .store(0, Ordering::Relaxed);
