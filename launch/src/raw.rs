@@ -122,6 +122,17 @@ pub struct RawZenoh {
     /// Exported topic patterns that get backpressure instead of drop-oldest.
     #[serde(default)]
     pub reliable: Vec<Spanned<String>>,
+    /// ROS 2 mode: local topic patterns published for ROS 2 nodes on
+    /// rmw_zenoh (`axon-zenoh --ros2-export`).
+    #[serde(default)]
+    pub ros2_export: Vec<Spanned<String>>,
+    /// ROS 2 mode: ROS 2 topic patterns (rmw_zenoh publishers) republished
+    /// here (`--ros2-import`).
+    #[serde(default)]
+    pub ros2_import: Vec<Spanned<String>>,
+    /// ROS 2 mode: the ROS domain id, 0 to 232 (`--ros-domain`; default the
+    /// gateway's `ROS_DOMAIN_ID`, else 0).
+    pub ros_domain: Option<Spanned<i64>>,
     /// Respawn policy (default `always`).
     pub respawn: Option<Spanned<RawRespawn>>,
     /// Nodes or links that must be ready first.

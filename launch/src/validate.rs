@@ -1122,7 +1122,31 @@ impl Loader {
         let export = patterns(&z.export)?;
         let import = patterns(&z.import)?;
         let reliable = patterns(&z.reliable)?;
-        if export.is_empty() && import.is_empty() && z.config.is_none() {
+        let ros2_export = patterns(&z.ros2_export)?;
+        let ros2_import = patterns(&z.ros2_import)?;
+        let ros_domain = match &z.ros_domain {
+            None => None,
+            Some(d) => match u32::try_from(*d.get_ref()) {
+                Ok(v) if v <= crate::zenoh::MAX_ROS_DOMAIN => Some(v),
+                _ => {
+                    return Err(invalid(
+                        src,
+                        d.span(),
+                        format!(
+                            "`ros_domain` is a ROS domain id from 0 to {}, not {}",
+                            crate::zenoh::MAX_ROS_DOMAIN,
+                            d.get_ref()
+                        ),
+                    ))
+                }
+            },
+        };
+        if export.is_empty()
+            && import.is_empty()
+            && ros2_export.is_empty()
+            && ros2_import.is_empty()
+            && z.config.is_none()
+        {
             return Err(invalid(
                 src,
                 z.name.span(),
@@ -1132,7 +1156,9 @@ impl Loader {
                 ),
             ));
         }
-        if self.imports.len() + import.len() > MAX_IMPORT_PATTERNS {
+        // ROS 2 imports publish here too: both lists count as publishers
+        // for the wiring check.
+        if self.imports.len() + import.len() + ros2_import.len() > MAX_IMPORT_PATTERNS {
             return Err(invalid(
                 src,
                 z.name.span(),
@@ -1141,7 +1167,7 @@ impl Loader {
                 ),
             ));
         }
-        for p in &import {
+        for p in import.iter().chain(&ros2_import) {
             if let Ok(p) = Pattern::new(p) {
                 self.imports.push(p);
             }
@@ -1198,6 +1224,9 @@ impl Loader {
             export,
             import,
             reliable,
+            ros2_export,
+            ros2_import,
+            ros_domain,
         };
         let always = Respawn {
             policy: Policy::Always,

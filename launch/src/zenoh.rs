@@ -30,7 +30,17 @@ pub struct ZenohSpec {
     pub import: Vec<String>,
     /// Exported topic patterns that get backpressure instead of drop-oldest.
     pub reliable: Vec<String>,
+    /// ROS 2 mode: local topic patterns published on rmw_zenoh keys.
+    pub ros2_export: Vec<String>,
+    /// ROS 2 mode: rmw_zenoh topic patterns republished here.
+    pub ros2_import: Vec<String>,
+    /// ROS 2 mode: the ROS domain id (0 to [`MAX_ROS_DOMAIN`]), if set.
+    pub ros_domain: Option<u32>,
 }
+
+/// Largest ROS domain id a `[[zenoh]]` table takes: what `axon-zenoh
+/// --ros-domain` accepts (ROS 2 itself uses 0 to 232).
+pub const MAX_ROS_DOMAIN: u32 = 232;
 
 /// Whether `s` can be the `<domain>` chunk of a key (what `axon-zenoh
 /// --zenoh-domain` accepts): 1 to 64 ASCII letters, digits, `_`, `-`, `.`.
@@ -57,10 +67,15 @@ pub fn to_args(name: &str, spec: &ZenohSpec) -> Vec<String> {
         ("--export", &spec.export),
         ("--import", &spec.import),
         ("--reliable", &spec.reliable),
+        ("--ros2-export", &spec.ros2_export),
+        ("--ros2-import", &spec.ros2_import),
     ] {
         for p in list {
             a.extend([flag.to_owned(), p.clone()]);
         }
+    }
+    if let Some(d) = spec.ros_domain {
+        a.extend(["--ros-domain".into(), d.to_string()]);
     }
     a
 }
@@ -78,11 +93,15 @@ mod tests {
             export: vec!["/odom".into()],
             import: vec!["/cmd/**".into()],
             reliable: vec!["/odom".into()],
+            ros2_export: vec!["/scan".into()],
+            ros2_import: vec!["/cmd_vel".into()],
+            ros_domain: Some(7),
         };
         assert_eq!(
             to_args("gw", &spec).join(" "),
             "--name gw --config /etc/z.json5 --zenoh-domain fleet --domain d1 \
-             --export /odom --import /cmd/** --reliable /odom"
+             --export /odom --import /cmd/** --reliable /odom \
+             --ros2-export /scan --ros2-import /cmd_vel --ros-domain 7"
         );
         assert!(valid_zenoh_domain("fleet-1.a_b"));
         assert!(!valid_zenoh_domain("a/b") && !valid_zenoh_domain("**"));

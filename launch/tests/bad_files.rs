@@ -528,3 +528,37 @@ fn zenoh_table_with_an_unknown_key_or_a_taken_name() {
         &["robot.toml:7:8: duplicate node name `marker` (first defined at robot.toml:2:8)"],
     );
 }
+
+#[test]
+fn zenoh_table_with_a_bad_ros2_pattern_or_ros_domain() {
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nros2_export = [\"/odom\", \"scan\"]\n",
+        &[],
+        &[],
+        &["robot.toml:8:25:", "`scan` is not a topic pattern"],
+    );
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nros2_import = [\"/cmd_vel/\"]\n",
+        &[],
+        &[],
+        &["robot.toml:8:16:", "is not a topic pattern"],
+    );
+    // ROS 2 domain ids are 0 to 232 (what `axon-zenoh --ros-domain` takes).
+    for bad in ["233", "-1", "4294967296"] {
+        rejects(
+            &format!("[[zenoh]]\nname = \"gw\"\nros2_export = [\"/odom\"]\nros_domain = {bad}\n"),
+            &[],
+            &[],
+            &[
+                "robot.toml:9:14:",
+                &format!("`ros_domain` is a ROS domain id from 0 to 232, not {bad}"),
+            ],
+        );
+    }
+    rejects(
+        "[[zenoh]]\nname = \"gw\"\nros2_export = [\"/odom\"]\nros_domain = \"7\"\n",
+        &[],
+        &[],
+        &["robot.toml:9:14:", "invalid type: string"],
+    );
+}

@@ -1,8 +1,9 @@
 """An independent Zenoh peer (eclipse-zenoh) reading an axon gateway's topic.
 
-Usage: zenoh_peer.py ENDPOINT KEY TYPE_KEY
+Usage: zenoh_peer.py ENDPOINT KEY TYPE_KEY [ROOT_CA]
 
-Connects to ENDPOINT, subscribes to KEY, decodes one sample's attachment
+Connects to ENDPOINT (with ROOT_CA, a PEM file, as Zenoh's TLS
+root_ca_certificate if given), subscribes to KEY, decodes one sample's attachment
 with the layout documented in ARCHITECTURE.md ("Zenoh gateway"), asks
 TYPE_KEY for the topic's announcement, and prints one JSON object.
 """
@@ -21,6 +22,8 @@ def main():
     conf.insert_json5("mode", '"peer"')
     conf.insert_json5("connect/endpoints", json.dumps([endpoint]))
     conf.insert_json5("scouting/multicast/enabled", "false")
+    if len(sys.argv) > 4:
+        conf.insert_json5("transport/link/tls/root_ca_certificate", json.dumps(sys.argv[4]))
     with zenoh.open(conf) as session:
         sub = session.declare_subscriber(key)
         deadline = time.monotonic() + 30

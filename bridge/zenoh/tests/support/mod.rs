@@ -204,3 +204,20 @@ pub fn await_counter(sub: &axon::Subscriber<[u8]>, from: u64, what: &str) {
 pub fn zdomain(tag: &str) -> String {
     format!("t{}{tag}", std::process::id())
 }
+
+/// The Python interpreter with eclipse-zenoh: `AXON_PYTHON` (set by
+/// `./test`), else target/venv.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("AXON_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "no Python with eclipse-zenoh: run ./test (it creates target/venv and sets \
+         AXON_PYTHON); not found: {}",
+        path.display()
+    );
+    path
+}
