@@ -9,7 +9,7 @@
 //! strings below were printed by a ten-line C++ program compiled against
 //! those two files (`g++ main.cpp simplified_xxhash3.cpp`, x86-64), for
 //! inputs that take each of XXH3's length paths (0, 1-3, 129-240 and
-//! > 240 bytes). If `gid_of` used another XXH3 variant, seed or byte
+//! over 240 bytes). If `gid_of` used another XXH3 variant, seed or byte
 //! order, a ROS 2 node would see a GID in our attachments that matches no
 //! liveliness token, and this test fails.
 
