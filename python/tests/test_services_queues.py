@@ -16,7 +16,8 @@ WATCHDOG = 20
 
 ADD_REQ = axon.message_type("axon-python/AddRequest", np.dtype([("a", "<i8"), ("b", "<i8")], align=True))
 ADD_RESP = axon.message_type("axon-python/AddResponse", np.dtype([("sum", "<i8")], align=True))
-JOB = axon.message_type("axon-python/Job", np.dtype([("id", "<u8"), ("value", "<f8")], align=True))
+JOB_DTYPE = np.dtype([("id", "<u8"), ("value", "<f8")], align=True)
+JOB = axon.message_type("axon-python/Job", JOB_DTYPE)
 
 
 @pytest.fixture
@@ -118,6 +119,9 @@ def test_rust_producer_feeds_python_workers_ack_nack_reject(queues, peer):
     b = w1.recv(timeout=WATCHDOG)
     assert (a.id, a.value, a.redelivered, a.delivery_count) == (0, 0.0, False, 1)
     assert (b.id, b.value) == (1, 1.5)
+    # Exactly the job's 16 bytes (a job's slot view is padded to 32: the
+    # padding is not part of the job).
+    assert b.to_bytes() == np.array([(1, 1.5)], dtype=JOB_DTYPE).tobytes()
     with pytest.raises(axon.AxonError, match="prefetch"):
         w1.try_recv()  # two held: prefetch 2
     a.ack()

@@ -1622,9 +1622,10 @@ mod api {
 
     impl<T: ?Sized> QueueWorker<T> {
         fn held_bytes(&self, slot: usize, elems: usize) -> &[u8] {
-            let len = self.q.config.view_len(elems);
+            // The job's own bytes, not the typed view's padding to 32.
+            let len = self.q.config.payload_len(elems);
             // SAFETY: as in `Delivery::deref`: (1) the payload of `slot` has
-            // `slot_payload >= len` bytes inside the mapping (`elems` was
+            // `slot_payload >= view_len >= len` bytes inside the mapping (`elems` was
             // checked against `max_elems` at claim); (2) the slot is CLAIMED
             // by this worker's record, so no producer writes it until it is
             // settled (callers hold a delivery of it); a hostile process may
