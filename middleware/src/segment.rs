@@ -934,7 +934,10 @@ impl Segment {
             // Never beyond `head`: samples published after the join are this
             // reader's (with `depth < max_loans`, one loan checked before
             // the join can still overwrite one of them: counted as dropped).
-            let floor = (head + c.max_loans as u64)
+            // `head` is shared memory a hostile process may have set near
+            // u64::MAX: saturate rather than overflow (found by fuzzing).
+            let floor = head
+                .saturating_add(c.max_loans as u64)
                 .saturating_sub(c.depth as u64)
                 .min(head);
             if rec.cursors[lane].load(Ordering::Relaxed) < floor {
