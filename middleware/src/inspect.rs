@@ -405,7 +405,9 @@ pub fn segment_report(path: &Path, topic: TopicName) -> Result<TopicReport, Insp
                 let cursor = rec.cursors[l].load(Ordering::Acquire);
                 heads[l].saturating_sub(cursor.max(1))
             })
-            .sum();
+            // Heads are shared memory a hostile process may set anywhere:
+            // saturate rather than overflow (found by fuzzing).
+            .fold(0u64, u64::saturating_add);
         subscribers.push(SubscriberReport {
             index,
             liveness: if seg.subscriber_alive(index) {

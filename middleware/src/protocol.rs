@@ -210,11 +210,15 @@ pub fn after_lap(first: u64, head: u64, again: u64, cursor: u64, depth: u64) -> 
     // How far ahead of the cursor the entry's sequence number is (mod 2^48).
     let ahead = entry_seq(first).wrapping_sub(cursor) & SEQ_MASK;
     if ahead != 0 && ahead < 1 << (SEQ_BITS - 1) && ahead % depth == 0 {
-        let s = cursor + ahead;
-        if head >= s {
-            return Lap::Lost {
-                next: s + 1 - depth,
-            };
+        // A cursor near u64::MAX only comes from a corrupted record (found
+        // by fuzzing): no lap there; the checks below resynchronize.
+        if let Some(s) = cursor.checked_add(ahead) {
+            if head >= s {
+                // `ahead` is a non-zero multiple of `depth`, so `s >= depth`.
+                return Lap::Lost {
+                    next: s - depth + 1,
+                };
+            }
         }
     }
     if again != first {
