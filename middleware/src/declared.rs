@@ -35,8 +35,6 @@
 //! [`crate::NodeError::Topics`] naming the file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -336,19 +334,8 @@ impl TopicDecls {
     /// `O_NONBLOCK`, so a FIFO cannot block) of at most [`MAX_FILE_BYTES`].
     /// The error is the reason only; the caller names the file.
     pub fn read(path: &Path) -> Result<Self, String> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| e.to_string())?;
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("not a regular file".into());
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
+        let bytes =
+            crate::sys::read_regular_file(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
         let mut decls = Self::from_json(&bytes)?;
         decls.file = Some(path.to_path_buf());
         Ok(decls)

@@ -125,7 +125,7 @@ pub use {
     },
     shutdown::{request_shutdown, shutdown_requested},
     subscriber::{HeldSample, RawSample, RawSubscriber, Sample, SampleInfo, Subscriber},
-    sys::{monotonic_ns, MapError, MappedFile},
+    sys::{monotonic_ns, read_regular_file, MapError, MappedFile},
     waitset::{Event, Key, Ready, WaitSet, WaitSetError},
     wake::{WaitError, WakeMechanism},
 };

@@ -220,6 +220,37 @@ impl SegmentFile {
     }
 }
 
+/// Reads a regular file of at most `limit` bytes (a key, a certificate, a
+/// declarations file): opened `O_NONBLOCK | O_NOCTTY` so that a FIFO
+/// cannot block the open, `fstat`ed so that anything but a regular file is
+/// refused before a byte is read ("it is not a regular file (a FIFO)",
+/// `InvalidInput`), and at most `limit + 1` bytes read, so an endless or
+/// huge file costs at most that ("it is larger than N bytes (the limit)",
+/// `InvalidData`). The error is the reason only; the caller names the file.
+pub fn read_regular_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is not a regular file ({})", file_kind(kind)),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is larger than {limit} bytes (the limit)"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// A file in a segment's place that is not a regular file (the error
 /// inside the `io::Error`, kind `InvalidInput`, that opening it returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

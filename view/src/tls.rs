@@ -26,9 +26,6 @@
 //!   [`crate::server::MAX_CONNECTIONS`].
 
 use std::fmt;
-use std::fs::OpenOptions;
-use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,54 +136,10 @@ enum Refused {
     Mismatch,
 }
 
-/// What kind of non-regular file this is, for messages.
-fn kind(ft: std::fs::FileType) -> &'static str {
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
-}
-
-/// Reads a regular file of at most [`MAX_PEM_FILE`] bytes: opened
-/// `O_NONBLOCK | O_NOCTTY`, `fstat`ed, anything but a regular file refused
-/// before a byte is read; at most `MAX_PEM_FILE + 1` bytes read.
+/// A certificate or key file ([`axon::read_regular_file`], at most
+/// [`MAX_PEM_FILE`] bytes).
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.file_type().is_file() {
-        return Err(format!(
-            "it is not a regular file ({})",
-            kind(meta.file_type())
-        ));
-    }
-    if meta.len() > MAX_PEM_FILE {
-        return Err(format!(
-            "it is larger than {MAX_PEM_FILE} bytes (the limit)"
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_PEM_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_PEM_FILE {
-        return Err(format!(
-            "it is larger than {MAX_PEM_FILE} bytes (the limit)"
-        ));
-    }
-    Ok(bytes)
+    axon::read_regular_file(path, MAX_PEM_FILE).map_err(|e| e.to_string())
 }
 
 fn pem_error(e: pem::Error) -> String {
